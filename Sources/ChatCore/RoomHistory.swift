@@ -1,0 +1,44 @@
+/// A room's recent lines, for replay to people who join: at most `capacity` lines, none
+/// older than `window`.
+///
+/// Generic over the stored line so that the server can keep the already encoded bytes
+/// (replay then costs a retain, not a re-encode) while tests use plain strings.
+public struct RoomHistory<Line> {
+    public let capacity: Int
+    public let window: Duration
+
+    private var entries: [(time: ContinuousClock.Instant, line: Line)] = []
+    /// Index of the oldest entry once the ring is full.
+    private var start = 0
+
+    public init(capacity: Int, window: Duration = .seconds(300)) {
+        precondition(capacity >= 0)
+        self.capacity = capacity
+        self.window = window
+    }
+
+    public mutating func append(_ line: Line, at time: ContinuousClock.Instant) {
+        guard capacity > 0 else { return }
+        if entries.count < capacity {
+            entries.append((time, line))
+        } else {
+            entries[start] = (time, line)
+            start = (start + 1) % capacity
+        }
+    }
+
+    /// The lines newer than `window`, oldest first.
+    public func recent(at now: ContinuousClock.Instant) -> [Line] {
+        let cutoff = now - window
+        var result: [Line] = []
+        for offset in 0..<entries.count {
+            let entry = entries[(start + offset) % entries.count]
+            if entry.time > cutoff { result.append(entry.line) }
+        }
+        return result
+    }
+
+    public var isEmpty: Bool { entries.isEmpty }
+}
+
+extension RoomHistory: Sendable where Line: Sendable {}

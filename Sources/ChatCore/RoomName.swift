@@ -1,0 +1,28 @@
+/// A room name: `#` followed by 1-32 characters of `[A-Za-z0-9_-]`, compared without
+/// regard to case.
+public struct RoomName: Hashable, Sendable, CustomStringConvertible {
+    /// The name as first written, e.g. `#Gaming`.
+    public let display: String
+    /// The lower-cased name, the room's identity, e.g. `#gaming`.
+    public let key: String
+
+    public static let maximumLength = 32
+    public static let general = RoomName("#general")!
+
+    /// Parses user input; `#` is prepended when missing.
+    public init?(_ input: some StringProtocol) {
+        var name = Substring(input)
+        if name.first == "#" { name = name.dropFirst() }
+        guard !name.isEmpty, name.utf8.count <= Self.maximumLength else { return nil }
+        for byte in name.utf8 {
+            guard UsernameRules.isAllowed(byte) || byte == UInt8(ascii: "-") else { return nil }
+        }
+        self.display = "#" + name
+        self.key = display.lowercased()
+    }
+
+    public var description: String { display }
+
+    public static func == (lhs: RoomName, rhs: RoomName) -> Bool { lhs.key == rhs.key }
+    public func hash(into hasher: inout Hasher) { hasher.combine(key) }
+}

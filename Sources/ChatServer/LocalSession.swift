@@ -1,0 +1,21 @@
+import NIOCore
+
+/// A connection as its event loop's shard sees it: where to write, and its place in the
+/// shard's room membership. Lives on one event loop and is touched only there.
+final class LocalSession {
+    let id: SessionID
+    let context: ChannelHandlerContext
+    /// The room the shard has this session in, and its index in that room's member list.
+    var room: RoomID?
+    var roomSlot = -1
+    /// Written to since the last flush.
+    var isDirty = false
+
+    init(id: SessionID, context: ChannelHandlerContext) {
+        self.id = id
+        self.context = context
+    }
+}
+
+@available(*, unavailable)
+extension LocalSession: Sendable {}

@@ -1,0 +1,161 @@
+import NIOCore
+import Synchronization
+
+/// One event loop's share of the fan-out: the connections on that loop, grouped by room.
+///
+/// Producers (the hub, under its lock; a handler for its own lines) append events to the
+/// inbox; the first event of a batch schedules one drain task on the loop. The drain writes
+/// each event's shared buffer to the local recipients (`promise: nil`, no copy) and then
+/// flushes every connection it wrote to once, so a burst of lines costs one task and one
+/// `writev` per connection, not one hop and one syscall per line per recipient.
+final class LoopShard: Sendable {
+    let index: Int
+    let eventLoop: any EventLoop
+
+    private struct Inbox {
+        var events: [ShardEvent] = []
+        var drainScheduled = false
+    }
+
+    private let inbox = Mutex(Inbox())
+    private let local: NIOLoopBoundBox<LocalState?>
+
+    init(index: Int, eventLoop: any EventLoop) {
+        self.index = index
+        self.eventLoop = eventLoop
+        self.local = .makeEmptyBox(valueType: LocalState.self, eventLoop: eventLoop)
+    }
+
+    // MARK: Any thread
+
+    /// Queues an event.
+    /// - Returns: `true` when the caller must call ``scheduleDrain()`` once it has released
+    ///   its own locks (the inbox was idle).
+    func enqueue(_ event: ShardEvent) -> Bool {
+        inbox.withLock { inbox in
+            inbox.events.append(event)
+            if inbox.drainScheduled { return false }
+            inbox.drainScheduled = true
+            return true
+        }
+    }
+
+    func scheduleDrain() {
+        eventLoop.execute { self.drain() }
+    }
+
+    /// Queues an event and schedules the drain when needed; for callers holding no lock.
+    func post(_ event: ShardEvent) {
+        if enqueue(event) { scheduleDrain() }
+    }
+
+    // MARK: On the loop
+
+    func attach(_ session: LocalSession) {
+        state.sessions[session.id] = session
+    }
+
+    func detach(_ session: LocalSession) {
+        let state = self.state
+        state.sessions[session.id] = nil
+        state.removeFromRoom(session)
+    }
+
+    private var state: LocalState {
+        if let state = local.value { return state }
+        let state = LocalState()
+        local.value = state
+        return state
+    }
+
+    private func drain() {
+        let state = self.state
+        var batch = state.spareEvents
+        inbox.withLock { inbox in
+            swap(&inbox.events, &batch)
+            inbox.drainScheduled = false
+        }
+        for event in batch {
+            state.handle(event)
+        }
+        batch.removeAll(keepingCapacity: true)
+        state.spareEvents = batch
+        state.flushDirty()
+    }
+}
+
+/// The loop-confined part of a shard.
+private final class LocalState {
+    var sessions: [SessionID: LocalSession] = [:]
+    var rooms: [RoomID: [LocalSession]] = [:]
+    var dirty: [LocalSession] = []
+    /// The drained batch's storage, kept to reuse its capacity.
+    var spareEvents: [ShardEvent] = []
+
+    func handle(_ event: ShardEvent) {
+        switch event {
+        case .room(let room, let line, let except):
+            guard let members = rooms[room] else { return }
+            for member in members where member.id != except {
+                write(line, to: member)
+            }
+        case .direct(let id, let lines):
+            guard let session = sessions[id] else { return }
+            for line in lines { write(line, to: session) }
+        case .enterRoom(let id, let room, let lines):
+            guard let session = sessions[id] else { return }
+            removeFromRoom(session)
+            session.room = room
+            session.roomSlot = rooms[room, default: []].count
+            rooms[room, default: []].append(session)
+            for line in lines { write(line, to: session) }
+        case .exitRoom(let id, let room):
+            guard let session = sessions[id], session.room == room else { return }
+            removeFromRoom(session)
+        case .shutdown(let notice):
+            for session in sessions.values {
+                let context = session.context
+                let flushed = context.eventLoop.makePromise(of: Void.self)
+                context.writeAndFlush(NIOAny(notice), promise: flushed)
+                flushed.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+            }
+        case .closeAll:
+            for session in sessions.values {
+                session.context.close(promise: nil)
+            }
+        }
+    }
+
+    func removeFromRoom(_ session: LocalSession) {
+        guard let room = session.room else { return }
+        session.room = nil
+        let slot = session.roomSlot
+        session.roomSlot = -1
+        guard var members = rooms.removeValue(forKey: room) else { return }
+        // Swap-remove: O(1), and order within one loop's member list does not matter.
+        let last = members.removeLast()
+        if slot < members.count {
+            members[slot] = last
+            last.roomSlot = slot
+        }
+        if !members.isEmpty { rooms[room] = members }
+    }
+
+    private func write(_ line: ByteBuffer, to session: LocalSession) {
+        // `promise: nil`: nobody waits for fan-out writes, and a promise per recipient
+        // would be an allocation per delivery. Failures surface as channel errors.
+        session.context.write(NIOAny(line), promise: nil)
+        if !session.isDirty {
+            session.isDirty = true
+            dirty.append(session)
+        }
+    }
+
+    func flushDirty() {
+        for session in dirty {
+            session.isDirty = false
+            session.context.flush()
+        }
+        dirty.removeAll(keepingCapacity: true)
+    }
+}

@@ -1,0 +1,131 @@
+import ChatCore
+import Configuration
+import Logging
+
+/// Everything the server needs to know to run, validated.
+public struct ServerConfiguration: Sendable {
+    public enum MailTransport: Sendable, Equatable {
+        /// Development: each OTP mail goes to the server log.
+        case log
+        /// Each OTP mail becomes an `.eml` file in the folder.
+        case file(directory: String)
+    }
+
+    public var bindAddress = "0.0.0.0"
+    public var port = 8888
+    public var mailTransport = MailTransport.log
+    public var mailFrom = "TCP Chat <noreply@localhost>"
+    public var otpExpirationMinutes = 5
+    public var otpMaxRetries = 3
+    public var usernameRules = UsernameRules()
+    public var maxConnectionsPerIP = 1
+    public var maxLineBytes = 4096
+    public var maxSendQueueBytes = 262_144
+    public var historySize = 100
+    public var eventLoopThreads = 0
+    public var shutdownTimeout: Duration = .seconds(5)
+    public var logLevel = Logger.Level.info
+
+    /// The longest chat message, in characters (fixed by the protocol).
+    public static let maximumMessageLength = 1024
+
+    public init() {}
+
+    /// Reads and validates every setting.
+    /// - Throws: ``ConfigurationError`` naming the first setting that is wrong.
+    public init(reader: ConfigReader) throws(ConfigurationError) {
+        let values = SettingValues(reader: reader)
+        bindAddress = try values.string(.bindAddress)
+        port = try values.integer(.tcpPort, in: 0...65535)
+        otpExpirationMinutes = try values.integer(.otpExpirationMinutes, in: 1...1440)
+        otpMaxRetries = try values.integer(.otpMaxRetries, in: 1...100)
+        let minLength = try values.integer(.usernameMinLength, in: 1...64)
+        let maxLength = try values.integer(.usernameMaxLength, in: 1...64)
+        guard minLength <= maxLength else {
+            throw ConfigurationError(.usernameMaxLength, "must not be less than USERNAME_MIN_LENGTH (\(minLength))")
+        }
+        usernameRules = UsernameRules(minimumLength: minLength, maximumLength: maxLength)
+        maxConnectionsPerIP = try values.integer(.maxConnectionsPerIP, in: 1...1_000_000)
+        maxLineBytes = try values.integer(.maxLineBytes, in: 1100...1_048_576)
+        maxSendQueueBytes = try values.integer(.maxSendQueueBytes, in: 8192...1_073_741_824)
+        historySize = try values.integer(.historySize, in: 0...10_000)
+        eventLoopThreads = try values.integer(.eventLoopThreads, in: 0...64)
+        shutdownTimeout = .seconds(try values.integer(.shutdownTimeoutSeconds, in: 1...3600))
+        guard let level = Logger.Level(rawValue: try values.string(.logLevel).lowercased()) else {
+            throw ConfigurationError(.logLevel, "must be one of trace, debug, info, notice, warning, error, critical")
+        }
+        logLevel = level
+        mailFrom = try values.string(.mailFrom)
+        guard !mailFrom.contains(where: { $0.isNewline || $0.asciiValue.map { $0 < 0x20 } == true }) else {
+            throw ConfigurationError(.mailFrom, "must not contain control characters")
+        }
+        mailTransport = try Self.mailTransport(values)
+    }
+
+    private static func mailTransport(_ values: SettingValues) throws(ConfigurationError) -> MailTransport {
+        let smtpHost = try values.string(.smtpHost)
+        switch try values.string(.mailTransport).lowercased() {
+        case "log":
+            return .log
+        case "file":
+            let directory = try values.string(.mailDir)
+            guard !directory.isEmpty else { throw ConfigurationError(.mailDir, "must name a folder") }
+            return .file(directory: directory)
+        case "smtp":
+            throw ConfigurationError(.mailTransport, "smtp is not available in this version; use log or file")
+        case "":
+            guard smtpHost.isEmpty else {
+                throw ConfigurationError(
+                    .smtpHost,
+                    "is set, but this version cannot send mail over SMTP yet; "
+                        + "unset it or choose MAIL_TRANSPORT=log or MAIL_TRANSPORT=file"
+                )
+            }
+            return .log
+        case let other:
+            throw ConfigurationError(.mailTransport, "must be log or file, not '\(other)'")
+        }
+    }
+}
+
+/// A setting with a value the server cannot use. The message names the setting and never
+/// contains a secret's value.
+public struct ConfigurationError: Error, CustomStringConvertible, Equatable {
+    public let setting: Setting
+    public let problem: String
+
+    public init(_ setting: Setting, _ problem: String) {
+        self.setting = setting
+        self.problem = problem
+    }
+
+    public var description: String { "Invalid setting \(setting.name): \(problem)" }
+}
+
+/// Reads settings as text from a `ConfigReader`, falling back to the catalogue defaults.
+struct SettingValues {
+    let reader: ConfigReader
+
+    func string(_ setting: Setting) throws(ConfigurationError) -> String {
+        let value = reader.string(forKey: ConfigKey(setting.name), isSecret: setting.isSecret)
+        return (value ?? setting.defaultValue).trimmingSpaces
+    }
+
+    func integer(_ setting: Setting, in range: ClosedRange<Int>) throws(ConfigurationError) -> Int {
+        let text = try string(setting)
+        guard let value = Int(text) else {
+            throw ConfigurationError(setting, "'\(text)' is not a whole number")
+        }
+        guard range.contains(value) else {
+            throw ConfigurationError(setting, "\(value) is out of range \(range.lowerBound)...\(range.upperBound)")
+        }
+        return value
+    }
+}
+
+extension String {
+    fileprivate var trimmingSpaces: String {
+        guard let trimmed = InputLine.trimmed(self) else { return "" }
+        return String(trimmed)
+    }
+}

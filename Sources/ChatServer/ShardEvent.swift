@@ -1,0 +1,23 @@
+import NIOCore
+
+typealias SessionID = UInt64
+typealias RoomID = UInt64
+
+/// Work for one event loop's shard: who on this loop receives which encoded lines.
+///
+/// The hub queues events while it holds its lock, so every shard sees the events of a
+/// room in the same order: that is the per-room total order.
+enum ShardEvent: Sendable {
+    /// A line for every local member of the room except one (the subject of a notice).
+    case room(RoomID, ByteBuffer, except: SessionID?)
+    /// Lines for one session.
+    case direct(SessionID, [ByteBuffer])
+    /// The session's membership moves to the room; then it receives the lines.
+    case enterRoom(SessionID, RoomID, [ByteBuffer])
+    /// The session is no longer a member of the room.
+    case exitRoom(SessionID, RoomID)
+    /// Tell every local connection and close it once the line is flushed.
+    case shutdown(ByteBuffer)
+    /// Close every local connection now (the shutdown grace period is over).
+    case closeAll
+}

@@ -1,0 +1,147 @@
+import ArgumentParser
+import ChatMail
+import ChatServer
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import UnixSignals
+
+@main
+struct ChatServerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "chat-server",
+        abstract: "A real-time TCP chat server with e-mail one-time-password login.",
+        discussion: settingsHelp
+    )
+
+    @Option(help: "Read settings from this .env file (default: ./.env when it exists).")
+    var envFile: String?
+
+    @Option(help: help(.bindAddress)) var bindAddress: String?
+    @Option(help: help(.tcpPort)) var port: String?
+    @Option(help: help(.mailTransport)) var mailTransport: String?
+    @Option(help: help(.mailDir)) var mailDir: String?
+    @Option(help: help(.mailFrom)) var mailFrom: String?
+    @Option(help: help(.smtpHost)) var smtpHost: String?
+    @Option(help: help(.smtpPort)) var smtpPort: String?
+    @Option(help: help(.smtpEmail)) var smtpEmail: String?
+    @Option(help: help(.otpExpirationMinutes)) var otpExpirationMinutes: String?
+    @Option(help: help(.otpMaxRetries)) var otpMaxRetries: String?
+    @Option(help: help(.usernameMinLength)) var usernameMinLength: String?
+    @Option(help: help(.usernameMaxLength)) var usernameMaxLength: String?
+    @Option(help: help(.maxConnectionsPerIP)) var maxConnectionsPerIp: String?
+    @Option(help: help(.maxLineBytes)) var maxLineBytes: String?
+    @Option(help: help(.maxSendQueueBytes)) var maxSendqBytes: String?
+    @Option(help: help(.historySize)) var historySize: String?
+    @Option(help: help(.eventLoopThreads)) var eventLoopThreads: String?
+    @Option(help: help(.shutdownTimeoutSeconds)) var shutdownTimeoutSeconds: String?
+    @Option(help: help(.logLevel)) var logLevel: String?
+
+    private var flags: [Setting: String] {
+        let pairs: [(Setting, String?)] = [
+            (.bindAddress, bindAddress), (.tcpPort, port), (.mailTransport, mailTransport),
+            (.mailDir, mailDir), (.mailFrom, mailFrom), (.smtpHost, smtpHost), (.smtpPort, smtpPort),
+            (.smtpEmail, smtpEmail), (.otpExpirationMinutes, otpExpirationMinutes),
+            (.otpMaxRetries, otpMaxRetries), (.usernameMinLength, usernameMinLength),
+            (.usernameMaxLength, usernameMaxLength), (.maxConnectionsPerIP, maxConnectionsPerIp),
+            (.maxLineBytes, maxLineBytes), (.maxSendQueueBytes, maxSendqBytes), (.historySize, historySize),
+            (.eventLoopThreads, eventLoopThreads), (.shutdownTimeoutSeconds, shutdownTimeoutSeconds),
+            (.logLevel, logLevel),
+        ]
+        return Dictionary(uniqueKeysWithValues: pairs.compactMap { setting, value in value.map { (setting, $0) } })
+    }
+
+    func run() async throws {
+        let configuration: ServerConfiguration
+        do {
+            configuration = try await ServerConfiguration.load(
+                flags: flags,
+                environmentFile: envFile ?? ".env",
+                requireEnvironmentFile: envFile != nil
+            )
+        } catch {
+            printError("chat-server: \(error)")
+            throw ExitCode(2)
+        }
+
+        let level = configuration.logLevel
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "chat-server")
+
+        let mailer: any Mailer
+        switch configuration.mailTransport {
+        case .log:
+            mailer = LogMailer(logger: Logger(label: "chat-server.mail"))
+            logger.warning(
+                """
+                DEVELOPMENT MAIL TRANSPORT: OTP codes are written to this log and no mail is sent, \
+                so e-mail addresses are NOT verified. Set MAIL_TRANSPORT=file (or configure SMTP when \
+                available) for real use.
+                """
+            )
+        case .file(let directory):
+            do {
+                mailer = try FileMailer(directory: directory, from: configuration.mailFrom)
+            } catch {
+                printError("chat-server: Invalid setting MAIL_DIR: \(error)")
+                throw ExitCode(2)
+            }
+            logger.notice("OTP mails are written as .eml files", metadata: ["mail_dir": "\(directory)"])
+        }
+
+        let threads = configuration.eventLoopThreads == 0 ? System.coreCount : configuration.eventLoopThreads
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+        let server = ChatServer(configuration: configuration, mailer: mailer, eventLoopGroup: group, logger: logger)
+        var groupConfiguration = ServiceGroupConfiguration(
+            services: [.init(service: server)],
+            logger: logger
+        )
+        groupConfiguration.gracefulShutdownSignals = [.sigterm, .sigint]
+        // A safety net behind the server's own bounded shutdown.
+        groupConfiguration.maximumGracefulShutdownDuration = configuration.shutdownTimeout + .seconds(5)
+        let serviceGroup = ServiceGroup(configuration: groupConfiguration)
+        do {
+            try await serviceGroup.run()
+        } catch {
+            logger.error("Server failed", metadata: ["error": "\(error)"])
+            try? await group.shutdownGracefully()
+            throw ExitCode(1)
+        }
+        try await group.shutdownGracefully()
+    }
+
+    private static func help(_ setting: Setting) -> ArgumentHelp {
+        let fallback = setting.defaultValue.isEmpty ? "" : ", default \(setting.defaultValue)"
+        return ArgumentHelp("\(setting.summary) [\(setting.name)\(fallback)]")
+    }
+
+    static var settingsHelp: String {
+        var lines = [
+            "Settings come from, in rising priority: defaults, a .env file, environment variables, flags.",
+            "",
+            "SETTINGS (environment names):",
+        ]
+        for setting in Setting.allCases {
+            let fallback = setting.defaultValue.isEmpty ? "" : " (default: \(setting.defaultValue))"
+            lines.append("  \(setting.name)\(fallback)")
+            lines.append("      \(setting.summary)")
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+private func printError(_ message: String) {
+    var standardError = StandardErrorStream()
+    print(message, to: &standardError)
+}
+
+private struct StandardErrorStream: TextOutputStream {
+    mutating func write(_ string: String) {
+        FileHandleWriter.writeToStandardError(string)
+    }
+}
