@@ -38,13 +38,21 @@ public struct OTPStore {
         case noCode
     }
 
+    /// A code just issued, and the ticket that names this issue of it.
+    public struct IssuedCode: Sendable {
+        /// The code, to be mailed and then forgotten.
+        public let code: String
+        /// Lets the requester revoke exactly this code, not a later one for the same address.
+        public let ticket: UInt64
+    }
+
     /// Creates a new code for `email`, replacing any earlier one.
     /// - Returns: the code, to be mailed and then forgotten by the caller.
     public mutating func issue(
         for email: EmailAddress,
         now: ContinuousClock.Instant,
         using generator: inout some RandomNumberGenerator
-    ) -> String {
+    ) -> IssuedCode {
         let number = UInt32.random(in: 0..<1_000_000, using: &generator)
         let code = Self.zeroPadded(number)
         let salt = generator.next()
@@ -54,7 +62,7 @@ public struct OTPStore {
             expires: now + expiry,
             attemptsLeft: maximumAttempts
         )
-        return code
+        return IssuedCode(code: code, ticket: salt)
     }
 
     /// Checks a guess; a correct guess consumes the code.
@@ -81,8 +89,11 @@ public struct OTPStore {
         return .invalid(attemptsLeft: entry.attemptsLeft)
     }
 
-    /// Forgets the code for `email`, e.g. when its mail could not be sent.
-    public mutating func revoke(for email: EmailAddress) {
+    /// Forgets the code for `email`, e.g. when its mail could not be sent or the
+    /// connection that asked for it is gone; with a `ticket`, only if it is still that code.
+    public mutating func revoke(for email: EmailAddress, ticket: UInt64? = nil) {
+        guard let entry = entries[email.key] else { return }
+        if let ticket, entry.salt != ticket { return }
         entries[email.key] = nil
     }
 

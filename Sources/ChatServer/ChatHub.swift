@@ -124,15 +124,15 @@ final class ChatHub: Sendable {
 
     /// Moves the session to another room, creating it (public) when it does not exist.
     func join(_ session: SessionID, room name: RoomName) -> UserError? {
-        move(session, to: name, ifAlreadyThere: { .alreadyInRoom($0) }) { _ in
-            [ServerLine.youJoined(name.display)]
+        move(session, to: name, ifAlreadyThere: { .alreadyInRoom($0) }) { _, joined in
+            [ServerLine.youJoined(joined)]
         }
     }
 
     /// Moves the session back to `#general`.
     func leave(_ session: SessionID) -> UserError? {
         let general = RoomName.general
-        return move(session, to: general, ifAlreadyThere: { _ in .alreadyInDefaultRoom }) { previous in
+        return move(session, to: general, ifAlreadyThere: { _ in .alreadyInDefaultRoom }) { previous, _ in
             [ServerLine.returnedToDefault(from: previous, defaultRoom: general.display)]
         }
     }
@@ -141,7 +141,7 @@ final class ChatHub: Sendable {
         _ session: SessionID,
         to name: RoomName,
         ifAlreadyThere: (_ room: String) -> UserError,
-        announcement: (_ previousRoom: String) -> [String]
+        announcement: (_ previousRoom: String, _ joinedRoom: String) -> [String]
     ) -> UserError? {
         let now = ContinuousClock.now
         var outbox = Outbox(shards: shards)
@@ -153,9 +153,10 @@ final class ChatHub: Sendable {
             let previous = state.rooms[member.roomKey]?.name.display ?? member.roomKey
             state.leaveRoom(session, member: member, outbox: &outbox)
             state.sessions[session]?.roomKey = name.key
-            var lines = announcement(previous).map(Self.encode)
+            let joined = state.rooms[name.key]?.name ?? name
+            var lines = announcement(previous, joined.display).map(Self.encode)
             state.enter(
-                session, into: name, username: member.name, shard: member.shard,
+                session, into: joined, username: member.name, shard: member.shard,
                 firstLines: &lines, now: now, outbox: &outbox, limits: limits)
             return nil
         }

@@ -50,7 +50,7 @@ public final class ChatServer: Service, Sendable {
             configuration: configuration,
             hub: hub,
             otp: OTPService(
-                expiry: .seconds(configuration.otpExpirationMinutes * 60),
+                expiry: configuration.otpExpiration,
                 maximumAttempts: configuration.otpMaxRetries
             ),
             mailer: mailer,
@@ -97,7 +97,11 @@ public final class ChatServer: Service, Sendable {
         listening.succeed(address)
         logger.info(
             "Listening",
-            metadata: ["address": "\(address)", "mail_transport": "\(services.mailer.name)"]
+            metadata: [
+                "address": "\(address.ipAddress ?? "?")",
+                "port": "\(address.port ?? 0)",
+                "mail_transport": "\(services.mailer.name)",
+            ]
         )
 
         let sweeper = group.any().scheduleRepeatedTask(initialDelay: .seconds(60), delay: .seconds(60)) { _ in

@@ -17,6 +17,10 @@ final class ConnectionHandler: ChannelInboundHandler {
     private var shard: LoopShard?
     /// The client IP while it holds one of the IP's connection slots.
     private var heldIP: String?
+    /// The name this connection is online under, once the hub accepted it.
+    private var onlineAs: String?
+    /// The code this connection asked for, revoked when the connection ends first.
+    private var pendingCode: (email: EmailAddress, ticket: UInt64)?
     /// Lines that arrived while the OTP mail was being sent (bounded).
     private var waitingLines: [String] = []
     private static let maximumWaitingLines = 16
@@ -67,9 +71,14 @@ final class ConnectionHandler: ChannelInboundHandler {
     func channelInactive(context: ChannelHandlerContext) {
         if let session, let shard {
             shard.detach(session)
-            if machine.isChatting {
+            if onlineAs != nil {
                 services.hub.logout(session.id)
+                onlineAs = nil
             }
+        }
+        if let pendingCode {
+            services.otp.revoke(for: pendingCode.email, ticket: pendingCode.ticket)
+            self.pendingCode = nil
         }
         machine.closed()
         session = nil
@@ -128,7 +137,14 @@ final class ConnectionHandler: ChannelInboundHandler {
             send(reply, context: context)
             sendCode(to: email, context: context)
         case .verifyCode(let guess, let email):
-            perform(machine.codeChecked(services.otp.verify(guess, for: email)), context: context)
+            let verification = services.otp.verify(guess, for: email)
+            switch verification {
+            case .invalid:
+                break  // still pending, and ours to revoke if the connection ends
+            case .verified, .attemptsExhausted, .expired, .noCode:
+                pendingCode = nil
+            }
+            perform(machine.codeChecked(verification), context: context)
         case .claimUsername(let username, let email):
             claim(username, email: email, context: context)
         case .command(let command):
@@ -137,10 +153,11 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     private func sendCode(to email: EmailAddress, context: ChannelHandlerContext) {
-        let code = services.otp.issue(for: email)
+        let issued = services.otp.issue(for: email)
+        pendingCode = (email, issued.ticket)
         let mail = OTPMail(
             recipient: email.value,
-            code: code,
+            code: issued.code,
             validForMinutes: services.configuration.otpExpirationMinutes
         )
         let mailer = services.mailer
@@ -149,13 +166,16 @@ final class ConnectionHandler: ChannelInboundHandler {
         // completion comes back here.
         sent.completeWithTask { try await mailer.send(mail) }
         sent.futureResult.assumeIsolated().whenComplete { result in
-            self.codeMailed(result, email: email, context: context)
+            self.codeMailed(result, context: context)
         }
     }
 
-    private func codeMailed(_ result: Result<Void, any Error>, email: EmailAddress, context: ChannelHandlerContext) {
+    private func codeMailed(_ result: Result<Void, any Error>, context: ChannelHandlerContext) {
         if case .failure(let error) = result {
-            services.otp.revoke(for: email)
+            if let pendingCode {
+                services.otp.revoke(for: pendingCode.email, ticket: pendingCode.ticket)
+                self.pendingCode = nil
+            }
             logger.error(
                 "Failed to send OTP mail",
                 metadata: ["transport": "\(services.mailer.name)", "error": "\(error)"]
@@ -174,8 +194,9 @@ final class ConnectionHandler: ChannelInboundHandler {
     private func claim(_ username: String, email: EmailAddress, context: ChannelHandlerContext) {
         guard let session, let shard else { return }
         let result = services.hub.login(session.id, username: username, shard: shard.index)
-        if case .success = result {
-            logger[metadataKey: "user"] = "\(username)"
+        if case .success(let name) = result {
+            onlineAs = name
+            logger[metadataKey: "user"] = "\(name)"
             logger.info("User logged in")
         }
         perform(machine.usernameClaimed(result), context: context)
@@ -184,7 +205,7 @@ final class ConnectionHandler: ChannelInboundHandler {
     // MARK: Commands
 
     private func run(_ command: ChatCommand, context: ChannelHandlerContext) {
-        guard let session, case .chatting(let username) = machine.state else { return }
+        guard let session, let username = onlineAs else { return }
         let hub = services.hub
         switch command {
         case .say(let text):
@@ -233,7 +254,7 @@ final class ConnectionHandler: ChannelInboundHandler {
     /// room lines and notices.
     private func send(_ lines: [String], context: ChannelHandlerContext) {
         guard !lines.isEmpty else { return }
-        if machine.isChatting, let session, let shard {
+        if onlineAs != nil, let session, let shard {
             shard.post(.direct(session.id, lines.map(ChatHub.encode)))
         } else {
             writeDirect(lines, context: context)

@@ -44,11 +44,6 @@ struct ConnectionStateMachine {
         return false
     }
 
-    var isChatting: Bool {
-        if case .chatting = state { return true }
-        return false
-    }
-
     /// A trimmed, non-empty line arrived.
     mutating func lineReceived(_ line: Substring) -> Action {
         if case .chatting = state {

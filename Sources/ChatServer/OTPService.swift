@@ -13,7 +13,7 @@ final class OTPService: Sendable {
     }
 
     /// A fresh code for `email` from the system's cryptographically secure generator.
-    func issue(for email: EmailAddress) -> String {
+    func issue(for email: EmailAddress) -> OTPStore.IssuedCode {
         var generator = SystemRandomNumberGenerator()
         let now = ContinuousClock.now
         return store.withLock { $0.issue(for: email, now: now, using: &generator) }
@@ -24,8 +24,8 @@ final class OTPService: Sendable {
         return store.withLock { $0.verify(guess, for: email, now: now) }
     }
 
-    func revoke(for email: EmailAddress) {
-        store.withLock { $0.revoke(for: email) }
+    func revoke(for email: EmailAddress, ticket: UInt64) {
+        store.withLock { $0.revoke(for: email, ticket: ticket) }
     }
 
     @discardableResult

@@ -15,7 +15,8 @@ public struct ServerConfiguration: Sendable {
     public var port = 8888
     public var mailTransport = MailTransport.log
     public var mailFrom = "TCP Chat <noreply@localhost>"
-    public var otpExpirationMinutes = 5
+    /// How long a code stays valid (`OTP_EXPIRATION_MINUTES`; finer in tests).
+    public var otpExpiration: Duration = .seconds(300)
     public var otpMaxRetries = 3
     public var usernameRules = UsernameRules()
     public var maxConnectionsPerIP = 1
@@ -31,13 +32,19 @@ public struct ServerConfiguration: Sendable {
 
     public init() {}
 
+    /// The expiry as the OTP mail states it, in whole minutes (rounded up).
+    public var otpExpirationMinutes: Int {
+        let seconds = otpExpiration.components.seconds
+        return max(1, Int((seconds + 59) / 60))
+    }
+
     /// Reads and validates every setting.
     /// - Throws: ``ConfigurationError`` naming the first setting that is wrong.
     public init(reader: ConfigReader) throws(ConfigurationError) {
         let values = SettingValues(reader: reader)
         bindAddress = try values.string(.bindAddress)
         port = try values.integer(.tcpPort, in: 0...65535)
-        otpExpirationMinutes = try values.integer(.otpExpirationMinutes, in: 1...1440)
+        otpExpiration = .seconds(60 * (try values.integer(.otpExpirationMinutes, in: 1...1440)))
         otpMaxRetries = try values.integer(.otpMaxRetries, in: 1...100)
         let minLength = try values.integer(.usernameMinLength, in: 1...64)
         let maxLength = try values.integer(.usernameMaxLength, in: 1...64)

@@ -1,0 +1,233 @@
+import ChatCore
+import Testing
+
+@testable import ChatServer
+
+@Suite(.serialized) struct ChatTests {
+    @Test func aMessageReachesEveryoneInTheRoomSenderIncluded() async throws {
+        try await withTestServer { server in
+            let alice = try await server.login("alice")
+            let bob = try await server.login("bob")
+            #expect(try await alice.readLine() == "*** bob joined the room ***")
+            try await alice.send("  hello everyone!  ")
+            #expect(try await alice.readLine() == "[alice]: hello everyone!")
+            #expect(try await bob.readLine() == "[alice]: hello everyone!")
+            // Empty lines are ignored.
+            try await alice.send("   ")
+            try await alice.sendRaw(Array("\r\n\n".utf8))
+            #expect(try await bob.linesArriving(within: .milliseconds(200)) == [])
+        }
+    }
+
+    @Test func helpListsEveryCommand() async throws {
+        try await withTestServer { server in
+            let alice = try await server.login("alice")
+            try await alice.send("/HELP")
+            let lines = try await alice.readLines(ServerLine.help.count)
+            #expect(lines == ServerLine.help)
+            for command in ["/help", "/users", "/rooms", "/join", "/leave", "/msg", "/quit"] {
+                #expect(lines.contains { $0.contains(command) })
+            }
+        }
+    }
+
+    @Test func usersAreSortedAndTheCallerMarked() async throws {
+        try await withTestServer { server in
+            let charlie = try await server.login("charlie")
+            _ = try await server.login("Bob")
+            _ = try await server.login("alice")
+            try await charlie.send("/users")
+            #expect(
+                try await charlie.readUntil("  - charlie (you)").suffix(3) == [
+                    "Online Users (3):", "  - alice", "  - Bob",
+                ])
+        }
+    }
+
+    @Test func roomsAreListedSortedWithCountsAndTheCurrentOne() async throws {
+        try await withTestServer { server in
+            let alice = try await server.login("alice")
+            let bob = try await server.login("bob")
+            let carol = try await server.login("carol")
+            try await bob.send("/join #zeta")
+            try await bob.readUntil("*** You joined #zeta ***")
+            try await carol.send("/join Alpha")
+            try await carol.readUntil("*** You joined #Alpha ***")
+            try await alice.readUntil("*** carol left the room ***")
+            try await alice.send("/rooms")
+            #expect(
+                try await alice.readLines(4) == [
+                    "Available Rooms (3):",
+                    "  - #Alpha [public] (1 members)",
+                    "  - #general [public] (1 members) (current)",
+                    "  - #zeta [public] (1 members)",
+                ])
+        }
+    }
+
+    @Test func joiningAndLeavingRoomsWithTheirNotices() async throws {
+        try await withTestServer { server in
+            let alice = try await server.login("alice")
+            let bob = try await server.login("bob")
+            try await alice.readUntil("*** bob joined the room ***")
+
+            try await bob.send("/join gaming")
+            #expect(try await bob.readLine() == "*** You joined #gaming ***")
+            #expect(try await alice.readLine() == "*** bob left the room ***")
+
+            try await alice.send("/JOIN #GAMING")
+            #expect(try await alice.readLine() == "*** You joined #gaming ***")
+            #expect(try await bob.readLine() == "*** alice joined the room ***")
+
+            try await alice.send("/join #gaming")
+            #expect(try await alice.readLine() == "ERROR: You are already in #gaming.")
+
+            try await alice.send("/leave")
+            #expect(try await alice.readLine() == "*** You left #gaming and returned to #general ***")
+            #expect(try await bob.readLine() == "*** alice left the room ***")
+
+            try await alice.send("/leave")
+            #expect(try await alice.readLine() == "ERROR: You are already in the default room.")
+
+            for bad in ["/join #bad name", "/join #" + String(repeating: "x", count: 33), "/join #b@d"] {
+                try await alice.send(bad)
+                let reply = try await alice.readLine()
+                #expect(reply.hasPrefix("ERROR: "), "\(bad) -> \(reply)")
+            }
+            try await alice.send("/join")
+            #expect(try await alice.readLine() == "ERROR: Usage: /join <room>")
+        }
+    }
+
+    @Test func roomsAreIsolatedAndAnEmptyRoomDisappears() async throws {
+        try await withTestServer { server in
+            let alice = try await server.login("alice")
+            let bob = try await server.login("bob")
+            let carol = try await server.login("carol")
+            try await bob.send("/join #gaming")
+            try await bob.readUntil("*** You joined #gaming ***")
+            try await bob.send("gg")
+            #expect(try await bob.readLine() == "[bob]: gg")
+            try await alice.send("hi general")
+            #expect(try await carol.readUntil("[alice]: hi general").contains("[bob]: gg") == false)
+            #expect(try await bob.linesArriving(within: .milliseconds(200)) == [])
+            #expect(server.server.occupancy.rooms == 2)
+
+            try await bob.send("/leave")
+            try await bob.readUntil("*** You left #gaming and returned to #general ***")
+            _ = try await server.waitForOccupancy { $0.rooms == 1 }
+            try await alice.send("/rooms")
+            #expect(try await alice.readUntil("  - #general [public] (3 members) (current)").last == "Available Rooms (1):")
+        }
+    }
+
+    @Test func joiningReplaysRecentHistory() async throws {
+        try await withTestServer { server in
+            let alice = try await server.login("alice")
+            try await alice.send("/join #books")
+            try await alice.readUntil("*** You joined #books ***")
+            try await alice.send("first")
+            try await alice.send("second")
+            try await alice.readUntil("[alice]: second")
+
+            let bob = try await server.login("bob")
+            try await bob.send("/join #books")
+            #expect(
+                try await bob.readLines(5) == [
+                    "*** You joined #books ***",
+                    "*** --- History (last 5 min) --- ***",
+                    "[alice]: first",
+                    "[alice]: second",
+                    "*** ---------------------------- ***",
+                ])
+            #expect(try await alice.readLine() == "*** bob joined the room ***")
+            // Later lines arrive live, after the replay.
+            try await alice.send("third")
+            #expect(try await bob.readLine() == "[alice]: third")
+        }
+    }
+
+    @Test func historyIsBoundedInCount() async throws {
+        try await withTestServer(configure: { $0.historySize = 3 }) { server in
+            let alice = try await server.login("alice")
+            for index in 1...6 { try await alice.send("line \(index)") }
+            try await alice.readUntil("[alice]: line 6")
+            let carol = try await server.login("carol")
+            try await carol.send("/join #other")
+            try await carol.readUntil("*** You joined #other ***")
+            try await carol.send("/leave")
+            #expect(
+                try await carol.readLines(6) == [
+                    "*** You left #other and returned to #general ***",
+                    "*** --- History (last 5 min) --- ***",
+                    "[alice]: line 4",
+                    "[alice]: line 5",
+                    "[alice]: line 6",
+                    "*** ---------------------------- ***",
+                ])
+        }
+    }
+
+    @Test func privateMessages() async throws {
+        try await withTestServer { server in
+            let alice = try await server.login("alice")
+            let bob = try await server.login("Bob")
+            let carol = try await server.login("carol")
+            try await bob.send("/join #elsewhere")
+            try await bob.readUntil("*** You joined #elsewhere ***")
+
+            try await alice.send("/msg bob Hey, how are you?")
+            #expect(try await alice.readUntil("[PM to Bob]: Hey, how are you?").allSatisfy { !$0.contains("PM") })
+            #expect(try await bob.readLine() == "[alice]: [PM] Hey, how are you?")
+            #expect(try await carol.linesArriving(within: .milliseconds(200)).allSatisfy { !$0.contains("PM") })
+
+            try await alice.send("/msg dave hello")
+            #expect(try await alice.readLine() == "ERROR: User 'dave' is not online.")
+            try await alice.send("/msg bob")
+            #expect(try await alice.readLine() == "ERROR: Usage: /msg <username> <message>")
+            try await alice.send("/msg alice me")
+            #expect(try await alice.readLine() == "ERROR: You cannot send a private message to yourself.")
+        }
+    }
+
+    @Test func unknownCommandsAndOverlongMessages() async throws {
+        try await withTestServer { server in
+            let alice = try await server.login("alice")
+            try await alice.send("/foo bar")
+            #expect(try await alice.readLine() == "ERROR: Unknown command: /foo. Type /help for available commands.")
+            try await alice.send(String(repeating: "x", count: 1025))
+            #expect(try await alice.readLine() == "ERROR: Message too long. Maximum length is 1024 characters.")
+            try await alice.send(String(repeating: "é", count: 1024))
+            #expect(try await alice.readLine() == "[alice]: " + String(repeating: "é", count: 1024))
+        }
+    }
+
+    @Test func anOverlongLineIsDiscardedWithAnError() async throws {
+        try await withTestServer { server in
+            let alice = try await server.login("alice")
+            let bob = try await server.login("bob")
+            try await alice.readUntil("*** bob joined the room ***")
+            // 100 KB without a newline, in pieces, then the newline and a normal line.
+            let chunk = [UInt8](repeating: UInt8(ascii: "a"), count: 10_000)
+            for _ in 0..<10 { try await alice.sendRaw(chunk) }
+            try await alice.sendRaw(Array("tail\nstill here\n".utf8))
+            #expect(
+                try await alice.readLine()
+                    == "ERROR: Line too long. Maximum length is 4096 bytes; the line was discarded.")
+            #expect(try await alice.readLine() == "[alice]: still here")
+            #expect(try await bob.readLine() == "[alice]: still here")
+        }
+    }
+
+    @Test func controlCharactersNeverReachOtherTerminals() async throws {
+        try await withTestServer { server in
+            let alice = try await server.login("alice")
+            let bob = try await server.login("bob")
+            try await alice.readUntil("*** bob joined the room ***")
+            try await alice.sendRaw(Array("\u{1B}[2Jwiped\u{7}\u{202E}txt\n".utf8))
+            #expect(try await bob.readLine() == "[alice]: wipedtxt")
+            try await alice.sendRaw([0x62, 0x61, 0x64, 0xFF, 0xFE, 0x0A])
+            #expect(try await bob.readLine() == "[alice]: bad\u{FFFD}\u{FFFD}")
+        }
+    }
+}

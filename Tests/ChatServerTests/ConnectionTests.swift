@@ -1,0 +1,123 @@
+import ChatCore
+import Testing
+
+@testable import ChatServer
+
+@Suite(.serialized) struct ConnectionTests {
+    @Test func oneConnectionPerIPAndTheSlotIsFreedAtOnce() async throws {
+        try await withTestServer { server in
+            let first = try await server.connectAndGreet(from: "127.0.0.9")
+            let second = try await server.connect(from: "127.0.0.9")
+            #expect(
+                try await second.waitForClose() == ["ERROR: IP address 127.0.0.9 already has an active connection"])
+            // Another address is unaffected.
+            _ = try await server.connectAndGreet(from: "127.0.0.10")
+
+            await first.close()
+            _ = try await server.waitForOccupancy { $0.connections == 1 }
+            // No "wait a few seconds": the slot is free right away.
+            let third = try await server.connectAndGreet(from: "127.0.0.9")
+            #expect(!third.isClosed)
+        }
+    }
+
+    @Test func thePerIPLimitIsASetting() async throws {
+        try await withTestServer(configure: { $0.maxConnectionsPerIP = 2 }) { server in
+            _ = try await server.connectAndGreet(from: "127.0.0.9")
+            _ = try await server.connectAndGreet(from: "127.0.0.9")
+            let third = try await server.connect(from: "127.0.0.9")
+            #expect(
+                try await third.waitForClose() == ["ERROR: IP address 127.0.0.9 already has an active connection"])
+        }
+    }
+
+    @Test func aDisconnectFreesTheUsernameAndTellsTheRoom() async throws {
+        try await withTestServer { server in
+            let alice = try await server.login("alice")
+            let bob = try await server.login("bob")
+            try await alice.readUntil("*** bob joined the room ***")
+            await bob.close()
+            #expect(try await alice.readLine() == "*** bob left the room ***")
+            _ = try await server.waitForOccupancy { $0.onlineUsers == 1 && $0.connections == 1 }
+            let again = try await server.login("BOB")
+            #expect(!again.isClosed)
+            #expect(try await alice.readLine() == "*** BOB joined the room ***")
+        }
+    }
+
+    @Test func everyRoomHasOneOrderForAllItsMembers() async throws {
+        try await withTestServer { server in
+            var clients: [TestClient] = []
+            for index in 0..<6 { clients.append(try await server.login("user\(index)")) }
+            for client in clients { _ = try await client.linesArriving(within: .milliseconds(100)) }
+            let senders = Array(clients.prefix(3))
+            let perSender = 150
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for (index, sender) in senders.enumerated() {
+                    group.addTask {
+                        for line in 0..<perSender { try await sender.send("s\(index)-\(line)") }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            var sequences: [[String]] = []
+            for client in clients {
+                sequences.append(try await client.readLines(3 * perSender, timeout: .seconds(30)))
+            }
+            // Every member saw the same lines in the same order ...
+            for sequence in sequences.dropFirst() { #expect(sequence == sequences[0]) }
+            // ... and each sender's lines in the order they were sent.
+            for index in 0..<3 {
+                let mine = sequences[0].filter { $0.hasPrefix("[user\(index)]: ") }
+                #expect(mine == (0..<perSender).map { "[user\(index)]: s\(index)-\($0)" })
+            }
+        }
+    }
+
+    @Test func aClientThatDoesNotReadIsDisconnectedWhileOthersKeepReceiving() async throws {
+        try await withTestServer(configure: { $0.maxSendQueueBytes = 64 * 1024 }) { server in
+            let sender = try await server.login("sender")
+            let reader = try await server.login("reader")
+            // Log the slow one in by hand, then stop reading: its kernel buffers fill,
+            // then the server's queue for it passes MAX_SENDQ_BYTES.
+            let slow = try await server.login("slowpoke", receiveBufferSize: 4096)
+            try await slow.stopReading()
+            try await sender.readUntil("*** slowpoke joined the room ***")
+            try await reader.readUntil("*** slowpoke joined the room ***")
+
+            let payload = String(repeating: "x", count: 1000)
+            var sent = 0
+            var disconnected = false
+            // Bounded: at most 20 000 lines (20 MB), stopping as soon as the server acts.
+            while sent < 20_000 && !disconnected {
+                for _ in 0..<100 {
+                    try await sender.send("\(sent) \(payload)")
+                    sent += 1
+                }
+                // The healthy reader keeps up with everything so far, in order.
+                let lines = try await reader.readLines(100, timeout: .seconds(20))
+                for (offset, line) in lines.enumerated() where line.hasPrefix("*** ") {
+                    #expect(line == "*** slowpoke left the room ***", "unexpected notice at \(offset)")
+                    disconnected = true
+                }
+                _ = try await sender.linesArriving(within: .zero)
+            }
+            #expect(disconnected, "the non-reading client was still connected after \(sent) lines")
+            let occupancy = try await server.waitForOccupancy { $0.onlineUsers == 2 }
+            #expect(occupancy.connections == 2)
+            // The others are unaffected.
+            try await sender.send("after")
+            try await reader.readUntil("[sender]: after")
+        }
+    }
+
+    @Test func shutdownTellsEveryoneAndClosesEveryConnection() async throws {
+        try await withTestServer { server in
+            let alice = try await server.login("alice")
+            let guest = try await server.connectAndGreet()
+            server.server.shutdown()
+            #expect(try await alice.waitForClose().last == "*** Server is shutting down ***")
+            #expect(try await guest.waitForClose() == ["*** Server is shutting down ***"])
+        }
+    }
+}

@@ -1,0 +1,179 @@
+import ChatCore
+import Foundation
+import NIOCore
+import NIOPosix
+import Synchronization
+import Testing
+
+/// The real `chat-server` executable as a child process, driven by real clients.
+@Suite(.serialized) struct EndToEndTests {
+    @Test func twoUsersChatThenSIGTERMShutsDownCleanly() async throws {
+        let mail = try MailFolder.makeTemporary()
+        defer { mail.remove() }
+        let server = try ServerProcess.start(environment: [
+            "MAIL_TRANSPORT": "file",
+            "MAIL_DIR": mail.path,
+            "TCP_PORT": "0",
+            "BIND_ADDRESS": "127.0.0.1",
+            "LOG_LEVEL": "info",
+        ])
+        defer { server.kill() }
+        let port = try await server.waitForPort()
+
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let outcome = await runWithTimeLimit(.seconds(60)) {
+            let alice = try await Self.login("alice", port: port, from: "127.0.0.2", mail: mail, group: group)
+            let bob = try await Self.login("bob", port: port, from: "127.0.0.3", mail: mail, group: group)
+            #expect(try await alice.readLine() == "*** bob joined the room ***")
+            try await alice.send("hi bob")
+            #expect(try await bob.readLine() == "[alice]: hi bob")
+            try await bob.send("/msg alice hi alice")
+            #expect(try await alice.readLine() == "[alice]: hi bob")
+            #expect(try await alice.readLine() == "[bob]: [PM] hi alice")
+
+            server.terminate()
+            #expect(try await alice.waitForClose() == ["*** Server is shutting down ***"])
+            #expect(try await bob.waitForClose().last == "*** Server is shutting down ***")
+            let status = try await server.waitForExit(timeout: .seconds(20))
+            #expect(status == 0)
+        }
+        try await group.shutdownGracefully()
+        try outcome.get()
+        #expect(server.log.contains("Server stopped"))
+    }
+
+    @Test func anInvalidSettingStopsStartUpNamingIt() async throws {
+        let server = try ServerProcess.start(environment: ["TCP_PORT": "http", "SMTP_PASSWORD": "hunter2-secret"])
+        defer { server.kill() }
+        let status = try await server.waitForExit(timeout: .seconds(20))
+        #expect(status != 0)
+        #expect(server.log.contains("Invalid setting TCP_PORT"))
+        #expect(!server.log.contains("hunter2-secret"))
+    }
+
+    @Test func theDevelopmentTransportWarnsAndLogsTheCode() async throws {
+        let server = try ServerProcess.start(environment: ["TCP_PORT": "0", "BIND_ADDRESS": "127.0.0.1"])
+        defer { server.kill() }
+        let port = try await server.waitForPort()
+        #expect(server.log.contains("DEVELOPMENT MAIL TRANSPORT"))
+
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let outcome = await runWithTimeLimit(.seconds(60)) {
+            let client = try await TestClient.connect(port: port, from: "127.0.0.2", group: group)
+            try await client.readUntil("*** Enter your email address below ***")
+            try await client.send("dev@example.com")
+            try await client.readUntil("*** Enter OTP code: ***")
+            let code = try await server.waitForLog(#"code=(\d{6})"#)
+            try await client.send(code)
+            #expect(try await client.readLine() == "*** OTP verified successfully! ***")
+            server.terminate()
+            _ = try await server.waitForExit(timeout: .seconds(20))
+        }
+        try await group.shutdownGracefully()
+        try outcome.get()
+    }
+
+    static func login(
+        _ name: String, port: Int, from source: String, mail: MailFolder, group: MultiThreadedEventLoopGroup
+    ) async throws -> TestClient {
+        let client = try await TestClient.connect(port: port, from: source, group: group)
+        try await client.readUntil("*** Enter your email address below ***")
+        try await client.send("\(name)@example.com")
+        try await client.readUntil("*** Enter OTP code: ***")
+        try await client.send(try await mail.code(for: "\(name)@example.com", mailIndex: 0))
+        try await client.readUntil("*** OTP verified successfully! ***")
+        _ = try await client.readLine()
+        try await client.send(name)
+        try await client.readUntil("*** Type /help for available commands. ***")
+        return client
+    }
+}
+
+/// A `chat-server` child process with its output captured.
+final class ServerProcess: Sendable {
+    private let process: Process
+    private let output = Mutex("")
+
+    private init(process: Process) { self.process = process }
+
+    /// The built executable, next to the test bundle (`swift build` / `swift test` put both
+    /// in the same folder).
+    static var executable: URL {
+        get throws {
+            let candidates = [
+                URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent(),
+                Bundle.main.bundleURL,
+                Bundle.main.bundleURL.deletingLastPathComponent(),
+                URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+                    .deletingLastPathComponent().appendingPathComponent(".build/debug"),
+            ]
+            for folder in candidates {
+                let url = folder.appendingPathComponent("chat-server")
+                if FileManager.default.isExecutableFile(atPath: url.path) { return url }
+            }
+            throw TestFailure("chat-server executable not found near \(candidates.map(\.path))")
+        }
+    }
+
+    static func start(environment: [String: String]) throws -> ServerProcess {
+        let process = Process()
+        process.executableURL = try executable
+        // A clean environment plus the test's settings; run in a folder without a .env.
+        process.environment = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin"]
+            .merging(environment) { $1 }
+        process.currentDirectoryURL = FileManager.default.temporaryDirectory
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        let server = ServerProcess(process: process)
+        pipe.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            guard !data.isEmpty else {
+                handle.readabilityHandler = nil
+                return
+            }
+            server.output.withLock { $0 += String(decoding: data, as: UTF8.self) }
+        }
+        try process.run()
+        return server
+    }
+
+    var log: String { output.withLock { $0 } }
+
+    /// Waits (bounded) for a log line matching `pattern` and returns its first group.
+    func waitForLog(_ pattern: String, timeout: Duration = .seconds(60)) async throws -> String {
+        let regex = try NSRegularExpression(pattern: pattern)
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            let text = log
+            if let match = regex.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)),
+                let range = Range(match.range(at: 1), in: text)
+            {
+                return String(text[range])
+            }
+            guard process.isRunning else { throw TestFailure("chat-server exited: \(text)") }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw TestFailure("no log line matching \(pattern): \(log)")
+    }
+
+    func waitForPort() async throws -> Int {
+        let port = try await waitForLog(#"port=(\d+) .*Listening"#)
+        return Int(port)!
+    }
+
+    func terminate() { process.terminate() }
+
+    func kill() {
+        if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
+    }
+
+    func waitForExit(timeout: Duration) async throws -> Int32 {
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning {
+            guard ContinuousClock.now < deadline else { throw TestFailure("chat-server did not exit: \(log)") }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return process.terminationStatus
+    }
+}

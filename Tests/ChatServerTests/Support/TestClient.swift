@@ -1,0 +1,182 @@
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// A real TCP client for tests: connects from its own loopback address, sends lines and
+/// collects every line it receives for the test to read, with timeouts.
+final class TestClient: Sendable {
+    enum Failure: Error, CustomStringConvertible {
+        case timedOut(waitingFor: String, received: [String])
+        case closed(received: [String])
+
+        var description: String {
+            switch self {
+            case .timedOut(let waitingFor, let received):
+                return "timed out waiting for \(waitingFor); unread lines: \(received)"
+            case .closed(let received):
+                return "connection closed; unread lines: \(received)"
+            }
+        }
+    }
+
+    let channel: any Channel
+    let source: String
+    private let inbox: Inbox
+
+    static let defaultTimeout: Duration = .seconds(10)
+
+    private init(channel: any Channel, source: String, inbox: Inbox) {
+        self.channel = channel
+        self.source = source
+        self.inbox = inbox
+    }
+
+    /// Connects to the server from `source` (a loopback address such as 127.0.0.2).
+    /// - Parameter reading: `false` makes a client that never reads (a slow consumer).
+    static func connect(
+        port: Int,
+        from source: String,
+        group: any EventLoopGroup,
+        reading: Bool = true,
+        receiveBufferSize: Int? = nil
+    ) async throws -> TestClient {
+        let inbox = Inbox()
+        var bootstrap = ClientBootstrap(group: group)
+            .channelOption(.autoRead, value: reading)
+            .bind(to: try SocketAddress(ipAddress: source, port: 0))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(LineCollector(inbox: inbox))
+                }
+            }
+        if let receiveBufferSize {
+            bootstrap = bootstrap.channelOption(.socketOption(.so_rcvbuf), value: SocketOptionValue(receiveBufferSize))
+        }
+        let channel = try await bootstrap.connect(host: "127.0.0.1", port: port).get()
+        return TestClient(channel: channel, source: source, inbox: inbox)
+    }
+
+    func send(_ line: String) async throws {
+        try await sendRaw(Array((line + "\n").utf8))
+    }
+
+    func sendRaw(_ bytes: [UInt8]) async throws {
+        try await channel.writeAndFlush(ByteBuffer(bytes: bytes))
+    }
+
+    /// The next line, waiting up to `timeout`.
+    func readLine(timeout: Duration = defaultTimeout) async throws -> String {
+        try await readLines(1, timeout: timeout)[0]
+    }
+
+    /// The next `count` lines.
+    func readLines(_ count: Int, timeout: Duration = defaultTimeout) async throws -> [String] {
+        try await wait(for: "\(count) line(s)", timeout: timeout) { state in
+            guard state.lines.count >= count else { return nil }
+            let lines = Array(state.lines.prefix(count))
+            state.lines.removeFirst(count)
+            return lines
+        }
+    }
+
+    /// Reads lines until one equals `line`; returns the lines before it.
+    @discardableResult
+    func readUntil(_ line: String, timeout: Duration = defaultTimeout) async throws -> [String] {
+        try await wait(for: "'\(line)'", timeout: timeout) { state in
+            guard let index = state.lines.firstIndex(of: line) else { return nil }
+            let before = Array(state.lines[..<index])
+            state.lines.removeFirst(index + 1)
+            return before
+        }
+    }
+
+    /// Asserts that nothing arrives for `duration`; returns what did arrive (empty if quiet).
+    func linesArriving(within duration: Duration) async throws -> [String] {
+        try await Task.sleep(for: duration)
+        return inbox.state.withLock { state in
+            defer { state.lines.removeAll() }
+            return state.lines
+        }
+    }
+
+    /// Waits until the server closes the connection; returns the unread lines.
+    @discardableResult
+    func waitForClose(timeout: Duration = defaultTimeout) async throws -> [String] {
+        try await wait(for: "the connection to close", timeout: timeout, allowClosed: true) { state in
+            guard state.isClosed else { return nil }
+            defer { state.lines.removeAll() }
+            return state.lines
+        }
+    }
+
+    /// Stops reading from the socket: the client becomes a slow consumer.
+    func stopReading() async throws {
+        try await channel.setOption(.autoRead, value: false).get()
+    }
+
+    var isClosed: Bool { inbox.state.withLock { $0.isClosed } }
+
+    func close() async {
+        try? await channel.close()
+    }
+
+    /// Polls the inbox until `take` returns a value, the connection closes, or time is up.
+    /// Bounded by `timeout`; polling every few milliseconds keeps this free of blocking.
+    private func wait<T: Sendable>(
+        for what: String,
+        timeout: Duration,
+        allowClosed: Bool = false,
+        _ take: @Sendable (inout Inbox.State) -> T?
+    ) async throws -> T {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            let (value, closed, received) = inbox.state.withLock { state in
+                (take(&state), state.isClosed, state.lines)
+            }
+            if let value { return value }
+            if closed && !allowClosed { throw Failure.closed(received: received) }
+            guard ContinuousClock.now < deadline else { throw Failure.timedOut(waitingFor: what, received: received) }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+    }
+
+    final class Inbox: Sendable {
+        struct State {
+            var lines: [String] = []
+            var partial: [UInt8] = []
+            var isClosed = false
+        }
+        let state = Mutex(State())
+    }
+}
+
+/// Splits what the server sends into lines; every line the server sends ends with `\n`.
+private final class LineCollector: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    let inbox: TestClient.Inbox
+
+    init(inbox: TestClient.Inbox) { self.inbox = inbox }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let buffer = unwrapInboundIn(data)
+        inbox.state.withLock { state in
+            for byte in buffer.readableBytesView {
+                if byte == UInt8(ascii: "\n") {
+                    state.lines.append(String(decoding: state.partial, as: UTF8.self))
+                    state.partial.removeAll(keepingCapacity: true)
+                } else {
+                    state.partial.append(byte)
+                }
+            }
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        inbox.state.withLock { $0.isClosed = true }
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+}
