@@ -63,11 +63,13 @@ public enum ServerLine {
 
     // MARK: Command output
 
-    public static func userList(_ names: [String], caller: String) -> [String] {
-        var lines = ["Online Users (\(names.count)):"]
-        lines.reserveCapacity(names.count + 1)
-        for name in names {
-            lines.append(name == caller ? "  - \(name) (you)" : "  - \(name)")
+    public static func userList(_ users: [(name: String, isOperator: Bool)], caller: String) -> [String] {
+        var lines = ["Online Users (\(users.count)):"]
+        lines.reserveCapacity(users.count + 1)
+        for user in users {
+            let you = user.name == caller ? " (you)" : ""
+            let role = user.isOperator ? " (operator)" : ""
+            lines.append("  - \(user.name)\(you)\(role)")
         }
         return lines
     }
@@ -100,10 +102,80 @@ public enum ServerLine {
     public static let help: [String] = {
         var lines = ["Available Commands:"]
         for command in ChatCommand.catalogue {
-            lines.append("  \(command.usage.padding(toLength: 24)) \(command.summary)")
+            lines.append("  \(command.usage.padding(toLength: 32)) \(command.summary)")
         }
+        lines.append("Type /help <command> for details.")
         return lines
     }()
+
+    public static func help(for command: ChatCommand.Description) -> [String] {
+        ["Usage: \(command.usage)", "  \(command.details)"]
+    }
+
+    // MARK: Room management
+
+    public static func roomCreated(_ room: String, isPrivate: Bool) -> String {
+        system("You created \(room) (\(isPrivate ? "private" : "public")); you are its owner")
+    }
+    public static func invitation(from inviter: String, to room: String) -> String {
+        system("\(inviter) invited you to \(room). Type /join \(room) to enter.")
+    }
+    public static func youInvited(_ user: String, to room: String) -> String {
+        system("You invited \(user) to \(room)")
+    }
+    public static func youWereKicked(from room: String, by kicker: String) -> String {
+        system("You were kicked from \(room) by \(kicker)")
+    }
+    public static func wasKicked(_ user: String, by kicker: String) -> String {
+        system("\(user) was kicked from the room by \(kicker)")
+    }
+    public static func newOwner(_ user: String, of room: String) -> String {
+        system("\(user) is now the owner of \(room)")
+    }
+    public static func topic(_ topic: String, of room: String) -> String { system("Topic for \(room): \(topic)") }
+    public static func noTopic(_ room: String) -> String { system("No topic is set for \(room)") }
+    public static func topicSet(by user: String, to topic: String) -> String {
+        system("\(user) set the topic: \(topic)")
+    }
+
+    public static func memberList(
+        room: String, members: [(name: String, isOwner: Bool)], caller: String
+    ) -> [String] {
+        var lines = ["Members of \(room) (\(members.count)):"]
+        for member in members {
+            let owner = member.isOwner ? " (owner)" : ""
+            let you = member.name == caller ? " (you)" : ""
+            lines.append("  - \(member.name)\(owner)\(you)")
+        }
+        return lines
+    }
+
+    // MARK: People
+
+    public static func action(by user: String, _ text: String) -> String { "* \(user) \(text)" }
+    public static func nowIgnoring(_ user: String) -> String { system("You are now ignoring \(user)") }
+    public static func noLongerIgnoring(_ user: String) -> String { system("You are no longer ignoring \(user)") }
+    public static func ignoreList(_ names: [String]) -> [String] {
+        guard !names.isEmpty else { return [system("You are not ignoring anyone")] }
+        return ["Ignored Users (\(names.count)):"] + names.map { "  - \($0)" }
+    }
+
+    // MARK: Operators
+
+    public static func youWereBanned(by operatorName: String, minutes: Int) -> String {
+        system("You have been banned from this server by \(operatorName) for \(minutes) minutes")
+    }
+    public static func banned(_ user: String, minutes: Int) -> String {
+        system("\(user) is banned for \(minutes) minutes (e-mail address and IP address)")
+    }
+    public static func banLifted(_ target: String) -> String { system("Ban lifted: \(target)") }
+    public static func banList(_ bans: [(target: String, minutesLeft: Int)]) -> [String] {
+        guard !bans.isEmpty else { return [system("No active bans")] }
+        return ["Active Bans (\(bans.count)):"] + bans.map { "  - \($0.target) (\($0.minutesLeft) minutes left)" }
+    }
+    public static func announcement(from operatorName: String, _ text: String) -> String {
+        system("Announcement from \(operatorName): \(text)")
+    }
 }
 
 extension String {

@@ -21,6 +21,21 @@ public enum UserError: Error, Equatable, Sendable {
     case userNotOnline(String)
     case messageToSelf
     case ipLimitReached(String)
+    case roomExists(String)
+    case privateRoom(String)
+    case notInPrivateRoom
+    case alreadyMember(String, room: String)
+    case notInYourRoom(String, room: String)
+    case ownerOnly(String)
+    case operatorOnly(String)
+    case notToYourself
+    case cannotKickFromDefaultRoom
+    case noOneToReply
+    case notIgnoring(String)
+    case noSuchCommand(String)
+    case noBan(String)
+    case banned
+    case topicTooLong(maximum: Int)
 
     /// The text after `ERROR: `.
     public var message: String {
@@ -61,6 +76,36 @@ public enum UserError: Error, Equatable, Sendable {
             return "You cannot send a private message to yourself."
         case .ipLimitReached(let ip):
             return "IP address \(ip) already has an active connection"
+        case .roomExists(let room):
+            return "Room \(room) already exists."
+        case .privateRoom(let room):
+            return "\(room) is private. Ask a member for an invite."
+        case .notInPrivateRoom:
+            return "You are not in a private room."
+        case .alreadyMember(let user, let room):
+            return "\(user) is already in \(room)."
+        case .notInYourRoom(let user, let room):
+            return "\(user) is not in \(room)."
+        case .ownerOnly(let room):
+            return "Only the owner of \(room) or a server operator can do that."
+        case .operatorOnly(let command):
+            return "Only server operators can use \(command)."
+        case .notToYourself:
+            return "You cannot do that to yourself."
+        case .cannotKickFromDefaultRoom:
+            return "Nobody can be kicked from the default room."
+        case .noOneToReply:
+            return "Nobody has sent you a private message yet."
+        case .notIgnoring(let user):
+            return "You are not ignoring \(user)."
+        case .noSuchCommand(let command):
+            return "No such command: \(command). Type /help for available commands."
+        case .noBan(let target):
+            return "No active ban for \(target)."
+        case .banned:
+            return "You are banned from this server."
+        case .topicTooLong(let maximum):
+            return "Topic too long. Maximum length is \(maximum) characters."
         }
     }
 

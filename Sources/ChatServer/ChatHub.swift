@@ -3,7 +3,7 @@ import NIOCore
 import Synchronization
 
 /// The one owner of the shared state: who is online, which IP holds how many connections,
-/// the rooms and their members.
+/// the rooms with their members, owners and invitations, and the bans.
 ///
 /// Every change is a short critical section that decides *who receives what* and queues
 /// the already encoded lines on the recipients' loop shards; the writes happen later on
@@ -15,6 +15,9 @@ final class ChatHub: Sendable {
         var historySize: Int
     }
 
+    /// The longest topic, in characters.
+    static let maximumTopicLength = 256
+
     let shards: [LoopShard]
     private let limits: Limits
     private let state: Mutex<HubState>
@@ -24,10 +27,11 @@ final class ChatHub: Sendable {
         precondition(!eventLoops.isEmpty && eventLoops.count <= 64, "1 to 64 event loops")
         self.shards = eventLoops.enumerated().map { LoopShard(index: $0.offset, eventLoop: $0.element) }
         self.limits = limits
-        var state = HubState()
+        var state = HubState(shardCount: eventLoops.count, historySize: limits.historySize)
         state.rooms[RoomName.general.key] = Room(
             name: .general,
             id: 0,
+            isPrivate: false,
             shardCount: eventLoops.count,
             historySize: limits.historySize
         )
@@ -42,18 +46,29 @@ final class ChatHub: Sendable {
         nextSessionID.wrappingAdd(1, ordering: .relaxed).oldValue
     }
 
+    /// Runs `body` under the lock with an outbox, then schedules the shards it posted to.
+    private func withState<T>(_ body: (inout HubState, inout Outbox) -> T) -> T {
+        var outbox = Outbox(shards: shards)
+        let result = state.withLock { state in body(&state, &outbox) }
+        outbox.wakeShards()
+        return result
+    }
+
     // MARK: Connections
 
     enum Admission: Equatable {
         case admitted
         case ipLimitReached
+        case banned
         case shuttingDown
     }
 
     /// Takes one of the IP's connection slots.
     func openConnection(ip: String) -> Admission {
-        state.withLock { state in
+        let now = ContinuousClock.now
+        return state.withLock { state in
             if state.isShuttingDown { return .shuttingDown }
+            if state.isBanned(ip, now: now) { return .banned }
             let held = state.connectionsPerIP[ip, default: 0]
             guard held < limits.maxConnectionsPerIP else { return .ipLimitReached }
             state.connectionsPerIP[ip] = held + 1
@@ -75,134 +90,303 @@ final class ChatHub: Sendable {
         allClosed?.succeed()
     }
 
+    func isBanned(email: EmailAddress) -> Bool {
+        let now = ContinuousClock.now
+        return state.withLock { $0.isBanned(email.key, now: now) }
+    }
+
     // MARK: Sessions
 
-    /// Puts a verified user online under `username` and into `#general`.
+    /// Who is logging in.
+    struct Identity {
+        var username: String
+        var email: EmailAddress
+        var ip: String
+        var isOperator: Bool
+    }
+
+    /// Puts a verified user online and into `#general`.
     /// - Returns: the username, or why it can't be had.
-    func login(_ session: SessionID, username: String, shard: Int) -> Result<String, UserError> {
+    func login(_ session: SessionID, as identity: Identity, shard: Int) -> Result<String, UserError> {
         let now = ContinuousClock.now
-        var outbox = Outbox(shards: shards)
-        let result: Result<String, UserError> = state.withLock { state in
-            let key = username.lowercased()
-            guard state.sessionIDsByName[key] == nil else { return .failure(.usernameTaken(username)) }
+        return withState { state, outbox in
+            if state.isBanned(identity.email.key, now: now) || state.isBanned(identity.ip, now: now) {
+                return .failure(.banned)
+            }
+            let key = identity.username.lowercased()
+            guard state.sessionIDsByName[key] == nil else { return .failure(.usernameTaken(identity.username)) }
             state.sessionIDsByName[key] = session
-            state.sessions[session] = Member(name: username, shard: shard, roomKey: RoomName.general.key)
-            var welcome = ServerLine.loggedIn(username: username, room: RoomName.general.display)
-                .map(Self.encode)
-            state.enter(
-                session, into: RoomName.general, username: username, shard: shard,
-                firstLines: &welcome, now: now, outbox: &outbox, limits: limits)
-            return .success(username)
+            state.sessions[session] = Member(
+                name: identity.username, shard: shard, roomKey: RoomName.general.key,
+                emailKey: identity.email.key, ip: identity.ip, isOperator: identity.isOperator)
+            let welcome = ServerLine.loggedIn(username: identity.username, room: RoomName.general.display)
+            state.enter(session, into: .general, firstLines: welcome.map(Self.encode), now: now, outbox: &outbox)
+            return .success(identity.username)
         }
-        outbox.wakeShards()
-        return result
     }
 
-    /// Takes the user offline: leaves their room, frees the name.
+    /// Takes the user offline: leaves their room, frees the name, drops their invitations.
     func logout(_ session: SessionID) {
-        var outbox = Outbox(shards: shards)
-        state.withLock { state in
-            guard let member = state.sessions.removeValue(forKey: session) else { return }
+        withState { state, outbox in
+            guard let member = state.sessions[session] else { return }
+            state.leaveRoom(session, notice: ServerLine.leftRoom(member.name), outbox: &outbox)
+            state.sessions[session] = nil
             state.sessionIDsByName[member.name.lowercased()] = nil
-            state.leaveRoom(session, member: member, outbox: &outbox)
+            for roomKey in member.allowedRooms {
+                state.rooms[roomKey]?.allowed.remove(session)
+            }
         }
-        outbox.wakeShards()
     }
 
-    /// A chat line from the session to its room; `line` is the encoded `[name]: text`.
+    /// A line from the session to its room (a chat line or an action), already encoded.
     func say(_ session: SessionID, line: ByteBuffer) {
         let now = ContinuousClock.now
-        var outbox = Outbox(shards: shards)
-        state.withLock { state in
-            guard let roomKey = state.sessions[session]?.roomKey else { return }
-            state.rooms[roomKey]?.history.append(line, at: now)
-            guard let room = state.rooms[roomKey] else { return }
-            outbox.post(line, to: room)
+        withState { state, outbox in
+            guard let member = state.sessions[session] else { return }
+            state.rooms[member.roomKey]?.history.append(line, at: now)
+            guard let room = state.rooms[member.roomKey] else { return }
+            outbox.post(line, to: room, from: member.name.lowercased())
         }
-        outbox.wakeShards()
     }
 
-    /// Moves the session to another room, creating it (public) when it does not exist.
+    // MARK: Rooms
+
+    /// Moves the session to a room, creating it (public, with the session as owner) when
+    /// it does not exist.
     func join(_ session: SessionID, room name: RoomName) -> UserError? {
-        move(session, to: name, ifAlreadyThere: { .alreadyInRoom($0) }) { _, joined in
-            [ServerLine.youJoined(joined)]
+        let now = ContinuousClock.now
+        return withState { state, outbox in
+            guard let member = state.sessions[session] else { return nil }
+            if let room = state.rooms[name.key] {
+                if member.roomKey == room.name.key { return .alreadyInRoom(room.name.display) }
+                if room.isPrivate && !room.allowed.contains(session) { return .privateRoom(room.name.display) }
+            }
+            state.move(
+                session, to: name, isPrivate: false, now: now, outbox: &outbox,
+                firstLines: { _, joined in [ServerLine.youJoined(joined)] })
+            return nil
+        }
+    }
+
+    /// Creates a room and moves the session into it as its owner.
+    func create(_ session: SessionID, room name: RoomName, isPrivate: Bool) -> UserError? {
+        let now = ContinuousClock.now
+        return withState { state, outbox in
+            guard state.sessions[session] != nil else { return nil }
+            if let existing = state.rooms[name.key] {
+                // A private room's existence is not revealed to those who may not see it.
+                if existing.isPrivate && !existing.allowed.contains(session) { return .privateRoom(existing.name.display) }
+                return .roomExists(existing.name.display)
+            }
+            state.move(
+                session, to: name, isPrivate: isPrivate, now: now, outbox: &outbox,
+                firstLines: { _, joined in
+                    [ServerLine.roomCreated(joined, isPrivate: isPrivate), ServerLine.youJoined(joined)]
+                })
+            return nil
         }
     }
 
     /// Moves the session back to `#general`.
     func leave(_ session: SessionID) -> UserError? {
-        let general = RoomName.general
-        return move(session, to: general, ifAlreadyThere: { _ in .alreadyInDefaultRoom }) { previous, _ in
-            [ServerLine.returnedToDefault(from: previous, defaultRoom: general.display)]
+        let now = ContinuousClock.now
+        return withState { state, outbox in
+            guard let member = state.sessions[session] else { return nil }
+            guard member.roomKey != RoomName.general.key else { return .alreadyInDefaultRoom }
+            state.move(
+                session, to: .general, isPrivate: false, now: now, outbox: &outbox,
+                firstLines: { previous, general in
+                    [ServerLine.returnedToDefault(from: previous, defaultRoom: general)]
+                })
+            return nil
         }
     }
 
-    private func move(
-        _ session: SessionID,
-        to name: RoomName,
-        ifAlreadyThere: (_ room: String) -> UserError,
-        announcement: (_ previousRoom: String, _ joinedRoom: String) -> [String]
-    ) -> UserError? {
-        let now = ContinuousClock.now
-        var outbox = Outbox(shards: shards)
-        let error = state.withLock { state -> UserError? in
-            guard let member = state.sessions[session] else { return nil }
-            if member.roomKey == name.key {
-                return ifAlreadyThere(state.rooms[name.key]?.name.display ?? name.display)
+    /// Lets `target` into the session's private room and tells them.
+    /// - Returns: the invitee's name and the room.
+    func invite(_ session: SessionID, target: String) -> Result<(user: String, room: String), UserError> {
+        withState { state, outbox in
+            guard let member = state.sessions[session], let room = state.rooms[member.roomKey] else {
+                return .failure(.notInPrivateRoom)
             }
-            let previous = state.rooms[member.roomKey]?.name.display ?? member.roomKey
-            state.leaveRoom(session, member: member, outbox: &outbox)
-            state.sessions[session]?.roomKey = name.key
-            let joined = state.rooms[name.key]?.name ?? name
-            var lines = announcement(previous, joined.display).map(Self.encode)
-            state.enter(
-                session, into: joined, username: member.name, shard: member.shard,
-                firstLines: &lines, now: now, outbox: &outbox, limits: limits)
-            return nil
+            guard room.isPrivate else { return .failure(.notInPrivateRoom) }
+            guard let (targetID, invitee) = state.member(named: target) else { return .failure(.userNotOnline(target)) }
+            guard targetID != session else { return .failure(.notToYourself) }
+            guard invitee.roomKey != room.name.key else {
+                return .failure(.alreadyMember(invitee.name, room: room.name.display))
+            }
+            state.allow(targetID, into: room.name.key)
+            let line = Self.encode(ServerLine.invitation(from: member.name, to: room.name.display))
+            outbox.post(.direct(targetID, [line]), toShard: invitee.shard)
+            return .success((invitee.name, room.name.display))
         }
-        outbox.wakeShards()
-        return error
     }
+
+    /// Sends `target` from a room back to `#general`: the owner from their own room, an
+    /// operator from any room. Revokes the target's invitation to it.
+    /// - Returns: the target's name and the room, and whether the kicker is in it.
+    func kick(_ session: SessionID, target: String) -> Result<(user: String, room: String, present: Bool), UserError> {
+        let now = ContinuousClock.now
+        return withState { state, outbox in
+            guard let kicker = state.sessions[session] else { return .failure(.userNotOnline(target)) }
+            guard let (targetID, victim) = state.member(named: target) else { return .failure(.userNotOnline(target)) }
+            guard targetID != session else { return .failure(.notToYourself) }
+            guard let room = state.rooms[victim.roomKey] else { return .failure(.userNotOnline(target)) }
+            if !kicker.isOperator {
+                guard let current = state.rooms[kicker.roomKey], current.owner == session else {
+                    return .failure(.ownerOnly(state.rooms[kicker.roomKey]?.name.display ?? kicker.roomKey))
+                }
+                guard victim.roomKey == kicker.roomKey else {
+                    return .failure(.notInYourRoom(victim.name, room: current.name.display))
+                }
+            }
+            guard room.name != .general else { return .failure(.cannotKickFromDefaultRoom) }
+            state.rooms[room.name.key]?.allowed.remove(targetID)
+            state.sessions[targetID]?.allowedRooms.remove(room.name.key)
+            state.move(
+                targetID, to: .general, isPrivate: false, now: now, outbox: &outbox,
+                departureNotice: ServerLine.wasKicked(victim.name, by: kicker.name),
+                firstLines: { previous, general in
+                    [ServerLine.youWereKicked(from: previous, by: kicker.name), ServerLine.youJoined(general)]
+                })
+            return .success((victim.name, room.name.display, kicker.roomKey == room.name.key))
+        }
+    }
+
+    /// Reads the topic of the session's room, or sets it (owner or operator).
+    /// - Returns: the line to show the caller, if any.
+    func topic(_ session: SessionID, set text: String?) -> Result<String?, UserError> {
+        withState { state, outbox in
+            guard let member = state.sessions[session], let room = state.rooms[member.roomKey] else {
+                return .success(nil)
+            }
+            guard let text else {
+                return .success(room.topic.map { ServerLine.topic($0, of: room.name.display) }
+                    ?? ServerLine.noTopic(room.name.display))
+            }
+            guard room.owner == session || member.isOperator else { return .failure(.ownerOnly(room.name.display)) }
+            state.rooms[room.name.key]?.topic = text
+            outbox.post(Self.encode(ServerLine.topicSet(by: member.name, to: text)), to: room)
+            return .success(nil)
+        }
+    }
+
+    /// The `/who` lines for the session's room.
+    func members(of session: SessionID) -> [String] {
+        let (room, members, caller) = state.withLock { state -> (String, [(String, Bool)], String) in
+            guard let member = state.sessions[session], let room = state.rooms[member.roomKey] else {
+                return ("", [], "")
+            }
+            let members = room.members.compactMap { id in state.sessions[id].map { ($0.name, id == room.owner) } }
+            return (room.name.display, members, member.name)
+        }
+        let sorted = members.sorted { ($0.0.lowercased(), $0.0) < ($1.0.lowercased(), $1.0) }
+        return ServerLine.memberList(room: room, members: sorted.map { (name: $0.0, isOwner: $0.1) }, caller: caller)
+    }
+
+    // MARK: People
 
     /// A private message. Delivered on the recipient's loop, after anything the sender
     /// said before it.
     /// - Returns: the recipient's name as they spell it.
     func privateMessage(from session: SessionID, to target: String, text: String) -> Result<String, UserError> {
-        var outbox = Outbox(shards: shards)
-        let result = state.withLock { state -> Result<String, UserError> in
+        withState { state, outbox in
             guard let sender = state.sessions[session] else { return .failure(.userNotOnline(target)) }
-            guard let targetID = state.sessionIDsByName[target.lowercased()],
-                let recipient = state.sessions[targetID]
-            else { return .failure(.userNotOnline(target)) }
+            guard let (targetID, recipient) = state.member(named: target) else {
+                return .failure(.userNotOnline(target))
+            }
             guard targetID != session else { return .failure(.messageToSelf) }
             let line = Self.encode(ServerLine.privateMessage(from: sender.name, text))
-            outbox.post(.direct(targetID, [line]), toShard: recipient.shard)
+            outbox.post(.privateMessage(targetID, line, from: sender.name.lowercased()), toShard: recipient.shard)
             return .success(recipient.name)
         }
-        outbox.wakeShards()
-        return result
+    }
+
+    /// The online user's name as they spell it.
+    func onlineName(_ name: String) -> String? {
+        state.withLock { $0.member(named: name)?.1.name }
     }
 
     /// Everyone online, sorted without regard to case.
-    func onlineUsernames() -> [String] {
-        let names = state.withLock { state in state.sessions.values.map(\.name) }
-        return names.sorted { ($0.lowercased(), $0) < ($1.lowercased(), $1) }
+    func onlineUsers() -> [(name: String, isOperator: Bool)] {
+        let users = state.withLock { state in state.sessions.values.map { (name: $0.name, isOperator: $0.isOperator) } }
+        return users.sorted { ($0.name.lowercased(), $0.name) < ($1.name.lowercased(), $1.name) }
     }
 
-    /// The rooms the session may see, sorted by name.
+    /// The rooms the session may see (private ones only to members and invitees), sorted.
     func roomListings(for session: SessionID) -> [ServerLine.RoomListing] {
         let listings = state.withLock { state -> [ServerLine.RoomListing] in
             let current = state.sessions[session]?.roomKey
-            return state.rooms.values.map { room in
-                ServerLine.RoomListing(
+            return state.rooms.values.compactMap { room in
+                guard !room.isPrivate || room.allowed.contains(session) else { return nil }
+                return ServerLine.RoomListing(
                     name: room.name.display,
-                    isPrivate: false,
+                    isPrivate: room.isPrivate,
                     memberCount: room.members.count,
                     isCurrent: room.name.key == current
                 )
             }
         }
         return listings.sorted { $0.name.lowercased() < $1.name.lowercased() }
+    }
+
+    // MARK: Operators
+
+    func isOperator(_ session: SessionID) -> Bool {
+        state.withLock { $0.sessions[session]?.isOperator ?? false }
+    }
+
+    /// Disconnects `target` and refuses their e-mail address and IP for `duration`.
+    /// - Returns: the target's name, e-mail key and IP (for the log).
+    func ban(
+        _ session: SessionID, target: String, for duration: Duration, notice: String
+    ) -> Result<(user: String, email: String, ip: String), UserError> {
+        let until = ContinuousClock.now + duration
+        return withState { state, outbox in
+            guard state.sessions[session]?.isOperator == true else { return .failure(.operatorOnly("/ban")) }
+            guard let (targetID, victim) = state.member(named: target) else { return .failure(.userNotOnline(target)) }
+            guard targetID != session else { return .failure(.notToYourself) }
+            state.bans[victim.emailKey] = until
+            state.bans[victim.ip] = until
+            outbox.post(.disconnect(targetID, [Self.encode(notice)]), toShard: victim.shard)
+            return .success((victim.name, victim.emailKey, victim.ip))
+        }
+    }
+
+    func unban(_ session: SessionID, target: String) -> UserError? {
+        let key = target.lowercased()
+        return state.withLock { state in
+            guard state.sessions[session]?.isOperator == true else { return .operatorOnly("/unban") }
+            guard state.bans.removeValue(forKey: key) != nil else { return .noBan(target) }
+            return nil
+        }
+    }
+
+    func bans(_ session: SessionID) -> Result<[(target: String, minutesLeft: Int)], UserError> {
+        let now = ContinuousClock.now
+        return state.withLock { state in
+            guard state.sessions[session]?.isOperator == true else { return .failure(.operatorOnly("/bans")) }
+            state.sweepBans(now: now)
+            let list = state.bans.map { target, until in
+                (target: target, minutesLeft: Int(((until - now).components.seconds + 59) / 60))
+            }
+            return .success(list.sorted { $0.target < $1.target })
+        }
+    }
+
+    func wall(_ session: SessionID, text: String) -> UserError? {
+        withState { state, outbox in
+            guard let member = state.sessions[session], member.isOperator else { return .operatorOnly("/wall") }
+            let line = Self.encode(ServerLine.announcement(from: member.name, text))
+            for shard in outbox.shards.indices { outbox.post(.everyoneOnline(line), toShard: shard) }
+            return nil
+        }
+    }
+
+    /// Drops expired bans; called periodically so the list does not grow.
+    func sweep() {
+        let now = ContinuousClock.now
+        state.withLock { $0.sweepBans(now: now) }
     }
 
     // MARK: Shutdown
@@ -256,117 +440,5 @@ final class ChatHub: Sendable {
         buffer.writeString(line)
         buffer.writeInteger(UInt8(ascii: "\n"))
         return buffer
-    }
-}
-
-/// A user who is online, as the hub knows them.
-struct Member {
-    var name: String
-    var shard: Int
-    var roomKey: String
-}
-
-struct Room {
-    let name: RoomName
-    let id: RoomID
-    /// Members in the order they joined.
-    var members: [SessionID] = []
-    /// How many members each loop shard has, so a line goes only to shards that need it.
-    var membersPerShard: [Int]
-    var history: RoomHistory<ByteBuffer>
-
-    init(name: RoomName, id: RoomID, shardCount: Int, historySize: Int) {
-        self.name = name
-        self.id = id
-        self.membersPerShard = Array(repeating: 0, count: shardCount)
-        self.history = RoomHistory(capacity: historySize)
-    }
-}
-
-struct HubState {
-    var sessions: [SessionID: Member] = [:]
-    var sessionIDsByName: [String: SessionID] = [:]
-    var rooms: [String: Room] = [:]
-    var nextRoomID: RoomID = 1
-    var connectionsPerIP: [String: Int] = [:]
-    var connectionCount = 0
-    var isShuttingDown = false
-    var allClosed: EventLoopPromise<Void>?
-
-    /// Adds the session to the room (created when missing) and queues, for the session,
-    /// `firstLines` followed by the room's history, and for the others the join notice.
-    mutating func enter(
-        _ session: SessionID,
-        into name: RoomName,
-        username: String,
-        shard: Int,
-        firstLines: inout [ByteBuffer],
-        now: ContinuousClock.Instant,
-        outbox: inout Outbox,
-        limits: ChatHub.Limits
-    ) {
-        if rooms[name.key] == nil {
-            rooms[name.key] = Room(
-                name: name, id: nextRoomID, shardCount: outbox.shards.count, historySize: limits.historySize)
-            nextRoomID += 1
-        }
-        rooms[name.key]!.members.append(session)
-        rooms[name.key]!.membersPerShard[shard] += 1
-        let room = rooms[name.key]!
-        let history = room.history.recent(at: now)
-        if !history.isEmpty {
-            firstLines.append(ChatHub.encode(ServerLine.historyHeader))
-            firstLines.append(contentsOf: history)
-            firstLines.append(ChatHub.encode(ServerLine.historyFooter))
-        }
-        outbox.post(.enterRoom(session, room.id, firstLines), toShard: shard)
-        outbox.post(ChatHub.encode(ServerLine.joinedRoom(username)), to: room, except: session)
-    }
-
-    /// Removes the session from its room, tells the others, and drops an empty room other
-    /// than `#general`.
-    mutating func leaveRoom(_ session: SessionID, member: Member, outbox: inout Outbox) {
-        guard var room = rooms[member.roomKey] else { return }
-        if let index = room.members.firstIndex(of: session) {
-            room.members.remove(at: index)
-            room.membersPerShard[member.shard] -= 1
-        }
-        outbox.post(.exitRoom(session, room.id), toShard: member.shard)
-        if room.members.isEmpty && room.name != .general {
-            rooms[member.roomKey] = nil
-        } else {
-            rooms[member.roomKey] = room
-            outbox.post(ChatHub.encode(ServerLine.leftRoom(member.name)), to: room)
-        }
-    }
-}
-
-/// Collects which shards need a drain scheduled while the hub's lock is held, so the
-/// wake-ups (which may be syscalls) happen after it is released.
-struct Outbox {
-    let shards: [LoopShard]
-    private var wake: UInt64 = 0
-
-    init(shards: [LoopShard]) {
-        self.shards = shards
-    }
-
-    mutating func post(_ event: ShardEvent, toShard index: Int) {
-        if shards[index].enqueue(event) { wake |= 1 << UInt64(index) }
-    }
-
-    mutating func post(_ line: ByteBuffer, to room: Room, except: SessionID? = nil) {
-        for (index, count) in room.membersPerShard.enumerated() where count > 0 {
-            post(.room(room.id, line, except: except), toShard: index)
-        }
-    }
-
-    func wakeShards() {
-        var pending = wake
-        while pending != 0 {
-            let index = pending.trailingZeroBitCount
-            pending &= pending - 1
-            shards[index].scheduleDrain()
-        }
     }
 }

@@ -106,6 +106,7 @@ public final class ChatServer: Service, Sendable {
 
         let sweeper = group.any().scheduleRepeatedTask(initialDelay: .seconds(60), delay: .seconds(60)) { _ in
             services.otp.sweep()
+            services.hub.sweep()
         }
         defer { sweeper.cancel() }
 

@@ -21,6 +21,8 @@ final class ConnectionHandler: ChannelInboundHandler {
     private var onlineAs: String?
     /// The code this connection asked for, revoked when the connection ends first.
     private var pendingCode: (email: EmailAddress, ticket: UInt64)?
+    /// The names this user ignores, as they spell them (for `/ignore`'s list).
+    private var ignoredNames: Set<String> = []
     /// Lines that arrived while the OTP mail was being sent (bounded).
     private var waitingLines: [String] = []
     private static let maximumWaitingLines = 16
@@ -50,6 +52,11 @@ final class ConnectionHandler: ChannelInboundHandler {
         case .ipLimitReached:
             logger.info("Connection refused: per-IP limit reached")
             writeDirect([UserError.ipLimitReached(ip).line], context: context)
+            context.close(promise: nil)
+            return
+        case .banned:
+            logger.info("Connection refused: IP is banned")
+            writeDirect([UserError.banned.line], context: context)
             context.close(promise: nil)
             return
         case .shuttingDown:
@@ -153,6 +160,13 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     private func sendCode(to email: EmailAddress, context: ChannelHandlerContext) {
+        if services.hub.isBanned(email: email) {
+            logger.info("Login refused: e-mail address is banned")
+            machine.closed()
+            writeDirect([UserError.banned.line], context: context)
+            context.close(promise: nil)
+            return
+        }
         let issued = services.otp.issue(for: email)
         pendingCode = (email, issued.ticket)
         let mail = OTPMail(
@@ -192,12 +206,24 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     private func claim(_ username: String, email: EmailAddress, context: ChannelHandlerContext) {
-        guard let session, let shard else { return }
-        let result = services.hub.login(session.id, username: username, shard: shard.index)
+        guard let session, let shard, let ip = heldIP else { return }
+        let identity = ChatHub.Identity(
+            username: username,
+            email: email,
+            ip: ip,
+            isOperator: services.configuration.adminEmails.contains(email.key)
+        )
+        let result = services.hub.login(session.id, as: identity, shard: shard.index)
+        if case .failure(.banned) = result {
+            machine.closed()
+            writeDirect([UserError.banned.line], context: context)
+            context.close(promise: nil)
+            return
+        }
         if case .success(let name) = result {
             onlineAs = name
             logger[metadataKey: "user"] = "\(name)"
-            logger.info("User logged in")
+            logger.info("User logged in", metadata: identity.isOperator ? ["operator": "true"] : [:])
         }
         perform(machine.usernameClaimed(result), context: context)
     }
@@ -207,43 +233,150 @@ final class ConnectionHandler: ChannelInboundHandler {
     private func run(_ command: ChatCommand, context: ChannelHandlerContext) {
         guard let session, let username = onlineAs else { return }
         let hub = services.hub
+        let id = session.id
         switch command {
         case .say(let text):
-            let clean = TextSanitizer.sanitize(text)
-            guard clean.count <= ServerConfiguration.maximumMessageLength else {
-                send([UserError.messageTooLong(maximum: ServerConfiguration.maximumMessageLength).line], context: context)
-                return
-            }
-            guard !clean.isEmpty else { return }
-            hub.say(session.id, line: ChatHub.encode(ServerLine.chat(from: username, clean)))
-        case .help:
+            guard let clean = cleanMessage(text, context: context) else { return }
+            hub.say(id, line: ChatHub.encode(ServerLine.chat(from: username, clean)))
+        case .me(let text):
+            guard let clean = cleanMessage(text, context: context) else { return }
+            hub.say(id, line: ChatHub.encode(ServerLine.action(by: username, clean)))
+        case .help(nil):
             send(ServerLine.help, context: context)
+        case .help(let name?):
+            guard let description = ChatCommand.description(of: name) else {
+                send([UserError.noSuchCommand(name).line], context: context)
+                return
+            }
+            send(ServerLine.help(for: description), context: context)
         case .users:
-            send(ServerLine.userList(hub.onlineUsernames(), caller: username), context: context)
+            send(ServerLine.userList(hub.onlineUsers(), caller: username), context: context)
         case .rooms:
-            send(ServerLine.roomList(hub.roomListings(for: session.id)), context: context)
+            send(ServerLine.roomList(hub.roomListings(for: id)), context: context)
+        case .who:
+            send(hub.members(of: id), context: context)
         case .join(let input):
-            guard let room = RoomName(input) else {
-                send([UserError.invalidRoomName.line], context: context)
-                return
+            guard let room = RoomName(input) else { return send([UserError.invalidRoomName.line], context: context) }
+            if let error = hub.join(id, room: room) { send([error.line], context: context) }
+        case .create(let input, let isPrivate):
+            guard let room = RoomName(input) else { return send([UserError.invalidRoomName.line], context: context) }
+            if let error = hub.create(id, room: room, isPrivate: isPrivate) {
+                send([error.line], context: context)
+            } else {
+                logger.info("Room created", metadata: ["room": "\(room)", "private": "\(isPrivate)"])
             }
-            if let error = hub.join(session.id, room: room) { send([error.line], context: context) }
         case .leave:
-            if let error = hub.leave(session.id) { send([error.line], context: context) }
-        case .privateMessage(let target, let text):
-            let clean = TextSanitizer.sanitize(text)
-            guard clean.count <= ServerConfiguration.maximumMessageLength else {
-                send([UserError.messageTooLong(maximum: ServerConfiguration.maximumMessageLength).line], context: context)
-                return
-            }
-            switch hub.privateMessage(from: session.id, to: TextSanitizer.sanitize(target), text: clean) {
-            case .success(let recipient):
-                send([ServerLine.privateMessageEcho(to: recipient, clean)], context: context)
+            if let error = hub.leave(id) { send([error.line], context: context) }
+        case .invite(let target):
+            switch hub.invite(id, target: target) {
+            case .success(let (user, room)):
+                send([ServerLine.youInvited(user, to: room)], context: context)
             case .failure(let error):
                 send([error.line], context: context)
             }
+        case .kick(let target):
+            switch hub.kick(id, target: target) {
+            case .success(let (user, room, present)):
+                logger.notice("Moderation: kick", metadata: ["target": "\(user)", "room": "\(room)"])
+                if !present { send([ServerLine.wasKicked(user, by: username)], context: context) }
+            case .failure(let error):
+                send([error.line], context: context)
+            }
+        case .topic(let text):
+            var topic = text.map { TextSanitizer.sanitize($0) }
+            if topic?.isEmpty == true { topic = nil }
+            if let topic, topic.count > ChatHub.maximumTopicLength {
+                return send([UserError.topicTooLong(maximum: ChatHub.maximumTopicLength).line], context: context)
+            }
+            switch hub.topic(id, set: topic) {
+            case .success(let line?): send([line], context: context)
+            case .success(nil): break
+            case .failure(let error): send([error.line], context: context)
+            }
+        case .privateMessage(let target, let text):
+            sendPrivateMessage(to: target, text, context: context)
+        case .reply(let text):
+            guard let target = session.lastPrivateSender else {
+                return send([UserError.noOneToReply.line], context: context)
+            }
+            sendPrivateMessage(to: target, text, context: context)
+        case .ignore(nil):
+            send(ServerLine.ignoreList(ignoredNames.sorted { $0.lowercased() < $1.lowercased() }), context: context)
+        case .ignore(let target?):
+            guard let name = hub.onlineName(target) else {
+                return send([UserError.userNotOnline(target).line], context: context)
+            }
+            guard name.lowercased() != username.lowercased() else {
+                return send([UserError.notToYourself.line], context: context)
+            }
+            session.ignoring.insert(name.lowercased())
+            ignoredNames.insert(name)
+            send([ServerLine.nowIgnoring(name)], context: context)
+        case .unignore(let target):
+            guard session.ignoring.remove(target.lowercased()) != nil else {
+                return send([UserError.notIgnoring(target).line], context: context)
+            }
+            let name = ignoredNames.first { $0.lowercased() == target.lowercased() } ?? target
+            ignoredNames.remove(name)
+            send([ServerLine.noLongerIgnoring(name)], context: context)
+        case .ban(let target, let minutes):
+            let minutes = minutes ?? Self.defaultBanMinutes
+            let result = hub.ban(
+                id, target: target, for: .seconds(minutes * 60),
+                notice: ServerLine.youWereBanned(by: username, minutes: minutes))
+            switch result {
+            case .success(let (user, email, ip)):
+                logger.notice(
+                    "Moderation: ban",
+                    metadata: ["target": "\(user)", "target_email": "\(email)", "target_ip": "\(ip)", "minutes": "\(minutes)"])
+                send([ServerLine.banned(user, minutes: minutes)], context: context)
+            case .failure(let error):
+                send([error.line], context: context)
+            }
+        case .unban(let target):
+            if let error = hub.unban(id, target: target) {
+                send([error.line], context: context)
+            } else {
+                logger.notice("Moderation: unban", metadata: ["target": "\(target)"])
+                send([ServerLine.banLifted(target)], context: context)
+            }
+        case .bans:
+            switch hub.bans(id) {
+            case .success(let list): send(ServerLine.banList(list), context: context)
+            case .failure(let error): send([error.line], context: context)
+            }
+        case .wall(let text):
+            guard let clean = cleanMessage(text, context: context) else { return }
+            if let error = hub.wall(id, text: clean) {
+                send([error.line], context: context)
+            } else {
+                logger.notice("Moderation: wall", metadata: ["text": "\(clean)"])
+            }
         case .quit:
             break  // handled by the state machine
+        }
+    }
+
+    private static let defaultBanMinutes = 60
+
+    /// The message made safe for other terminals, or `nil` (after telling the user) when
+    /// it is too long or empty.
+    private func cleanMessage(_ text: String, context: ChannelHandlerContext) -> String? {
+        let clean = TextSanitizer.sanitize(text)
+        guard clean.count <= ServerConfiguration.maximumMessageLength else {
+            send([UserError.messageTooLong(maximum: ServerConfiguration.maximumMessageLength).line], context: context)
+            return nil
+        }
+        return clean.isEmpty ? nil : clean
+    }
+
+    private func sendPrivateMessage(to target: String, _ text: String, context: ChannelHandlerContext) {
+        guard let session, let clean = cleanMessage(text, context: context) else { return }
+        switch services.hub.privateMessage(from: session.id, to: TextSanitizer.sanitize(target), text: clean) {
+        case .success(let recipient):
+            send([ServerLine.privateMessageEcho(to: recipient, clean)], context: context)
+        case .failure(let error):
+            send([error.line], context: context)
         }
     }
 

@@ -10,6 +10,10 @@ final class LocalSession {
     var roomSlot = -1
     /// Written to since the last flush.
     var isDirty = false
+    /// Lower-cased names whose room lines and private messages this user does not want.
+    var ignoring: Set<String> = []
+    /// Lower-cased name of the last user who sent this one a private message (for /reply).
+    var lastPrivateSender: String?
 
     init(id: SessionID, context: ChannelHandlerContext) {
         self.id = id

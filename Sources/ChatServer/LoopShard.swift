@@ -94,14 +94,29 @@ private final class LocalState {
 
     func handle(_ event: ShardEvent) {
         switch event {
-        case .room(let room, let line, let except):
+        case .room(let room, let line, let except, let sender):
             guard let members = rooms[room] else { return }
             for member in members where member.id != except {
+                // The ignore check costs nothing for the many who ignore nobody.
+                if let sender, !member.ignoring.isEmpty, member.ignoring.contains(sender) { continue }
                 write(line, to: member)
             }
         case .direct(let id, let lines):
             guard let session = sessions[id] else { return }
             for line in lines { write(line, to: session) }
+        case .privateMessage(let id, let line, let sender):
+            guard let session = sessions[id], !session.ignoring.contains(sender) else { return }
+            session.lastPrivateSender = sender
+            write(line, to: session)
+        case .everyoneOnline(let line):
+            for session in sessions.values where session.room != nil {
+                write(line, to: session)
+            }
+        case .disconnect(let id, let lines):
+            guard let session = sessions[id] else { return }
+            for line in lines { write(line, to: session) }
+            session.context.flush()
+            session.context.close(promise: nil)
         case .enterRoom(let id, let room, let lines):
             guard let session = sessions[id] else { return }
             removeFromRoom(session)

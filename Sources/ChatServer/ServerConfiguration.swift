@@ -1,4 +1,5 @@
 import ChatCore
+import Foundation
 import Configuration
 import Logging
 
@@ -26,6 +27,8 @@ public struct ServerConfiguration: Sendable {
     public var eventLoopThreads = 0
     public var shutdownTimeout: Duration = .seconds(5)
     public var logLevel = Logger.Level.info
+    /// Lower-cased e-mail addresses whose users are server operators.
+    public var adminEmails: Set<String> = []
 
     /// The longest chat message, in characters (fixed by the protocol).
     public static let maximumMessageLength = 1024
@@ -67,6 +70,14 @@ public struct ServerConfiguration: Sendable {
             throw ConfigurationError(.mailFrom, "must not contain control characters")
         }
         mailTransport = try Self.mailTransport(values)
+        for entry in try values.string(.adminEmails).split(separator: ",") {
+            let trimmed = entry.trimmingCharacters(in: .whitespaces)
+            guard !trimmed.isEmpty else { continue }
+            guard let email = EmailAddress(trimmed) else {
+                throw ConfigurationError(.adminEmails, "'\(trimmed)' is not a valid e-mail address")
+            }
+            adminEmails.insert(email.key)
+        }
     }
 
     private static func mailTransport(_ values: SettingValues) throws(ConfigurationError) -> MailTransport {

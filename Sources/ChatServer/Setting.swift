@@ -23,6 +23,7 @@ public enum Setting: String, CaseIterable, Sendable {
     case eventLoopThreads = "EVENT_LOOP_THREADS"
     case shutdownTimeoutSeconds = "SHUTDOWN_TIMEOUT_SECONDS"
     case logLevel = "LOG_LEVEL"
+    case adminEmails = "ADMIN_EMAILS"
 
     /// The environment variable's name.
     public var name: String { rawValue }
@@ -50,6 +51,7 @@ public enum Setting: String, CaseIterable, Sendable {
         case .eventLoopThreads: return "0"
         case .shutdownTimeoutSeconds: return "5"
         case .logLevel: return "info"
+        case .adminEmails: return ""
         }
     }
 
@@ -78,6 +80,7 @@ public enum Setting: String, CaseIterable, Sendable {
         case .eventLoopThreads: return "network threads, at most 64 (0: one per CPU core)"
         case .shutdownTimeoutSeconds: return "seconds to flush and close connections on shutdown"
         case .logLevel: return "trace, debug, info, notice, warning, error or critical"
+        case .adminEmails: return "comma-separated e-mail addresses whose users are server operators"
         }
     }
 

@@ -9,9 +9,16 @@ typealias RoomID = UInt64
 /// room in the same order: that is the per-room total order.
 enum ShardEvent: Sendable {
     /// A line for every local member of the room except one (the subject of a notice).
-    case room(RoomID, ByteBuffer, except: SessionID?)
+    /// `from` is the sender's lower-cased name, for members who ignore them.
+    case room(RoomID, ByteBuffer, except: SessionID?, from: String?)
     /// Lines for one session.
     case direct(SessionID, [ByteBuffer])
+    /// A private message for one session, from the sender with this lower-cased name.
+    case privateMessage(SessionID, ByteBuffer, from: String)
+    /// A line for every local session that is online (in a room).
+    case everyoneOnline(ByteBuffer)
+    /// Lines for one session, then its connection is closed.
+    case disconnect(SessionID, [ByteBuffer])
     /// The session's membership moves to the room; then it receives the lines.
     case enterRoom(SessionID, RoomID, [ByteBuffer])
     /// The session is no longer a member of the room.

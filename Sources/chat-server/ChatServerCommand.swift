@@ -37,6 +37,7 @@ struct ChatServerCommand: AsyncParsableCommand {
     @Option(help: help(.eventLoopThreads)) var eventLoopThreads: String?
     @Option(help: help(.shutdownTimeoutSeconds)) var shutdownTimeoutSeconds: String?
     @Option(help: help(.logLevel)) var logLevel: String?
+    @Option(help: help(.adminEmails)) var adminEmails: String?
 
     private var flags: [Setting: String] {
         let pairs: [(Setting, String?)] = [
@@ -47,7 +48,7 @@ struct ChatServerCommand: AsyncParsableCommand {
             (.usernameMaxLength, usernameMaxLength), (.maxConnectionsPerIP, maxConnectionsPerIp),
             (.maxLineBytes, maxLineBytes), (.maxSendQueueBytes, maxSendqBytes), (.historySize, historySize),
             (.eventLoopThreads, eventLoopThreads), (.shutdownTimeoutSeconds, shutdownTimeoutSeconds),
-            (.logLevel, logLevel),
+            (.logLevel, logLevel), (.adminEmails, adminEmails),
         ]
         return Dictionary(uniqueKeysWithValues: pairs.compactMap { setting, value in value.map { (setting, $0) } })
     }

@@ -58,10 +58,23 @@ import Testing
                 == "ERROR: Message too long. Maximum length is 1024 characters.")
     }
 
+    @Test func roomManagementTexts() {
+        #expect(
+            ServerLine.invitation(from: "alice", to: "#secret")
+                == "*** alice invited you to #secret. Type /join #secret to enter. ***")
+        #expect(UserError.privateRoom("#secret").line == "ERROR: #secret is private. Ask a member for an invite.")
+        #expect(ServerLine.action(by: "alice", "waves") == "* alice waves")
+    }
+
     @Test func userListIsMarkedForTheCaller() {
         #expect(
-            ServerLine.userList(["alice", "bob", "charlie"], caller: "bob") == [
-                "Online Users (3):", "  - alice", "  - bob (you)", "  - charlie",
+            ServerLine.userList(
+                [("alice", false), ("bob", false), ("charlie", false)], caller: "bob") == [
+                    "Online Users (3):", "  - alice", "  - bob (you)", "  - charlie",
+                ])
+        #expect(
+            ServerLine.userList([("root", true), ("zed", false)], caller: "root") == [
+                "Online Users (2):", "  - root (you) (operator)", "  - zed",
             ])
     }
 
@@ -80,7 +93,9 @@ import Testing
 
     @Test func helpListsEveryCommand() {
         let help = ServerLine.help.joined(separator: "\n")
-        for word in ["/help", "/users", "/rooms", "/join", "/leave", "/msg", "/quit"] {
+        for word in ["/help", "/users", "/rooms", "/join", "/leave", "/msg", "/quit", "/create", "/invite", "/kick",
+            "/topic", "/who", "/me", "/reply", "/ignore", "/unignore", "/ban", "/unban", "/bans", "/wall"]
+        {
             #expect(help.contains(word))
         }
     }

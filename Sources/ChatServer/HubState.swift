@@ -1,0 +1,195 @@
+import ChatCore
+import NIOCore
+
+/// A user who is online, as the hub knows them.
+struct Member {
+    var name: String
+    var shard: Int
+    var roomKey: String
+    var emailKey: String
+    var ip: String
+    var isOperator: Bool
+    /// Private rooms this user may enter (invited, or created them), for clean-up.
+    var allowedRooms: Set<String> = []
+}
+
+struct Room {
+    let name: RoomName
+    let id: RoomID
+    let isPrivate: Bool
+    /// Members in the order they joined: the first is the longest present.
+    var members: [SessionID] = []
+    /// How many members each loop shard has, so a line goes only to shards that need it.
+    var membersPerShard: [Int]
+    var owner: SessionID?
+    var topic: String?
+    /// Who may enter a private room: its creator and everyone invited, until kicked.
+    var allowed: Set<SessionID> = []
+    var history: RoomHistory<ByteBuffer>
+
+    init(name: RoomName, id: RoomID, isPrivate: Bool, shardCount: Int, historySize: Int) {
+        self.name = name
+        self.id = id
+        self.isPrivate = isPrivate
+        self.membersPerShard = Array(repeating: 0, count: shardCount)
+        self.history = RoomHistory(capacity: historySize)
+    }
+}
+
+/// Everything the hub guards with its lock. Methods here run under the lock and only
+/// decide and queue; they never do I/O.
+struct HubState {
+    let shardCount: Int
+    let historySize: Int
+    var sessions: [SessionID: Member] = [:]
+    var sessionIDsByName: [String: SessionID] = [:]
+    var rooms: [String: Room] = [:]
+    var nextRoomID: RoomID = 1
+    var connectionsPerIP: [String: Int] = [:]
+    var connectionCount = 0
+    /// Banned e-mail keys and IPs, with when each ban ends.
+    var bans: [String: ContinuousClock.Instant] = [:]
+    var isShuttingDown = false
+    var allClosed: EventLoopPromise<Void>?
+
+    init(shardCount: Int, historySize: Int) {
+        self.shardCount = shardCount
+        self.historySize = historySize
+    }
+
+    func member(named name: String) -> (SessionID, Member)? {
+        guard let id = sessionIDsByName[name.lowercased()], let member = sessions[id] else { return nil }
+        return (id, member)
+    }
+
+    mutating func allow(_ session: SessionID, into roomKey: String) {
+        rooms[roomKey]?.allowed.insert(session)
+        sessions[session]?.allowedRooms.insert(roomKey)
+    }
+
+    /// Moves a member from their room to `name` (created when missing, with them as
+    /// owner), telling both rooms.
+    /// - Parameters:
+    ///   - departureNotice: what the old room is told (default: `... left the room`).
+    ///   - firstLines: the mover's own lines, from the old and new rooms' names; the new
+    ///     room's topic and history follow them.
+    mutating func move(
+        _ session: SessionID,
+        to name: RoomName,
+        isPrivate: Bool,
+        now: ContinuousClock.Instant,
+        outbox: inout Outbox,
+        departureNotice: String? = nil,
+        firstLines: (_ previousRoom: String, _ newRoom: String) -> [String]
+    ) {
+        guard let member = sessions[session] else { return }
+        let previous = rooms[member.roomKey]?.name.display ?? member.roomKey
+        leaveRoom(session, notice: departureNotice ?? ServerLine.leftRoom(member.name), outbox: &outbox)
+        if rooms[name.key] == nil {
+            var room = Room(
+                name: name, id: nextRoomID, isPrivate: isPrivate, shardCount: shardCount, historySize: historySize)
+            room.owner = session
+            rooms[name.key] = room
+            nextRoomID += 1
+            if isPrivate { allow(session, into: name.key) }
+        }
+        let newRoom = rooms[name.key]!.name.display
+        enter(session, into: name, firstLines: firstLines(previous, newRoom).map(ChatHub.encode), now: now, outbox: &outbox)
+    }
+
+    /// Adds the session to an existing room and queues, for the session, `firstLines`
+    /// followed by the room's topic and history, and for the others the join notice.
+    mutating func enter(
+        _ session: SessionID,
+        into name: RoomName,
+        firstLines: [ByteBuffer],
+        now: ContinuousClock.Instant,
+        outbox: inout Outbox
+    ) {
+        guard var member = sessions[session], var room = rooms.removeValue(forKey: name.key) else { return }
+        room.members.append(session)
+        room.membersPerShard[member.shard] += 1
+        member.roomKey = name.key
+        sessions[session] = member
+
+        var lines = firstLines
+        if let topic = room.topic {
+            lines.append(ChatHub.encode(ServerLine.topic(topic, of: room.name.display)))
+        }
+        let history = room.history.recent(at: now)
+        if !history.isEmpty {
+            lines.append(ChatHub.encode(ServerLine.historyHeader))
+            lines.append(contentsOf: history)
+            lines.append(ChatHub.encode(ServerLine.historyFooter))
+        }
+        outbox.post(.enterRoom(session, room.id, lines), toShard: member.shard)
+        outbox.post(ChatHub.encode(ServerLine.joinedRoom(member.name)), to: room, except: session)
+        rooms[name.key] = room
+    }
+
+    /// Removes the session from its room and tells the others with `notice`; passes
+    /// ownership on to the longest-present member; drops an empty room other than
+    /// `#general`, and with it its invitations.
+    mutating func leaveRoom(_ session: SessionID, notice: String, outbox: inout Outbox) {
+        guard let member = sessions[session], var room = rooms.removeValue(forKey: member.roomKey) else { return }
+        if let index = room.members.firstIndex(of: session) {
+            room.members.remove(at: index)
+            room.membersPerShard[member.shard] -= 1
+        }
+        outbox.post(.exitRoom(session, room.id), toShard: member.shard)
+        if room.members.isEmpty && room.name != .general {
+            for id in room.allowed { sessions[id]?.allowedRooms.remove(room.name.key) }
+            return
+        }
+        outbox.post(ChatHub.encode(notice), to: room)
+        if room.owner == session, room.name != .general {
+            room.owner = room.members.first
+            if let heir = room.owner, let heirName = sessions[heir]?.name {
+                outbox.post(ChatHub.encode(ServerLine.newOwner(heirName, of: room.name.display)), to: room)
+            }
+        }
+        rooms[member.roomKey] = room
+    }
+
+    mutating func isBanned(_ key: String, now: ContinuousClock.Instant) -> Bool {
+        guard let until = bans[key] else { return false }
+        if now < until { return true }
+        bans[key] = nil
+        return false
+    }
+
+    mutating func sweepBans(now: ContinuousClock.Instant) {
+        bans = bans.filter { now < $0.value }
+    }
+}
+
+/// Collects which shards need a drain scheduled while the hub's lock is held, so the
+/// wake-ups (which may be syscalls) happen after it is released.
+struct Outbox {
+    let shards: [LoopShard]
+    private var wake: UInt64 = 0
+
+    init(shards: [LoopShard]) {
+        self.shards = shards
+    }
+
+    mutating func post(_ event: ShardEvent, toShard index: Int) {
+        if shards[index].enqueue(event) { wake |= 1 << UInt64(index) }
+    }
+
+    /// Queues a line for a room's members on every shard that has some.
+    mutating func post(_ line: ByteBuffer, to room: Room, except: SessionID? = nil, from sender: String? = nil) {
+        for (index, count) in room.membersPerShard.enumerated() where count > 0 {
+            post(.room(room.id, line, except: except, from: sender), toShard: index)
+        }
+    }
+
+    func wakeShards() {
+        var pending = wake
+        while pending != 0 {
+            let index = pending.trailingZeroBitCount
+            pending &= pending - 1
+            shards[index].scheduleDrain()
+        }
+    }
+}
