@@ -11,6 +11,7 @@ struct TestServer: Sendable {
     let server: ChatServer
     let port: Int
     let mail: MailFolder
+    /// The clients' own event loop: clients are other programs, not the server's loops.
     let group: MultiThreadedEventLoopGroup
     private let nextAddress = Counter()
 
@@ -107,6 +108,7 @@ func withTestServer(
     configure(&configuration)
 
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+    let clientGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     var logger = Logger(label: "chat-test")
     logger.logLevel = .warning
     let server = ChatServer(
@@ -123,7 +125,7 @@ func withTestServer(
         let result: Result<Void, any Error>
         do {
             let port = try await server.localAddress.port!
-            let testServer = TestServer(server: server, port: port, mail: mail, group: group)
+            let testServer = TestServer(server: server, port: port, mail: mail, group: clientGroup)
             result = await runWithTimeLimit(timeLimit) { try await body(testServer) }
         } catch {
             result = .failure(error)
@@ -134,6 +136,7 @@ func withTestServer(
         }
         return result
     }
+    try await clientGroup.shutdownGracefully()
     try await group.shutdownGracefully()
     try outcome.get()
 }
