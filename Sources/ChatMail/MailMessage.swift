@@ -1,11 +1,16 @@
 import Foundation
 
-/// Composes the RFC 5322 message for an OTP mail.
+/// Composes the RFC 5322 / MIME message for an OTP mail: `multipart/alternative` with a
+/// plain-text and an HTML part, both carrying the code and its expiry.
+///
+/// Header values come from validated input (addresses without spaces or control
+/// characters, a configured sender checked for CR/LF), so nothing here can inject a header.
 public struct MailMessage: Sendable {
     public var from: String
     public var subject: String
     public var date: Date
     public var messageID: String
+    public var boundary: String
     public var mail: OTPMail
 
     public static let defaultSubject = "Your TCP Chat verification code"
@@ -14,41 +19,82 @@ public struct MailMessage: Sendable {
         mail: OTPMail,
         from: String = "TCP Chat <noreply@localhost>",
         subject: String = MailMessage.defaultSubject,
-        date: Date = Date(),
-        messageID: String = "<\(UUID().uuidString.lowercased())@tcp-chat>"
+        date: Date = Date()
     ) {
+        let unique = UUID().uuidString.lowercased()
         self.mail = mail
         self.from = from
         self.subject = subject
         self.date = date
-        self.messageID = messageID
+        self.messageID = "<\(unique)@\(Self.domain(of: from))>"
+        self.boundary = "=_tcp-chat_\(unique.replacingOccurrences(of: "-", with: ""))"
+    }
+
+    private var validity: String {
+        mail.validForMinutes == 1 ? "1 minute" : "\(mail.validForMinutes) minutes"
     }
 
     /// The plain-text body.
     public var textBody: String {
-        let minutes = mail.validForMinutes == 1 ? "1 minute" : "\(mail.validForMinutes) minutes"
-        return """
-            Your TCP Chat verification code is: \(mail.code)
+        """
+        Your TCP Chat verification code is: \(mail.code)
 
-            It expires in \(minutes) and can be used once.
-            If you did not ask for this code, you can ignore this mail.
-            """
+        It expires in \(validity) and can be used once.
+        If you did not ask for this code, you can ignore this mail.
+        """
     }
 
-    /// The whole message, headers and body, with CRLF line endings.
+    /// The HTML body.
+    public var htmlBody: String {
+        """
+        <!DOCTYPE html>
+        <html><body style="font-family: sans-serif">
+        <p>Your TCP Chat verification code is:</p>
+        <p style="font-size: 28px; font-weight: bold; letter-spacing: 4px">\(mail.code)</p>
+        <p>It expires in \(validity) and can be used once.<br>
+        If you did not ask for this code, you can ignore this mail.</p>
+        </body></html>
+        """
+    }
+
+    /// The whole message, headers and body, with CRLF line endings and no line over 998
+    /// characters.
     public var rendered: String {
-        let headers = [
+        let lines = [
             "From: \(from)",
             "To: \(mail.recipient)",
             "Subject: \(subject)",
             "Date: \(Self.rfc5322Date(date))",
             "Message-ID: \(messageID)",
             "MIME-Version: 1.0",
+            "Content-Type: multipart/alternative; boundary=\"\(boundary)\"",
+            "",
+            "This is a multi-part message in MIME format.",
+            "",
+            "--\(boundary)",
             "Content-Type: text/plain; charset=utf-8",
             "Content-Transfer-Encoding: 7bit",
+            "",
+            textBody,
+            "",
+            "--\(boundary)",
+            "Content-Type: text/html; charset=utf-8",
+            "Content-Transfer-Encoding: 7bit",
+            "",
+            htmlBody,
+            "",
+            "--\(boundary)--",
         ]
-        let body = textBody.split(separator: "\n", omittingEmptySubsequences: false).joined(separator: "\r\n")
-        return headers.joined(separator: "\r\n") + "\r\n\r\n" + body + "\r\n"
+        return lines.joined(separator: "\n")
+            .split(separator: "\n", omittingEmptySubsequences: false)
+            .joined(separator: "\r\n") + "\r\n"
+    }
+
+    /// The domain of the sender's address, for the Message-ID.
+    static func domain(of address: String) -> String {
+        guard let at = address.lastIndex(of: "@") else { return "tcp-chat" }
+        let domain = address[address.index(after: at)...].prefix { $0 != ">" && $0 != " " }
+        return domain.isEmpty ? "tcp-chat" : String(domain)
     }
 
     static func rfc5322Date(_ date: Date) -> String {

@@ -25,7 +25,8 @@ import Testing
         #expect(headers["Subject"] == MailMessage.defaultSubject)
         #expect(headers["MIME-Version"] == "1.0")
         #expect(headers["Date"] != nil)
-        #expect(headers["Message-ID"]?.hasPrefix("<") == true)
+        #expect(headers["Message-ID"]?.hasSuffix("@example.com>") == true)
+        #expect(headers["Content-Type"]?.hasPrefix("multipart/alternative; boundary=") == true)
         #expect(body.contains("012345"))
         #expect(body.contains("expires in 7 minutes"))
         // RFC 5322: CRLF line endings throughout, no bare LF.
