@@ -1,4 +1,5 @@
 import ChatCore
+import ChatMail
 import Foundation
 import Configuration
 import Logging
@@ -10,6 +11,8 @@ public struct ServerConfiguration: Sendable {
         case log
         /// Each OTP mail becomes an `.eml` file in the folder.
         case file(directory: String)
+        /// Real mail through an SMTP server.
+        case smtp(SMTPSettings)
     }
 
     public var bindAddress = "0.0.0.0"
@@ -90,19 +93,84 @@ public struct ServerConfiguration: Sendable {
             guard !directory.isEmpty else { throw ConfigurationError(.mailDir, "must name a folder") }
             return .file(directory: directory)
         case "smtp":
-            throw ConfigurationError(.mailTransport, "smtp is not available in this version; use log or file")
+            guard !smtpHost.isEmpty else { throw ConfigurationError(.smtpHost, "must be set for MAIL_TRANSPORT=smtp") }
+            return .smtp(try smtpSettings(values, host: smtpHost))
         case "":
-            guard smtpHost.isEmpty else {
-                throw ConfigurationError(
-                    .smtpHost,
-                    "is set, but this version cannot send mail over SMTP yet; "
-                        + "unset it or choose MAIL_TRANSPORT=log or MAIL_TRANSPORT=file"
-                )
-            }
-            return .log
+            // The seed's .env (SMTP_HOST and credentials, no MAIL_TRANSPORT) keeps working.
+            return smtpHost.isEmpty ? .log : .smtp(try smtpSettings(values, host: smtpHost))
         case let other:
-            throw ConfigurationError(.mailTransport, "must be log or file, not '\(other)'")
+            throw ConfigurationError(.mailTransport, "must be smtp, file or log, not '\(other)'")
         }
+    }
+
+    private static func smtpSettings(_ values: SettingValues, host: String) throws(ConfigurationError) -> SMTPSettings {
+        guard !host.contains(where: { $0.isWhitespace || $0 == "/" }) else {
+            throw ConfigurationError(.smtpHost, "must be a host name or address")
+        }
+        let port = try values.integer(.smtpPort, in: 1...65535)
+        let security: SMTPSettings.Security
+        let securityText = try values.string(.smtpSecurity).lowercased()
+        if securityText.isEmpty {
+            security = SMTPSettings.defaultSecurity(forPort: port)
+        } else if let chosen = SMTPSettings.Security(rawValue: securityText) {
+            security = chosen
+        } else {
+            throw ConfigurationError(.smtpSecurity, "must be starttls, tls or none, not '\(securityText)'")
+        }
+        // SMTP_EMAIL is the login (SendGrid's is literally "apikey"); the sender address
+        // comes from SMTP_FROM when that names one, else SMTP_EMAIL must be an address.
+        let login = try values.string(.smtpEmail)
+        guard !login.unicodeScalars.contains(where: { $0.value <= 0x20 || $0.value == 0x7F }) else {
+            throw ConfigurationError(.smtpEmail, "must not contain spaces or control characters")
+        }
+        var from = try values.string(.smtpFrom)
+        guard !from.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
+            throw ConfigurationError(.smtpFrom, "must not contain control characters")
+        }
+        let sender: EmailAddress
+        if !from.isEmpty {
+            guard let address = EmailAddress(Self.address(in: from)) else {
+                throw ConfigurationError(.smtpFrom, "must be an address such as 'Chat <noreply@example.com>'")
+            }
+            sender = address
+        } else {
+            guard let address = EmailAddress(login) else {
+                throw ConfigurationError(
+                    .smtpEmail, "must be an e-mail address (the sender), or set SMTP_FROM to the sender")
+            }
+            sender = address
+            from = "TCP Chat <\(address.value)>"
+        }
+        let caFile = try values.string(.smtpCAFile)
+        guard caFile.isEmpty || FileManager.default.isReadableFile(atPath: caFile) else {
+            throw ConfigurationError(.smtpCAFile, "cannot read '\(caFile)'")
+        }
+        var settings = SMTPSettings(
+            host: host,
+            port: port,
+            security: security,
+            username: login,
+            password: try values.string(.smtpPassword),
+            envelopeSender: sender.value,
+            fromHeader: from,
+            caFile: caFile.isEmpty ? nil : caFile,
+            stepTimeout: .seconds(try values.integer(.smtpTimeoutSeconds, in: 1...600)),
+            maxConcurrency: try values.integer(.smtpMaxConcurrency, in: 1...256),
+            maxQueued: try values.integer(.smtpMaxQueued, in: 0...100_000)
+        )
+        guard security != .none || settings.isLoopbackHost else {
+            throw ConfigurationError(.smtpSecurity, "none is only allowed for a loopback SMTP host")
+        }
+        settings.heloName = "localhost"
+        return settings
+    }
+
+    /// The address in `Name <address>`, or the whole text.
+    private static func address(in from: String) -> String {
+        guard let open = from.lastIndex(of: "<"), let close = from.lastIndex(of: ">"), open < close else {
+            return from
+        }
+        return String(from[from.index(after: open)..<close])
     }
 }
 

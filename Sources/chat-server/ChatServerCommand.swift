@@ -18,6 +18,9 @@ struct ChatServerCommand: AsyncParsableCommand {
     @Option(help: "Read settings from this .env file (default: ./.env when it exists).")
     var envFile: String?
 
+    @Flag(help: "Connect to the SMTP server, negotiate TLS and log in without sending mail; print a verdict and exit.")
+    var checkSmtp = false
+
     @Option(help: help(.bindAddress)) var bindAddress: String?
     @Option(help: help(.tcpPort)) var port: String?
     @Option(help: help(.mailTransport)) var mailTransport: String?
@@ -26,6 +29,12 @@ struct ChatServerCommand: AsyncParsableCommand {
     @Option(help: help(.smtpHost)) var smtpHost: String?
     @Option(help: help(.smtpPort)) var smtpPort: String?
     @Option(help: help(.smtpEmail)) var smtpEmail: String?
+    @Option(help: help(.smtpFrom)) var smtpFrom: String?
+    @Option(help: help(.smtpSecurity)) var smtpSecurity: String?
+    @Option(help: help(.smtpCAFile)) var smtpCaFile: String?
+    @Option(help: help(.smtpTimeoutSeconds)) var smtpTimeoutSeconds: String?
+    @Option(help: help(.smtpMaxConcurrency)) var smtpMaxConcurrency: String?
+    @Option(help: help(.smtpMaxQueued)) var smtpMaxQueued: String?
     @Option(help: help(.otpExpirationMinutes)) var otpExpirationMinutes: String?
     @Option(help: help(.otpMaxRetries)) var otpMaxRetries: String?
     @Option(help: help(.usernameMinLength)) var usernameMinLength: String?
@@ -43,7 +52,10 @@ struct ChatServerCommand: AsyncParsableCommand {
         let pairs: [(Setting, String?)] = [
             (.bindAddress, bindAddress), (.tcpPort, port), (.mailTransport, mailTransport),
             (.mailDir, mailDir), (.mailFrom, mailFrom), (.smtpHost, smtpHost), (.smtpPort, smtpPort),
-            (.smtpEmail, smtpEmail), (.otpExpirationMinutes, otpExpirationMinutes),
+            (.smtpEmail, smtpEmail), (.smtpFrom, smtpFrom), (.smtpSecurity, smtpSecurity),
+            (.smtpCAFile, smtpCaFile), (.smtpTimeoutSeconds, smtpTimeoutSeconds),
+            (.smtpMaxConcurrency, smtpMaxConcurrency), (.smtpMaxQueued, smtpMaxQueued),
+            (.otpExpirationMinutes, otpExpirationMinutes),
             (.otpMaxRetries, otpMaxRetries), (.usernameMinLength, usernameMinLength),
             (.usernameMaxLength, usernameMaxLength), (.maxConnectionsPerIP, maxConnectionsPerIp),
             (.maxLineBytes, maxLineBytes), (.maxSendQueueBytes, maxSendqBytes), (.historySize, historySize),
@@ -74,6 +86,27 @@ struct ChatServerCommand: AsyncParsableCommand {
         }
         let logger = Logger(label: "chat-server")
 
+        let threads = configuration.eventLoopThreads == 0 ? System.coreCount : configuration.eventLoopThreads
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+        do {
+            if checkSmtp {
+                try await Self.checkSMTP(configuration, group: group)
+            } else {
+                try await Self.serve(configuration, group: group, logger: logger)
+            }
+        } catch {
+            try? await group.shutdownGracefully()
+            throw error
+        }
+        try await group.shutdownGracefully()
+    }
+
+    private static func serve(
+        _ configuration: ServerConfiguration,
+        group: MultiThreadedEventLoopGroup,
+        logger: Logger
+    ) async throws {
+
         let mailer: any Mailer
         switch configuration.mailTransport {
         case .log:
@@ -81,8 +114,8 @@ struct ChatServerCommand: AsyncParsableCommand {
             logger.warning(
                 """
                 DEVELOPMENT MAIL TRANSPORT: OTP codes are written to this log and no mail is sent, \
-                so e-mail addresses are NOT verified. Set MAIL_TRANSPORT=file (or configure SMTP when \
-                available) for real use.
+                so e-mail addresses are NOT verified. Set SMTP_HOST (see README) or MAIL_TRANSPORT=file \
+                for real use.
                 """
             )
         case .file(let directory):
@@ -93,10 +126,16 @@ struct ChatServerCommand: AsyncParsableCommand {
                 throw ExitCode(2)
             }
             logger.notice("OTP mails are written as .eml files", metadata: ["mail_dir": "\(directory)"])
+        case .smtp(let settings):
+            do {
+                mailer = try SMTPMailer(settings: settings, group: group)
+            } catch {
+                printError("chat-server: Invalid setting SMTP_CA_FILE: \(error)")
+                throw ExitCode(2)
+            }
+            logger.notice("OTP mails are sent by SMTP", metadata: ["smtp": "\(settings)"])
         }
 
-        let threads = configuration.eventLoopThreads == 0 ? System.coreCount : configuration.eventLoopThreads
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         let server = ChatServer(configuration: configuration, mailer: mailer, eventLoopGroup: group, logger: logger)
         var groupConfiguration = ServiceGroupConfiguration(
             services: [.init(service: server)],
@@ -110,10 +149,27 @@ struct ChatServerCommand: AsyncParsableCommand {
             try await serviceGroup.run()
         } catch {
             logger.error("Server failed", metadata: ["error": "\(error)"])
-            try? await group.shutdownGracefully()
             throw ExitCode(1)
         }
-        try await group.shutdownGracefully()
+    }
+
+    /// `--check-smtp`: one SMTP session without a message, and a verdict on standard output.
+    private static func checkSMTP(_ configuration: ServerConfiguration, group: MultiThreadedEventLoopGroup) async throws {
+        guard case .smtp(let settings) = configuration.mailTransport else {
+            printError("chat-server: --check-smtp needs the SMTP transport: set SMTP_HOST (and SMTP_EMAIL, SMTP_PASSWORD)")
+            throw ExitCode(2)
+        }
+        print("Checking \(settings) ...")
+        do {
+            let mailer = try SMTPMailer(settings: settings, group: group)
+            try await mailer.check()
+        } catch {
+            print("SMTP check FAILED: \(error)")
+            throw ExitCode(1)
+        }
+        let security = settings.security == .none ? "no TLS" : "TLS (\(settings.security.rawValue)), certificate verified"
+        let login = settings.password.isEmpty ? "no login" : "logged in as \(settings.username)"
+        print("SMTP check passed: connected to \(settings.host):\(settings.port), \(security), \(login). No mail was sent.")
     }
 
     private static func help(_ setting: Setting) -> ArgumentHelp {

@@ -1,4 +1,5 @@
 import ChatCore
+import ChatMail
 import Foundation
 import Testing
 
@@ -74,11 +75,76 @@ import Testing
             _ = try await ServerConfiguration.load(
                 flags: [:], environmentFile: "/none",
                 environment: ["SMTP_HOST": "smtp.example.com", "SMTP_PASSWORD": "hunter2-secret"])
-            Issue.record("SMTP_HOST without an SMTP transport must stop start-up")
+            Issue.record("SMTP without a sender address must stop start-up")
         } catch {
-            #expect("\(error)".contains("SMTP_HOST"))
+            #expect("\(error)".hasPrefix("Invalid setting SMTP_EMAIL"))
             #expect(!"\(error)".contains("hunter2-secret"))
         }
+    }
+
+    @Test func theSeedsSMTPEnvFileSelectsSMTPWithSTARTTLS() async throws {
+        let seed = """
+            TCP_PORT=8888
+            SMTP_HOST=smtp.gmail.com
+            SMTP_PORT=587
+            SMTP_EMAIL=your-email@gmail.com
+            SMTP_PASSWORD=your-app-specific-password
+            OTP_EXPIRATION_MINUTES=5
+            """
+        try await withEnvFile(seed) { path in
+            let configuration = try await ServerConfiguration.load(flags: [:], environmentFile: path, environment: [:])
+            guard case .smtp(let smtp) = configuration.mailTransport else {
+                Issue.record("expected the SMTP transport, got \(configuration.mailTransport)")
+                return
+            }
+            #expect(smtp.host == "smtp.gmail.com" && smtp.port == 587 && smtp.security == .starttls)
+            #expect(smtp.username == "your-email@gmail.com" && smtp.envelopeSender == "your-email@gmail.com")
+            #expect(smtp.fromHeader == "TCP Chat <your-email@gmail.com>")
+            #expect(!"\(smtp)".contains("your-app-specific-password"))
+        }
+    }
+
+    @Test func smtpSecurityDefaultsAndLimits() async throws {
+        let base = ["SMTP_HOST": "mail.example.com", "SMTP_EMAIL": "chat@example.com"]
+        let implicit = try await ServerConfiguration.load(
+            flags: [:], environmentFile: "/none", environment: base.merging(["SMTP_PORT": "465"]) { $1 })
+        #expect(Self.smtp(implicit)?.security == .tls)
+        let starttls = try await ServerConfiguration.load(flags: [:], environmentFile: "/none", environment: base)
+        #expect(Self.smtp(starttls)?.security == .starttls && Self.smtp(starttls)?.port == 587)
+        await #expect {
+            try await ServerConfiguration.load(
+                flags: [:], environmentFile: "/none", environment: base.merging(["SMTP_SECURITY": "none"]) { $1 })
+        } throws: { ($0 as? ConfigurationError)?.setting == .smtpSecurity }
+        let local = try await ServerConfiguration.load(
+            flags: [:], environmentFile: "/none",
+            environment: ["SMTP_HOST": "127.0.0.1", "SMTP_EMAIL": "chat@example.com", "SMTP_SECURITY": "none"])
+        #expect(Self.smtp(local)?.security == SMTPSettings.Security.none)
+        await #expect {
+            try await ServerConfiguration.load(
+                flags: [:], environmentFile: "/none", environment: base.merging(["SMTP_CA_FILE": "/no/such.pem"]) { $1 })
+        } throws: { ($0 as? ConfigurationError)?.setting == .smtpCAFile }
+    }
+
+    @Test func aLoginThatIsNotAnAddressTakesTheSenderFromSMTPFrom() async throws {
+        let sendgrid = try await ServerConfiguration.load(
+            flags: [:], environmentFile: "/none",
+            environment: [
+                "SMTP_HOST": "smtp.sendgrid.net", "SMTP_EMAIL": "apikey", "SMTP_PASSWORD": "SG.x",
+                "SMTP_FROM": "Chat <noreply@example.com>",
+            ])
+        #expect(Self.smtp(sendgrid)?.username == "apikey")
+        #expect(Self.smtp(sendgrid)?.envelopeSender == "noreply@example.com")
+        #expect(Self.smtp(sendgrid)?.fromHeader == "Chat <noreply@example.com>")
+        await #expect {
+            try await ServerConfiguration.load(
+                flags: [:], environmentFile: "/none",
+                environment: ["SMTP_HOST": "smtp.sendgrid.net", "SMTP_EMAIL": "apikey"])
+        } throws: { ($0 as? ConfigurationError)?.setting == .smtpEmail }
+    }
+
+    private static func smtp(_ configuration: ServerConfiguration) -> SMTPSettings? {
+        if case .smtp(let settings) = configuration.mailTransport { return settings }
+        return nil
     }
 
     @Test func aNamedEnvFileMustExist() async throws {

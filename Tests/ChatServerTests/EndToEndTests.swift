@@ -1,4 +1,5 @@
 import ChatCore
+import ChatTestSupport
 import Foundation
 import NIOCore
 import NIOPosix
@@ -73,6 +74,67 @@ import Testing
         try outcome.get()
     }
 
+    @Test func loginWithACodeMailedByTheRealSMTPTransport() async throws {
+        let certificates = try TestCertificates.mint()
+        defer { certificates.remove() }
+        let smtp = try await SMTPTestServer.start(
+            mode: .starttls, certificates: certificates, user: "chat@example.com", password: "s3cret-app-pw")
+        // SMTP settings only, as in the seed's .env: no MAIL_TRANSPORT.
+        let server = try ServerProcess.start(environment: [
+            "SMTP_HOST": "localhost",
+            "SMTP_PORT": "\(smtp.port)",
+            "SMTP_EMAIL": "chat@example.com",
+            "SMTP_PASSWORD": "s3cret-app-pw",
+            "SMTP_CA_FILE": certificates.caCertificatePath,
+            "TCP_PORT": "0",
+            "BIND_ADDRESS": "127.0.0.1",
+        ])
+        defer { server.kill() }
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let outcome = await runWithTimeLimit(.seconds(60)) {
+            let port = try await server.waitForPort()
+            let client = try await TestClient.connect(port: port, from: "127.0.0.2", group: group)
+            try await client.readUntil("*** Enter your email address below ***")
+            try await client.send("carol@example.com")
+            try await client.readUntil("*** Enter OTP code: ***")
+            let message = try #require(try await smtp.waitForMessages(1).first)
+            try await client.send(try SMTPLoginTests.code(in: message.data))
+            #expect(try await client.readLine() == "*** OTP verified successfully! ***")
+            server.terminate()
+            #expect(try await server.waitForExit(timeout: .seconds(20)) == 0)
+        }
+        try await group.shutdownGracefully()
+        await smtp.stop()
+        try outcome.get()
+        #expect(server.log.contains("OTP mails are sent by SMTP"))
+        #expect(!server.log.contains("s3cret-app-pw"))
+        #expect(!server.log.contains("DEVELOPMENT MAIL TRANSPORT"))
+    }
+
+    @Test func checkSMTPGivesAVerdict() async throws {
+        let certificates = try TestCertificates.mint()
+        defer { certificates.remove() }
+        let smtp = try await SMTPTestServer.start(
+            mode: .starttls, certificates: certificates, user: "chat@example.com", password: "s3cret-app-pw")
+        let environment = [
+            "SMTP_HOST": "localhost", "SMTP_PORT": "\(smtp.port)", "SMTP_EMAIL": "chat@example.com",
+            "SMTP_CA_FILE": certificates.caCertificatePath,
+        ]
+        let good = try ServerProcess.start(
+            environment: environment.merging(["SMTP_PASSWORD": "s3cret-app-pw"]) { $1 }, arguments: ["--check-smtp"])
+        defer { good.kill() }
+        #expect(try await good.waitForExit(timeout: .seconds(30)) == 0)
+        #expect(good.log.contains("SMTP check passed"))
+        let bad = try ServerProcess.start(
+            environment: environment.merging(["SMTP_PASSWORD": "wrong-pw"]) { $1 }, arguments: ["--check-smtp"])
+        defer { bad.kill() }
+        #expect(try await bad.waitForExit(timeout: .seconds(30)) == 1)
+        #expect(bad.log.contains("SMTP check FAILED"))
+        #expect(!bad.log.contains("wrong-pw"))
+        await smtp.stop()
+        #expect(try smtp.received().isEmpty)
+    }
+
     static func login(
         _ name: String, port: Int, from source: String, mail: MailFolder, group: MultiThreadedEventLoopGroup
     ) async throws -> TestClient {
@@ -115,9 +177,10 @@ final class ServerProcess: Sendable {
         }
     }
 
-    static func start(environment: [String: String]) throws -> ServerProcess {
+    static func start(environment: [String: String], arguments: [String] = []) throws -> ServerProcess {
         let process = Process()
         process.executableURL = try executable
+        process.arguments = arguments
         // A clean environment plus the test's settings; run in a folder without a .env.
         process.environment = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin"]
             .merging(environment) { $1 }

@@ -95,6 +95,7 @@ final class Counter: Sendable {
 /// `body` under a time limit, then shuts the server down gracefully and cleans up.
 func withTestServer(
     timeLimit: Duration = .seconds(120),
+    mailer customMailer: (any Mailer)? = nil,
     configure: (inout ServerConfiguration) -> Void = { _ in },
     _ body: @escaping @Sendable (TestServer) async throws -> Void
 ) async throws {
@@ -113,7 +114,7 @@ func withTestServer(
     logger.logLevel = .warning
     let server = ChatServer(
         configuration: configuration,
-        mailer: try FileMailer(directory: mail.path),
+        mailer: try customMailer ?? FileMailer(directory: mail.path),
         eventLoopGroup: group,
         logger: logger
     )
