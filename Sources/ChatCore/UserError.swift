@@ -36,6 +36,12 @@ public enum UserError: Error, Equatable, Sendable {
     case noBan(String)
     case banned
     case topicTooLong(maximum: Int)
+    case tooManyCodes(retryAfterSeconds: Int)
+    case tooManyInvalidEmails
+    case loginTimedOut
+    case serverFull
+    case connectingTooFast(retryAfterSeconds: Int)
+    case flooding
 
     /// The text after `ERROR: `.
     public var message: String {
@@ -106,6 +112,18 @@ public enum UserError: Error, Equatable, Sendable {
             return "You are banned from this server."
         case .topicTooLong(let maximum):
             return "Topic too long. Maximum length is \(maximum) characters."
+        case .tooManyCodes(let seconds):
+            return "Too many codes requested. Try again in \(seconds) seconds."
+        case .tooManyInvalidEmails:
+            return "Too many invalid email addresses."
+        case .loginTimedOut:
+            return "Login timed out."
+        case .serverFull:
+            return "Server is full. Please try again later."
+        case .connectingTooFast(let seconds):
+            return "Too many connections from your address. Try again in \(seconds) seconds."
+        case .flooding:
+            return "You are sending too fast (flooding). Disconnected."
         }
     }
 

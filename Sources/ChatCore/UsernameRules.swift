@@ -4,6 +4,14 @@ public struct UsernameRules: Sendable, Equatable {
     public var minimumLength: Int
     public var maximumLength: Int
 
+    /// Names nobody may take (compared without regard to case): they would let a user
+    /// pass for the server or its staff.
+    public static let reserved: Set<String> = [
+        "admin", "administrator", "root", "server", "system", "operator", "op", "sysop", "mod", "moderator",
+        "staff", "support", "help", "info", "owner", "everyone", "all", "here", "nobody", "anonymous",
+        "chanserv", "nickserv", "null", "undefined",
+    ]
+
     public init(minimumLength: Int = 3, maximumLength: Int = 16) {
         self.minimumLength = minimumLength
         self.maximumLength = maximumLength
@@ -13,6 +21,7 @@ public struct UsernameRules: Sendable, Equatable {
     public enum Violation: Equatable, Sendable {
         case length(minimum: Int, maximum: Int)
         case characters
+        case reserved(String)
 
         public var message: String {
             switch self {
@@ -20,6 +29,8 @@ public struct UsernameRules: Sendable, Equatable {
                 return "Username must be between \(minimum) and \(maximum) characters."
             case .characters:
                 return "Username may only contain letters, digits and underscores."
+            case .reserved(let name):
+                return "Username '\(name)' is reserved."
             }
         }
     }
@@ -34,6 +45,7 @@ public struct UsernameRules: Sendable, Equatable {
         guard utf8.count >= minimumLength, utf8.count <= maximumLength else {
             return .length(minimum: minimumLength, maximum: maximumLength)
         }
+        if Self.reserved.contains(candidate.lowercased()) { return .reserved(String(candidate)) }
         return nil
     }
 

@@ -13,6 +13,9 @@ final class ChatHub: Sendable {
     struct Limits: Sendable {
         var maxConnectionsPerIP: Int
         var historySize: Int
+        var maxConnections = Int.max
+        var connectionsPerIPPerMinute = Int.max
+        var maxSendQueueBytes = Int.max
     }
 
     /// The longest topic, in characters.
@@ -25,9 +28,13 @@ final class ChatHub: Sendable {
 
     init(eventLoops: [any EventLoop], limits: Limits) {
         precondition(!eventLoops.isEmpty && eventLoops.count <= 64, "1 to 64 event loops")
-        self.shards = eventLoops.enumerated().map { LoopShard(index: $0.offset, eventLoop: $0.element) }
+        self.shards = eventLoops.enumerated().map {
+            LoopShard(index: $0.offset, eventLoop: $0.element, maxSendQueueBytes: limits.maxSendQueueBytes)
+        }
         self.limits = limits
-        var state = HubState(shardCount: eventLoops.count, historySize: limits.historySize)
+        var state = HubState(
+            shardCount: eventLoops.count, historySize: limits.historySize,
+            connectionsPerIPPerMinute: limits.connectionsPerIPPerMinute)
         state.rooms[RoomName.general.key] = Room(
             name: .general,
             id: 0,
@@ -60,15 +67,19 @@ final class ChatHub: Sendable {
         case admitted
         case ipLimitReached
         case banned
+        case serverFull
+        case connectingTooFast(retryAfter: Duration)
         case shuttingDown
     }
 
-    /// Takes one of the IP's connection slots.
+    /// Takes one of the IP's connection slots (`ip` is the client's limit key).
     func openConnection(ip: String) -> Admission {
         let now = ContinuousClock.now
         return state.withLock { state in
             if state.isShuttingDown { return .shuttingDown }
             if state.isBanned(ip, now: now) { return .banned }
+            if let wait = state.connectionRate.attempt(ip, now: now) { return .connectingTooFast(retryAfter: wait) }
+            guard state.connectionCount < limits.maxConnections else { return .serverFull }
             let held = state.connectionsPerIP[ip, default: 0]
             guard held < limits.maxConnectionsPerIP else { return .ipLimitReached }
             state.connectionsPerIP[ip] = held + 1
@@ -383,10 +394,13 @@ final class ChatHub: Sendable {
         }
     }
 
-    /// Drops expired bans; called periodically so the list does not grow.
+    /// Drops expired bans and connection-rate entries; called periodically so neither grows.
     func sweep() {
         let now = ContinuousClock.now
-        state.withLock { $0.sweepBans(now: now) }
+        state.withLock { state in
+            state.sweepBans(now: now)
+            state.connectionRate.sweep(now: now)
+        }
     }
 
     // MARK: Shutdown
@@ -421,6 +435,7 @@ final class ChatHub: Sendable {
         var ipSlots: Int
         var onlineUsers: Int
         var rooms: Int
+        var trackedConnectionRates = 0
     }
 
     func snapshot() -> Snapshot {
@@ -429,7 +444,8 @@ final class ChatHub: Sendable {
                 connections: state.connectionCount,
                 ipSlots: state.connectionsPerIP.count,
                 onlineUsers: state.sessions.count,
-                rooms: state.rooms.count
+                rooms: state.rooms.count,
+                trackedConnectionRates: state.connectionRate.count
             )
         }
     }

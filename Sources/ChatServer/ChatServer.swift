@@ -43,7 +43,10 @@ public final class ChatServer: Service, Sendable {
             eventLoops: loops,
             limits: .init(
                 maxConnectionsPerIP: configuration.maxConnectionsPerIP,
-                historySize: configuration.historySize
+                historySize: configuration.historySize,
+                maxConnections: configuration.limits.maxConnections,
+                connectionsPerIPPerMinute: configuration.limits.connectionsPerIPPerMinute,
+                maxSendQueueBytes: configuration.maxSendQueueBytes
             )
         )
         self.services = ServerServices(
@@ -51,7 +54,13 @@ public final class ChatServer: Service, Sendable {
             hub: hub,
             otp: OTPService(
                 expiry: configuration.otpExpiration,
-                maximumAttempts: configuration.otpMaxRetries
+                maximumAttempts: configuration.otpMaxRetries,
+                throttles: .init(
+                    interval: configuration.limits.otpRequestInterval,
+                    perAddressPerHour: configuration.limits.otpRequestsPerHour,
+                    perClientPerHour: configuration.limits.otpRequestsPerIPPerHour,
+                    perMinute: configuration.limits.otpRequestsPerMinute
+                )
             ),
             mailer: mailer,
             logger: logger
@@ -152,7 +161,7 @@ public final class ChatServer: Service, Sendable {
         let logger = services.logger
         let loop = group.any()
         let allClosed = hub.beginShutdown(on: loop)
-        let timeout = loop.scheduleTask(in: .nanoseconds(Int64(configuration.shutdownTimeout.nanoseconds))) {
+        let timeout = loop.scheduleTask(in: TimeAmount(configuration.shutdownTimeout)) {
             logger.warning("Shutdown timeout reached; closing remaining connections")
             hub.closeAll()
         }
@@ -171,13 +180,16 @@ public final class ChatServer: Service, Sendable {
                 value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 16384)
             )
             .childChannelOption(.maxMessagesPerRead, value: 4)
+            // Over the high watermark a client's reads pause (it is not reading what it is
+            // sent); past MAX_SENDQ_BYTES it is disconnected.
             .childChannelOption(
                 .writeBufferWaterMark,
-                value: .init(
-                    low: configuration.maxSendQueueBytes / 2,
-                    high: configuration.maxSendQueueBytes
-                )
+                value: .init(low: Self.highWatermark(configuration) / 2, high: Self.highWatermark(configuration))
             )
+    }
+
+    private static func highWatermark(_ configuration: ServerConfiguration) -> Int {
+        min(64 * 1024, configuration.maxSendQueueBytes / 2)
     }
 
     private static func configurePipeline(_ channel: any Channel, services: ServerServices) throws {
@@ -206,12 +218,5 @@ public final class ChatServer: Service, Sendable {
             rooms: snapshot.rooms,
             pendingCodes: services.otp.pendingCount
         )
-    }
-}
-
-extension Duration {
-    fileprivate var nanoseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
     }
 }

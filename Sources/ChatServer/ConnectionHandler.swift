@@ -15,21 +15,33 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     private var session: LocalSession?
     private var shard: LoopShard?
-    /// The client IP while it holds one of the IP's connection slots.
-    private var heldIP: String?
+    /// The client's address while it holds one of the IP's connection slots.
+    private var address: ClientAddress?
     /// The name this connection is online under, once the hub accepted it.
     private var onlineAs: String?
     /// The code this connection asked for, revoked when the connection ends first.
     private var pendingCode: (email: EmailAddress, ticket: UInt64)?
     /// The names this user ignores, as they spell them (for `/ignore`'s list).
     private var ignoredNames: Set<String> = []
-    /// Lines that arrived while the OTP mail was being sent (bounded).
-    private var waitingLines: [String] = []
-    private static let maximumWaitingLines = 16
+
+    /// Lines waiting to be handled: while the OTP mail is on its way, or while flood control
+    /// spaces them out. Bounded by `MAX_QUEUED_LINES`; reading pauses while any wait.
+    private var queue = LineQueue()
+    private var floodControl: TokenBucket
+    private var queueTimer: Scheduled<Void>?
+    private var loginTimer: Scheduled<Void>?
+    private var readsPausedForQueue = false
+    private var readsPausedForWritability = false
 
     init(services: ServerServices) {
+        let limits = services.configuration.limits
         self.services = services
-        self.machine = ConnectionStateMachine(usernameRules: services.configuration.usernameRules)
+        self.machine = ConnectionStateMachine(
+            usernameRules: services.configuration.usernameRules,
+            maxEmailAttempts: limits.maxEmailAttempts
+        )
+        self.floodControl = TokenBucket(
+            burst: limits.messageBurst, perSecond: limits.messagesPerSecond, now: .now)
         self.logger = services.logger
     }
 
@@ -39,45 +51,54 @@ final class ConnectionHandler: ChannelInboundHandler {
         let hub = services.hub
         let id = hub.makeSessionID()
         logger[metadataKey: "connection"] = "\(id)"
-        guard let ip = context.channel.remoteAddress?.ipAddress else {
+        guard let remote = context.channel.remoteAddress, let address = ClientAddress(remote) else {
             logger.warning("Connection without a peer address; closing")
             context.close(promise: nil)
             return
         }
-        logger[metadataKey: "ip"] = "\(ip)"
+        logger[metadataKey: "ip"] = "\(address.display)"
 
-        switch hub.openConnection(ip: ip) {
+        let refusal: String
+        switch hub.openConnection(ip: address.limitKey) {
         case .admitted:
-            heldIP = ip
+            self.address = address
+            let shard = hub.shard(for: context.eventLoop)
+            let session = LocalSession(id: id, context: context)
+            shard.attach(session)
+            self.shard = shard
+            self.session = session
+            let timeout = services.configuration.limits.loginTimeout
+            loginTimer = context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(timeout)) {
+                self.loginTimedOut(context: context)
+            }
+            logger.info("Client connected")
+            writeDirect(ServerLine.welcome, context: context)
+            context.fireChannelActive()
+            return
         case .ipLimitReached:
-            logger.info("Connection refused: per-IP limit reached")
-            writeDirect([UserError.ipLimitReached(ip).line], context: context)
-            context.close(promise: nil)
-            return
+            refusal = UserError.ipLimitReached(address.display).line
         case .banned:
-            logger.info("Connection refused: IP is banned")
-            writeDirect([UserError.banned.line], context: context)
-            context.close(promise: nil)
-            return
+            refusal = UserError.banned.line
+        case .serverFull:
+            refusal = UserError.serverFull.line
+        case .connectingTooFast(let wait):
+            refusal = UserError.connectingTooFast(retryAfterSeconds: wait.roundedUpSeconds).line
         case .shuttingDown:
-            writeDirect([ServerLine.shuttingDown], context: context)
-            context.close(promise: nil)
-            return
+            refusal = ServerLine.shuttingDown
         }
-
-        let shard = hub.shard(for: context.eventLoop)
-        let session = LocalSession(id: id, context: context)
-        shard.attach(session)
-        self.shard = shard
-        self.session = session
-        logger.info("Client connected")
-        writeDirect(ServerLine.welcome, context: context)
-        context.fireChannelActive()
+        logger.info("Connection refused", metadata: ["reason": "\(refusal)"])
+        writeDirect([refusal], context: context)
+        context.close(promise: nil)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        loginTimer?.cancel()
+        queueTimer?.cancel()
         if let session, let shard {
             shard.detach(session)
+            if session.disconnectedAsSlowConsumer {
+                logger.warning("Disconnected slow consumer: more than MAX_SENDQ_BYTES queued for it")
+            }
             if onlineAs != nil {
                 services.hub.logout(session.id)
                 onlineAs = nil
@@ -89,35 +110,39 @@ final class ConnectionHandler: ChannelInboundHandler {
         }
         machine.closed()
         session = nil
-        if let ip = heldIP {
-            heldIP = nil
-            services.hub.closeConnection(ip: ip)
+        queue.removeAll()
+        if let address {
+            self.address = nil
+            services.hub.closeConnection(ip: address.limitKey)
             logger.info("Client disconnected")
         }
         context.fireChannelInactive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard session != nil else { return }
         switch unwrapInboundIn(data) {
         case .tooLong:
             send([UserError.lineTooLong(maximum: services.configuration.maxLineBytes).line], context: context)
         case .line(let text):
-            guard session != nil else { return }
-            if machine.isWaiting {
-                if waitingLines.count < Self.maximumWaitingLines { waitingLines.append(text) }
+            // Empty lines are ignored, and cost nothing.
+            guard let line = InputLine.trimmed(text) else { return }
+            queue.append(String(line))
+            guard queue.count <= services.configuration.limits.maxQueuedLines else {
+                logger.warning("Disconnecting flooding client: over MAX_QUEUED_LINES lines waiting")
+                writeDirect([UserError.flooding.line], context: context)
+                context.close(promise: nil)
                 return
             }
-            handle(text, context: context)
+            processQueue(context: context)
         }
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        // Past the high watermark (MAX_SENDQ_BYTES) the client is not reading what it is
-        // sent; it must not make the server hold ever more memory for it.
-        if !context.channel.isWritable {
-            logger.warning("Disconnecting slow consumer: send queue over MAX_SENDQ_BYTES")
-            context.close(promise: nil)
-        }
+        // Over the high watermark the client is not reading what it is sent: stop reading
+        // what it sends until it catches up. Past MAX_SENDQ_BYTES it is disconnected.
+        readsPausedForWritability = !context.channel.isWritable
+        updateReading(context: context)
         context.fireChannelWritabilityChanged()
     }
 
@@ -128,9 +153,40 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     // MARK: Lines
 
-    private func handle(_ text: String, context: ChannelHandlerContext) {
-        guard let line = InputLine.trimmed(text) else { return }
-        perform(machine.lineReceived(line), context: context)
+    /// Handles queued lines in order, as fast as flood control allows: a burst passes at
+    /// once, a flood is spaced out (nothing is dropped), and reading pauses meanwhile so the
+    /// kernel's buffers, not the server's memory, hold what the client sends.
+    private func processQueue(context: ChannelHandlerContext) {
+        while queueTimer == nil, !machine.isWaiting, session != nil, let line = queue.first {
+            if let wait = floodControl.take(now: .now) {
+                queueTimer = context.eventLoop.assumeIsolated().scheduleTask(
+                    in: max(.milliseconds(1), TimeAmount(wait))
+                ) {
+                    self.queueTimer = nil
+                    self.processQueue(context: context)
+                }
+                break
+            }
+            queue.removeFirst()
+            perform(machine.lineReceived(Substring(line)), context: context)
+        }
+        readsPausedForQueue = !queue.isEmpty
+        updateReading(context: context)
+    }
+
+    private func updateReading(context: ChannelHandlerContext) {
+        guard session != nil else { return }
+        let autoRead = !(readsPausedForQueue || readsPausedForWritability)
+        try? context.channel.syncOptions?.setOption(.autoRead, value: autoRead)
+    }
+
+    private func loginTimedOut(context: ChannelHandlerContext) {
+        loginTimer = nil
+        guard onlineAs == nil, session != nil else { return }
+        logger.info("Login timed out")
+        machine.closed()
+        writeDirect([UserError.loginTimedOut.line], context: context)
+        context.close(promise: nil)
     }
 
     private func perform(_ action: ConnectionStateMachine.Action, context: ChannelHandlerContext) {
@@ -167,7 +223,16 @@ final class ConnectionHandler: ChannelInboundHandler {
             context.close(promise: nil)
             return
         }
-        let issued = services.otp.issue(for: email)
+        guard let address else { return }
+        let issued: OTPStore.IssuedCode
+        switch services.otp.issue(for: email, client: address.limitKey) {
+        case .success(let code):
+            issued = code
+        case .failure(let error):
+            logger.notice("OTP request throttled", metadata: ["reason": "\(error.message)"])
+            perform(machine.codeNotSent(error), context: context)
+            return
+        }
         pendingCode = (email, issued.ticket)
         let mail = OTPMail(
             recipient: email.value,
@@ -200,17 +265,15 @@ final class ConnectionHandler: ChannelInboundHandler {
         guard session != nil else { return }
         perform(machine.codeMailed(success: result.isSuccess), context: context)
         // Lines typed while the mail was on its way are handled now, in order.
-        while !machine.isWaiting, session != nil, !waitingLines.isEmpty {
-            handle(waitingLines.removeFirst(), context: context)
-        }
+        processQueue(context: context)
     }
 
     private func claim(_ username: String, email: EmailAddress, context: ChannelHandlerContext) {
-        guard let session, let shard, let ip = heldIP else { return }
+        guard let session, let shard, let address else { return }
         let identity = ChatHub.Identity(
             username: username,
             email: email,
-            ip: ip,
+            ip: address.limitKey,
             isOperator: services.configuration.adminEmails.contains(email.key)
         )
         let result = services.hub.login(session.id, as: identity, shard: shard.index)
@@ -222,6 +285,8 @@ final class ConnectionHandler: ChannelInboundHandler {
         }
         if case .success(let name) = result {
             onlineAs = name
+            loginTimer?.cancel()
+            loginTimer = nil
             logger[metadataKey: "user"] = "\(name)"
             logger.info("User logged in", metadata: identity.isOperator ? ["operator": "true"] : [:])
         }
@@ -399,6 +464,7 @@ final class ConnectionHandler: ChannelInboundHandler {
             context.write(wrapOutboundOut(ChatHub.encode(line)), promise: nil)
         }
         context.flush()
+        session?.closeIfSendQueueExceeds(services.configuration.maxSendQueueBytes)
     }
 }
 
@@ -409,5 +475,33 @@ extension Result {
     fileprivate var isSuccess: Bool {
         if case .success = self { return true }
         return false
+    }
+}
+
+/// A FIFO of lines; removing from the front is O(1) amortised.
+private struct LineQueue {
+    private var lines: [String] = []
+    private var head = 0
+
+    var count: Int { lines.count - head }
+    var isEmpty: Bool { count == 0 }
+    var first: String? { head < lines.count ? lines[head] : nil }
+
+    mutating func append(_ line: String) { lines.append(line) }
+
+    mutating func removeFirst() {
+        head += 1
+        if head == lines.count {
+            lines.removeAll(keepingCapacity: true)
+            head = 0
+        } else if head >= 64 && head * 2 >= lines.count {
+            lines.removeFirst(head)
+            head = 0
+        }
+    }
+
+    mutating func removeAll() {
+        lines.removeAll()
+        head = 0
     }
 }

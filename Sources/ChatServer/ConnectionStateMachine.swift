@@ -33,9 +33,13 @@ struct ConnectionStateMachine {
 
     private(set) var state = State.awaitingEmail
     let usernameRules: UsernameRules
+    /// Invalid addresses allowed before the connection is closed.
+    let maxEmailAttempts: Int
+    private var invalidEmails = 0
 
-    init(usernameRules: UsernameRules) {
+    init(usernameRules: UsernameRules, maxEmailAttempts: Int = 5) {
         self.usernameRules = usernameRules
+        self.maxEmailAttempts = maxEmailAttempts
     }
 
     /// Whether lines must wait until an asynchronous step (the mail) finishes.
@@ -64,6 +68,11 @@ struct ConnectionStateMachine {
         switch state {
         case .awaitingEmail:
             guard let email = EmailAddress(line) else {
+                invalidEmails += 1
+                if invalidEmails >= maxEmailAttempts {
+                    state = .closed
+                    return .close([ServerLine.verifyingEmail, UserError.invalidEmail.line, UserError.tooManyInvalidEmails.line])
+                }
                 return .reply([ServerLine.verifyingEmail, UserError.invalidEmail.line, ServerLine.emailPrompt])
             }
             state = .sendingCode(email)
@@ -87,8 +96,14 @@ struct ConnectionStateMachine {
             state = .awaitingCode(email)
             return .reply([ServerLine.otpSent, ServerLine.otpPrompt])
         }
+        return codeNotSent(.mailFailed)
+    }
+
+    /// No code was sent: the mail failed, or a throttle refused it.
+    mutating func codeNotSent(_ error: UserError) -> Action {
+        guard case .sendingCode = state else { return .reply([]) }
         state = .awaitingEmail
-        return .reply([UserError.mailFailed.line, ServerLine.emailPrompt])
+        return .reply([error.line, ServerLine.emailPrompt])
     }
 
     /// The guess was checked.

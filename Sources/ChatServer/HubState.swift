@@ -47,14 +47,17 @@ struct HubState {
     var nextRoomID: RoomID = 1
     var connectionsPerIP: [String: Int] = [:]
     var connectionCount = 0
+    /// New connections per client IP per minute.
+    var connectionRate: RateLimit<String>
     /// Banned e-mail keys and IPs, with when each ban ends.
     var bans: [String: ContinuousClock.Instant] = [:]
     var isShuttingDown = false
     var allClosed: EventLoopPromise<Void>?
 
-    init(shardCount: Int, historySize: Int) {
+    init(shardCount: Int, historySize: Int, connectionsPerIPPerMinute: Int = Int.max) {
         self.shardCount = shardCount
         self.historySize = historySize
+        self.connectionRate = RateLimit(limit: max(1, min(connectionsPerIPPerMinute, 1_000_000)), per: .seconds(60))
     }
 
     func member(named name: String) -> (SessionID, Member)? {

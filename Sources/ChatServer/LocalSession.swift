@@ -14,6 +14,24 @@ final class LocalSession {
     var ignoring: Set<String> = []
     /// Lower-cased name of the last user who sent this one a private message (for /reply).
     var lastPrivateSender: String?
+    /// Set when the server closed the connection because the client does not read.
+    var disconnectedAsSlowConsumer = false
+
+    /// Closes the connection when more than `limit` bytes wait to be sent to it.
+    ///
+    /// Cheap for healthy clients: only a channel that is already not writable (over the
+    /// high watermark, where its reads are paused) is asked for its exact backlog.
+    /// - Returns: whether the connection was closed.
+    @discardableResult
+    func closeIfSendQueueExceeds(_ limit: Int) -> Bool {
+        let channel = context.channel
+        guard !channel.isWritable, !disconnectedAsSlowConsumer,
+            let queued = try? channel.syncOptions?.getOption(.bufferedWritableBytes), queued > limit
+        else { return false }
+        disconnectedAsSlowConsumer = true
+        context.close(promise: nil)
+        return true
+    }
 
     init(id: SessionID, context: ChannelHandlerContext) {
         self.id = id

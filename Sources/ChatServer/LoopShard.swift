@@ -11,6 +11,8 @@ import Synchronization
 final class LoopShard: Sendable {
     let index: Int
     let eventLoop: any EventLoop
+    /// `MAX_SENDQ_BYTES`: past it a connection is closed as a slow consumer.
+    let maxSendQueueBytes: Int
 
     private struct Inbox {
         var events: [ShardEvent] = []
@@ -20,9 +22,10 @@ final class LoopShard: Sendable {
     private let inbox = Mutex(Inbox())
     private let local: NIOLoopBoundBox<LocalState?>
 
-    init(index: Int, eventLoop: any EventLoop) {
+    init(index: Int, eventLoop: any EventLoop, maxSendQueueBytes: Int = .max) {
         self.index = index
         self.eventLoop = eventLoop
+        self.maxSendQueueBytes = maxSendQueueBytes
         self.local = .makeEmptyBox(valueType: LocalState.self, eventLoop: eventLoop)
     }
 
@@ -63,7 +66,7 @@ final class LoopShard: Sendable {
 
     private var state: LocalState {
         if let state = local.value { return state }
-        let state = LocalState()
+        let state = LocalState(maxSendQueueBytes: maxSendQueueBytes)
         local.value = state
         return state
     }
@@ -86,11 +89,16 @@ final class LoopShard: Sendable {
 
 /// The loop-confined part of a shard.
 private final class LocalState {
+    let maxSendQueueBytes: Int
     var sessions: [SessionID: LocalSession] = [:]
     var rooms: [RoomID: [LocalSession]] = [:]
     var dirty: [LocalSession] = []
     /// The drained batch's storage, kept to reuse its capacity.
     var spareEvents: [ShardEvent] = []
+
+    init(maxSendQueueBytes: Int) {
+        self.maxSendQueueBytes = maxSendQueueBytes
+    }
 
     func handle(_ event: ShardEvent) {
         switch event {
@@ -160,6 +168,7 @@ private final class LocalState {
         // `promise: nil`: nobody waits for fan-out writes, and a promise per recipient
         // would be an allocation per delivery. Failures surface as channel errors.
         session.context.write(NIOAny(line), promise: nil)
+        session.closeIfSendQueueExceeds(maxSendQueueBytes)
         if !session.isDirty {
             session.isDirty = true
             dirty.append(session)

@@ -1,38 +1,84 @@
 import ChatCore
 import Synchronization
 
-/// The process-wide store of pending OTP codes, shared by all connections.
+/// The process-wide store of pending OTP codes and the throttles on asking for them,
+/// shared by all connections.
 ///
-/// Every operation is a short critical section on an in-memory dictionary; no lock is
-/// held across I/O (the mail is sent after `issue` returns).
+/// Every operation is a short critical section on in-memory tables; no lock is held across
+/// I/O (the mail is sent after `issue` returns).
 final class OTPService: Sendable {
-    private let store: Mutex<OTPStore>
-
-    init(expiry: Duration, maximumAttempts: Int) {
-        self.store = Mutex(OTPStore(expiry: expiry, maximumAttempts: maximumAttempts))
+    struct Throttles: Sendable {
+        var interval: Duration
+        var perAddressPerHour: Int
+        var perClientPerHour: Int
+        var perMinute: Int
     }
 
-    /// A fresh code for `email` from the system's cryptographically secure generator.
-    func issue(for email: EmailAddress) -> OTPStore.IssuedCode {
+    private struct State {
+        var store: OTPStore
+        var addressInterval: RateLimit<String>?
+        var addressHourly: RateLimit<String>
+        var clientHourly: RateLimit<String>
+        var serverWide: RateLimit<Int>
+    }
+
+    private let state: Mutex<State>
+
+    init(expiry: Duration, maximumAttempts: Int, throttles: Throttles) {
+        self.state = Mutex(
+            State(
+                store: OTPStore(expiry: expiry, maximumAttempts: maximumAttempts),
+                addressInterval: throttles.interval > .zero ? RateLimit(limit: 1, per: throttles.interval) : nil,
+                addressHourly: RateLimit(limit: throttles.perAddressPerHour, per: .seconds(3600)),
+                clientHourly: RateLimit(limit: throttles.perClientPerHour, per: .seconds(3600)),
+                serverWide: RateLimit(limit: throttles.perMinute, per: .seconds(60))
+            ))
+    }
+
+    /// A fresh code for `email` from the system's cryptographically secure generator,
+    /// unless a throttle says no: per address (interval and hourly cap, which also stops
+    /// brute force by asking for new codes), per client IP, and server-wide.
+    func issue(for email: EmailAddress, client: String) -> Result<OTPStore.IssuedCode, UserError> {
         var generator = SystemRandomNumberGenerator()
         let now = ContinuousClock.now
-        return store.withLock { $0.issue(for: email, now: now, using: &generator) }
+        return state.withLock { state in
+            let waits = [
+                state.addressInterval?.retryAfter(email.key, now: now),
+                state.addressHourly.retryAfter(email.key, now: now),
+                state.clientHourly.retryAfter(client, now: now),
+                state.serverWide.retryAfter(0, now: now),
+            ].compactMap { $0 }
+            if let longest = waits.max() {
+                return .failure(.tooManyCodes(retryAfterSeconds: longest.roundedUpSeconds))
+            }
+            state.addressInterval?.record(email.key, now: now)
+            state.addressHourly.record(email.key, now: now)
+            state.clientHourly.record(client, now: now)
+            state.serverWide.record(0, now: now)
+            return .success(state.store.issue(for: email, now: now, using: &generator))
+        }
     }
 
     func verify(_ guess: Substring, for email: EmailAddress) -> OTPStore.Verification {
         let now = ContinuousClock.now
-        return store.withLock { $0.verify(guess, for: email, now: now) }
+        return state.withLock { $0.store.verify(guess, for: email, now: now) }
     }
 
     func revoke(for email: EmailAddress, ticket: UInt64) {
-        store.withLock { $0.revoke(for: email, ticket: ticket) }
+        state.withLock { $0.store.revoke(for: email, ticket: ticket) }
     }
 
-    @discardableResult
-    func sweep() -> Int {
+    /// Drops expired codes and throttle entries, so memory does not grow.
+    func sweep() {
         let now = ContinuousClock.now
-        return store.withLock { $0.sweep(now: now) }
+        state.withLock { state in
+            state.store.sweep(now: now)
+            state.addressInterval?.sweep(now: now)
+            state.addressHourly.sweep(now: now)
+            state.clientHourly.sweep(now: now)
+            state.serverWide.sweep(now: now)
+        }
     }
 
-    var pendingCount: Int { store.withLock { $0.count } }
+    var pendingCount: Int { state.withLock { $0.store.count } }
 }

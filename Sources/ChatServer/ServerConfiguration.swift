@@ -32,6 +32,8 @@ public struct ServerConfiguration: Sendable {
     public var logLevel = Logger.Level.info
     /// Lower-cased e-mail addresses whose users are server operators.
     public var adminEmails: Set<String> = []
+    /// What protects the server from abuse.
+    public var limits = AbuseLimits()
 
     /// The longest chat message, in characters (fixed by the protocol).
     public static let maximumMessageLength = 1024
@@ -73,6 +75,19 @@ public struct ServerConfiguration: Sendable {
             throw ConfigurationError(.mailFrom, "must not contain control characters")
         }
         mailTransport = try Self.mailTransport(values)
+        limits = AbuseLimits(
+            maxConnections: try values.integer(.maxConnections, in: 1...1_000_000),
+            connectionsPerIPPerMinute: try values.integer(.connectionsPerIPPerMinute, in: 1...100_000),
+            loginTimeout: .seconds(try values.integer(.loginTimeoutSeconds, in: 5...3600)),
+            maxEmailAttempts: try values.integer(.maxEmailAttempts, in: 1...100),
+            otpRequestInterval: .seconds(try values.integer(.otpRequestIntervalSeconds, in: 0...3600)),
+            otpRequestsPerHour: try values.integer(.otpRequestsPerHour, in: 1...1000),
+            otpRequestsPerIPPerHour: try values.integer(.otpRequestsPerIPPerHour, in: 1...100_000),
+            otpRequestsPerMinute: try values.integer(.otpRequestsPerMinute, in: 1...1_000_000),
+            messageBurst: try values.integer(.messageBurst, in: 1...10_000),
+            messagesPerSecond: Double(try values.integer(.messagesPerSecond, in: 1...10_000)),
+            maxQueuedLines: try values.integer(.maxQueuedLines, in: 10...1_000_000)
+        )
         for entry in try values.string(.adminEmails).split(separator: ",") {
             let trimmed = entry.trimmingCharacters(in: .whitespaces)
             guard !trimmed.isEmpty else { continue }
@@ -171,6 +186,41 @@ public struct ServerConfiguration: Sendable {
             return from
         }
         return String(from[from.index(after: open)..<close])
+    }
+}
+
+/// The limits that keep one client from hurting the server or anyone else.
+public struct AbuseLimits: Sendable, Equatable {
+    public var maxConnections = 10_000
+    public var connectionsPerIPPerMinute = 30
+    public var loginTimeout: Duration = .seconds(120)
+    public var maxEmailAttempts = 5
+    public var otpRequestInterval: Duration = .seconds(30)
+    public var otpRequestsPerHour = 5
+    public var otpRequestsPerIPPerHour = 20
+    public var otpRequestsPerMinute = 120
+    public var messageBurst = 20
+    public var messagesPerSecond = 5.0
+    public var maxQueuedLines = 1000
+
+    public init() {}
+
+    public init(
+        maxConnections: Int, connectionsPerIPPerMinute: Int, loginTimeout: Duration, maxEmailAttempts: Int,
+        otpRequestInterval: Duration, otpRequestsPerHour: Int, otpRequestsPerIPPerHour: Int,
+        otpRequestsPerMinute: Int, messageBurst: Int, messagesPerSecond: Double, maxQueuedLines: Int
+    ) {
+        self.maxConnections = maxConnections
+        self.connectionsPerIPPerMinute = connectionsPerIPPerMinute
+        self.loginTimeout = loginTimeout
+        self.maxEmailAttempts = maxEmailAttempts
+        self.otpRequestInterval = otpRequestInterval
+        self.otpRequestsPerHour = otpRequestsPerHour
+        self.otpRequestsPerIPPerHour = otpRequestsPerIPPerHour
+        self.otpRequestsPerMinute = otpRequestsPerMinute
+        self.messageBurst = messageBurst
+        self.messagesPerSecond = messagesPerSecond
+        self.maxQueuedLines = maxQueuedLines
     }
 }
 

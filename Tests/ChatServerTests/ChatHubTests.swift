@@ -18,9 +18,9 @@ import Testing
     }
 
     @Test func bansEndWhenTheyExpire() async throws {
-        let root = login("root", operator: true, ip: "10.0.0.1")
+        let opal = login("opal", operator: true, ip: "10.0.0.1")
         _ = login("bob", ip: "10.0.0.2")
-        let result = hub.ban(root, target: "bob", for: .milliseconds(300), notice: "bye")
+        let result = hub.ban(opal, target: "bob", for: .milliseconds(300), notice: "bye")
         #expect((try? result.get())?.user == "bob")
         let bob = EmailAddress("bob@example.com")!
         #expect(hub.isBanned(email: bob))
@@ -29,7 +29,7 @@ import Testing
         #expect(!hub.isBanned(email: bob))
         #expect(hub.openConnection(ip: "10.0.0.2") == .admitted)
         hub.sweep()
-        #expect((try? hub.bans(root).get())?.isEmpty == true)
+        #expect((try? hub.bans(opal).get())?.isEmpty == true)
     }
 
     @Test func invitationsEndWhenTheRoomDisappears() throws {

@@ -226,8 +226,8 @@ import Testing
             try await alice.readUntil("*** bob joined the room ***")
             try await alice.sendRaw(Array("\u{1B}[2Jwiped\u{7}\u{202E}txt\n".utf8))
             #expect(try await bob.readLine() == "[alice]: wipedtxt")
-            try await alice.sendRaw([0x62, 0x61, 0x64, 0xFF, 0xFE, 0x0A])
-            #expect(try await bob.readLine() == "[alice]: bad\u{FFFD}\u{FFFD}")
+            try await alice.sendRaw([0x62, 0x61, 0x64, 0xC3, 0x28, 0xFE, 0x0A])
+            #expect(try await bob.readLine() == "[alice]: bad\u{FFFD}(\u{FFFD}")
         }
     }
 }

@@ -48,8 +48,21 @@ import Testing
         let channel = EmbeddedChannel()
         try channel.pipeline.syncOperations.addHandler(
             ByteToMessageHandler(LineFrameDecoder(maximumLineBytes: 16)))
-        try channel.writeInbound(ByteBuffer(bytes: [0x61, 0xFF, 0x00, 0x62, 0x0A]))
+        try channel.writeInbound(ByteBuffer(bytes: [0x61, 0xFE, 0x00, 0x62, 0x0A]))
         #expect(try channel.readInbound(as: InboundLine.self) == .line("a\u{FFFD}\u{0}b"))
+        _ = try channel.finish()
+    }
+
+    @Test func telnetCommandsAreRemoved() throws {
+        // IAC DO ECHO, IAC WILL SGA, IAC SB NAWS 0 80 0 24 IAC SE, IAC NOP, IAC IAC.
+        let bytes: [UInt8] =
+            [0xFF, 0xFD, 0x01] + Array("he".utf8) + [0xFF, 0xFB, 0x03] + Array("llo".utf8)
+            + [0xFF, 0xFA, 0x1F, 0x00, 0x50, 0x00, 0x18, 0xFF, 0xF0, 0xFF, 0xF1, 0xFF, 0xFF, 0x0A]
+        let channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.addHandler(
+            ByteToMessageHandler(LineFrameDecoder(maximumLineBytes: 64)))
+        try channel.writeInbound(ByteBuffer(bytes: bytes))
+        #expect(try channel.readInbound(as: InboundLine.self) == .line("hello"))
         _ = try channel.finish()
     }
 

@@ -223,18 +223,18 @@ import Testing
 
     @Test func operatorsAreMarkedAndOthersCannotUseOperatorCommands() async throws {
         try await withTestServer(configure: Self.admin) { server in
-            let root = try await server.login("root", email: "ROOT@example.com")
+            let root = try await server.login("opal", email: "ROOT@example.com")
             let bob = try await server.login("bob")
             try await bob.send("/users")
-            #expect(try await bob.readLines(3) == ["Online Users (2):", "  - bob (you)", "  - root (operator)"])
-            for command in ["/ban root", "/unban root@example.com", "/bans", "/wall hi"] {
+            #expect(try await bob.readLines(3) == ["Online Users (2):", "  - bob (you)", "  - opal (operator)"])
+            for command in ["/ban opal", "/unban root@example.com", "/bans", "/wall hi"] {
                 try await bob.send(command)
                 let word = String(command.prefix { $0 != " " })
                 #expect(try await bob.readLine() == "ERROR: Only server operators can use \(word).")
             }
             try await root.send("/wall Maintenance in 5 minutes")
-            #expect(try await bob.readLine() == "*** Announcement from root: Maintenance in 5 minutes ***")
-            #expect(try await root.readUntil("*** Announcement from root: Maintenance in 5 minutes ***").allSatisfy {
+            #expect(try await bob.readLine() == "*** Announcement from opal: Maintenance in 5 minutes ***")
+            #expect(try await root.readUntil("*** Announcement from opal: Maintenance in 5 minutes ***").allSatisfy {
                 !$0.contains("Announcement")
             })
         }
@@ -242,7 +242,7 @@ import Testing
 
     @Test func operatorsKickInAnyRoom() async throws {
         try await withTestServer(configure: Self.admin) { server in
-            let root = try await server.login("root", email: "root@example.com")
+            let root = try await server.login("opal", email: "root@example.com")
             let bob = try await server.login("bob")
             try await bob.send("/create #den private")
             try await bob.readUntil("*** You joined #den ***")
@@ -251,9 +251,9 @@ import Testing
             // root is not in #den: it sees bob arrive in #general, then its confirmation.
             #expect(
                 try await root.readLines(2) == [
-                    "*** bob joined the room ***", "*** bob was kicked from the room by root ***",
+                    "*** bob joined the room ***", "*** bob was kicked from the room by opal ***",
                 ])
-            #expect(try await bob.readLine() == "*** You were kicked from #den by root ***")
+            #expect(try await bob.readLine() == "*** You were kicked from #den by opal ***")
             try await root.send("/kick bob")
             #expect(try await root.readLine() == "ERROR: Nobody can be kicked from the default room.")
         }
@@ -261,12 +261,12 @@ import Testing
 
     @Test func aBannedUserCannotComeBackFromTheSameAddressOrIP() async throws {
         try await withTestServer(configure: Self.admin) { server in
-            let root = try await server.login("root", email: "root@example.com")
+            let root = try await server.login("opal", email: "root@example.com")
             let bob = try await server.login("bob", from: "127.0.0.50")
             try await root.readUntil("*** bob joined the room ***")
             try await root.send("/ban bob 30")
             #expect(try await root.readLine() == "*** bob is banned for 30 minutes (e-mail address and IP address) ***")
-            #expect(try await bob.waitForClose() == ["*** You have been banned from this server by root for 30 minutes ***"])
+            #expect(try await bob.waitForClose() == ["*** You have been banned from this server by opal for 30 minutes ***"])
             #expect(try await root.readLine() == "*** bob left the room ***")
 
             // Same IP: refused at connect.

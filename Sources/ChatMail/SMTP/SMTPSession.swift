@@ -55,7 +55,7 @@ struct SMTPSession {
         let tlsContext = self.tlsContext
         do {
             return try await ClientBootstrap(group: group)
-                .connectTimeout(.nanoseconds(Int64(settings.stepTimeout.nanoseconds)))
+                .connectTimeout(TimeAmount(settings.stepTimeout))
                 .connect(host: settings.host, port: settings.port) { channel in
                     channel.eventLoop.makeCompletedFuture {
                         if settings.security == .tls {
@@ -251,7 +251,7 @@ private final class StepTimer: Sendable {
 
     func arm(after timeout: Duration, stage: String) {
         let channel = self.channel
-        let task = channel.eventLoop.scheduleTask(in: .nanoseconds(Int64(timeout.nanoseconds))) { [self] in
+        let task = channel.eventLoop.scheduleTask(in: TimeAmount(timeout)) { [self] in
             state.withLock { $0.fired = true }
             channel.close(promise: nil)
         }
@@ -273,9 +273,3 @@ private final class StepTimer: Sendable {
     var stage: String { state.withLock { $0.stage } }
 }
 
-extension Duration {
-    var nanoseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
-    }
-}

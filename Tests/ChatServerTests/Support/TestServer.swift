@@ -1,6 +1,7 @@
 import ChatCore
 import ChatMail
 import ChatServer
+import Foundation
 import Logging
 import NIOCore
 import NIOPosix
@@ -13,9 +14,12 @@ struct TestServer: Sendable {
     let mail: MailFolder
     /// The clients' own event loop: clients are other programs, not the server's loops.
     let group: MultiThreadedEventLoopGroup
+    /// What the server logged so far.
+    let log: CapturedLog
     private let nextAddress = Counter()
 
-    init(server: ChatServer, port: Int, mail: MailFolder, group: MultiThreadedEventLoopGroup) {
+    init(server: ChatServer, port: Int, mail: MailFolder, group: MultiThreadedEventLoopGroup, log: CapturedLog) {
+        self.log = log
         self.server = server
         self.port = port
         self.mail = mail
@@ -106,12 +110,17 @@ func withTestServer(
     configuration.port = 0
     configuration.mailTransport = .file(directory: mail.path)
     configuration.shutdownTimeout = .seconds(2)
+    // Most tests log in many times from few addresses and send lines quickly; the abuse
+    // limits get their own tests, which set them back.
+    configuration.limits = AbuseLimits.relaxedForTests
     configure(&configuration)
 
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
     let clientGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-    var logger = Logger(label: "chat-test")
-    logger.logLevel = .warning
+    // Everything the server logs, at every level, is kept and checked for secrets below.
+    let capturedLog = CapturedLog()
+    var logger = Logger(label: "chat-test") { _ in CapturingLogHandler(log: capturedLog) }
+    logger.logLevel = .trace
     let server = ChatServer(
         configuration: configuration,
         mailer: try customMailer ?? FileMailer(directory: mail.path),
@@ -126,7 +135,7 @@ func withTestServer(
         let result: Result<Void, any Error>
         do {
             let port = try await server.localAddress.port!
-            let testServer = TestServer(server: server, port: port, mail: mail, group: clientGroup)
+            let testServer = TestServer(server: server, port: port, mail: mail, group: clientGroup, log: capturedLog)
             result = await runWithTimeLimit(timeLimit) { try await body(testServer) }
         } catch {
             result = .failure(error)
@@ -140,6 +149,7 @@ func withTestServer(
     try await clientGroup.shutdownGracefully()
     try await group.shutdownGracefully()
     try outcome.get()
+    try expectNoSecrets(in: capturedLog.text, mail: mail)
 }
 
 /// Runs `body`, failing it when it takes longer than `limit`.
@@ -159,5 +169,61 @@ func runWithTimeLimit(
         let first = await tasks.next()!
         tasks.cancelAll()
         return first
+    }
+}
+
+extension AbuseLimits {
+    static let relaxedForTests: AbuseLimits = {
+        var limits = AbuseLimits()
+        limits.connectionsPerIPPerMinute = 1_000_000
+        limits.otpRequestInterval = .zero
+        limits.otpRequestsPerHour = 1000
+        limits.otpRequestsPerIPPerHour = 1_000_000
+        limits.otpRequestsPerMinute = 1_000_000
+        limits.messageBurst = 100_000
+        limits.messagesPerSecond = 100_000
+        limits.maxQueuedLines = 100_000
+        return limits
+    }()
+}
+
+/// The passwords the tests give SMTP servers: none may ever reach a log.
+let testSecrets = ["app-password-123", "s3cret-app-pw", "wrong-password", "hunter2-secret"]
+
+/// No OTP code that was mailed, and no test password, appears in the server's log.
+func expectNoSecrets(in log: String, mail: MailFolder) throws {
+    let names = (try? FileManager.default.contentsOfDirectory(atPath: mail.path)) ?? []
+    for name in names where name.hasSuffix(".eml") {
+        let text = try String(contentsOfFile: mail.path + "/" + name, encoding: .utf8)
+        guard let range = text.range(of: #"code is: \d{6}"#, options: .regularExpression) else { continue }
+        let code = String(text[range].suffix(6))
+        if log.contains(code) { throw TestFailure("an OTP code (\(code)) appears in the server log") }
+    }
+    for secret in testSecrets where log.contains(secret) {
+        throw TestFailure("a password appears in the server log")
+    }
+}
+
+/// The server log of one test, kept in memory.
+final class CapturedLog: Sendable {
+    private let lines = Mutex<[String]>([])
+    func append(_ line: String) { lines.withLock { $0.append(line) } }
+    var text: String { lines.withLock { $0.joined(separator: "\n") } }
+}
+
+struct CapturingLogHandler: LogHandler {
+    let log: CapturedLog
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .trace
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        let all = metadata.merging(event.metadata ?? [:]) { $1 }
+        let fields = all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+        log.append("\(event.level) \(fields) \(event.message)")
     }
 }

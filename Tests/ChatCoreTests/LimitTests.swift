@@ -1,0 +1,44 @@
+import Testing
+
+@testable import ChatCore
+
+@Suite struct LimitTests {
+    let start = ContinuousClock.now
+
+    @Test func tokenBucketAllowsABurstThenTheRate() {
+        var bucket = TokenBucket(burst: 3, perSecond: 2, now: start)
+        for _ in 0..<3 { #expect(bucket.take(now: start) == nil) }
+        let wait = bucket.take(now: start)
+        #expect(wait == .milliseconds(500))
+        #expect(bucket.take(now: start + .milliseconds(500)) == nil)
+        #expect(bucket.take(now: start + .milliseconds(500)) != nil)
+        // Refills up to the burst, not beyond.
+        for _ in 0..<3 { #expect(bucket.take(now: start + .seconds(100)) == nil) }
+        #expect(bucket.take(now: start + .seconds(100)) != nil)
+    }
+
+    @Test func rateLimitCountsPerKeyInASlidingWindow() {
+        var limit = RateLimit<String>(limit: 2, per: .seconds(60))
+        #expect(limit.attempt("a", now: start) == nil)
+        #expect(limit.attempt("a", now: start + .seconds(10)) == nil)
+        #expect(limit.attempt("a", now: start + .seconds(20)) == .seconds(40))
+        #expect(limit.attempt("b", now: start + .seconds(20)) == nil)
+        #expect(limit.attempt("a", now: start + .seconds(60)) == nil)
+        #expect(limit.count == 2)
+        limit.sweep(now: start + .seconds(200))
+        #expect(limit.count == 0)
+    }
+
+    @Test func waitsAreRoundedUpToWholeSeconds() {
+        #expect(Duration.milliseconds(1).roundedUpSeconds == 1)
+        #expect(Duration.milliseconds(29_001).roundedUpSeconds == 30)
+        #expect(Duration.seconds(30).roundedUpSeconds == 30)
+    }
+
+    @Test func reservedUsernames() {
+        let rules = UsernameRules()
+        #expect(rules.violation(in: "Admin") == .reserved("Admin"))
+        #expect(rules.violation(in: "root") == .reserved("root"))
+        #expect(rules.violation(in: "rooted") == nil)
+    }
+}
