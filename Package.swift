@@ -75,6 +75,12 @@ let package = Package(
         .target(
             name: "ChatTestSupport",
             dependencies: [
+                "ChatCore",
+                "ChatMail",
+                "ChatServer",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
@@ -110,6 +116,17 @@ let package = Package(
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Attacks a real server over real sockets while an honest client chats alongside.
+        .testTarget(
+            name: "ChatAdversarialTests",
+            dependencies: [
+                "ChatServer",
+                "ChatCore",
+                "ChatTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

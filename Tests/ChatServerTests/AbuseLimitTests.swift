@@ -1,5 +1,6 @@
 import ChatCore
 import NIOCore
+import ChatTestSupport
 import Testing
 
 @testable import ChatServer

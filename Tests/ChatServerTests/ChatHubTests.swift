@@ -1,6 +1,7 @@
 import ChatCore
 import NIOCore
 import NIOEmbedded
+import ChatTestSupport
 import Testing
 
 @testable import ChatServer

@@ -1,6 +1,7 @@
 import ChatCore
 import ChatMail
 import Foundation
+import ChatTestSupport
 import Testing
 
 @testable import ChatServer

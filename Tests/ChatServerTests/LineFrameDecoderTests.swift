@@ -1,6 +1,7 @@
 import NIOCore
 import NIOEmbedded
 import NIOTestUtils
+import ChatTestSupport
 import Testing
 
 @testable import ChatServer

@@ -1,5 +1,6 @@
 import ChatCore
 import Foundation
+import ChatTestSupport
 import Testing
 
 @testable import ChatServer

@@ -1,29 +1,29 @@
 import Foundation
 
 /// Reads OTP codes from the `file` mail transport's folder, as a user reads their inbox.
-struct MailFolder: Sendable {
-    let path: String
+public struct MailFolder: Sendable {
+    public let path: String
 
-    static func makeTemporary() throws -> MailFolder {
+    public static func makeTemporary() throws -> MailFolder {
         let path = FileManager.default.temporaryDirectory
             .appendingPathComponent("chat-test-mail-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         return MailFolder(path: path)
     }
 
-    func remove() {
+    public func remove() {
         try? FileManager.default.removeItem(atPath: path)
     }
 
     /// The mails for `email`, oldest first.
-    func mails(for email: String) -> [String] {
+    public func mails(for email: String) -> [String] {
         let prefix = email.lowercased() + "-"
         let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
         return names.filter { $0.hasPrefix(prefix) && $0.hasSuffix(".eml") }.sorted()
     }
 
     /// Waits (bounded) for mail number `index` (0-based) for `email` and returns its code.
-    func code(for email: String, mailIndex index: Int, timeout: Duration = .seconds(10)) async throws -> String {
+    public func code(for email: String, mailIndex index: Int, timeout: Duration = .seconds(10)) async throws -> String {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             let mails = mails(for: email)
@@ -39,7 +39,7 @@ struct MailFolder: Sendable {
         throw MailError.noMail(email)
     }
 
-    enum MailError: Error {
+    public enum MailError: Error {
         case noMail(String)
         case noCode(String)
     }

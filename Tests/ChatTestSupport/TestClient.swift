@@ -4,12 +4,12 @@ import Synchronization
 
 /// A real TCP client for tests: connects from its own loopback address, sends lines and
 /// collects every line it receives for the test to read, with timeouts.
-final class TestClient: Sendable {
-    enum Failure: Error, CustomStringConvertible {
+public final class TestClient: Sendable {
+    public enum Failure: Error, CustomStringConvertible {
         case timedOut(waitingFor: String, received: [String])
         case closed(received: [String])
 
-        var description: String {
+        public var description: String {
             switch self {
             case .timedOut(let waitingFor, let received):
                 return "timed out waiting for \(waitingFor); unread lines: \(received)"
@@ -19,11 +19,11 @@ final class TestClient: Sendable {
         }
     }
 
-    let channel: any Channel
-    let source: String
+    public let channel: any Channel
+    public let source: String
     private let inbox: Inbox
 
-    static let defaultTimeout: Duration = .seconds(10)
+    public static let defaultTimeout: Duration = .seconds(10)
 
     private init(channel: any Channel, source: String, inbox: Inbox) {
         self.channel = channel
@@ -33,7 +33,7 @@ final class TestClient: Sendable {
 
     /// Connects to the server from `source` (a loopback address such as 127.0.0.2).
     /// - Parameter reading: `false` makes a client that never reads (a slow consumer).
-    static func connect(
+    public static func connect(
         port: Int,
         from source: String,
         group: any EventLoopGroup,
@@ -56,21 +56,21 @@ final class TestClient: Sendable {
         return TestClient(channel: channel, source: source, inbox: inbox)
     }
 
-    func send(_ line: String) async throws {
+    public func send(_ line: String) async throws {
         try await sendRaw(Array((line + "\n").utf8))
     }
 
-    func sendRaw(_ bytes: [UInt8]) async throws {
+    public func sendRaw(_ bytes: [UInt8]) async throws {
         try await channel.writeAndFlush(ByteBuffer(bytes: bytes))
     }
 
     /// The next line, waiting up to `timeout`.
-    func readLine(timeout: Duration = defaultTimeout) async throws -> String {
+    public func readLine(timeout: Duration = defaultTimeout) async throws -> String {
         try await readLines(1, timeout: timeout)[0]
     }
 
     /// The next `count` lines.
-    func readLines(_ count: Int, timeout: Duration = defaultTimeout) async throws -> [String] {
+    public func readLines(_ count: Int, timeout: Duration = defaultTimeout) async throws -> [String] {
         try await wait(for: "\(count) line(s)", timeout: timeout) { state in
             guard state.lines.count >= count else { return nil }
             let lines = Array(state.lines.prefix(count))
@@ -81,7 +81,7 @@ final class TestClient: Sendable {
 
     /// Reads lines until one equals `line`; returns the lines before it.
     @discardableResult
-    func readUntil(_ line: String, timeout: Duration = defaultTimeout) async throws -> [String] {
+    public func readUntil(_ line: String, timeout: Duration = defaultTimeout) async throws -> [String] {
         try await wait(for: "'\(line)'", timeout: timeout) { state in
             guard let index = state.lines.firstIndex(of: line) else { return nil }
             let before = Array(state.lines[..<index])
@@ -91,7 +91,7 @@ final class TestClient: Sendable {
     }
 
     /// Asserts that nothing arrives for `duration`; returns what did arrive (empty if quiet).
-    func linesArriving(within duration: Duration) async throws -> [String] {
+    public func linesArriving(within duration: Duration) async throws -> [String] {
         try await Task.sleep(for: duration)
         return inbox.state.withLock { state in
             defer { state.lines.removeAll() }
@@ -101,7 +101,7 @@ final class TestClient: Sendable {
 
     /// Waits until the server closes the connection; returns the unread lines.
     @discardableResult
-    func waitForClose(timeout: Duration = defaultTimeout) async throws -> [String] {
+    public func waitForClose(timeout: Duration = defaultTimeout) async throws -> [String] {
         try await wait(for: "the connection to close", timeout: timeout, allowClosed: true) { state in
             guard state.isClosed else { return nil }
             defer { state.lines.removeAll() }
@@ -110,13 +110,13 @@ final class TestClient: Sendable {
     }
 
     /// Stops reading from the socket: the client becomes a slow consumer.
-    func stopReading() async throws {
+    public func stopReading() async throws {
         try await channel.setOption(.autoRead, value: false).get()
     }
 
-    var isClosed: Bool { inbox.state.withLock { $0.isClosed } }
+    public var isClosed: Bool { inbox.state.withLock { $0.isClosed } }
 
-    func close() async {
+    public func close() async {
         try? await channel.close()
     }
 

@@ -8,17 +8,17 @@ import NIOPosix
 import Synchronization
 
 /// A running server for one test, with its mail folder and a client factory.
-struct TestServer: Sendable {
-    let server: ChatServer
-    let port: Int
-    let mail: MailFolder
+public struct TestServer: Sendable {
+    public let server: ChatServer
+    public let port: Int
+    public let mail: MailFolder
     /// The clients' own event loop: clients are other programs, not the server's loops.
-    let group: MultiThreadedEventLoopGroup
+    public let group: MultiThreadedEventLoopGroup
     /// What the server logged so far.
-    let log: CapturedLog
+    public let log: CapturedLog
     private let nextAddress = Counter()
 
-    init(server: ChatServer, port: Int, mail: MailFolder, group: MultiThreadedEventLoopGroup, log: CapturedLog) {
+    public init(server: ChatServer, port: Int, mail: MailFolder, group: MultiThreadedEventLoopGroup, log: CapturedLog) {
         self.log = log
         self.server = server
         self.port = port
@@ -27,12 +27,12 @@ struct TestServer: Sendable {
     }
 
     /// A fresh loopback source address for each client: 127.0.0.2, 127.0.0.3, ...
-    func nextSourceAddress() -> String {
+    public func nextSourceAddress() -> String {
         let n = nextAddress.next()
         return "127.0.\(n / 250).\(n % 250 + 2)"
     }
 
-    func connect(from source: String? = nil, reading: Bool = true, receiveBufferSize: Int? = nil) async throws
+    public func connect(from source: String? = nil, reading: Bool = true, receiveBufferSize: Int? = nil) async throws
         -> TestClient
     {
         try await TestClient.connect(
@@ -41,7 +41,7 @@ struct TestServer: Sendable {
     }
 
     /// Connects and reads the greeting.
-    func connectAndGreet(from source: String? = nil, receiveBufferSize: Int? = nil) async throws -> TestClient {
+    public func connectAndGreet(from source: String? = nil, receiveBufferSize: Int? = nil) async throws -> TestClient {
         let client = try await connect(from: source, receiveBufferSize: receiveBufferSize)
         let greeting = try await client.readLines(3)
         guard greeting == ServerLine.welcome else { throw TestFailure("unexpected greeting \(greeting)") }
@@ -50,7 +50,7 @@ struct TestServer: Sendable {
 
     /// Logs a user in all the way, reading the code from the mail folder; the welcome
     /// lines are consumed.
-    func login(
+    public func login(
         _ username: String,
         email: String? = nil,
         from source: String? = nil,
@@ -70,7 +70,7 @@ struct TestServer: Sendable {
     }
 
     /// Waits (bounded) until the server holds what `condition` wants.
-    func waitForOccupancy(
+    public func waitForOccupancy(
         timeout: Duration = .seconds(10),
         _ condition: (ChatServer.Occupancy) -> Bool
     ) async throws -> ChatServer.Occupancy {
@@ -85,19 +85,19 @@ struct TestServer: Sendable {
     }
 }
 
-struct TestFailure: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
+public struct TestFailure: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
 }
 
-final class Counter: Sendable {
+public final class Counter: Sendable {
     private let value = Atomic<Int>(0)
-    func next() -> Int { value.wrappingAdd(1, ordering: .relaxed).oldValue }
+    public func next() -> Int { value.wrappingAdd(1, ordering: .relaxed).oldValue }
 }
 
 /// Starts a server on an ephemeral loopback port with the `file` mail transport, runs
 /// `body` under a time limit, then shuts the server down gracefully and cleans up.
-func withTestServer(
+public func withTestServer(
     timeLimit: Duration = .seconds(120),
     mailer customMailer: (any Mailer)? = nil,
     configure: (inout ServerConfiguration) -> Void = { _ in },
@@ -153,7 +153,7 @@ func withTestServer(
 }
 
 /// Runs `body`, failing it when it takes longer than `limit`.
-func runWithTimeLimit(
+public func runWithTimeLimit(
     _ limit: Duration,
     _ body: @escaping @Sendable () async throws -> Void
 ) async -> Result<Void, any Error> {
@@ -173,7 +173,7 @@ func runWithTimeLimit(
 }
 
 extension AbuseLimits {
-    static let relaxedForTests: AbuseLimits = {
+    public static let relaxedForTests: AbuseLimits = {
         var limits = AbuseLimits()
         limits.connectionsPerIPPerMinute = 1_000_000
         limits.otpRequestInterval = .zero
@@ -188,10 +188,10 @@ extension AbuseLimits {
 }
 
 /// The passwords the tests give SMTP servers: none may ever reach a log.
-let testSecrets = ["app-password-123", "s3cret-app-pw", "wrong-password", "hunter2-secret"]
+public let testSecrets = ["app-password-123", "s3cret-app-pw", "wrong-password", "hunter2-secret"]
 
 /// No OTP code that was mailed, and no test password, appears in the server's log.
-func expectNoSecrets(in log: String, mail: MailFolder) throws {
+public func expectNoSecrets(in log: String, mail: MailFolder) throws {
     let names = (try? FileManager.default.contentsOfDirectory(atPath: mail.path)) ?? []
     for name in names where name.hasSuffix(".eml") {
         let text = try String(contentsOfFile: mail.path + "/" + name, encoding: .utf8)
@@ -205,23 +205,23 @@ func expectNoSecrets(in log: String, mail: MailFolder) throws {
 }
 
 /// The server log of one test, kept in memory.
-final class CapturedLog: Sendable {
+public final class CapturedLog: Sendable {
     private let lines = Mutex<[String]>([])
-    func append(_ line: String) { lines.withLock { $0.append(line) } }
-    var text: String { lines.withLock { $0.joined(separator: "\n") } }
+    public func append(_ line: String) { lines.withLock { $0.append(line) } }
+    public var text: String { lines.withLock { $0.joined(separator: "\n") } }
 }
 
-struct CapturingLogHandler: LogHandler {
-    let log: CapturedLog
-    var metadata: Logger.Metadata = [:]
-    var logLevel: Logger.Level = .trace
+public struct CapturingLogHandler: LogHandler {
+    public let log: CapturedLog
+    public var metadata: Logger.Metadata = [:]
+    public var logLevel: Logger.Level = .trace
 
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
         set { metadata[key] = newValue }
     }
 
-    func log(event: LogEvent) {
+    public func log(event: LogEvent) {
         let all = metadata.merging(event.metadata ?? [:]) { $1 }
         let fields = all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
         log.append("\(event.level) \(fields) \(event.message)")
