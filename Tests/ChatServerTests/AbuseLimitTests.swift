@@ -12,9 +12,12 @@ import Testing
         -> [String]
     {
         let client = try await server.connectAndGreet(from: source)
-        defer { Task { await client.close() } }
         try await client.send(email)
-        return try await client.readLines(3)
+        let answer = try await client.readLines(3)
+        await client.close()
+        // The IP slot is free again before the next request.
+        _ = try await server.waitForOccupancy { $0.connections == 0 }
+        return answer
     }
 
     @Test func codesForOneAddressAreSpacedOut() async throws {
