@@ -47,6 +47,17 @@ struct ChatServerCommand: AsyncParsableCommand {
     @Option(help: help(.shutdownTimeoutSeconds)) var shutdownTimeoutSeconds: String?
     @Option(help: help(.logLevel)) var logLevel: String?
     @Option(help: help(.adminEmails)) var adminEmails: String?
+    @Option(help: help(.maxConnections)) var maxConnections: String?
+    @Option(help: help(.connectionsPerIPPerMinute)) var connectionsPerIpPerMinute: String?
+    @Option(help: help(.loginTimeoutSeconds)) var loginTimeoutSeconds: String?
+    @Option(help: help(.maxEmailAttempts)) var maxEmailAttempts: String?
+    @Option(help: help(.otpRequestIntervalSeconds)) var otpRequestIntervalSeconds: String?
+    @Option(help: help(.otpRequestsPerHour)) var otpRequestsPerHour: String?
+    @Option(help: help(.otpRequestsPerIPPerHour)) var otpRequestsPerIpPerHour: String?
+    @Option(help: help(.otpRequestsPerMinute)) var otpRequestsPerMinute: String?
+    @Option(help: help(.messageBurst)) var messageBurst: String?
+    @Option(help: help(.messagesPerSecond)) var messagesPerSecond: String?
+    @Option(help: help(.maxQueuedLines)) var maxQueuedLines: String?
 
     private var flags: [Setting: String] {
         let pairs: [(Setting, String?)] = [
@@ -60,7 +71,12 @@ struct ChatServerCommand: AsyncParsableCommand {
             (.usernameMaxLength, usernameMaxLength), (.maxConnectionsPerIP, maxConnectionsPerIp),
             (.maxLineBytes, maxLineBytes), (.maxSendQueueBytes, maxSendqBytes), (.historySize, historySize),
             (.eventLoopThreads, eventLoopThreads), (.shutdownTimeoutSeconds, shutdownTimeoutSeconds),
-            (.logLevel, logLevel), (.adminEmails, adminEmails),
+            (.logLevel, logLevel), (.adminEmails, adminEmails), (.maxConnections, maxConnections),
+            (.connectionsPerIPPerMinute, connectionsPerIpPerMinute), (.loginTimeoutSeconds, loginTimeoutSeconds),
+            (.maxEmailAttempts, maxEmailAttempts), (.otpRequestIntervalSeconds, otpRequestIntervalSeconds),
+            (.otpRequestsPerHour, otpRequestsPerHour), (.otpRequestsPerIPPerHour, otpRequestsPerIpPerHour),
+            (.otpRequestsPerMinute, otpRequestsPerMinute), (.messageBurst, messageBurst),
+            (.messagesPerSecond, messagesPerSecond), (.maxQueuedLines, maxQueuedLines),
         ]
         return Dictionary(uniqueKeysWithValues: pairs.compactMap { setting, value in value.map { (setting, $0) } })
     }

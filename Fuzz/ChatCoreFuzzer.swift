@@ -1,0 +1,62 @@
+// A libFuzzer target for the code that reads what clients send: the line framer (with
+// arbitrary read boundaries), telnet stripping and UTF-8 decoding, trimming, the command
+// parser, the sanitiser and the validators. Built together with ChatCore's sources:
+//
+//   swiftc -sanitize=fuzzer,address -parse-as-library -module-name ChatCoreFuzzer \
+//       Sources/ChatCore/*.swift Fuzz/ChatCoreFuzzer.swift -o .build-fuzz/chat-core-fuzzer
+//   .build-fuzz/chat-core-fuzzer -max_total_time=60 -max_len=16384
+//
+// Invariants checked on every input: no crash; no line longer than the maximum; sanitised
+// text has no control, escape or bidi-override characters.
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzOneInput(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
+    let input = Array(UnsafeRawBufferPointer(start: start, count: count))
+    guard !input.isEmpty else { return 0 }
+    // The first byte picks the read size and the maximum line length, the rest is the stream.
+    let chunk = Int(input[0] % 64) + 1
+    let maximum = Int(input[0] / 64) * 32 + 16
+    var framer = LineFramer(maximumLineBytes: maximum)
+    var buffer: [UInt8] = []
+    var offset = 1
+    let rules = UsernameRules()
+    while offset < input.count {
+        buffer += input[offset..<min(offset + chunk, input.count)]
+        offset += chunk
+        framing: while true {
+            switch framer.step(buffer) {
+            case .line(let length, let consumed):
+                precondition(length <= maximum && consumed <= buffer.count)
+                let text = LineFramer.text(of: buffer.prefix(length))
+                buffer.removeFirst(consumed)
+                exercise(text, rules: rules)
+            case .tooLong(let consumed), .skip(let consumed):
+                precondition(consumed <= buffer.count)
+                buffer.removeFirst(consumed)
+            case .needMoreData(let consumed):
+                precondition(consumed <= buffer.count)
+                buffer.removeFirst(consumed)
+                break framing
+            }
+        }
+        precondition(buffer.count <= maximum + chunk, "the framer kept more than a line")
+    }
+    return 0
+}
+
+private func exercise(_ text: String, rules: UsernameRules) {
+    guard let line = InputLine.trimmed(text) else { return }
+    let clean = TextSanitizer.sanitize(line)
+    for scalar in clean.unicodeScalars {
+        let value = scalar.value
+        precondition(value >= 0x20 && !(0x7F...0x9F).contains(value), "control character survived")
+        precondition(!(0x202A...0x202E).contains(value) && !(0x2066...0x2069).contains(value), "bidi survived")
+    }
+    switch ChatCommand.parse(line) {
+    case .success(.say(let message)): precondition(!message.isEmpty)
+    case .success, .failure: break
+    }
+    _ = EmailAddress(line)
+    _ = rules.violation(in: line)
+    _ = RoomName(line)
+}
