@@ -7,11 +7,11 @@
 ///
 /// The store is a value with no locking and no clock of its own: its owner serialises
 /// access and passes the time in, which keeps it deterministic under test.
-public struct OTPStore {
+public struct OTPStore: Sendable {
     public let expiry: Duration
     public let maximumAttempts: Int
 
-    private struct Entry {
+    private struct Entry: Sendable {
         var salt: UInt64
         var digest: UInt64
         var expires: ContinuousClock.Instant

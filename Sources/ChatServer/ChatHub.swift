@@ -1,6 +1,6 @@
 import ChatCore
 import NIOCore
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// The one owner of the shared state: who is online, which IP holds how many connections,
 /// the rooms with their members, owners and invitations, and the bans.
@@ -23,8 +23,8 @@ final class ChatHub: Sendable {
 
     let shards: [LoopShard]
     private let limits: Limits
-    private let state: Mutex<HubState>
-    private let nextSessionID = Atomic<UInt64>(1)
+    private let state: NIOLockedValueBox<HubState>
+    private let nextSessionID = NIOLockedValueBox<UInt64>(1)
 
     init(eventLoops: [any EventLoop], limits: Limits) {
         precondition(!eventLoops.isEmpty && eventLoops.count <= 64, "1 to 64 event loops")
@@ -42,7 +42,7 @@ final class ChatHub: Sendable {
             shardCount: eventLoops.count,
             historySize: limits.historySize
         )
-        self.state = Mutex(state)
+        self.state = NIOLockedValueBox(state)
     }
 
     func shard(for eventLoop: any EventLoop) -> LoopShard {
@@ -50,13 +50,16 @@ final class ChatHub: Sendable {
     }
 
     func makeSessionID() -> SessionID {
-        nextSessionID.wrappingAdd(1, ordering: .relaxed).oldValue
+        nextSessionID.withLockedValue { id in
+            defer { id += 1 }
+            return id
+        }
     }
 
     /// Runs `body` under the lock with an outbox, then schedules the shards it posted to.
     private func withState<T>(_ body: (inout HubState, inout Outbox) -> T) -> T {
         var outbox = Outbox(shards: shards)
-        let result = state.withLock { state in body(&state, &outbox) }
+        let result = state.withLockedValue { state in body(&state, &outbox) }
         outbox.wakeShards()
         return result
     }
@@ -75,7 +78,7 @@ final class ChatHub: Sendable {
     /// Takes one of the IP's connection slots (`ip` is the client's limit key).
     func openConnection(ip: String) -> Admission {
         let now = ContinuousClock.now
-        return state.withLock { state in
+        return state.withLockedValue { state in
             if state.isShuttingDown { return .shuttingDown }
             if state.isBanned(ip, now: now) { return .banned }
             if let wait = state.connectionRate.attempt(ip, now: now) { return .connectingTooFast(retryAfter: wait) }
@@ -90,7 +93,7 @@ final class ChatHub: Sendable {
 
     /// Gives the slot back, the moment the connection ends.
     func closeConnection(ip: String) {
-        let allClosed: EventLoopPromise<Void>? = state.withLock { state in
+        let allClosed: EventLoopPromise<Void>? = state.withLockedValue { state in
             let held = state.connectionsPerIP[ip, default: 0]
             state.connectionsPerIP[ip] = held > 1 ? held - 1 : nil
             state.connectionCount -= 1
@@ -103,7 +106,7 @@ final class ChatHub: Sendable {
 
     func isBanned(email: EmailAddress) -> Bool {
         let now = ContinuousClock.now
-        return state.withLock { $0.isBanned(email.key, now: now) }
+        return state.withLockedValue { $0.isBanned(email.key, now: now) }
     }
 
     // MARK: Sessions
@@ -284,7 +287,7 @@ final class ChatHub: Sendable {
 
     /// The `/who` lines for the session's room.
     func members(of session: SessionID) -> [String] {
-        let (room, members, caller) = state.withLock { state -> (String, [(String, Bool)], String) in
+        let (room, members, caller) = state.withLockedValue { state -> (String, [(String, Bool)], String) in
             guard let member = state.sessions[session], let room = state.rooms[member.roomKey] else {
                 return ("", [], "")
             }
@@ -315,18 +318,18 @@ final class ChatHub: Sendable {
 
     /// The online user's name as they spell it.
     func onlineName(_ name: String) -> String? {
-        state.withLock { $0.member(named: name)?.1.name }
+        state.withLockedValue { $0.member(named: name)?.1.name }
     }
 
     /// Everyone online, sorted without regard to case.
     func onlineUsers() -> [(name: String, isOperator: Bool)] {
-        let users = state.withLock { state in state.sessions.values.map { (name: $0.name, isOperator: $0.isOperator) } }
+        let users = state.withLockedValue { state in state.sessions.values.map { (name: $0.name, isOperator: $0.isOperator) } }
         return users.sorted { ($0.name.lowercased(), $0.name) < ($1.name.lowercased(), $1.name) }
     }
 
     /// The rooms the session may see (private ones only to members and invitees), sorted.
     func roomListings(for session: SessionID) -> [ServerLine.RoomListing] {
-        let listings = state.withLock { state -> [ServerLine.RoomListing] in
+        let listings = state.withLockedValue { state -> [ServerLine.RoomListing] in
             let current = state.sessions[session]?.roomKey
             return state.rooms.values.compactMap { room in
                 guard !room.isPrivate || room.allowed.contains(session) else { return nil }
@@ -344,7 +347,7 @@ final class ChatHub: Sendable {
     // MARK: Operators
 
     func isOperator(_ session: SessionID) -> Bool {
-        state.withLock { $0.sessions[session]?.isOperator ?? false }
+        state.withLockedValue { $0.sessions[session]?.isOperator ?? false }
     }
 
     /// Disconnects `target` and refuses their e-mail address and IP for `duration`.
@@ -366,7 +369,7 @@ final class ChatHub: Sendable {
 
     func unban(_ session: SessionID, target: String) -> UserError? {
         let key = target.lowercased()
-        return state.withLock { state in
+        return state.withLockedValue { state in
             guard state.sessions[session]?.isOperator == true else { return .operatorOnly("/unban") }
             guard state.bans.removeValue(forKey: key) != nil else { return .noBan(target) }
             return nil
@@ -375,7 +378,7 @@ final class ChatHub: Sendable {
 
     func bans(_ session: SessionID) -> Result<[(target: String, minutesLeft: Int)], UserError> {
         let now = ContinuousClock.now
-        return state.withLock { state in
+        return state.withLockedValue { state in
             guard state.sessions[session]?.isOperator == true else { return .failure(.operatorOnly("/bans")) }
             state.sweepBans(now: now)
             let list = state.bans.map { target, until in
@@ -397,7 +400,7 @@ final class ChatHub: Sendable {
     /// Drops expired bans and connection-rate entries; called periodically so neither grows.
     func sweep() {
         let now = ContinuousClock.now
-        state.withLock { state in
+        state.withLockedValue { state in
             state.sweepBans(now: now)
             state.connectionRate.sweep(now: now)
         }
@@ -410,7 +413,7 @@ final class ChatHub: Sendable {
     /// - Returns: a future that succeeds when the last connection has closed.
     func beginShutdown(on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
         let promise = eventLoop.makePromise(of: Void.self)
-        let (done, future) = state.withLock { state -> (Bool, EventLoopFuture<Void>) in
+        let (done, future) = state.withLockedValue { state -> (Bool, EventLoopFuture<Void>) in
             if let existing = state.allClosed { return (false, existing.futureResult) }
             state.isShuttingDown = true
             if state.connectionCount == 0 { return (true, promise.futureResult) }
@@ -439,7 +442,7 @@ final class ChatHub: Sendable {
     }
 
     func snapshot() -> Snapshot {
-        state.withLock { state in
+        state.withLockedValue { state in
             Snapshot(
                 connections: state.connectionCount,
                 ipSlots: state.connectionsPerIP.count,

@@ -4,7 +4,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// The chat server: listens, accepts, and on graceful shutdown tells every user, flushes
 /// and closes within the configured time.
@@ -22,7 +22,7 @@ public final class ChatServer: Service, Sendable {
     private let configuration: ServerConfiguration
     private let group: any EventLoopGroup
     private let services: ServerServices
-    private let state = Mutex(State.idle)
+    private let state = NIOLockedValueBox(State.idle)
     private let listening: EventLoopPromise<SocketAddress>
 
     /// - Parameters:
@@ -92,7 +92,7 @@ public final class ChatServer: Service, Sendable {
             throw error
         }
 
-        let startNow = state.withLock { state -> Bool in
+        let startNow = state.withLockedValue { state -> Bool in
             guard case .idle = state else { return false }
             state = .running(serverChannel.channel)
             return true
@@ -133,13 +133,13 @@ public final class ChatServer: Service, Sendable {
             self.shutdown()
         }
         await drainConnections()
-        state.withLock { $0 = .stopped }
+        state.withLockedValue { $0 = .stopped }
         logger.info("Server stopped")
     }
 
     /// Stops accepting; ``run()`` then tells everyone, closes their connections and returns.
     public func shutdown() {
-        let channel = state.withLock { state -> (any Channel)? in
+        let channel = state.withLockedValue { state -> (any Channel)? in
             switch state {
             case .idle:
                 state = .stopped

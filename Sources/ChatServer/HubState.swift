@@ -2,7 +2,7 @@ import ChatCore
 import NIOCore
 
 /// A user who is online, as the hub knows them.
-struct Member {
+struct Member: Sendable {
     var name: String
     var shard: Int
     var roomKey: String
@@ -13,7 +13,7 @@ struct Member {
     var allowedRooms: Set<String> = []
 }
 
-struct Room {
+struct Room: Sendable {
     let name: RoomName
     let id: RoomID
     let isPrivate: Bool
@@ -38,7 +38,7 @@ struct Room {
 
 /// Everything the hub guards with its lock. Methods here run under the lock and only
 /// decide and queue; they never do I/O.
-struct HubState {
+struct HubState: Sendable {
     let shardCount: Int
     let historySize: Int
     var sessions: [SessionID: Member] = [:]

@@ -1,5 +1,5 @@
 import NIOCore
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// One event loop's share of the fan-out: the connections on that loop, grouped by room.
 ///
@@ -19,7 +19,7 @@ final class LoopShard: Sendable {
         var drainScheduled = false
     }
 
-    private let inbox = Mutex(Inbox())
+    private let inbox = NIOLockedValueBox(Inbox())
     private let local: NIOLoopBoundBox<LocalState?>
 
     init(index: Int, eventLoop: any EventLoop, maxSendQueueBytes: Int = .max) {
@@ -35,7 +35,7 @@ final class LoopShard: Sendable {
     /// - Returns: `true` when the caller must call ``scheduleDrain()`` once it has released
     ///   its own locks (the inbox was idle).
     func enqueue(_ event: ShardEvent) -> Bool {
-        inbox.withLock { inbox in
+        inbox.withLockedValue { inbox in
             inbox.events.append(event)
             if inbox.drainScheduled { return false }
             inbox.drainScheduled = true
@@ -74,7 +74,7 @@ final class LoopShard: Sendable {
     private func drain() {
         let state = self.state
         var batch = state.spareEvents
-        inbox.withLock { inbox in
+        inbox.withLockedValue { inbox in
             swap(&inbox.events, &batch)
             inbox.drainScheduled = false
         }

@@ -1,5 +1,5 @@
 import ChatCore
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// The process-wide store of pending OTP codes and the throttles on asking for them,
 /// shared by all connections.
@@ -14,7 +14,7 @@ final class OTPService: Sendable {
         var perMinute: Int
     }
 
-    private struct State {
+    private struct State: Sendable {
         var store: OTPStore
         var addressInterval: RateLimit<String>?
         var addressHourly: RateLimit<String>
@@ -22,10 +22,10 @@ final class OTPService: Sendable {
         var serverWide: RateLimit<Int>
     }
 
-    private let state: Mutex<State>
+    private let state: NIOLockedValueBox<State>
 
     init(expiry: Duration, maximumAttempts: Int, throttles: Throttles) {
-        self.state = Mutex(
+        self.state = NIOLockedValueBox(
             State(
                 store: OTPStore(expiry: expiry, maximumAttempts: maximumAttempts),
                 addressInterval: throttles.interval > .zero ? RateLimit(limit: 1, per: throttles.interval) : nil,
@@ -41,7 +41,7 @@ final class OTPService: Sendable {
     func issue(for email: EmailAddress, client: String) -> Result<OTPStore.IssuedCode, UserError> {
         var generator = SystemRandomNumberGenerator()
         let now = ContinuousClock.now
-        return state.withLock { state in
+        return state.withLockedValue { state in
             let waits = [
                 state.addressInterval?.retryAfter(email.key, now: now),
                 state.addressHourly.retryAfter(email.key, now: now),
@@ -61,17 +61,17 @@ final class OTPService: Sendable {
 
     func verify(_ guess: Substring, for email: EmailAddress) -> OTPStore.Verification {
         let now = ContinuousClock.now
-        return state.withLock { $0.store.verify(guess, for: email, now: now) }
+        return state.withLockedValue { $0.store.verify(guess, for: email, now: now) }
     }
 
     func revoke(for email: EmailAddress, ticket: UInt64) {
-        state.withLock { $0.store.revoke(for: email, ticket: ticket) }
+        state.withLockedValue { $0.store.revoke(for: email, ticket: ticket) }
     }
 
     /// Drops expired codes and throttle entries, so memory does not grow.
     func sweep() {
         let now = ContinuousClock.now
-        state.withLock { state in
+        state.withLockedValue { state in
             state.store.sweep(now: now)
             state.addressInterval?.sweep(now: now)
             state.addressHourly.sweep(now: now)
@@ -80,5 +80,5 @@ final class OTPService: Sendable {
         }
     }
 
-    var pendingCount: Int { state.withLock { $0.store.count } }
+    var pendingCount: Int { state.withLockedValue { $0.store.count } }
 }

@@ -1,4 +1,4 @@
-import Synchronization
+import NIOConcurrencyHelpers
 import Testing
 
 @testable import ChatMail
@@ -6,10 +6,10 @@ import Testing
 @Suite struct ConcurrencyLimiterTests {
     /// Counts holders at once and the most ever seen.
     final class Gauge: Sendable {
-        private let state = Mutex((running: 0, peak: 0))
-        func enter() { state.withLock { $0.running += 1; $0.peak = max($0.peak, $0.running) } }
-        func leave() { state.withLock { $0.running -= 1 } }
-        var peak: Int { state.withLock { $0.peak } }
+        private let state = NIOLockedValueBox((running: 0, peak: 0))
+        func enter() { state.withLockedValue { $0.running += 1; $0.peak = max($0.peak, $0.running) } }
+        func leave() { state.withLockedValue { $0.running -= 1 } }
+        var peak: Int { state.withLockedValue { $0.peak } }
     }
 
     @Test func boundsHoldersAndRefusesBeyondTheQueue() async throws {

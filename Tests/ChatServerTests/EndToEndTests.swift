@@ -3,7 +3,7 @@ import ChatTestSupport
 import Foundation
 import NIOCore
 import NIOPosix
-import Synchronization
+import NIOConcurrencyHelpers
 import Testing
 
 /// The real `chat-server` executable as a child process, driven by real clients.
@@ -154,7 +154,7 @@ import Testing
 /// A `chat-server` child process with its output captured.
 final class ServerProcess: Sendable {
     private let process: Process
-    private let output = Mutex("")
+    private let output = NIOLockedValueBox("")
 
     private init(process: Process) { self.process = process }
 
@@ -195,13 +195,13 @@ final class ServerProcess: Sendable {
                 handle.readabilityHandler = nil
                 return
             }
-            server.output.withLock { $0 += String(decoding: data, as: UTF8.self) }
+            server.output.withLockedValue { $0 += String(decoding: data, as: UTF8.self) }
         }
         try process.run()
         return server
     }
 
-    var log: String { output.withLock { $0 } }
+    var log: String { output.withLockedValue { $0 } }
 
     /// Waits (bounded) for a log line matching `pattern` and returns its first group.
     func waitForLog(_ pattern: String, timeout: Duration = .seconds(60)) async throws -> String {

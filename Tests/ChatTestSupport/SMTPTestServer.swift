@@ -1,5 +1,5 @@
 import Foundation
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// The aiosmtpd-based SMTP server of `Tests/Fixtures/smtp_server.py`, as a child process
 /// on an ephemeral loopback port. Whatever a test starts, it stops.
@@ -139,7 +139,7 @@ public struct SMTPServerFailure: Error, CustomStringConvertible {
 
 /// Collects what a child process writes to a pipe.
 public final class ProcessOutput: Sendable {
-    private let buffer = Mutex("")
+    private let buffer = NIOLockedValueBox("")
 
     public init(_ pipe: Pipe) {
         pipe.fileHandleForReading.readabilityHandler = { [buffer = self] handle in
@@ -152,7 +152,7 @@ public final class ProcessOutput: Sendable {
         }
     }
 
-    private func append(_ text: String) { buffer.withLock { $0 += text } }
+    private func append(_ text: String) { buffer.withLockedValue { $0 += text } }
 
-    public var text: String { buffer.withLock { $0 } }
+    public var text: String { buffer.withLockedValue { $0 } }
 }

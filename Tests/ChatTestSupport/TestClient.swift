@@ -1,6 +1,6 @@
 import NIOCore
 import NIOPosix
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// A real TCP client for tests: connects from its own loopback address, sends lines and
 /// collects every line it receives for the test to read, with timeouts.
@@ -93,7 +93,7 @@ public final class TestClient: Sendable {
     /// Asserts that nothing arrives for `duration`; returns what did arrive (empty if quiet).
     public func linesArriving(within duration: Duration) async throws -> [String] {
         try await Task.sleep(for: duration)
-        return inbox.state.withLock { state in
+        return inbox.state.withLockedValue { state in
             defer { state.lines.removeAll() }
             return state.lines
         }
@@ -114,7 +114,7 @@ public final class TestClient: Sendable {
         try await channel.setOption(.autoRead, value: false).get()
     }
 
-    public var isClosed: Bool { inbox.state.withLock { $0.isClosed } }
+    public var isClosed: Bool { inbox.state.withLockedValue { $0.isClosed } }
 
     public func close() async {
         try? await channel.close()
@@ -130,7 +130,7 @@ public final class TestClient: Sendable {
     ) async throws -> T {
         let deadline = ContinuousClock.now + timeout
         while true {
-            let (value, closed, received) = inbox.state.withLock { state in
+            let (value, closed, received) = inbox.state.withLockedValue { state in
                 (take(&state), state.isClosed, state.lines)
             }
             if let value { return value }
@@ -146,7 +146,7 @@ public final class TestClient: Sendable {
             var partial: [UInt8] = []
             var isClosed = false
         }
-        let state = Mutex(State())
+        let state = NIOLockedValueBox(State())
     }
 }
 
@@ -159,7 +159,7 @@ private final class LineCollector: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = unwrapInboundIn(data)
-        inbox.state.withLock { state in
+        inbox.state.withLockedValue { state in
             for byte in buffer.readableBytesView {
                 if byte == UInt8(ascii: "\n") {
                     state.lines.append(String(decoding: state.partial, as: UTF8.self))
@@ -172,7 +172,7 @@ private final class LineCollector: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        inbox.state.withLock { $0.isClosed = true }
+        inbox.state.withLockedValue { $0.isClosed = true }
         context.fireChannelInactive()
     }
 

@@ -5,7 +5,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOPosix
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// A running server for one test, with its mail folder and a client factory.
 public struct TestServer: Sendable {
@@ -91,8 +91,11 @@ public struct TestFailure: Error, CustomStringConvertible {
 }
 
 public final class Counter: Sendable {
-    private let value = Atomic<Int>(0)
-    public func next() -> Int { value.wrappingAdd(1, ordering: .relaxed).oldValue }
+    private let value = NIOLockedValueBox(0)
+    public func next() -> Int { value.withLockedValue { value in
+        defer { value += 1 }
+        return value
+    } }
 }
 
 /// Starts a server on an ephemeral loopback port with the `file` mail transport, runs
@@ -206,9 +209,9 @@ public func expectNoSecrets(in log: String, mail: MailFolder) throws {
 
 /// The server log of one test, kept in memory.
 public final class CapturedLog: Sendable {
-    private let lines = Mutex<[String]>([])
-    public func append(_ line: String) { lines.withLock { $0.append(line) } }
-    public var text: String { lines.withLock { $0.joined(separator: "\n") } }
+    private let lines = NIOLockedValueBox<[String]>([])
+    public func append(_ line: String) { lines.withLockedValue { $0.append(line) } }
+    public var text: String { lines.withLockedValue { $0.joined(separator: "\n") } }
 }
 
 public struct CapturingLogHandler: LogHandler {

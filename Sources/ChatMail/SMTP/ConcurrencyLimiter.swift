@@ -1,4 +1,4 @@
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// At most `limit` holders at once, at most `maxWaiting` waiting; anyone beyond is
 /// refused at once rather than queued without bound.
@@ -10,7 +10,7 @@ final class ConcurrencyLimiter: Sendable {
 
     private let limit: Int
     private let maxWaiting: Int
-    private let state = Mutex(State())
+    private let state = NIOLockedValueBox(State())
 
     init(limit: Int, maxWaiting: Int) {
         precondition(limit > 0 && maxWaiting >= 0)
@@ -23,7 +23,7 @@ final class ConcurrencyLimiter: Sendable {
     private enum Entry { case now, wait, refuse }
 
     func run<T: Sendable>(_ body: () async throws -> T) async throws -> T? {
-        let entry: Entry = state.withLock { state in
+        let entry: Entry = state.withLockedValue { state in
             if state.active < limit {
                 state.active += 1
                 return .now
@@ -35,7 +35,7 @@ final class ConcurrencyLimiter: Sendable {
             return nil
         case .wait:
             await withCheckedContinuation { continuation in
-                let resumeNow = state.withLock { state -> Bool in
+                let resumeNow = state.withLockedValue { state -> Bool in
                     // A place may have freed up between the check and here.
                     if state.active < limit {
                         state.active += 1
@@ -55,7 +55,7 @@ final class ConcurrencyLimiter: Sendable {
 
     /// Hands the place to the first waiter, or frees it.
     private func release() {
-        let next = state.withLock { state -> CheckedContinuation<Void, Never>? in
+        let next = state.withLockedValue { state -> CheckedContinuation<Void, Never>? in
             if state.waiters.isEmpty {
                 state.active -= 1
                 return nil

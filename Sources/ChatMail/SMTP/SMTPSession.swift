@@ -2,7 +2,7 @@ import Foundation
 import NIOCore
 import NIOPosix
 import NIOSSL
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// One SMTP conversation (RFC 5321): greeting, EHLO (HELO fallback), STARTTLS and EHLO
 /// again, AUTH PLAIN or LOGIN, then optionally one message, then QUIT.
@@ -243,7 +243,7 @@ private final class StepTimer: Sendable {
     }
 
     private let channel: any Channel
-    private let state = Mutex(State())
+    private let state = NIOLockedValueBox(State())
 
     init(channel: any Channel) {
         self.channel = channel
@@ -252,10 +252,10 @@ private final class StepTimer: Sendable {
     func arm(after timeout: Duration, stage: String) {
         let channel = self.channel
         let task = channel.eventLoop.scheduleTask(in: TimeAmount(timeout)) { [self] in
-            state.withLock { $0.fired = true }
+            state.withLockedValue { $0.fired = true }
             channel.close(promise: nil)
         }
-        state.withLock { state in
+        state.withLockedValue { state in
             state.task?.cancel()
             state.task = task
             state.stage = stage
@@ -263,13 +263,13 @@ private final class StepTimer: Sendable {
     }
 
     func disarm() {
-        state.withLock { state in
+        state.withLockedValue { state in
             state.task?.cancel()
             state.task = nil
         }
     }
 
-    var fired: Bool { state.withLock { $0.fired } }
-    var stage: String { state.withLock { $0.stage } }
+    var fired: Bool { state.withLockedValue { $0.fired } }
+    var stage: String { state.withLockedValue { $0.stage } }
 }
 

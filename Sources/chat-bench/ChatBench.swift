@@ -1,0 +1,270 @@
+import ArgumentParser
+import Foundation
+import Histogram
+import NIOCore
+import NIOPosix
+
+@main
+struct ChatBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "chat-bench",
+        abstract: "Drives a running chat server over the real protocol and measures it.",
+        discussion: """
+            MODES
+              login   log N clients in (codes from the file transport's folder); login rate and latency
+              fanout  N clients in R rooms, S senders at a fixed total rate (--rate) or closed loop
+                      (--rate 0: each sender keeps --window own lines in flight); deliveries/s,
+                      latency percentiles, losses, reordering, server CPU per delivery and RSS
+              slow    as fanout at a fixed rate, then --slow clients stop reading; the others' rate
+                      and latency before and after, and when the server disconnected the slow ones
+              idle    hold N logged-in clients; server RSS per connection
+
+            The server must use MAIL_TRANSPORT=file with MAIL_DIR = --mail-dir, and limits that let a
+            benchmark through (see BENCHMARKS.md). Each client connects from its own loopback
+            address, 127.1.x.y. Output: a human summary, then one JSON line.
+            """
+    )
+
+    enum Mode: String, ExpressibleByArgument, CaseIterable { case login, fanout, slow, idle }
+
+    @Argument(help: "login, fanout, slow or idle") var mode: Mode
+    @Option(help: "Server address.") var host = "127.0.0.1"
+    @Option(help: "Server port.") var port = 8888
+    @Option(help: "The server's MAIL_DIR (file transport).") var mailDir = "./mail"
+    @Option(help: "The server's process id, for its CPU time and memory.") var serverPid: Int32?
+    @Option(help: "Clients.") var clients = 100
+    @Option(help: "Rooms the clients are spread over (1: everyone in #general).") var rooms = 1
+    @Option(help: "Clients that send.") var senders = 5
+    @Option(help: "Lines per second from all senders together; 0 for a closed loop.") var rate = 100.0
+    @Option(help: "Closed loop: lines each sender keeps in flight.") var window = 10
+    @Option(help: "Bytes per delivered line.") var lineBytes = 64
+    @Option(help: "Seconds to measure.") var duration = 10.0
+    @Option(help: "Seconds of traffic before measuring.") var warmup = 2.0
+    @Option(help: "slow: clients that stop reading.") var slow = 1
+    @Option(help: "Logins in progress at once.") var loginConcurrency = 64
+    @Option(help: "Event loop threads of the benchmark itself.") var threads = 1
+
+    func run() async throws {
+        raiseOpenFileLimit()
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+        let mail = MailWatcher(directory: mailDir)
+        let scanner = Task { await mail.run() }
+        do {
+            let report = try await Bench(options: self, group: group, mail: mail).run()
+            print(report.summary)
+            print(report.json)
+        } catch {
+            mail.stop()
+            scanner.cancel()
+            try? await group.shutdownGracefully()
+            throw error
+        }
+        mail.stop()
+        await scanner.value
+        try await group.shutdownGracefully()
+    }
+}
+
+/// One benchmark run.
+struct Bench {
+    let options: ChatBench
+    let group: MultiThreadedEventLoopGroup
+    let mail: MailWatcher
+    let runID = String(UInt32.random(in: 0...UInt32.max), radix: 36)
+
+    func run() async throws -> Report {
+        let registry = try await StatsRegistry.make(for: group)
+        var report = Report(mode: options.mode.rawValue, clients: options.clients)
+        let baseline = options.serverPid.flatMap(ProcessStats.read(pid:))
+        let start = ContinuousClock.now
+        let (clients, loginLatency) = try await login(registry: registry)
+        report.loginSeconds = (ContinuousClock.now - start).seconds
+        report.loginLatency = loginLatency
+
+        switch options.mode {
+        case .login:
+            break
+        case .idle:
+            try await Task.sleep(for: .seconds(options.duration))
+            if let baseline, let now = options.serverPid.flatMap(ProcessStats.read(pid:)) {
+                report.serverRSSBytes = now.residentBytes
+                report.rssPerConnection = Double(now.residentBytes - baseline.residentBytes) / Double(options.clients)
+            }
+        case .fanout:
+            (report.phases, _) = try await fanout(clients, registry: registry, slowAfter: nil)
+        case .slow:
+            (report.phases, report.slowDisconnectedAfter) = try await fanout(
+                clients, registry: registry, slowAfter: options.slow)
+        }
+        for client in clients { client.channel.close(promise: nil) }
+        return report
+    }
+
+    /// A connected client: its channel and its loop-bound handler.
+    struct Connected: Sendable {
+        let channel: any Channel
+        let handler: NIOLoopBound<BenchClient>
+    }
+
+    private func login(registry: StatsRegistry) async throws -> ([Connected], Histogram<UInt64>) {
+        var latency = Histogram<UInt64>(highestTrackableValue: 600_000_000_000)
+        var connected: [Connected] = []
+        connected.reserveCapacity(options.clients)
+        try await withThrowingTaskGroup(of: (Int, Connected, UInt64).self) { tasks in
+            var next = 0
+            func startOne() {
+                let index = next
+                next += 1
+                tasks.addTask { try await connectAndLogin(index, registry: registry) }
+            }
+            for _ in 0..<min(options.loginConcurrency, options.clients) { startOne() }
+            var byIndex: [Int: Connected] = [:]
+            for try await (index, client, nanos) in tasks {
+                byIndex[index] = client
+                _ = latency.record(nanos)
+                if next < options.clients { startOne() }
+            }
+            connected = (0..<options.clients).map { byIndex[$0]! }
+        }
+        return (connected, latency)
+    }
+
+    private func connectAndLogin(_ index: Int, registry: StatsRegistry) async throws -> (Int, Connected, UInt64) {
+        let room = options.rooms > 1 ? "#bench\(index % options.rooms)" : nil
+        let senders = options.senders
+        let runID = self.runID
+        let mail = self.mail
+        let source = try SocketAddress(ipAddress: "127.1.\(index / 250).\(index % 250 + 1)", port: 0)
+        let channel = try await ClientBootstrap(group: group)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .bind(to: source)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let client = BenchClient(
+                        index: index, room: room, senders: senders,
+                        stats: registry.stats(on: channel.eventLoop), mail: mail, runID: runID)
+                    try channel.pipeline.syncOperations.addHandler(client)
+                }
+            }
+            .connect(host: options.host, port: options.port).get()
+        let lineBytes = options.lineBytes
+        let (handler, nanos) = try await channel.eventLoop.flatSubmit {
+            let client = try! channel.pipeline.syncOperations.handler(type: BenchClient.self)
+            client.lineBytes = lineBytes
+            let done = channel.eventLoop.makePromise(of: Void.self)
+            client.startLogin(done)
+            return done.futureResult.assumeIsolated().map {
+                (NIOLoopBound(client, eventLoop: channel.eventLoop), UInt64(client.loginLatency.nanoseconds))
+            }.nonisolated()
+        }.get()
+        return (index, Connected(channel: channel, handler: handler), nanos)
+    }
+
+    /// Runs senders and measures; with `slowAfter`, a second phase follows in which that
+    /// many clients have stopped reading.
+    /// - Returns: the phases, and for the slow clients the seconds from when each stopped
+    ///   reading until the server disconnected it (`nil`: still connected).
+    private func fanout(_ clients: [Connected], registry: StatsRegistry, slowAfter: Int?) async throws
+        -> ([Report.Phase], [Double?])
+    {
+        let senderCount = min(options.senders, clients.count)
+        let closedLoop = options.rate <= 0
+        let interval = closedLoop ? TimeAmount.zero : .nanoseconds(Int64(1e9 * Double(senderCount) / options.rate))
+        var timers: [RepeatedTask] = []
+        for (senderIndex, sender) in clients.prefix(senderCount).enumerated() {
+            let window = options.window
+            let handler = sender.handler
+            let loop = sender.channel.eventLoop
+            try await loop.submit {
+                let client = handler.value
+                client.senderIndex = senderIndex
+                client.closedLoop = closedLoop
+                if closedLoop { for _ in 0..<window { client.send() } }
+            }.get()
+            if !closedLoop {
+                let start = NIODeadline.now() + .milliseconds(Int64(senderIndex))
+                let offset = TimeAmount.nanoseconds(interval.nanoseconds * Int64(senderIndex) / Int64(senderCount))
+                let counter = NIOLoopBoundBox(0, eventLoop: loop)
+                timers.append(
+                    loop.scheduleRepeatedTask(initialDelay: offset, delay: interval) { _ in
+                        // The intended time of this send: late sends count as latency.
+                        let intended = start + offset + .nanoseconds(interval.nanoseconds * Int64(counter.value))
+                        counter.value += 1
+                        handler.value.send(stampedAt: intended.uptimeNanoseconds)
+                    })
+            }
+        }
+        try await registry.reset(recording: false)
+        try await Task.sleep(for: .seconds(options.warmup))
+
+        var phases: [Report.Phase] = []
+        phases.append(try await measure(registry: registry, label: "all reading"))
+        var slowDisconnects: [Double?] = []
+        if let slowCount = slowAfter {
+            let slowClients = clients[senderCount..<min(senderCount + slowCount, clients.count)]
+            let stoppedAt = NIODeadline.now()
+            for client in slowClients {
+                let handler = client.handler
+                try await client.channel.eventLoop.submit { handler.value.stopReading() }.get()
+            }
+            phases.append(try await measure(registry: registry, label: "\(slowCount) not reading"))
+            for client in slowClients {
+                let handler = client.handler
+                let at = try await client.channel.eventLoop.submit { handler.value.disconnectedAt }.get()
+                slowDisconnects.append(at.map { Double(($0 - stoppedAt).nanoseconds) / 1e9 })
+            }
+        }
+        for timer in timers { timer.cancel() }
+        for sender in clients.prefix(senderCount) {
+            let handler = sender.handler
+            try await sender.channel.eventLoop.submit { handler.value.closedLoop = false }.get()
+        }
+        // Let the last lines arrive, then count what never did.
+        try await Task.sleep(for: .seconds(1))
+        var sent: [Int] = []
+        for sender in clients.prefix(senderCount) {
+            let handler = sender.handler
+            sent.append(try await sender.channel.eventLoop.submit { handler.value.nextSequence }.get())
+        }
+        var missing = 0
+        let sentCounts = sent
+        for client in clients {
+            let handler = client.handler
+            missing += try await client.channel.eventLoop.submit {
+                handler.value.isSlow || handler.value.disconnectedAt != nil || handler.value.room != nil
+                    ? 0 : handler.value.missing(sent: sentCounts)
+            }.get()
+        }
+        if var last = phases.popLast() {
+            last.missingAtEnd = missing
+            phases.append(last)
+        }
+        return (phases, slowDisconnects)
+    }
+
+    private func measure(registry: StatsRegistry, label: String) async throws -> Report.Phase {
+        try await registry.reset(recording: true)
+        let serverBefore = options.serverPid.flatMap(ProcessStats.read(pid:))
+        let benchBefore = ProcessStats.current()
+        let start = ContinuousClock.now
+        try await Task.sleep(for: .seconds(options.duration))
+        let elapsed = (ContinuousClock.now - start).seconds
+        let snapshot = try await registry.collect()
+        let serverAfter = options.serverPid.flatMap(ProcessStats.read(pid:))
+        let benchAfter = ProcessStats.current()
+        try await registry.reset(recording: false)
+        var phase = Report.Phase(label: label, seconds: elapsed, stats: snapshot)
+        if let serverBefore, let serverAfter {
+            phase.serverCPUSeconds = serverAfter.cpuSeconds - serverBefore.cpuSeconds
+            phase.serverRSSBytes = serverAfter.residentBytes
+        }
+        phase.benchCPUSeconds = benchAfter.cpuSeconds - benchBefore.cpuSeconds
+        return phase
+    }
+}
+
+extension Duration {
+    var seconds: Double {
+        Double(components.seconds) + Double(components.attoseconds) / 1e18
+    }
+}

@@ -1,0 +1,38 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+
+/// CPU time and memory of a process, from /proc (Linux).
+struct ProcessStats: Sendable {
+    /// User + system CPU time, seconds.
+    var cpuSeconds: Double
+    /// Resident memory, bytes.
+    var residentBytes: Int
+
+    static func read(pid: Int32) -> ProcessStats? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return nil }
+        // Fields after "(comm)": state is field 3; utime and stime are fields 14 and 15.
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 13, let utime = Double(fields[11]), let stime = Double(fields[12]) else { return nil }
+        let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+        let rssLine = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+        let rssKiB = Int(rssLine.split(separator: " ").dropFirst().first ?? "") ?? 0
+        return ProcessStats(cpuSeconds: (utime + stime) / ticks, residentBytes: rssKiB * 1024)
+    }
+
+    static func current() -> ProcessStats {
+        read(pid: getpid()) ?? ProcessStats(cpuSeconds: 0, residentBytes: 0)
+    }
+}
+
+/// Lets this process hold many sockets: raises the soft open-files limit to the hard one.
+func raiseOpenFileLimit() {
+    var limit = rlimit()
+    guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return }
+    limit.rlim_cur = limit.rlim_max
+    _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+}
