@@ -101,6 +101,12 @@ struct ChatServerCommand: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "chat-server")
+        let openFiles = raiseOpenFileLimit()
+        if openFiles >= 0 && openFiles < configuration.limits.maxConnections + 64 {
+            logger.warning(
+                "The open-files limit is below MAX_CONNECTIONS; raise it (ulimit -n) to hold that many",
+                metadata: ["open_files": "\(openFiles)", "max_connections": "\(configuration.limits.maxConnections)"])
+        }
 
         let threads = configuration.eventLoopThreads == 0 ? System.coreCount : configuration.eventLoopThreads
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
