@@ -7,6 +7,9 @@ final class BenchClient: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
+    /// When this benchmark run began (monotonic nanoseconds, the clock lines are stamped with).
+    static let runStarted = NIODeadline.now().uptimeNanoseconds
+
     let index: Int
     let username: String
     let email: String
@@ -37,7 +40,7 @@ final class BenchClient: ChannelInboundHandler {
 
     init(index: Int, room: String?, senders: Int, stats: LoopStats, mail: MailWatcher, runID: String) {
         self.index = index
-        self.username = "b\(index)"
+        self.username = "bench\(index)"
         self.email = "b\(index).\(runID)@bench.test"
         self.room = room
         self.stats = stats
@@ -92,9 +95,20 @@ final class BenchClient: ChannelInboundHandler {
             loginLine(String(decoding: bytes, as: UTF8.self))
             return
         }
-        // "[bN]: s=S q=Q t=T ..." — a benchmark chat line.
+        // "*** benchN left the room ***": when the server let a client go (a client that
+        // does not read cannot notice its own disconnection).
+        if bytes.count > 4, bytes[0] == UInt8(ascii: "*") {
+            let text = String(decoding: bytes, as: UTF8.self)
+            if text.hasSuffix(" left the room ***") {
+                stats.departed(String(text.dropFirst(4).dropLast(18)), at: now)
+            }
+            return
+        }
+        // "[benchN]: s=S q=Q t=T ..." — a benchmark chat line.
         guard bytes.count > 4, bytes[0] == UInt8(ascii: "["), bytes[1] == UInt8(ascii: "b") else { return }
-        guard let fields = ChatLineFields(bytes) else { return }
+        // Lines stamped before this run started are history replayed on join (from an
+        // earlier run): not deliveries of this one.
+        guard let fields = ChatLineFields(bytes), fields.time >= Self.runStarted else { return }
         if !isSlow {
             stats.delivered(latencyNanos: now >= fields.time ? now - fields.time : 0)
             if fields.sender < expected.count {

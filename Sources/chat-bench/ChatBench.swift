@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Histogram
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 
@@ -45,6 +46,7 @@ struct ChatBench: AsyncParsableCommand {
     @Option(help: "Event loop threads of the benchmark itself.") var threads = 1
 
     func run() async throws {
+        _ = BenchClient.runStarted
         raiseOpenFileLimit()
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         let mail = MailWatcher(directory: mailDir)
@@ -135,7 +137,11 @@ struct Bench {
         let runID = self.runID
         let mail = self.mail
         let source = try SocketAddress(ipAddress: "127.1.\(index / 250).\(index % 250 + 1)", port: 0)
-        let channel = try await ClientBootstrap(group: group)
+        // A client that will stop reading gets a small receive buffer, as over a real
+        // network; otherwise loopback's autotuned buffers (up to 32 MiB here) would hide
+        // the server's own queue for a long time.
+        let willBeSlow = options.mode == .slow && index >= senders && index < senders + options.slow
+        var bootstrap = ClientBootstrap(group: group)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .bind(to: source)
             .channelInitializer { channel in
@@ -146,10 +152,15 @@ struct Bench {
                     try channel.pipeline.syncOperations.addHandler(client)
                 }
             }
+        if willBeSlow { bootstrap = bootstrap.channelOption(.socketOption(.so_rcvbuf), value: 16384) }
+        let channel = try await bootstrap
             .connect(host: options.host, port: options.port).get()
         let lineBytes = options.lineBytes
         let (handler, nanos) = try await channel.eventLoop.flatSubmit {
-            let client = try! channel.pipeline.syncOperations.handler(type: BenchClient.self)
+            () -> EventLoopFuture<(NIOLoopBound<BenchClient>, UInt64)> in
+            guard let client = try? channel.pipeline.syncOperations.handler(type: BenchClient.self) else {
+                return channel.eventLoop.makeFailedFuture(BenchError.closed("client \(index) lost its handler"))
+            }
             client.lineBytes = lineBytes
             let done = channel.eventLoop.makePromise(of: Void.self)
             client.startLogin(done)
@@ -170,7 +181,7 @@ struct Bench {
         let senderCount = min(options.senders, clients.count)
         let closedLoop = options.rate <= 0
         let interval = closedLoop ? TimeAmount.zero : .nanoseconds(Int64(1e9 * Double(senderCount) / options.rate))
-        var timers: [RepeatedTask] = []
+        var pacers: [FixedRatePacer] = []
         for (senderIndex, sender) in clients.prefix(senderCount).enumerated() {
             let window = options.window
             let handler = sender.handler
@@ -182,16 +193,11 @@ struct Bench {
                 if closedLoop { for _ in 0..<window { client.send() } }
             }.get()
             if !closedLoop {
-                let start = NIODeadline.now() + .milliseconds(Int64(senderIndex))
+                // Senders are spread evenly over one interval.
                 let offset = TimeAmount.nanoseconds(interval.nanoseconds * Int64(senderIndex) / Int64(senderCount))
-                let counter = NIOLoopBoundBox(0, eventLoop: loop)
-                timers.append(
-                    loop.scheduleRepeatedTask(initialDelay: offset, delay: interval) { _ in
-                        // The intended time of this send: late sends count as latency.
-                        let intended = start + offset + .nanoseconds(interval.nanoseconds * Int64(counter.value))
-                        counter.value += 1
-                        handler.value.send(stampedAt: intended.uptimeNanoseconds)
-                    })
+                let pacer = FixedRatePacer(start: .now() + offset, interval: interval)
+                pacers.append(pacer)
+                try await loop.submit { pacer.start(on: loop) { handler.value.send(stampedAt: $0) } }.get()
             }
         }
         try await registry.reset(recording: false)
@@ -208,13 +214,15 @@ struct Bench {
                 try await client.channel.eventLoop.submit { handler.value.stopReading() }.get()
             }
             phases.append(try await measure(registry: registry, label: "\(slowCount) not reading"))
+            let departures = try await registry.collect().departures
             for client in slowClients {
                 let handler = client.handler
-                let at = try await client.channel.eventLoop.submit { handler.value.disconnectedAt }.get()
-                slowDisconnects.append(at.map { Double(($0 - stoppedAt).nanoseconds) / 1e9 })
+                let name = try await client.channel.eventLoop.submit { handler.value.username }.get()
+                slowDisconnects.append(
+                    departures[name].map { Double($0 - stoppedAt.uptimeNanoseconds) / 1e9 })
             }
         }
-        for timer in timers { timer.cancel() }
+        for pacer in pacers { pacer.stop() }
         for sender in clients.prefix(senderCount) {
             let handler = sender.handler
             try await sender.channel.eventLoop.submit { handler.value.closedLoop = false }.get()
@@ -266,5 +274,37 @@ struct Bench {
 extension Duration {
     var seconds: Double {
         Double(components.seconds) + Double(components.attoseconds) / 1e18
+    }
+}
+
+/// Calls `body` at start, start + interval, start + 2 x interval, ... on one event loop,
+/// against absolute deadlines (no drift), passing each call its intended time: a late call
+/// still reports when it should have happened, so delays count as latency (coordinated
+/// omission correction).
+final class FixedRatePacer: Sendable {
+    let start: NIODeadline
+    let interval: TimeAmount
+    private let running = NIOLockedValueBox(true)
+
+    init(start: NIODeadline, interval: TimeAmount) {
+        self.start = start
+        self.interval = interval
+    }
+
+    func start(on loop: any EventLoop, _ body: @escaping @Sendable (UInt64) -> Void) {
+        schedule(0, on: loop, body)
+    }
+
+    func stop() {
+        running.withLockedValue { $0 = false }
+    }
+
+    private func schedule(_ tick: Int64, on loop: any EventLoop, _ body: @escaping @Sendable (UInt64) -> Void) {
+        let deadline = start + .nanoseconds(interval.nanoseconds * tick)
+        loop.scheduleTask(deadline: deadline) {
+            guard self.running.withLockedValue({ $0 }) else { return }
+            body(deadline.uptimeNanoseconds)
+            self.schedule(tick + 1, on: loop, body)
+        }
     }
 }

@@ -8,6 +8,12 @@ final class LoopStats {
     var deliveries = 0
     var lost = 0
     var reordered = 0
+    /// When each client was first seen leaving, by name (monotonic nanoseconds).
+    var departures: [String: UInt64] = [:]
+
+    func departed(_ name: String, at time: UInt64) {
+        if departures[name] == nil { departures[name] = time }
+    }
 
     func delivered(latencyNanos: UInt64) {
         guard recording else { return }
@@ -31,13 +37,16 @@ final class LoopStats {
         reordered = 0
     }
 
-    var snapshot: Snapshot { Snapshot(latency: latency, deliveries: deliveries, lost: lost, reordered: reordered) }
+    var snapshot: Snapshot {
+        Snapshot(latency: latency, deliveries: deliveries, lost: lost, reordered: reordered, departures: departures)
+    }
 
     struct Snapshot: Sendable {
         var latency: Histogram<UInt64>
         var deliveries: Int
         var lost: Int
         var reordered: Int
+        var departures: [String: UInt64] = [:]
 
         static let empty = Snapshot(
             latency: Histogram<UInt64>(highestTrackableValue: 120_000_000_000), deliveries: 0, lost: 0, reordered: 0)
@@ -47,6 +56,7 @@ final class LoopStats {
             deliveries += other.deliveries
             lost += other.lost
             reordered += other.reordered
+            departures.merge(other.departures) { min($0, $1) }
         }
     }
 }

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Runs one chat-bench measurement against a fresh release chat-server on loopback.
+#   Benchmarks/run.sh <chat-bench arguments...>
+# e.g. Benchmarks/run.sh fanout --clients 500 --senders 5 --rate 100 --duration 20
+# Builds both in release mode first. Everything it starts, it stops.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+swift build -c release --product chat-server >/dev/null
+swift build -c release --product chat-bench >/dev/null
+mail=$(mktemp -d /tmp/chat-bench-mail.XXXXXX)
+port=${BENCH_PORT:-18888}
+env $(grep -v '^#' Benchmarks/bench-server.env | xargs) MAIL_DIR="$mail" TCP_PORT="$port" \
+    .build/release/chat-server >"$mail.server.log" 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$mail" "$mail.server.log"' EXIT
+for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+ulimit -n "$(ulimit -Hn)"
+.build/release/chat-bench "$@" --port "$port" --mail-dir "$mail" --server-pid "$server"
