@@ -11,7 +11,10 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     private let services: ServerServices
     private var machine: ConnectionStateMachine
-    private var logger: Logger
+    /// For log metadata; the logger itself is made when something is logged (rarely), so an
+    /// idle connection does not keep a metadata dictionary alive.
+    private var connectionID: SessionID = 0
+    private var clientIP: String?
 
     private var session: LocalSession?
     private var shard: LoopShard?
@@ -42,7 +45,14 @@ final class ConnectionHandler: ChannelInboundHandler {
         )
         self.floodControl = TokenBucket(
             burst: limits.messageBurst, perSecond: limits.messagesPerSecond, now: .now)
-        self.logger = services.logger
+    }
+
+    private var logger: Logger {
+        var logger = services.logger
+        logger[metadataKey: "connection"] = "\(connectionID)"
+        if let clientIP { logger[metadataKey: "ip"] = "\(clientIP)" }
+        if let onlineAs { logger[metadataKey: "user"] = "\(onlineAs)" }
+        return logger
     }
 
     // MARK: Channel events
@@ -50,13 +60,13 @@ final class ConnectionHandler: ChannelInboundHandler {
     func channelActive(context: ChannelHandlerContext) {
         let hub = services.hub
         let id = hub.makeSessionID()
-        logger[metadataKey: "connection"] = "\(id)"
+        connectionID = id
         guard let remote = context.channel.remoteAddress, let address = ClientAddress(remote) else {
             logger.warning("Connection without a peer address; closing")
             context.close(promise: nil)
             return
         }
-        logger[metadataKey: "ip"] = "\(address.display)"
+        clientIP = address.display
 
         let refusal: String
         switch hub.openConnection(ip: address.limitKey) {
@@ -287,7 +297,6 @@ final class ConnectionHandler: ChannelInboundHandler {
             onlineAs = name
             loginTimer?.cancel()
             loginTimer = nil
-            logger[metadataKey: "user"] = "\(name)"
             logger.info("User logged in", metadata: identity.isOperator ? ["operator": "true"] : [:])
         }
         perform(machine.usernameClaimed(result), context: context)

@@ -1,11 +1,20 @@
 import ChatMail
 import Logging
 
-/// What every connection handler shares: created once per server.
-struct ServerServices: Sendable {
+/// What every connection handler shares: created once per server, and held by reference
+/// so that an idle connection does not carry its own copy of the configuration.
+final class ServerServices: Sendable {
     let configuration: ServerConfiguration
     let hub: ChatHub
     let otp: OTPService
     let mailer: any Mailer
     let logger: Logger
+
+    init(configuration: ServerConfiguration, hub: ChatHub, otp: OTPService, mailer: any Mailer, logger: Logger) {
+        self.configuration = configuration
+        self.hub = hub
+        self.otp = otp
+        self.mailer = mailer
+        self.logger = logger
+    }
 }

@@ -8,7 +8,6 @@ final class MailWatcher: Sendable {
     private struct State {
         var waiting: [String: EventLoopPromise<String>] = [:]
         var arrived: [String: String] = [:]
-        var seen: Set<String> = []
         var stopped = false
     }
 
@@ -50,15 +49,19 @@ final class MailWatcher: Sendable {
 
     private func scan() {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-        let fresh = state.withLockedValue { state in names.filter { $0.hasSuffix(".eml") && state.seen.insert($0).inserted } }
+        let fresh = names.filter { $0.hasSuffix(".eml") }
         for name in fresh {
             // "<address>-<microseconds>-<random>.eml"
             let parts = name.dropLast(4).split(separator: "-")
             guard parts.count >= 3 else { continue }
             let address = parts.dropLast(2).joined(separator: "-")
-            guard let text = try? String(contentsOfFile: directory + "/" + name, encoding: .utf8),
+            let path = directory + "/" + name
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8),
                 let range = text.range(of: "code is: ")
             else { continue }
+            // A read mail is deleted, so the folder (scanned every few milliseconds) holds
+            // only the mails still waiting to be read.
+            try? FileManager.default.removeItem(atPath: path)
             let code = String(text[range.upperBound...].prefix(6))
             let promise: EventLoopPromise<String>? = state.withLockedValue { state in
                 if let promise = state.waiting.removeValue(forKey: address) { return promise }
