@@ -346,10 +346,6 @@ final class ChatHub: Sendable {
 
     // MARK: Operators
 
-    func isOperator(_ session: SessionID) -> Bool {
-        state.withLockedValue { $0.sessions[session]?.isOperator ?? false }
-    }
-
     /// Disconnects `target` and refuses their e-mail address and IP for `duration`.
     /// - Returns: the target's name, e-mail key and IP (for the log).
     func ban(
