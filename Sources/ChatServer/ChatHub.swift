@@ -409,16 +409,18 @@ final class ChatHub: Sendable {
     /// - Returns: a future that succeeds when the last connection has closed.
     func beginShutdown(on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
         let promise = eventLoop.makePromise(of: Void.self)
-        let (done, future) = state.withLockedValue { state -> (Bool, EventLoopFuture<Void>) in
+        let notice = Self.encode(ServerLine.shuttingDown)
+        let (done, future) = withState { state, outbox -> (Bool, EventLoopFuture<Void>) in
             if let existing = state.allClosed { return (false, existing.futureResult) }
             state.isShuttingDown = true
+            // Queued under the lock like every other event, so no shard can see a line
+            // caused by another shard's shutdown (a departure) before its own notice.
+            for index in shards.indices { outbox.post(.shutdown(notice), toShard: index) }
             if state.connectionCount == 0 { return (true, promise.futureResult) }
             state.allClosed = promise
             return (false, promise.futureResult)
         }
         if done { promise.succeed() }
-        let notice = Self.encode(ServerLine.shuttingDown)
-        for shard in shards { shard.post(.shutdown(notice)) }
         return future
     }
 

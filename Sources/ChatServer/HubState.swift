@@ -144,10 +144,12 @@ struct HubState: Sendable {
             for id in room.allowed { sessions[id]?.allowedRooms.remove(room.name.key) }
             return
         }
-        outbox.post(ChatHub.encode(notice), to: room)
+        // While the server shuts down everyone leaves at once and the shutdown notice must
+        // stay each user's last line: the room is not told.
+        if !isShuttingDown { outbox.post(ChatHub.encode(notice), to: room) }
         if room.owner == session, room.name != .general {
             room.owner = room.members.first
-            if let heir = room.owner, let heirName = sessions[heir]?.name {
+            if let heir = room.owner, let heirName = sessions[heir]?.name, !isShuttingDown {
                 outbox.post(ChatHub.encode(ServerLine.newOwner(heirName, of: room.name.display)), to: room)
             }
         }

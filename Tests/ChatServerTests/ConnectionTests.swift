@@ -128,4 +128,30 @@ import Testing
             #expect(try await guest.waitForClose() == ["*** Server is shutting down ***"])
         }
     }
+
+    /// Connections on different event loops close at different moments; nobody may see a
+    /// departure (or an ownership change) after, or before, their own shutdown notice.
+    @Test func theShutdownNoticeIsEveryonesLastLine() async throws {
+        try await withTestServer { server in
+            var users: [TestClient] = []
+            for index in 0..<8 {
+                users.append(try await server.login("user\(index)"))
+            }
+            // user0 owns #den, user1 is in it too; the other six stay in #general.
+            try await users[0].send("/create #den")
+            try await users[0].readUntil("*** You created #den (public); you are its owner ***")
+            try await users[1].send("/join #den")
+            try await users[0].readUntil("*** user1 joined the room ***")
+            try await users[7].send("sync")
+            for user in users[2...] { try await user.readUntil("[user7]: sync") }
+            try await users[1].send("sync")
+            for user in users[0...1] { try await user.readUntil("[user1]: sync") }
+
+            server.server.shutdown()
+            for user in users {
+                let lines = try await user.waitForClose()
+                #expect(lines == ["*** Server is shutting down ***"], "\(lines)")
+            }
+        }
+    }
 }

@@ -33,8 +33,10 @@ import Testing
             #expect(try await alice.readLine() == "[bob]: [PM] hi alice")
 
             server.terminate()
-            #expect(try await alice.waitForClose() == ["*** Server is shutting down ***"])
-            #expect(try await bob.waitForClose().last == "*** Server is shutting down ***")
+            let aliceLines = try await alice.waitForClose()
+            #expect(aliceLines == ["*** Server is shutting down ***"], "\(aliceLines)")
+            let bobLines = try await bob.waitForClose()
+            #expect(bobLines.last == "*** Server is shutting down ***", "\(bobLines)")
             let status = try await server.waitForExit(timeout: .seconds(20))
             #expect(status == 0)
         }
