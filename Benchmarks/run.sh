@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 swift build -c release --product chat-server >/dev/null
 swift build -c release --product chat-bench >/dev/null
-mail=$(mktemp -d /tmp/chat-bench-mail.XXXXXX)
+mail=$(mktemp -d /dev/shm/chat-bench-mail.XXXXXX)
 port=${BENCH_PORT:-18888}
 env $(grep -v '^#' Benchmarks/bench-server.env | xargs) MAIL_DIR="$mail" TCP_PORT="$port" \
     .build/release/chat-server >"$mail.server.log" 2>&1 &

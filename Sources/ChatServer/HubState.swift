@@ -126,7 +126,7 @@ struct HubState: Sendable {
             lines.append(ChatHub.encode(ServerLine.historyFooter))
         }
         outbox.post(.enterRoom(session, room.id, lines), toShard: member.shard)
-        outbox.post(ChatHub.encode(ServerLine.joinedRoom(member.name)), to: room, except: session)
+        outbox.post(presence: ChatHub.encode(ServerLine.joinedRoom(member.name)), to: room, except: session)
         rooms[name.key] = room
     }
 
@@ -146,7 +146,7 @@ struct HubState: Sendable {
         }
         // While the server shuts down everyone leaves at once and the shutdown notice must
         // stay each user's last line: the room is not told.
-        if !isShuttingDown { outbox.post(ChatHub.encode(notice), to: room) }
+        if !isShuttingDown { outbox.post(presence: ChatHub.encode(notice), to: room, except: session) }
         if room.owner == session, room.name != .general {
             room.owner = room.members.first
             if let heir = room.owner, let heirName = sessions[heir]?.name, !isShuttingDown {
@@ -186,6 +186,13 @@ struct Outbox {
     mutating func post(_ line: ByteBuffer, to room: Room, except: SessionID? = nil, from sender: String? = nil) {
         for (index, count) in room.membersPerShard.enumerated() where count > 0 {
             post(.room(room.id, line, except: except, from: sender), toShard: index)
+        }
+    }
+
+    /// Queues a join or leave notice (flushed lazily) for the room's members but `subject`.
+    mutating func post(presence line: ByteBuffer, to room: Room, except subject: SessionID) {
+        for (index, count) in room.membersPerShard.enumerated() where count > 0 {
+            post(.presence(room.id, line, except: subject), toShard: index)
         }
     }
 

@@ -14,6 +14,13 @@ final class LoopShard: Sendable {
     /// `MAX_SENDQ_BYTES`: past it a connection is closed as a slow consumer.
     let maxSendQueueBytes: Int
 
+    /// How long a join or leave notice may wait for company. A burst of N logins into a
+    /// big room costs N²/2 notices; gathered per member, they leave as one buffer and one
+    /// write per member per burst instead of one write and one syscall each. Any other
+    /// line for that member first writes what is gathered, so order is kept; 20 ms is far
+    /// below what a person notices.
+    static let presenceDelay = TimeAmount.milliseconds(20)
+
     private struct Inbox {
         var events: [ShardEvent] = []
         var drainScheduled = false
@@ -84,6 +91,10 @@ final class LoopShard: Sendable {
         batch.removeAll(keepingCapacity: true)
         state.spareEvents = batch
         state.flushDirty()
+        if state.needsLazyFlush {
+            state.lazyFlushScheduled = true
+            eventLoop.scheduleTask(in: Self.presenceDelay) { self.state.flushLazy() }
+        }
     }
 }
 
@@ -93,6 +104,10 @@ private final class LocalState {
     var sessions: [SessionID: LocalSession] = [:]
     var rooms: [RoomID: [LocalSession]] = [:]
     var dirty: [LocalSession] = []
+    /// Sessions holding unflushed presence notices, and whether their flush is scheduled.
+    var lazy: [LocalSession] = []
+    var lazyFlushScheduled = false
+    let allocator = ByteBufferAllocator()
     /// The drained batch's storage, kept to reuse its capacity.
     var spareEvents: [ShardEvent] = []
 
@@ -108,6 +123,11 @@ private final class LocalState {
                 // The ignore check costs nothing for the many who ignore nobody.
                 if let sender, !member.ignoring.isEmpty, member.ignoring.contains(sender) { continue }
                 write(line, to: member)
+            }
+        case .presence(let room, let line, let except):
+            guard let members = rooms[room] else { return }
+            for member in members where member.id != except {
+                writeLazily(line, to: member)
             }
         case .direct(let id, let lines):
             guard let session = sessions[id] else { return }
@@ -137,6 +157,7 @@ private final class LocalState {
             removeFromRoom(session)
         case .shutdown(let notice):
             for session in sessions.values {
+                writePendingPresence(of: session)
                 let context = session.context
                 let flushed = context.eventLoop.makePromise(of: Void.self)
                 context.writeAndFlush(NIOAny(notice), promise: flushed)
@@ -165,6 +186,7 @@ private final class LocalState {
     }
 
     private func write(_ line: ByteBuffer, to session: LocalSession) {
+        if session.pendingPresence != nil { writePendingPresence(of: session) }
         // `promise: nil`: nobody waits for fan-out writes, and a promise per recipient
         // would be an allocation per delivery. Failures surface as channel errors.
         session.context.write(NIOAny(line), promise: nil)
@@ -175,11 +197,41 @@ private final class LocalState {
         }
     }
 
+    /// Gathers a notice in the session's pending presence buffer (a copy of a few dozen
+    /// bytes instead of a channel write).
+    private func writeLazily(_ line: ByteBuffer, to session: LocalSession) {
+        if session.pendingPresence == nil {
+            session.pendingPresence = allocator.buffer(capacity: max(256, line.readableBytes))
+            lazy.append(session)
+        }
+        session.pendingPresence!.writeImmutableBuffer(line)
+    }
+
+    /// Writes the gathered notices ahead of anything newer for the session.
+    private func writePendingPresence(of session: LocalSession) {
+        guard let pending = session.pendingPresence else { return }
+        session.pendingPresence = nil
+        session.context.write(NIOAny(pending), promise: nil)
+    }
+
     func flushDirty() {
         for session in dirty {
             session.isDirty = false
             session.context.flush()
         }
         dirty.removeAll(keepingCapacity: true)
+    }
+
+    var needsLazyFlush: Bool { !lazy.isEmpty && !lazyFlushScheduled }
+
+    /// Writes and flushes every session's gathered notices (those not written already).
+    func flushLazy() {
+        lazyFlushScheduled = false
+        for session in lazy where session.pendingPresence != nil {
+            writePendingPresence(of: session)
+            session.closeIfSendQueueExceeds(maxSendQueueBytes)
+            session.context.flush()
+        }
+        lazy.removeAll(keepingCapacity: true)
     }
 }

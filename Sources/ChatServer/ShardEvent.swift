@@ -11,6 +11,9 @@ enum ShardEvent: Sendable {
     /// A line for every local member of the room except one (the subject of a notice).
     /// `from` is the sender's lower-cased name, for members who ignore them.
     case room(RoomID, ByteBuffer, except: SessionID?, from: String?)
+    /// A join or leave notice for every local member of the room except its subject.
+    /// Written at once but flushed lazily (see ``LoopShard/presenceDelay``).
+    case presence(RoomID, ByteBuffer, except: SessionID)
     /// Lines for one session.
     case direct(SessionID, [ByteBuffer])
     /// A private message for one session, from the sender with this lower-cased name.

@@ -78,10 +78,15 @@ struct Bench {
         let registry = try await StatsRegistry.make(for: group)
         var report = Report(mode: options.mode.rawValue, clients: options.clients)
         let baseline = options.serverPid.flatMap(ProcessStats.read(pid:))
+        let benchBaseline = ProcessStats.current()
         let start = ContinuousClock.now
         let (clients, loginLatency) = try await login(registry: registry)
         report.loginSeconds = (ContinuousClock.now - start).seconds
         report.loginLatency = loginLatency
+        report.loginBenchCPUSeconds = ProcessStats.current().cpuSeconds - benchBaseline.cpuSeconds
+        if let baseline, let now = options.serverPid.flatMap(ProcessStats.read(pid:)) {
+            report.loginServerCPUSeconds = now.cpuSeconds - baseline.cpuSeconds
+        }
 
         switch options.mode {
         case .login:

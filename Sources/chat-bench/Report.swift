@@ -24,6 +24,8 @@ struct Report {
     var clients: Int
     var loginSeconds: Double = 0
     var loginLatency = Histogram<UInt64>(highestTrackableValue: 600_000_000_000)
+    var loginServerCPUSeconds: Double?
+    var loginBenchCPUSeconds: Double = 0
     var phases: [Phase] = []
     var serverRSSBytes: Int?
     var rssPerConnection: Double?
@@ -40,6 +42,12 @@ struct Report {
                 Self.ms(loginLatency.valueAtPercentile(50)), Self.ms(loginLatency.valueAtPercentile(99)),
                 Self.ms(loginLatency.max)),
         ]
+        if let cpu = loginServerCPUSeconds {
+            lines.append(
+                String(
+                    format: "    server CPU %.2f s = %.0f µs per login; bench CPU %.2f s", cpu,
+                    cpu * 1e6 / Double(max(clients, 1)), loginBenchCPUSeconds))
+        }
         for phase in phases {
             lines.append(
                 String(
@@ -78,7 +86,9 @@ struct Report {
             "logins_per_second": Double(clients) / max(loginSeconds, 1e-9),
             "login_p50_ms": Self.ms(loginLatency.valueAtPercentile(50)),
             "login_p99_ms": Self.ms(loginLatency.valueAtPercentile(99)),
+            "login_bench_cpu_seconds": loginBenchCPUSeconds,
         ]
+        if let cpu = loginServerCPUSeconds { object["login_server_cpu_seconds"] = cpu }
         object["phases"] = phases.map { phase -> [String: Any] in
             var entry: [String: Any] = [
                 "label": phase.label, "seconds": phase.seconds, "deliveries": phase.stats.deliveries,

@@ -75,6 +75,38 @@ import Testing
         }
     }
 
+    /// Join and leave notices are gathered per member for a few milliseconds (a burst of
+    /// logins costs one write per member); they must still keep their place in the room's
+    /// one order, before the newcomer's first line and the departure after it.
+    @Test func joinAndLeaveNoticesKeepTheirPlaceInTheRoomsOrder() async throws {
+        try await withTestServer { server in
+            var watchers: [TestClient] = []
+            for index in 0..<4 { watchers.append(try await server.login("watcher\(index)")) }
+            for watcher in watchers { _ = try await watcher.linesArriving(within: .milliseconds(100)) }
+
+            var expected: [String] = []
+            for index in 0..<6 {
+                let newcomer = try await server.login("new\(index)")
+                try await newcomer.send("hello \(index)")
+                try await newcomer.send("/join #elsewhere\(index)")
+                try await newcomer.readUntil("*** You joined #elsewhere\(index) ***")
+                expected += [
+                    "*** new\(index) joined the room ***", "[new\(index)]: hello \(index)",
+                    "*** new\(index) left the room ***",
+                ]
+            }
+            for watcher in watchers {
+                let lines = try await watcher.readLines(expected.count)
+                #expect(lines == expected)
+            }
+            // A notice with nothing after it still arrives on its own.
+            _ = try await server.login("last")
+            for watcher in watchers {
+                #expect(try await watcher.readLine(timeout: .seconds(2)) == "*** last joined the room ***")
+            }
+        }
+    }
+
     @Test func aClientThatDoesNotReadIsDisconnectedWhileOthersKeepReceiving() async throws {
         try await withTestServer(configure: { $0.maxSendQueueBytes = 64 * 1024 }) { server in
             let sender = try await server.login("sender")
