@@ -348,16 +348,23 @@ final class ChatHub: Sendable {
 
     /// Disconnects `target` and refuses their e-mail address and IP for `duration`.
     /// - Returns: the target's name, e-mail key and IP (for the log).
+    /// Bans the user's address and IP, disconnects them with `notice`, and tells the
+    /// operator `confirmation(name)`. The confirmation is queued here, under the lock, so
+    /// it reaches the operator before the room's notice that the user left.
     func ban(
-        _ session: SessionID, target: String, for duration: Duration, notice: String
+        _ session: SessionID, target: String, for duration: Duration, notice: String,
+        confirmation: (_ user: String) -> String
     ) -> Result<(user: String, email: String, ip: String), UserError> {
         let until = ContinuousClock.now + duration
         return withState { state, outbox in
-            guard state.sessions[session]?.isOperator == true else { return .failure(.operatorOnly("/ban")) }
+            guard let banner = state.sessions[session], banner.isOperator else {
+                return .failure(.operatorOnly("/ban"))
+            }
             guard let (targetID, victim) = state.member(named: target) else { return .failure(.userNotOnline(target)) }
             guard targetID != session else { return .failure(.notToYourself) }
             state.bans[victim.emailKey] = until
             state.bans[victim.ip] = until
+            outbox.post(.direct(session, [Self.encode(confirmation(victim.name))]), toShard: banner.shard)
             outbox.post(.disconnect(targetID, [Self.encode(notice)]), toShard: victim.shard)
             return .success((victim.name, victim.emailKey, victim.ip))
         }

@@ -397,13 +397,13 @@ final class ConnectionHandler: ChannelInboundHandler {
             let minutes = minutes ?? Self.defaultBanMinutes
             let result = hub.ban(
                 id, target: target, for: .seconds(minutes * 60),
-                notice: ServerLine.youWereBanned(by: username, minutes: minutes))
+                notice: ServerLine.youWereBanned(by: username, minutes: minutes),
+                confirmation: { ServerLine.banned($0, minutes: minutes) })
             switch result {
             case .success(let (user, email, ip)):
                 logger.notice(
                     "Moderation: ban",
                     metadata: ["target": "\(user)", "target_email": "\(email)", "target_ip": "\(ip)", "minutes": "\(minutes)"])
-                send([ServerLine.banned(user, minutes: minutes)], context: context)
             case .failure(let error):
                 send([error.line], context: context)
             }
