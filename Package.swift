@@ -45,11 +45,14 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // glibc's malloc_trim, for the server's MemoryReclaimer.
+        .target(name: "CSystemMemory"),
         .target(
             name: "ChatServer",
             dependencies: [
                 "ChatCore",
                 "ChatMail",
+                "CSystemMemory",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

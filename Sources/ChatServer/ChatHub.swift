@@ -87,6 +87,7 @@ final class ChatHub: Sendable {
             guard held < limits.maxConnectionsPerIP else { return .ipLimitReached }
             state.connectionsPerIP[ip] = held + 1
             state.connectionCount += 1
+            state.connectionChurn += 1
             return .admitted
         }
     }
@@ -97,12 +98,16 @@ final class ChatHub: Sendable {
             let held = state.connectionsPerIP[ip, default: 0]
             state.connectionsPerIP[ip] = held > 1 ? held - 1 : nil
             state.connectionCount -= 1
+            state.connectionChurn += 1
             guard state.isShuttingDown, state.connectionCount == 0 else { return nil }
             defer { state.allClosed = nil }
             return state.allClosed
         }
         allClosed?.succeed()
     }
+
+    /// Connections opened plus connections closed since start.
+    var connectionChurn: UInt64 { state.withLockedValue { $0.connectionChurn } }
 
     func isBanned(email: EmailAddress) -> Bool {
         let now = ContinuousClock.now

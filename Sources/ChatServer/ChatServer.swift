@@ -119,18 +119,22 @@ public final class ChatServer: Service, Sendable {
         }
         defer { sweeper.cancel() }
 
-        await withGracefulShutdownHandler {
-            do {
-                // Connections are set up by the pipeline; this loop only keeps accepting
-                // until the listening channel closes.
-                try await serverChannel.executeThenClose { inbound in
-                    for try await _ in inbound {}
+        await withTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { await Self.reclaimMemory(hub: services.hub, logger: logger) }
+            await withGracefulShutdownHandler {
+                do {
+                    // Connections are set up by the pipeline; this loop only keeps
+                    // accepting until the listening channel closes.
+                    try await serverChannel.executeThenClose { inbound in
+                        for try await _ in inbound {}
+                    }
+                } catch {
+                    logger.error("Accepting connections failed", metadata: ["error": "\(error)"])
                 }
-            } catch {
-                logger.error("Accepting connections failed", metadata: ["error": "\(error)"])
+            } onGracefulShutdown: {
+                self.shutdown()
             }
-        } onGracefulShutdown: {
-            self.shutdown()
+            tasks.cancelAll()
         }
         await drainConnections()
         state.withLockedValue { $0 = .stopped }
@@ -152,6 +156,20 @@ public final class ChatServer: Service, Sendable {
             }
         }
         channel?.close(promise: nil)
+    }
+
+    /// Runs ``MemoryReclaimer`` until cancelled, off the event loops.
+    private static func reclaimMemory(hub: ChatHub, logger: Logger) async {
+        var reclaimer = MemoryReclaimer()
+        let clock = ContinuousClock()
+        while (try? await Task.sleep(for: MemoryReclaimer.period)) != nil {
+            guard reclaimer.shouldTrim(churn: hub.connectionChurn, now: clock.now) else { continue }
+            let started = clock.now
+            MemoryReclaimer.trim()
+            logger.debug(
+                "Returned free memory to the system",
+                metadata: ["duration": "\(clock.now - started)", "connections": "\(hub.snapshot().connections)"])
+        }
     }
 
     /// Sends the shutdown notice, waits for every connection to close, and closes the

@@ -47,6 +47,8 @@ struct HubState: Sendable {
     var nextRoomID: RoomID = 1
     var connectionsPerIP: [String: Int] = [:]
     var connectionCount = 0
+    /// Connections opened plus connections closed since start (for ``MemoryReclaimer``).
+    var connectionChurn: UInt64 = 0
     /// New connections per client IP per minute.
     var connectionRate: RateLimit<String>
     /// Banned e-mail keys and IPs, with when each ban ends.

@@ -1,0 +1,57 @@
+import Testing
+
+@testable import ChatServer
+
+@Suite struct MemoryReclaimerTests {
+    let start = ContinuousClock.now
+
+    func at(_ seconds: Int) -> ContinuousClock.Instant { start + .seconds(seconds) }
+
+    @Test func aServerWithoutChurnNeverTrims() {
+        var reclaimer = MemoryReclaimer()
+        var trims = 0
+        for tick in 1...20 where reclaimer.shouldTrim(churn: 0, now: at(tick * 10)) { trims += 1 }
+        #expect(trims == 0)
+    }
+
+    @Test func churnIsTrimmedOnceItHasStoppedForOnePeriod() {
+        var reclaimer = MemoryReclaimer()
+        let ticks: [(churn: UInt64, seconds: Int)] = [
+            (500, 10),  // logins under way
+            (900, 20),  // still coming
+            (900, 30),  // quiet for a period: trim
+            (900, 40),  // only once
+            (901, 50),  // one more connection
+            (901, 60),  // quiet again: trim
+        ]
+        let decisions = ticks.map { reclaimer.shouldTrim(churn: $0.churn, now: at($0.seconds)) }
+        #expect(decisions == [false, false, true, false, false, true])
+    }
+
+    @Test func constantChurnIsTrimmedAtMostOncePerMaximumDelay() {
+        var reclaimer = MemoryReclaimer()
+        var trims: [Int] = []
+        for tick in 1...20 where reclaimer.shouldTrim(churn: UInt64(tick), now: at(tick * 10)) {
+            trims.append(tick * 10)
+        }
+        #expect(trims == [70, 140])
+    }
+
+    @Test func trimmingReturnsFreedPagesToTheSystem() {
+        // Holes between live blocks are what churn leaves behind: free, but not at the
+        // top of the heap, so only malloc_trim can give their pages back.
+        var live: [UnsafeMutableRawPointer] = []
+        var holes: [UnsafeMutableRawPointer] = []
+        live.reserveCapacity(512)
+        holes.reserveCapacity(512)
+        for _ in 0..<512 {
+            holes.append(UnsafeMutableRawPointer.allocate(byteCount: 16_384, alignment: 16))
+            live.append(UnsafeMutableRawPointer.allocate(byteCount: 16_384, alignment: 16))
+        }
+        for block in holes { block.storeBytes(of: 1, as: UInt8.self); block.deallocate() }
+        #if os(Linux)
+        #expect(MemoryReclaimer.trim())
+        #endif
+        for block in live { block.deallocate() }
+    }
+}
