@@ -32,10 +32,13 @@ struct MemoryReclaimer {
         return true
     }
 
+    /// Whether trimming can do anything here: glibc's allocator, not a sanitizer's.
+    static let canTrim = c_system_memory_can_trim() == 1
+
     /// Returns the allocator's free pages to the system; `false` where that is not
-    /// possible (not glibc) or nothing could be returned.
+    /// possible (see ``canTrim``) or nothing could be returned.
     @discardableResult
     static func trim() -> Bool {
-        c_system_memory_trim(0) == 1
+        canTrim && c_system_memory_trim(0) == 1
     }
 }

@@ -49,9 +49,9 @@ import Testing
             live.append(UnsafeMutableRawPointer.allocate(byteCount: 16_384, alignment: 16))
         }
         for block in holes { block.storeBytes(of: 1, as: UInt8.self); block.deallocate() }
-        #if os(Linux)
-        #expect(MemoryReclaimer.trim())
-        #endif
+        // Under a sanitizer (CI's ThreadSanitizer run) the allocator is not glibc's, and
+        // trimming must then report that it returned nothing.
+        #expect(MemoryReclaimer.trim() == MemoryReclaimer.canTrim)
         for block in live { block.deallocate() }
     }
 }
