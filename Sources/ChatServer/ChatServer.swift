@@ -120,7 +120,8 @@ public final class ChatServer: Service, Sendable {
         defer { sweeper.cancel() }
 
         await withTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { await Self.reclaimMemory(hub: services.hub, logger: logger) }
+            let period = configuration.memoryReclaimPeriod
+            tasks.addTask { await Self.reclaimMemory(every: period, hub: services.hub, logger: logger) }
             await withGracefulShutdownHandler {
                 do {
                     // Connections are set up by the pipeline; this loop only keeps
@@ -159,10 +160,10 @@ public final class ChatServer: Service, Sendable {
     }
 
     /// Runs ``MemoryReclaimer`` until cancelled, off the event loops.
-    private static func reclaimMemory(hub: ChatHub, logger: Logger) async {
-        var reclaimer = MemoryReclaimer()
+    private static func reclaimMemory(every period: Duration, hub: ChatHub, logger: Logger) async {
+        var reclaimer = MemoryReclaimer(period: period)
         let clock = ContinuousClock()
-        while (try? await Task.sleep(for: MemoryReclaimer.period)) != nil {
+        while (try? await Task.sleep(for: period)) != nil {
             guard reclaimer.shouldTrim(churn: hub.connectionChurn, now: clock.now) else { continue }
             let started = clock.now
             MemoryReclaimer.trim()

@@ -10,13 +10,17 @@ import CSystemMemory
 /// then stopped for one period, or at most once per ``maximumDelay`` under constant churn;
 /// a server whose connections stay put never trims.
 struct MemoryReclaimer {
-    /// How often the server looks at the churn.
-    static let period: Duration = .seconds(10)
-    /// Under constant churn, trim at least this often.
-    static let maximumDelay: Duration = .seconds(60)
+    /// How often the server looks at the churn (10 s by default).
+    let period: Duration
+    /// Under constant churn, trim at least this often: six periods.
+    var maximumDelay: Duration { period * 6 }
 
     private var lastChurn: UInt64 = 0
     private var pendingSince: ContinuousClock.Instant?
+
+    init(period: Duration = .seconds(10)) {
+        self.period = period
+    }
 
     /// Decides, once per ``period``, whether to trim now.
     /// - Parameter churn: connections opened plus connections closed since start.
@@ -24,7 +28,7 @@ struct MemoryReclaimer {
         defer { lastChurn = churn }
         if churn != lastChurn {
             if pendingSince == nil { pendingSince = now }
-            guard let since = pendingSince, now - since >= Self.maximumDelay else { return false }
+            guard let since = pendingSince, now - since >= maximumDelay else { return false }
         } else if pendingSince == nil {
             return false
         }

@@ -34,6 +34,9 @@ public struct ServerConfiguration: Sendable {
     public var adminEmails: Set<String> = []
     /// What protects the server from abuse.
     public var limits = AbuseLimits()
+    /// How often the server checks whether connection churn left memory to give back
+    /// (see `MemoryReclaimer`). Not a setting: tests shorten it.
+    public var memoryReclaimPeriod: Duration = .seconds(10)
 
     /// The longest chat message, in characters (fixed by the protocol).
     public static let maximumMessageLength = 1024

@@ -1,3 +1,4 @@
+import ChatTestSupport
 import Testing
 
 @testable import ChatServer
@@ -36,6 +37,24 @@ import Testing
         }
         #expect(trims == [70, 140])
     }
+
+    @Test func theServerTrimsAfterChurnAndNotWithout() async throws {
+        try await withTestServer(configure: { $0.memoryReclaimPeriod = .milliseconds(100) }) { server in
+            // Five quiet periods with nobody connecting: no trim.
+            try await Task.sleep(for: .milliseconds(500))
+            #expect(!server.log.text.contains(Self.trimmed))
+            // Churn, then quiet: one trim.
+            for index in 0..<3 { await (try await server.login("churn\(index)")).close() }
+            _ = try await server.waitForOccupancy { $0.connections == 0 }
+            let deadline = ContinuousClock.now + .seconds(10)
+            while !server.log.text.contains(Self.trimmed), ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(server.log.text.contains(Self.trimmed))
+        }
+    }
+
+    static let trimmed = "Returned free memory to the system"
 
     @Test func trimmingReturnsFreedPagesToTheSystem() {
         // Holes between live blocks are what churn leaves behind: free, but not at the
