@@ -21,6 +21,13 @@ final class LoopShard: Sendable {
     /// below what a person notices.
     static let presenceDelay = TimeAmount.milliseconds(20)
 
+    /// The delay for a burst that already has `waiting` members with notices: each flush
+    /// costs one write per such member, so in very big rooms (thousands of members logging
+    /// in) the notices wait longer, up to ten times ``presenceDelay``.
+    static func presenceDelay(waiting: Int) -> TimeAmount {
+        presenceDelay * Int64(min(10, max(1, waiting / 500)))
+    }
+
     private struct Inbox {
         var events: [ShardEvent] = []
         var drainScheduled = false
@@ -93,7 +100,7 @@ final class LoopShard: Sendable {
         state.flushDirty()
         if state.needsLazyFlush {
             state.lazyFlushScheduled = true
-            eventLoop.scheduleTask(in: Self.presenceDelay) { self.state.flushLazy() }
+            eventLoop.scheduleTask(in: Self.presenceDelay(waiting: state.lazy.count)) { self.state.flushLazy() }
         }
     }
 }
