@@ -10,8 +10,8 @@ final class LocalSession {
     var roomSlot = -1
     /// Written to since the last flush.
     var isDirty = false
-    /// Join and leave notices not yet written: they wait (at most
-    /// ``LoopShard/presenceDelay``) to leave in one write with the others of a burst.
+    /// Join and leave notices not yet written: they wait (see
+    /// ``LoopShard/presenceDelay(waiting:)``) to leave in one write with the others of a burst.
     var pendingPresence: ByteBuffer?
     /// Lower-cased names whose room lines and private messages this user does not want.
     var ignoring: Set<String> = []

@@ -12,7 +12,7 @@ enum ShardEvent: Sendable {
     /// `from` is the sender's lower-cased name, for members who ignore them.
     case room(RoomID, ByteBuffer, except: SessionID?, from: String?)
     /// A join or leave notice for every local member of the room except its subject.
-    /// Written at once but flushed lazily (see ``LoopShard/presenceDelay``).
+    /// Written at once but flushed lazily (see ``LoopShard/presenceDelay(waiting:)``).
     case presence(RoomID, ByteBuffer, except: SessionID)
     /// Lines for one session.
     case direct(SessionID, [ByteBuffer])
