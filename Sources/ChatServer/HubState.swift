@@ -185,9 +185,9 @@ struct Outbox {
     }
 
     /// Queues a line for a room's members on every shard that has some.
-    mutating func post(_ line: ByteBuffer, to room: Room, except: SessionID? = nil, from sender: String? = nil) {
+    mutating func post(_ line: ByteBuffer, to room: Room, from sender: String? = nil) {
         for (index, count) in room.membersPerShard.enumerated() where count > 0 {
-            post(.room(room.id, line, except: except, from: sender), toShard: index)
+            post(.room(room.id, line, from: sender), toShard: index)
         }
     }
 

@@ -124,9 +124,9 @@ private final class LocalState {
 
     func handle(_ event: ShardEvent) {
         switch event {
-        case .room(let room, let line, let except, let sender):
+        case .room(let room, let line, let sender):
             guard let members = rooms[room] else { return }
-            for member in members where member.id != except {
+            for member in members {
                 // The ignore check costs nothing for the many who ignore nobody.
                 if let sender, !member.ignoring.isEmpty, member.ignoring.contains(sender) { continue }
                 write(line, to: member)

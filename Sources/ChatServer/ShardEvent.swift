@@ -8,9 +8,9 @@ typealias RoomID = UInt64
 /// The hub queues events while it holds its lock, so every shard sees the events of a
 /// room in the same order: that is the per-room total order.
 enum ShardEvent: Sendable {
-    /// A line for every local member of the room except one (the subject of a notice).
-    /// `from` is the sender's lower-cased name, for members who ignore them.
-    case room(RoomID, ByteBuffer, except: SessionID?, from: String?)
+    /// A line for every local member of the room. `from` is the sender's lower-cased
+    /// name, for members who ignore them.
+    case room(RoomID, ByteBuffer, from: String?)
     /// A join or leave notice for every local member of the room except its subject.
     /// Written at once but flushed lazily (see ``LoopShard/presenceDelay(waiting:)``).
     case presence(RoomID, ByteBuffer, except: SessionID)
