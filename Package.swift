@@ -115,6 +115,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "ChatBenchTests",
+            dependencies: ["chat-bench"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "ChatMailTests",
             dependencies: [
                 "ChatMail",

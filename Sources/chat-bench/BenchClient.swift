@@ -28,8 +28,8 @@ final class BenchClient: ChannelInboundHandler {
     var nextSequence = 0
     var closedLoop = false
     var lineBytes = 64
-    /// Receiver side: the next sequence expected from each sender.
-    private var expected: [Int]
+    /// Receiver side: each sender's sequence numbers as this client saw them.
+    private var sequences: SequenceCheck
     /// Excluded from statistics (a slow consumer in the `slow` mode).
     var isSlow = false
     private(set) var disconnectedAt: NIODeadline?
@@ -45,7 +45,7 @@ final class BenchClient: ChannelInboundHandler {
         self.room = room
         self.stats = stats
         self.mail = mail
-        self.expected = Array(repeating: 0, count: senders)
+        self.sequences = SequenceCheck(senders: senders)
     }
 
     func startLogin(_ done: EventLoopPromise<Void>) {
@@ -111,15 +111,12 @@ final class BenchClient: ChannelInboundHandler {
         guard let fields = ChatLineFields(bytes), fields.time >= Self.runStarted else { return }
         if !isSlow {
             stats.delivered(latencyNanos: now >= fields.time ? now - fields.time : 0)
-            if fields.sender < expected.count {
-                let want = expected[fields.sender]
-                if fields.sequence == want {
-                    expected[fields.sender] = want + 1
-                } else if fields.sequence > want {
-                    stats.lost(fields.sequence - want)
-                    expected[fields.sender] = fields.sequence + 1
-                } else {
-                    stats.outOfOrder()
+            if fields.sender < sequences.senders {
+                switch sequences.receive(sender: fields.sender, sequence: fields.sequence) {
+                case .inOrder: break
+                case .skipped(let count): stats.lost(count)
+                case .late: stats.arrivedLate()
+                case .duplicate: stats.duplicated()
                 }
             }
         }
@@ -130,7 +127,7 @@ final class BenchClient: ChannelInboundHandler {
 
     /// Lines still missing from each sender, given how many each sent.
     func missing(sent: [Int]) -> Int {
-        zip(expected, sent).reduce(0) { $0 + max(0, $1.1 - $1.0) }
+        sequences.missing(sent: sent)
     }
 
     private func loginLine(_ line: String) {

@@ -8,6 +8,7 @@ final class LoopStats {
     var deliveries = 0
     var lost = 0
     var reordered = 0
+    var duplicates = 0
     /// When each client was first seen leaving, by name (monotonic nanoseconds).
     var departures: [String: UInt64] = [:]
 
@@ -25,8 +26,16 @@ final class LoopStats {
         if recording { lost += count }
     }
 
-    func outOfOrder() {
-        if recording { reordered += 1 }
+    /// A line counted as lost arrived after all, after later ones.
+    func arrivedLate() {
+        guard recording else { return }
+        reordered += 1
+        if lost > 0 { lost -= 1 }
+    }
+
+    /// A line that had already arrived arrived again.
+    func duplicated() {
+        if recording { duplicates += 1 }
     }
 
     func reset(recording: Bool) {
@@ -35,10 +44,13 @@ final class LoopStats {
         deliveries = 0
         lost = 0
         reordered = 0
+        duplicates = 0
     }
 
     var snapshot: Snapshot {
-        Snapshot(latency: latency, deliveries: deliveries, lost: lost, reordered: reordered, departures: departures)
+        Snapshot(
+            latency: latency, deliveries: deliveries, lost: lost, reordered: reordered, duplicates: duplicates,
+            departures: departures)
     }
 
     struct Snapshot: Sendable {
@@ -46,16 +58,19 @@ final class LoopStats {
         var deliveries: Int
         var lost: Int
         var reordered: Int
+        var duplicates: Int
         var departures: [String: UInt64] = [:]
 
         static let empty = Snapshot(
-            latency: Histogram<UInt64>(highestTrackableValue: 120_000_000_000), deliveries: 0, lost: 0, reordered: 0)
+            latency: Histogram<UInt64>(highestTrackableValue: 120_000_000_000), deliveries: 0, lost: 0, reordered: 0,
+            duplicates: 0)
 
         mutating func add(_ other: Snapshot) {
             latency.add(other.latency)
             deliveries += other.deliveries
             lost += other.lost
             reordered += other.reordered
+            duplicates += other.duplicates
             departures.merge(other.departures) { min($0, $1) }
         }
     }

@@ -55,7 +55,8 @@ struct Report {
                     phase.label, phase.deliveriesPerSecond, phase.seconds, phase.percentile(50), phase.percentile(90),
                     phase.percentile(99), phase.percentile(99.9), Double(phase.stats.latency.max) / 1e6))
             lines.append(
-                "    lost \(phase.stats.lost), out of order \(phase.stats.reordered), missing at end \(phase.missingAtEnd)")
+                "    lost \(phase.stats.lost), duplicates \(phase.stats.duplicates), out of order \(phase.stats.reordered), "
+                    + "missing at end \(phase.missingAtEnd)")
             if let cpu = phase.serverCPUSeconds, let perDelivery = phase.cpuPerDelivery {
                 lines.append(
                     String(
@@ -95,7 +96,7 @@ struct Report {
                 "deliveries_per_second": phase.deliveriesPerSecond, "p50_ms": phase.percentile(50),
                 "p90_ms": phase.percentile(90), "p99_ms": phase.percentile(99), "p999_ms": phase.percentile(99.9),
                 "max_ms": Double(phase.stats.latency.max) / 1e6, "lost": phase.stats.lost,
-                "out_of_order": phase.stats.reordered, "missing_at_end": phase.missingAtEnd,
+                "out_of_order": phase.stats.reordered, "duplicates": phase.stats.duplicates, "missing_at_end": phase.missingAtEnd,
                 "bench_cpu_seconds": phase.benchCPUSeconds,
             ]
             if let cpu = phase.serverCPUSeconds { entry["server_cpu_seconds"] = cpu }
