@@ -34,6 +34,11 @@ final class ConnectionHandler: ChannelInboundHandler {
     private var queueTimer: Scheduled<Void>?
     private var loginTimer: Scheduled<Void>?
     private var readsPausedForQueue = false
+    /// Lines flood control has held back since the client last sent one it did not: one
+    /// unbroken flood. With the lines still queued, bounded by `MAX_QUEUED_LINES`. (The
+    /// queue alone cannot be the bound: reading pauses while lines wait, so how many are
+    /// queued at once depends on how much one read cycle brings in.)
+    private var linesHeldBack = 0
     private var readsPausedForWritability = false
 
     init(services: ServerServices) {
@@ -138,8 +143,10 @@ final class ConnectionHandler: ChannelInboundHandler {
             // Empty lines are ignored, and cost nothing.
             guard let line = InputLine.trimmed(text) else { return }
             queue.append(String(line))
-            guard queue.count <= services.configuration.limits.maxQueuedLines else {
-                logger.warning("Disconnecting flooding client: over MAX_QUEUED_LINES lines waiting")
+            guard queue.count + linesHeldBack <= services.configuration.limits.maxQueuedLines else {
+                logger.warning(
+                    "Disconnecting flooding client: over MAX_QUEUED_LINES lines held back",
+                    metadata: ["queued": "\(queue.count)", "held_back": "\(linesHeldBack)"])
                 writeDirect([UserError.flooding.line], context: context)
                 context.close(promise: nil)
                 return
@@ -166,18 +173,21 @@ final class ConnectionHandler: ChannelInboundHandler {
     /// Handles queued lines in order, as fast as flood control allows: a burst passes at
     /// once, a flood is spaced out (nothing is dropped), and reading pauses meanwhile so the
     /// kernel's buffers, not the server's memory, hold what the client sends.
-    private func processQueue(context: ChannelHandlerContext) {
+    /// - Parameter afterWait: flood control made these lines wait (they are counted in
+    ///   ``linesHeldBack``); a line handled without waiting ends the count.
+    private func processQueue(context: ChannelHandlerContext, afterWait: Bool = false) {
         while queueTimer == nil, !machine.isWaiting, session != nil, let line = queue.first {
             if let wait = floodControl.take(now: .now) {
                 queueTimer = context.eventLoop.assumeIsolated().scheduleTask(
                     in: max(.milliseconds(1), TimeAmount(wait))
                 ) {
                     self.queueTimer = nil
-                    self.processQueue(context: context)
+                    self.processQueue(context: context, afterWait: true)
                 }
                 break
             }
             queue.removeFirst()
+            linesHeldBack = afterWait ? linesHeldBack + 1 : 0
             perform(machine.lineReceived(Substring(line)), context: context)
         }
         readsPausedForQueue = !queue.isEmpty

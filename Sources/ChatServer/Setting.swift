@@ -131,7 +131,7 @@ public enum Setting: String, CaseIterable, Sendable {
         case .otpRequestsPerMinute: return "codes the whole server mails per minute"
         case .messageBurst: return "lines a user may send at once before flood control slows them"
         case .messagesPerSecond: return "lines per second a user may send in the long run"
-        case .maxQueuedLines: return "lines waiting under flood control before the client is disconnected"
+        case .maxQueuedLines: return "lines flood control may hold back in one unbroken flood before the client is disconnected"
         case .adminEmails: return "comma-separated e-mail addresses whose users are server operators"
         }
     }

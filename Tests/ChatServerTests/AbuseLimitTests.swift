@@ -166,6 +166,38 @@ import Testing
         }
     }
 
+    /// The bound must not depend on how many lines one read brings in. Reading pauses
+    /// while lines wait, and one read cycle takes at most 4 x 16 KiB: with 1 000-byte lines
+    /// that is about 64 lines, never more than MAX_QUEUED_LINES = 100 at once. The lines a
+    /// flood has had held back keep adding up, though.
+    @Test func aFloodOfLongLinesIsDisconnectedToo() async throws {
+        try await withTestServer(configure: {
+            $0.limits.messageBurst = 5
+            $0.limits.messagesPerSecond = 50
+            $0.limits.maxQueuedLines = 100
+        }) { server in
+            let alice = try await server.login("alice")
+            let mallory = try await server.login("mallory")
+            try await alice.readUntil("*** mallory joined the room ***")
+            // An honest paste within the bound passes whole: 5 at once, 30 held back.
+            try await alice.sendRaw(Array((0..<35).map { "paste \($0)\n" }.joined().utf8))
+            #expect(try await mallory.readLines(35) == (0..<35).map { "[alice]: paste \($0)" })
+
+            // 10 lines of 1 000 bytes every 25 ms (400 a second against 50 allowed), for at
+            // most 8 s.
+            let line = "spam " + String(repeating: "x", count: 994) + "\n"
+            var chunks = 0
+            while !mallory.isClosed, chunks < 320 {
+                try? await mallory.sendRaw(Array(String(repeating: line, count: 10).utf8))
+                chunks += 1
+                try await Task.sleep(for: .milliseconds(25))
+            }
+            #expect(try await mallory.waitForClose().last == "ERROR: You are sending too fast (flooding). Disconnected.")
+            try await alice.readUntil("*** mallory left the room ***", timeout: .seconds(20))
+            #expect(server.log.text.contains("Disconnecting flooding client"))
+        }
+    }
+
     @Test func reservedUsernamesCannotBeTaken() async throws {
         try await withTestServer { server in
             let client = try await server.connectAndGreet()
