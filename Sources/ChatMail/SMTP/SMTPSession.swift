@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NIOPosix
 import NIOSSL
+import NIOTLS
 import NIOConcurrencyHelpers
 
 /// One SMTP conversation (RFC 5321): greeting, EHLO (HELO fallback), STARTTLS and EHLO
@@ -85,13 +86,17 @@ struct SMTPSession {
             let tlsContext = self.tlsContext
             let serverName = settings.tlsServerName
             do {
-                // The handler is made and added on the channel's loop: handlers are not Sendable.
-                try await channel.eventLoop.submit {
-                    try channel.pipeline.syncOperations.addHandler(
-                        try NIOSSLClientHandler(context: tlsContext, serverHostname: serverName),
-                        position: .first
-                    )
+                // The handlers are made and added on the channel's loop: they are not Sendable.
+                let handshake = try await channel.eventLoop.submit {
+                    let tls = try NIOSSLClientHandler(context: tlsContext, serverHostname: serverName)
+                    let watcher = TLSHandshakeWatcher(promise: channel.eventLoop.makePromise())
+                    try channel.pipeline.syncOperations.addHandler(tls, position: .first)
+                    try channel.pipeline.syncOperations.addHandler(watcher, position: .after(tls))
+                    return watcher.handshake
                 }.get()
+                // Wait for the handshake before EHLO: otherwise a failed handshake can show
+                // up as that write failing on the closed channel instead of as the TLS error.
+                try await handshake.get()
             } catch {
                 throw SMTPError.tlsFailed("\(error)")
             }
@@ -273,3 +278,44 @@ private final class StepTimer: Sendable {
     var stage: String { state.withLockedValue { $0.stage } }
 }
 
+
+/// Sits behind a TLS handler: its future succeeds when the handshake completes and fails
+/// with the handshake's error (or when the connection closes first).
+private final class TLSHandshakeWatcher: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    private let promise: EventLoopPromise<Void>
+    private var settled = false
+
+    var handshake: EventLoopFuture<Void> { promise.futureResult }
+
+    init(promise: EventLoopPromise<Void>) {
+        self.promise = promise
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .handshakeCompleted? = event as? TLSUserEvent { settle(nil) }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        settle(error)
+        context.fireErrorCaught(error)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        settle(ChannelError.ioOnClosedChannel)
+        context.fireChannelInactive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        settle(ChannelError.ioOnClosedChannel)
+    }
+
+    private func settle(_ error: (any Error)?) {
+        guard !settled else { return }
+        settled = true
+        if let error { promise.fail(error) } else { promise.succeed() }
+    }
+}
