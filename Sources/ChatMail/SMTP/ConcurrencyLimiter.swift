@@ -5,7 +5,8 @@ import NIOConcurrencyHelpers
 final class ConcurrencyLimiter: Sendable {
     private struct State {
         var active = 0
-        var waiters: [CheckedContinuation<Void, Never>] = []
+        /// Each resumed with `true` when it gets a place.
+        var waiters: [CheckedContinuation<Bool, Never>] = []
     }
 
     private let limit: Int
@@ -20,48 +21,35 @@ final class ConcurrencyLimiter: Sendable {
 
     /// Runs `body` once a place is free.
     /// - Returns: `nil` when the queue is full and `body` did not run.
-    private enum Entry { case now, wait, refuse }
-
     func run<T: Sendable>(_ body: () async throws -> T) async throws -> T? {
-        let entry: Entry = state.withLockedValue { state in
-            if state.active < limit {
-                state.active += 1
-                return .now
-            }
-            return state.waiters.count < maxWaiting ? .wait : .refuse
-        }
-        switch entry {
-        case .refuse:
-            return nil
-        case .wait:
-            await withCheckedContinuation { continuation in
-                let resumeNow = state.withLockedValue { state -> Bool in
-                    // A place may have freed up between the check and here.
-                    if state.active < limit {
-                        state.active += 1
-                        return true
-                    }
-                    state.waiters.append(continuation)
-                    return false
+        // Taking a place, joining the queue or being refused is one decision under the
+        // lock: decided in two steps, several callers could see the same free queue slot.
+        let admitted = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+            let decision: Bool? = state.withLockedValue { state in
+                if state.active < limit {
+                    state.active += 1
+                    return true
                 }
-                if resumeNow { continuation.resume() }
+                guard state.waiters.count < maxWaiting else { return false }
+                state.waiters.append(continuation)
+                return nil
             }
-        case .now:
-            break
+            if let decision { continuation.resume(returning: decision) }
         }
+        guard admitted else { return nil }
         defer { release() }
         return try await body()
     }
 
     /// Hands the place to the first waiter, or frees it.
     private func release() {
-        let next = state.withLockedValue { state -> CheckedContinuation<Void, Never>? in
+        let next = state.withLockedValue { state -> CheckedContinuation<Bool, Never>? in
             if state.waiters.isEmpty {
                 state.active -= 1
                 return nil
             }
             return state.waiters.removeFirst()
         }
-        next?.resume()
+        next?.resume(returning: true)
     }
 }
