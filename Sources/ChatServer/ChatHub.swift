@@ -235,6 +235,10 @@ final class ChatHub: Sendable {
                 return .failure(.alreadyMember(invitee.name, room: room.name.display))
             }
             state.allow(targetID, into: room.name.key)
+            // The confirmation is queued first, under the lock: the invitee may join at
+            // once, and the inviter must not hear of it before their own confirmation.
+            let confirmation = Self.encode(ServerLine.youInvited(invitee.name, to: room.name.display))
+            outbox.post(.direct(session, [confirmation]), toShard: member.shard)
             let line = Self.encode(ServerLine.invitation(from: member.name, to: room.name.display))
             outbox.post(.direct(targetID, [line]), toShard: invitee.shard)
             return .success((invitee.name, room.name.display))
@@ -315,6 +319,10 @@ final class ChatHub: Sendable {
                 return .failure(.userNotOnline(target))
             }
             guard targetID != session else { return .failure(.messageToSelf) }
+            // The sender's echo is queued first, under the lock: the recipient may answer at
+            // once, and the answer must not arrive before the echo.
+            let echo = Self.encode(ServerLine.privateMessageEcho(to: recipient.name, text))
+            outbox.post(.direct(session, [echo]), toShard: sender.shard)
             let line = Self.encode(ServerLine.privateMessage(from: sender.name, text))
             outbox.post(.privateMessage(targetID, line, from: sender.name.lowercased()), toShard: recipient.shard)
             return .success(recipient.name)

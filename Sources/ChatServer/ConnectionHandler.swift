@@ -352,10 +352,8 @@ final class ConnectionHandler: ChannelInboundHandler {
         case .leave:
             if let error = hub.leave(id) { send([error.line], context: context) }
         case .invite(let target):
-            switch hub.invite(id, target: target) {
-            case .success(let (user, room)):
-                send([ServerLine.youInvited(user, to: room)], context: context)
-            case .failure(let error):
+            // On success the hub has queued the confirmation.
+            if case .failure(let error) = hub.invite(id, target: target) {
                 send([error.line], context: context)
             }
         case .kick(let target):
@@ -456,10 +454,10 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     private func sendPrivateMessage(to target: String, _ text: String, context: ChannelHandlerContext) {
         guard let session, let clean = cleanMessage(text, context: context) else { return }
-        switch services.hub.privateMessage(from: session.id, to: TextSanitizer.sanitize(target), text: clean) {
-        case .success(let recipient):
-            send([ServerLine.privateMessageEcho(to: recipient, clean)], context: context)
-        case .failure(let error):
+        // On success the hub has queued the echo.
+        if case .failure(let error) = services.hub.privateMessage(
+            from: session.id, to: TextSanitizer.sanitize(target), text: clean)
+        {
             send([error.line], context: context)
         }
     }
