@@ -309,23 +309,21 @@ final class ChatHub: Sendable {
 
     // MARK: People
 
-    /// A private message. Delivered on the recipient's loop, after anything the sender
-    /// said before it.
-    /// - Returns: the recipient's name as they spell it.
-    func privateMessage(from session: SessionID, to target: String, text: String) -> Result<String, UserError> {
+    /// A private message, and the sender's echo of it. Delivered on the recipient's loop,
+    /// after anything the sender said before it.
+    /// - Returns: why it could not be sent, or `nil`.
+    func privateMessage(from session: SessionID, to target: String, text: String) -> UserError? {
         withState { state, outbox in
-            guard let sender = state.sessions[session] else { return .failure(.userNotOnline(target)) }
-            guard let (targetID, recipient) = state.member(named: target) else {
-                return .failure(.userNotOnline(target))
-            }
-            guard targetID != session else { return .failure(.messageToSelf) }
+            guard let sender = state.sessions[session] else { return .userNotOnline(target) }
+            guard let (targetID, recipient) = state.member(named: target) else { return .userNotOnline(target) }
+            guard targetID != session else { return .messageToSelf }
             // The sender's echo is queued first, under the lock: the recipient may answer at
             // once, and the answer must not arrive before the echo.
             let echo = Self.encode(ServerLine.privateMessageEcho(to: recipient.name, text))
             outbox.post(.direct(session, [echo]), toShard: sender.shard)
             let line = Self.encode(ServerLine.privateMessage(from: sender.name, text))
             outbox.post(.privateMessage(targetID, line, from: sender.name.lowercased()), toShard: recipient.shard)
-            return .success(recipient.name)
+            return nil
         }
     }
 
@@ -359,11 +357,11 @@ final class ChatHub: Sendable {
 
     // MARK: Operators
 
-    /// Disconnects `target` and refuses their e-mail address and IP for `duration`.
+    /// Refuses the target's e-mail address and IP for `duration`, disconnects them with
+    /// `notice`, and tells the operator `confirmation(name)`. The confirmation is queued
+    /// here, under the lock, so it reaches the operator before the room's notice that the
+    /// user left.
     /// - Returns: the target's name, e-mail key and IP (for the log).
-    /// Bans the user's address and IP, disconnects them with `notice`, and tells the
-    /// operator `confirmation(name)`. The confirmation is queued here, under the lock, so
-    /// it reaches the operator before the room's notice that the user left.
     func ban(
         _ session: SessionID, target: String, for duration: Duration, notice: String,
         confirmation: (_ user: String) -> String

@@ -166,10 +166,13 @@ public final class ChatServer: Service, Sendable {
         while (try? await Task.sleep(for: period)) != nil {
             guard reclaimer.shouldTrim(churn: hub.connectionChurn, now: clock.now) else { continue }
             let started = clock.now
-            MemoryReclaimer.trim()
+            let returned = MemoryReclaimer.trim()
             logger.debug(
                 "Returned free memory to the system",
-                metadata: ["duration": "\(clock.now - started)", "connections": "\(hub.snapshot().connections)"])
+                metadata: [
+                    "pages_returned": "\(returned)", "duration": "\(clock.now - started)",
+                    "connections": "\(hub.snapshot().connections)",
+                ])
         }
     }
 

@@ -455,9 +455,7 @@ final class ConnectionHandler: ChannelInboundHandler {
     private func sendPrivateMessage(to target: String, _ text: String, context: ChannelHandlerContext) {
         guard let session, let clean = cleanMessage(text, context: context) else { return }
         // On success the hub has queued the echo.
-        if case .failure(let error) = services.hub.privateMessage(
-            from: session.id, to: TextSanitizer.sanitize(target), text: clean)
-        {
+        if let error = services.hub.privateMessage(from: session.id, to: TextSanitizer.sanitize(target), text: clean) {
             send([error.line], context: context)
         }
     }
