@@ -30,6 +30,14 @@ public struct RateLimit<Key: Hashable>: Sendable where Key: Sendable {
         events[key] = times
     }
 
+    /// Takes back the latest event counted for `key`, as if it had not happened (a code
+    /// that was asked for and then used to log in is no sign of abuse).
+    public mutating func forgetLatest(_ key: Key) {
+        guard var times = events[key], !times.isEmpty else { return }
+        times.removeLast()
+        events[key] = times.isEmpty ? nil : times
+    }
+
     /// Checks and, when allowed, counts in one step.
     /// - Returns: `nil` when the event was allowed and counted, else the wait.
     public mutating func attempt(_ key: Key, now: ContinuousClock.Instant) -> Duration? {

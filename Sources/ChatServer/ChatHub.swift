@@ -144,16 +144,14 @@ final class ChatHub: Sendable {
         }
     }
 
-    /// Takes the user offline: leaves their room, frees the name, drops their invitations.
+    /// Takes the user offline: leaves their room and frees the name. Their invitations
+    /// stay with their e-mail address.
     func logout(_ session: SessionID) {
         withState { state, outbox in
             guard let member = state.sessions[session] else { return }
             state.leaveRoom(session, notice: ServerLine.leftRoom(member.name), outbox: &outbox)
             state.sessions[session] = nil
             state.sessionIDsByName[member.name.lowercased()] = nil
-            for roomKey in member.allowedRooms {
-                state.rooms[roomKey]?.allowed.remove(session)
-            }
         }
     }
 
@@ -162,9 +160,10 @@ final class ChatHub: Sendable {
         let now = ContinuousClock.now
         withState { state, outbox in
             guard let member = state.sessions[session] else { return }
-            state.rooms[member.roomKey]?.history.append(line, at: now)
+            let sender = member.name.lowercased()
+            state.rooms[member.roomKey]?.history.append(HistoryLine(line: line, sender: sender), at: now)
             guard let room = state.rooms[member.roomKey] else { return }
-            outbox.post(line, to: room, from: member.name.lowercased())
+            outbox.post(line, to: room, from: sender)
         }
     }
 
@@ -178,7 +177,7 @@ final class ChatHub: Sendable {
             guard let member = state.sessions[session] else { return nil }
             if let room = state.rooms[name.key] {
                 if member.roomKey == room.name.key { return .alreadyInRoom(room.name.display) }
-                if room.isPrivate && !room.allowed.contains(session) { return .privateRoom(room.name.display) }
+                if !state.mayEnter(room, session) { return .privateRoom(room.name.display) }
             }
             state.move(
                 session, to: name, isPrivate: false, now: now, outbox: &outbox,
@@ -194,7 +193,7 @@ final class ChatHub: Sendable {
             guard state.sessions[session] != nil else { return nil }
             if let existing = state.rooms[name.key] {
                 // A private room's existence is not revealed to those who may not see it.
-                if existing.isPrivate && !existing.allowed.contains(session) { return .privateRoom(existing.name.display) }
+                if !state.mayEnter(existing, session) { return .privateRoom(existing.name.display) }
                 return .roomExists(existing.name.display)
             }
             state.move(
@@ -234,7 +233,7 @@ final class ChatHub: Sendable {
             guard invitee.roomKey != room.name.key else {
                 return .failure(.alreadyMember(invitee.name, room: room.name.display))
             }
-            state.allow(targetID, into: room.name.key)
+            state.rooms[room.name.key]?.allowed.insert(invitee.emailKey)
             // The confirmation is queued first, under the lock: the invitee may join at
             // once, and the inviter must not hear of it before their own confirmation.
             let confirmation = Self.encode(ServerLine.youInvited(invitee.name, to: room.name.display))
@@ -264,8 +263,7 @@ final class ChatHub: Sendable {
                 }
             }
             guard room.name != .general else { return .failure(.cannotKickFromDefaultRoom) }
-            state.rooms[room.name.key]?.allowed.remove(targetID)
-            state.sessions[targetID]?.allowedRooms.remove(room.name.key)
+            state.rooms[room.name.key]?.allowed.remove(victim.emailKey)
             state.move(
                 targetID, to: .general, isPrivate: false, now: now, outbox: &outbox,
                 departureNotice: ServerLine.wasKicked(victim.name, by: kicker.name),
@@ -343,7 +341,7 @@ final class ChatHub: Sendable {
         let listings = state.withLockedValue { state -> [ServerLine.RoomListing] in
             let current = state.sessions[session]?.roomKey
             return state.rooms.values.compactMap { room in
-                guard !room.isPrivate || room.allowed.contains(session) else { return nil }
+                guard state.mayEnter(room, session) else { return nil }
                 return ServerLine.RoomListing(
                     name: room.name.display,
                     isPrivate: room.isPrivate,

@@ -9,8 +9,6 @@ struct Member: Sendable {
     var emailKey: String
     var ip: String
     var isOperator: Bool
-    /// Private rooms this user may enter (invited, or created them), for clean-up.
-    var allowedRooms: Set<String> = []
 }
 
 struct Room: Sendable {
@@ -23,9 +21,11 @@ struct Room: Sendable {
     var membersPerShard: [Int]
     var owner: SessionID?
     var topic: String?
-    /// Who may enter a private room: its creator and everyone invited, until kicked.
-    var allowed: Set<SessionID> = []
-    var history: RoomHistory<ByteBuffer>
+    /// Who may enter a private room, by e-mail key: its creator and everyone invited,
+    /// until kicked. Keyed by address, not session, so an invitation survives the
+    /// invitee's reconnect and never passes to someone who later takes their name.
+    var allowed: Set<String> = []
+    var history: RoomHistory<HistoryLine>
 
     init(name: RoomName, id: RoomID, isPrivate: Bool, shardCount: Int, historySize: Int) {
         self.name = name
@@ -67,9 +67,12 @@ struct HubState: Sendable {
         return (id, member)
     }
 
-    mutating func allow(_ session: SessionID, into roomKey: String) {
-        rooms[roomKey]?.allowed.insert(session)
-        sessions[session]?.allowedRooms.insert(roomKey)
+    /// Whether the session may enter (or see) the room: any public room; a private one
+    /// when its address was let in.
+    func mayEnter(_ room: Room, _ session: SessionID) -> Bool {
+        guard room.isPrivate else { return true }
+        guard let emailKey = sessions[session]?.emailKey else { return false }
+        return room.allowed.contains(emailKey)
     }
 
     /// Moves a member from their room to `name` (created when missing, with them as
@@ -96,7 +99,7 @@ struct HubState: Sendable {
             room.owner = session
             rooms[name.key] = room
             nextRoomID += 1
-            if isPrivate { allow(session, into: name.key) }
+            if isPrivate { rooms[name.key]?.allowed.insert(member.emailKey) }
         }
         let newRoom = rooms[name.key]!.name.display
         enter(session, into: name, firstLines: firstLines(previous, newRoom).map(ChatHub.encode), now: now, outbox: &outbox)
@@ -121,13 +124,7 @@ struct HubState: Sendable {
         if let topic = room.topic {
             lines.append(ChatHub.encode(ServerLine.topic(topic, of: room.name.display)))
         }
-        let history = room.history.recent(at: now)
-        if !history.isEmpty {
-            lines.append(ChatHub.encode(ServerLine.historyHeader))
-            lines.append(contentsOf: history)
-            lines.append(ChatHub.encode(ServerLine.historyFooter))
-        }
-        outbox.post(.enterRoom(session, room.id, lines), toShard: member.shard)
+        outbox.post(.enterRoom(session, room.id, lines, history: room.history.recent(at: now)), toShard: member.shard)
         outbox.post(presence: ChatHub.encode(ServerLine.joinedRoom(member.name)), to: room, except: session)
         rooms[name.key] = room
     }
@@ -142,10 +139,8 @@ struct HubState: Sendable {
             room.membersPerShard[member.shard] -= 1
         }
         outbox.post(.exitRoom(session, room.id), toShard: member.shard)
-        if room.members.isEmpty && room.name != .general {
-            for id in room.allowed { sessions[id]?.allowedRooms.remove(room.name.key) }
-            return
-        }
+        // The room and its invitations disappear with its last member.
+        if room.members.isEmpty && room.name != .general { return }
         // While the server shuts down everyone leaves at once and the shutdown notice must
         // stay each user's last line: the room is not told.
         if !isShuttingDown { outbox.post(presence: ChatHub.encode(notice), to: room, except: session) }

@@ -1,3 +1,4 @@
+import ChatCore
 import NIOCore
 import NIOConcurrencyHelpers
 
@@ -152,13 +153,14 @@ private final class LocalState {
             for line in lines { write(line, to: session) }
             session.context.flush()
             session.context.close(promise: nil)
-        case .enterRoom(let id, let room, let lines):
+        case .enterRoom(let id, let room, let lines, let history):
             guard let session = sessions[id] else { return }
             removeFromRoom(session)
             session.room = room
             session.roomSlot = rooms[room, default: []].count
             rooms[room, default: []].append(session)
             for line in lines { write(line, to: session) }
+            replay(history, to: session)
         case .exitRoom(let id, let room):
             guard let session = sessions[id], session.room == room else { return }
             removeFromRoom(session)
@@ -176,6 +178,23 @@ private final class LocalState {
             }
         }
     }
+
+    /// The history block: what the session does not ignore, between the header and the
+    /// footer; nothing at all when no line is left.
+    private func replay(_ history: [HistoryLine], to session: LocalSession) {
+        var wroteHeader = false
+        for entry in history where session.ignoring.isEmpty || !session.ignoring.contains(entry.sender) {
+            if !wroteHeader {
+                write(Self.historyHeader, to: session)
+                wroteHeader = true
+            }
+            write(entry.line, to: session)
+        }
+        if wroteHeader { write(Self.historyFooter, to: session) }
+    }
+
+    private static let historyHeader = ChatHub.encode(ServerLine.historyHeader)
+    private static let historyFooter = ChatHub.encode(ServerLine.historyFooter)
 
     func removeFromRoom(_ session: LocalSession) {
         guard let room = session.room else { return }

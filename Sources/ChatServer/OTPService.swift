@@ -59,9 +59,21 @@ final class OTPService: Sendable {
         }
     }
 
+    /// Checks a guess. A code that logs the user in stops counting against its address:
+    /// the per-address spacing and hourly cap are there against mail floods and guessing,
+    /// and a used code is neither (an attacker's codes never are). Per-IP and server-wide
+    /// counts stay, so a flood from one client is still capped.
     func verify(_ guess: Substring, for email: EmailAddress) -> OTPStore.Verification {
         let now = ContinuousClock.now
-        return state.withLockedValue { $0.store.verify(guess, for: email, now: now) }
+        return state.withLockedValue { state in
+            let verification = state.store.verify(guess, for: email, now: now)
+            if verification == .verified {
+                // A new code replaces the old one, so the code used was the latest asked for.
+                state.addressInterval?.forgetLatest(email.key)
+                state.addressHourly.forgetLatest(email.key)
+            }
+            return verification
+        }
     }
 
     func revoke(for email: EmailAddress, ticket: UInt64) {

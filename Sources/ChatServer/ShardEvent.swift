@@ -22,12 +22,20 @@ enum ShardEvent: Sendable {
     case everyoneOnline(ByteBuffer)
     /// Lines for one session, then its connection is closed.
     case disconnect(SessionID, [ByteBuffer])
-    /// The session's membership moves to the room; then it receives the lines.
-    case enterRoom(SessionID, RoomID, [ByteBuffer])
+    /// The session's membership moves to the room; then it receives the lines, then the
+    /// room's recent history without the lines of senders it ignores.
+    case enterRoom(SessionID, RoomID, [ByteBuffer], history: [HistoryLine])
     /// The session is no longer a member of the room.
     case exitRoom(SessionID, RoomID)
     /// Tell every local connection and close it once the line is flushed.
     case shutdown(ByteBuffer)
     /// Close every local connection now (the shutdown grace period is over).
     case closeAll
+}
+
+/// A line kept in a room's history, with its sender's lower-cased name, so that a replay
+/// leaves out the senders the joiner ignores.
+struct HistoryLine: Sendable {
+    let line: ByteBuffer
+    let sender: String
 }

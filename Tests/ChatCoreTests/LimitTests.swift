@@ -17,6 +17,24 @@ import Testing
         #expect(bucket.take(now: start + .seconds(100)) != nil)
     }
 
+    @Test func rateLimitForgetsTheLatestEventOfOneKey() {
+        var limit = RateLimit<String>(limit: 2, per: .seconds(60))
+        #expect(limit.attempt("a", now: start) == nil)
+        #expect(limit.attempt("a", now: start + .seconds(10)) == nil)
+        #expect(limit.retryAfter("a", now: start + .seconds(20)) != nil)
+        limit.forgetLatest("a")
+        #expect(limit.retryAfter("a", now: start + .seconds(20)) == nil)
+        // The earlier event still counts: one more is allowed, not two.
+        #expect(limit.attempt("a", now: start + .seconds(20)) == nil)
+        #expect(limit.attempt("a", now: start + .seconds(30)) == .seconds(30))
+        limit.forgetLatest("a")
+        limit.forgetLatest("a")
+        limit.forgetLatest("a")
+        #expect(limit.count == 0)
+        limit.forgetLatest("b")
+        #expect(limit.count == 0)
+    }
+
     @Test func rateLimitCountsPerKeyInASlidingWindow() {
         var limit = RateLimit<String>(limit: 2, per: .seconds(60))
         #expect(limit.attempt("a", now: start) == nil)

@@ -47,6 +47,27 @@ import Testing
         }
     }
 
+    /// Issue "One hub", fix 3: only codes that were never used count against an address.
+    @Test func codesUsedToLogInDoNotCountAgainstTheAddress() async throws {
+        try await withTestServer(configure: {
+            $0.limits.otpRequestInterval = .seconds(30)
+            $0.limits.otpRequestsPerHour = 3
+        }) { server in
+            // Five logins in a row, each within seconds of the last: never throttled.
+            for round in 0..<5 {
+                let alice = try await server.login("alice", from: "127.0.0.20")
+                try await alice.send("/quit")
+                _ = try await alice.waitForClose()
+                _ = try await server.waitForOccupancy { $0.connections == 0 && $0.onlineUsers == 0 }
+                #expect(server.mail.mails(for: "alice@example.com").count == round + 1)
+            }
+            // A code asked for and never used still spaces the next one out.
+            #expect(try await requestCode(server, "alice@example.com").last == "*** Enter OTP code: ***")
+            let refused = try await requestCode(server, "alice@example.com")
+            #expect(refused[1].hasPrefix("ERROR: Too many codes requested. Try again in "))
+        }
+    }
+
     @Test func codesPerClientIPAreCapped() async throws {
         try await withTestServer(configure: { $0.limits.otpRequestsPerIPPerHour = 2 }) { server in
             for user in ["a", "b"] {

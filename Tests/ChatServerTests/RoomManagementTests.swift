@@ -205,6 +205,94 @@ import Testing
         }
     }
 
+    /// Issue "One hub", fix 1: a replay leaves out the lines of users one ignores, on
+    /// /join, /leave and when kicked back to #general.
+    @Test func historyReplayLeavesOutIgnoredUsers() async throws {
+        try await withTestServer { server in
+            let alice = try await server.login("alice")
+            let bob = try await server.login("bob")
+            let carol = try await server.login("carol")
+            try await alice.readUntil("*** carol joined the room ***")
+            try await carol.send("/ignore alice")
+            try await carol.readUntil("*** You are now ignoring alice ***")
+            try await carol.send("/create #den")
+            try await carol.readUntil("*** You joined #den ***")
+
+            try await alice.send("/join #lobby")
+            try await alice.readUntil("*** You joined #lobby ***")
+            try await alice.send("spam in lobby")
+            try await alice.send("/me spams the lobby")
+            try await alice.readUntil("* alice spams the lobby")
+            try await carol.send("/join #lobby")
+            #expect(try await carol.readLine() == "*** You joined #lobby ***")
+            try await alice.readUntil("*** carol joined the room ***")
+            // Nothing but alice's lines in the history: no history block at all.
+            try await carol.send("/who")
+            #expect(try await carol.readLine().hasPrefix("Members of #lobby"))
+
+            try await bob.send("bob in general")
+            try await alice.send("/leave")
+            try await alice.readUntil("*** You left #lobby and returned to #general ***")
+            try await alice.send("alice in general")
+            try await bob.readUntil("[alice]: alice in general")
+            try await carol.readUntil("*** alice left the room ***")
+            try await carol.readUntil("*** carol is now the owner of #lobby ***")
+            try await carol.send("/leave")
+            let replay = try await carol.readUntil(ServerLine.historyFooter)
+            #expect(replay.first == "*** You left #lobby and returned to #general ***")
+            #expect(replay.contains("[bob]: bob in general"))
+            #expect(!replay.contains { $0.contains("alice in general") })
+            #expect(replay.contains(ServerLine.historyHeader))
+
+            // Kicked back to #general: the same replay rule.
+            try await bob.send("/create #bobs")
+            try await bob.readUntil("*** You joined #bobs ***")
+            try await carol.send("/join #bobs")
+            try await carol.readUntil("*** You joined #bobs ***")
+            try await bob.readUntil("*** carol joined the room ***")
+            try await bob.send("/kick carol")
+            let kicked = try await carol.readUntil(ServerLine.historyFooter)
+            #expect(kicked.contains("[bob]: bob in general"))
+            #expect(!kicked.contains { $0.contains("alice") })
+            // Without the ignore, alice's lines are replayed to others.
+            try await bob.send("/leave")
+            let bobReplay = try await bob.readUntil(ServerLine.historyFooter)
+            #expect(bobReplay.contains("[alice]: alice in general"))
+        }
+    }
+
+    /// Issue "One hub", fix 2: an invitation belongs to the invitee's e-mail address.
+    @Test func anInvitationSurvivesAReconnectAndStaysWithItsAddress() async throws {
+        try await withTestServer { server in
+            let alice = try await server.login("alice")
+            var bob = try await server.login("bob", from: "127.0.1.2")
+            try await alice.send("/create #secret private")
+            try await alice.readUntil("*** You joined #secret ***")
+            try await alice.send("/invite bob")
+            try await alice.readUntil("*** You invited bob to #secret ***")
+            try await bob.readUntil("*** alice invited you to #secret. Type /join #secret to enter. ***")
+
+            try await bob.send("/quit")
+            _ = try await bob.waitForClose()
+            _ = try await server.waitForOccupancy { $0.onlineUsers == 1 }
+            // Someone else takes the name: the invitation is not theirs.
+            let impostor = try await server.login("bob", email: "mallory@example.com", from: "127.0.1.3")
+            try await impostor.send("/join #secret")
+            #expect(try await impostor.readLine() == "ERROR: #secret is private. Ask a member for an invite.")
+            try await impostor.send("/rooms")
+            #expect(try await impostor.readLines(2) == ["Available Rooms (1):", "  - #general [public] (1 members) (current)"])
+            try await impostor.send("/quit")
+            _ = try await impostor.waitForClose()
+            _ = try await server.waitForOccupancy { $0.onlineUsers == 1 }
+
+            // The invitee back, under another name, from the same address: still invited.
+            bob = try await server.login("robert", email: "bob@example.com", from: "127.0.1.2")
+            try await bob.send("/join #secret")
+            #expect(try await bob.readLine() == "*** You joined #secret ***")
+            try await alice.readUntil("*** robert joined the room ***")
+        }
+    }
+
     @Test func helpExplainsOneCommand() async throws {
         try await withTestServer { server in
             let alice = try await server.login("alice")
