@@ -129,7 +129,9 @@ extension ChatCommand {
             "Creates the room and moves you into it as its owner. A private room is invite-only and hidden from everyone else."
         ),
         Description("/leave", "Leave the current room and return to #general", "Takes you back to #general."),
-        Description("/who", "List the members of your room", "Lists the members of your current room, marking the owner and you."),
+        Description(
+            "/who", "List the members of your room",
+            "Lists the members of your current room, marking the owner and you."),
         Description(
             "/invite <user>", "Invite a user to your private room",
             "Any member of a private room may invite an online user; the invitation lasts until the room disappears or the user is kicked."
@@ -142,8 +144,12 @@ extension ChatCommand {
             "/topic [text]", "Show or set the room topic",
             "Without text, shows the topic of your room. With text, sets it (room owners and operators only)."
         ),
-        Description("/msg <username> <message>", "Send a private message to a user", "Sends a private message to an online user."),
-        Description("/reply <message>", "Answer the last private message", "Sends a private message to the last user who sent you one."),
+        Description(
+            "/msg <username> <message>", "Send a private message to a user",
+            "Sends a private message to an online user."),
+        Description(
+            "/reply <message>", "Answer the last private message",
+            "Sends a private message to the last user who sent you one."),
         Description("/me <action>", "Send an action to the room", "Sends '* yourname action' to your room."),
         Description(
             "/ignore [user]", "Ignore a user, or list ignored users",
@@ -157,8 +163,12 @@ extension ChatCommand {
         Description(
             "/unban <email-or-ip>", "Lift a ban (operators)", "Removes the ban on an e-mail address or IP address.",
             operatorOnly: true),
-        Description("/bans", "List active bans (operators)", "Lists the banned addresses and when each ban ends.", operatorOnly: true),
-        Description("/wall <text>", "Announce to everyone (operators)", "Sends a system line to everyone online.", operatorOnly: true),
+        Description(
+            "/bans", "List active bans (operators)", "Lists the banned addresses and when each ban ends.",
+            operatorOnly: true),
+        Description(
+            "/wall <text>", "Announce to everyone (operators)", "Sends a system line to everyone online.",
+            operatorOnly: true),
         Description("/quit", "Disconnect from the server", "Says goodbye and closes the connection."),
     ]
 

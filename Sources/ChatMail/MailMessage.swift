@@ -102,12 +102,14 @@ public struct MailMessage: Sendable {
     static func rfc5322Date(_ date: Date) -> String {
         let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
         let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-        let parts = Calendar.gregorianUTC.dateComponents([.weekday, .day, .month, .year, .hour, .minute, .second], from: date)
+        let parts = Calendar.gregorianUTC.dateComponents(
+            [.weekday, .day, .month, .year, .hour, .minute, .second], from: date)
         func two(_ value: Int?) -> String {
             let value = value ?? 0
             return value < 10 ? "0\(value)" : "\(value)"
         }
-        return "\(days[(parts.weekday ?? 1) - 1]), \(two(parts.day)) \(months[(parts.month ?? 1) - 1]) \(parts.year ?? 1970) "
+        return
+            "\(days[(parts.weekday ?? 1) - 1]), \(two(parts.day)) \(months[(parts.month ?? 1) - 1]) \(parts.year ?? 1970) "
             + "\(two(parts.hour)):\(two(parts.minute)):\(two(parts.second)) +0000"
     }
 }

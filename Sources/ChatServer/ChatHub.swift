@@ -1,6 +1,6 @@
 import ChatCore
-import NIOCore
 import NIOConcurrencyHelpers
+import NIOCore
 
 /// The one owner of the shared state: who is online, which IP holds how many connections,
 /// the rooms with their members, owners and invitations, and the bans.
@@ -282,8 +282,9 @@ final class ChatHub: Sendable {
                 return .success(nil)
             }
             guard let text else {
-                return .success(room.topic.map { ServerLine.topic($0, of: room.name.display) }
-                    ?? ServerLine.noTopic(room.name.display))
+                return .success(
+                    room.topic.map { ServerLine.topic($0, of: room.name.display) }
+                        ?? ServerLine.noTopic(room.name.display))
             }
             guard room.owner == session || member.isOperator else { return .failure(.ownerOnly(room.name.display)) }
             state.rooms[room.name.key]?.topic = text
@@ -332,7 +333,9 @@ final class ChatHub: Sendable {
 
     /// Everyone online, sorted without regard to case.
     func onlineUsers() -> [(name: String, isOperator: Bool)] {
-        let users = state.withLockedValue { state in state.sessions.values.map { (name: $0.name, isOperator: $0.isOperator) } }
+        let users = state.withLockedValue { state in
+            state.sessions.values.map { (name: $0.name, isOperator: $0.isOperator) }
+        }
         return users.sorted { ($0.name.lowercased(), $0.name) < ($1.name.lowercased(), $1.name) }
     }
 

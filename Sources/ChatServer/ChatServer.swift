@@ -1,10 +1,10 @@
 import ChatCore
 import ChatMail
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
-import NIOConcurrencyHelpers
 
 /// The chat server: listens, accepts, and on graceful shutdown tells every user, flushes
 /// and closes within the configured time.

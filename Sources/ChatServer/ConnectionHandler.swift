@@ -411,7 +411,9 @@ final class ConnectionHandler: ChannelInboundHandler {
             case .success(let (user, email, ip)):
                 logger.notice(
                     "Moderation: ban",
-                    metadata: ["target": "\(user)", "target_email": "\(email)", "target_ip": "\(ip)", "minutes": "\(minutes)"])
+                    metadata: [
+                        "target": "\(user)", "target_email": "\(email)", "target_ip": "\(ip)", "minutes": "\(minutes)",
+                    ])
             case .failure(let error):
                 send([error.line], context: context)
             }

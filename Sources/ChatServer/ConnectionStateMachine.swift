@@ -71,7 +71,9 @@ struct ConnectionStateMachine {
                 invalidEmails += 1
                 if invalidEmails >= maxEmailAttempts {
                     state = .closed
-                    return .close([ServerLine.verifyingEmail, UserError.invalidEmail.line, UserError.tooManyInvalidEmails.line])
+                    return .close([
+                        ServerLine.verifyingEmail, UserError.invalidEmail.line, UserError.tooManyInvalidEmails.line,
+                    ])
                 }
                 return .reply([ServerLine.verifyingEmail, UserError.invalidEmail.line, ServerLine.emailPrompt])
             }

@@ -20,7 +20,9 @@ public final class FanOutProbe {
     public init(eventLoop: any EventLoop, channels: [any Channel]) throws {
         precondition(!channels.isEmpty)
         // The default HISTORY_SIZE: each line is also kept in the room's history.
-        hub = ChatHub(eventLoops: [eventLoop], limits: .init(maxConnectionsPerIP: 1, historySize: ServerConfiguration().historySize))
+        hub = ChatHub(
+            eventLoops: [eventLoop],
+            limits: .init(maxConnectionsPerIP: 1, historySize: ServerConfiguration().historySize))
         let shard = hub.shards[0]
         var ids: [SessionID] = []
         for (index, channel) in channels.enumerated() {

@@ -102,7 +102,9 @@ struct HubState: Sendable {
             if isPrivate { rooms[name.key]?.allowed.insert(member.emailKey) }
         }
         let newRoom = rooms[name.key]!.name.display
-        enter(session, into: name, firstLines: firstLines(previous, newRoom).map(ChatHub.encode), now: now, outbox: &outbox)
+        enter(
+            session, into: name, firstLines: firstLines(previous, newRoom).map(ChatHub.encode), now: now,
+            outbox: &outbox)
     }
 
     /// Adds the session to an existing room and queues, for the session, `firstLines`

@@ -1,6 +1,6 @@
 import ChatCore
-import NIOCore
 import NIOConcurrencyHelpers
+import NIOCore
 
 /// One event loop's share of the fan-out: the connections on that loop, grouped by room.
 ///

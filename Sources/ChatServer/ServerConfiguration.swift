@@ -1,7 +1,7 @@
 import ChatCore
 import ChatMail
-import Foundation
 import Configuration
+import Foundation
 import Logging
 
 /// Everything the server needs to know to run, validated.

@@ -105,7 +105,8 @@ public enum Setting: String, CaseIterable, Sendable {
         case .smtpPassword: return "SMTP password (environment or .env only; never printed); empty: no AUTH"
         case .smtpFrom: return "From: header of OTP mails, e.g. 'Chat <noreply@example.com>' (default: SMTP_EMAIL)"
         case .smtpSecurity:
-            return "starttls, tls (implicit TLS) or none (loopback hosts only); default: tls for port 465, else starttls"
+            return
+                "starttls, tls (implicit TLS) or none (loopback hosts only); default: tls for port 465, else starttls"
         case .smtpCAFile: return "PEM file of extra trusted CA certificates (a private relay's CA)"
         case .smtpTimeoutSeconds: return "seconds allowed to connect and for each SMTP reply (the whole session: 4x)"
         case .smtpMaxConcurrency: return "SMTP sessions at once"
@@ -125,13 +126,15 @@ public enum Setting: String, CaseIterable, Sendable {
         case .connectionsPerIPPerMinute: return "new connections one client IP (IPv6: one /64) may open per minute"
         case .loginTimeoutSeconds: return "seconds a connection has to finish logging in"
         case .maxEmailAttempts: return "invalid e-mail addresses a connection may enter before it is closed"
-        case .otpRequestIntervalSeconds: return "seconds between two codes for the same e-mail address (used codes do not count)"
+        case .otpRequestIntervalSeconds:
+            return "seconds between two codes for the same e-mail address (used codes do not count)"
         case .otpRequestsPerHour: return "unused codes per e-mail address per hour"
         case .otpRequestsPerIPPerHour: return "codes requested from one client IP (IPv6: one /64) per hour"
         case .otpRequestsPerMinute: return "codes the whole server mails per minute"
         case .messageBurst: return "lines a user may send at once before flood control slows them"
         case .messagesPerSecond: return "lines per second a user may send in the long run"
-        case .maxQueuedLines: return "lines flood control may hold back in one unbroken flood before the client is disconnected"
+        case .maxQueuedLines:
+            return "lines flood control may hold back in one unbroken flood before the client is disconnected"
         case .adminEmails: return "comma-separated e-mail addresses whose users are server operators"
         }
     }

@@ -158,7 +158,8 @@ struct Bench {
                 }
             }
         if willBeSlow { bootstrap = bootstrap.channelOption(.socketOption(.so_rcvbuf), value: 16384) }
-        let channel = try await bootstrap
+        let channel =
+            try await bootstrap
             .connect(host: options.host, port: options.port).get()
         let lineBytes = options.lineBytes
         let (handler, nanos) = try await channel.eventLoop.flatSubmit {
@@ -180,7 +181,9 @@ struct Bench {
     /// many clients have stopped reading.
     /// - Returns: the phases, and for the slow clients the seconds from when each stopped
     ///   reading until the server disconnected it (`nil`: still connected).
-    private func fanout(_ clients: [Connected], registry: StatsRegistry, slowAfter: Int?) async throws
+    private func fanout(
+        _ clients: [Connected], registry: StatsRegistry, slowAfter: Int?
+    ) async throws
         -> ([Report.Phase], [Double?])
     {
         let senderCount = min(options.senders, clients.count)

@@ -1,6 +1,6 @@
 import Foundation
-import NIOCore
 import NIOConcurrencyHelpers
+import NIOCore
 
 /// Hands out OTP codes from the server's `file` mail transport folder, as users read
 /// their inboxes. One background scan of the folder serves every waiting client.

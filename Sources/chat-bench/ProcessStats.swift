@@ -1,7 +1,8 @@
+import Foundation
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import Foundation
 
 /// CPU time and memory of a process, from /proc (Linux).
 struct ProcessStats: Sendable {

@@ -51,7 +51,8 @@ struct Report {
         for phase in phases {
             lines.append(
                 String(
-                    format: "  %@: %.0f deliveries/s over %.1f s; latency p50 %.2f / p90 %.2f / p99 %.2f / p99.9 %.2f / max %.2f ms",
+                    format:
+                        "  %@: %.0f deliveries/s over %.1f s; latency p50 %.2f / p90 %.2f / p99 %.2f / p99.9 %.2f / max %.2f ms",
                     phase.label, phase.deliveriesPerSecond, phase.seconds, phase.percentile(50), phase.percentile(90),
                     phase.percentile(99), phase.percentile(99.9), Double(phase.stats.latency.max) / 1e6))
             lines.append(
@@ -96,7 +97,8 @@ struct Report {
                 "deliveries_per_second": phase.deliveriesPerSecond, "p50_ms": phase.percentile(50),
                 "p90_ms": phase.percentile(90), "p99_ms": phase.percentile(99), "p999_ms": phase.percentile(99.9),
                 "max_ms": Double(phase.stats.latency.max) / 1e6, "lost": phase.stats.lost,
-                "out_of_order": phase.stats.reordered, "duplicates": phase.stats.duplicates, "missing_at_end": phase.missingAtEnd,
+                "out_of_order": phase.stats.reordered, "duplicates": phase.stats.duplicates,
+                "missing_at_end": phase.missingAtEnd,
                 "bench_cpu_seconds": phase.benchCPUSeconds,
             ]
             if let cpu = phase.serverCPUSeconds { entry["server_cpu_seconds"] = cpu }

@@ -176,9 +176,11 @@ struct ChatServerCommand: AsyncParsableCommand {
     }
 
     /// `--check-smtp`: one SMTP session without a message, and a verdict on standard output.
-    private static func checkSMTP(_ configuration: ServerConfiguration, group: MultiThreadedEventLoopGroup) async throws {
+    private static func checkSMTP(_ configuration: ServerConfiguration, group: MultiThreadedEventLoopGroup) async throws
+    {
         guard case .smtp(let settings) = configuration.mailTransport else {
-            printError("chat-server: --check-smtp needs the SMTP transport: set SMTP_HOST (and SMTP_EMAIL, SMTP_PASSWORD)")
+            printError(
+                "chat-server: --check-smtp needs the SMTP transport: set SMTP_HOST (and SMTP_EMAIL, SMTP_PASSWORD)")
             throw ExitCode(2)
         }
         print("Checking \(settings) ...")
@@ -189,9 +191,12 @@ struct ChatServerCommand: AsyncParsableCommand {
             print("SMTP check FAILED: \(error)")
             throw ExitCode(1)
         }
-        let security = settings.security == .none ? "no TLS" : "TLS (\(settings.security.rawValue)), certificate verified"
+        let security =
+            settings.security == .none ? "no TLS" : "TLS (\(settings.security.rawValue)), certificate verified"
         let login = settings.password.isEmpty ? "no login" : "logged in as \(settings.username)"
-        print("SMTP check passed: connected to \(settings.host):\(settings.port), \(security), \(login). No mail was sent.")
+        print(
+            "SMTP check passed: connected to \(settings.host):\(settings.port), \(security), \(login). No mail was sent."
+        )
     }
 
     private static func help(_ setting: Setting) -> ArgumentHelp {

@@ -101,9 +101,10 @@ import Testing
             }
             try await mallory.sendRaw(Array("\nhello\n".utf8))
             #expect(
-                try await mallory.readUntil("[mallory]: hello", timeout: .seconds(30)).filter { $0.hasPrefix("ERROR") } == [
-                    "ERROR: Line too long. Maximum length is 4096 bytes; the line was discarded."
-                ])
+                try await mallory.readUntil("[mallory]: hello", timeout: .seconds(30)).filter { $0.hasPrefix("ERROR") }
+                    == [
+                        "ERROR: Line too long. Maximum length is 4096 bytes; the line was discarded."
+                    ])
             let growth = Self.residentKiB() - before
             // The line was never buffered: far less than its 10 MiB stayed in memory.
             #expect(growth < 8 * 1024, "RSS grew by \(growth) KiB")

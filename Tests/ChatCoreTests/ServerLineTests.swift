@@ -93,9 +93,10 @@ import Testing
 
     @Test func helpListsEveryCommand() {
         let help = ServerLine.help.joined(separator: "\n")
-        for word in ["/help", "/users", "/rooms", "/join", "/leave", "/msg", "/quit", "/create", "/invite", "/kick",
-            "/topic", "/who", "/me", "/reply", "/ignore", "/unignore", "/ban", "/unban", "/bans", "/wall"]
-        {
+        for word in [
+            "/help", "/users", "/rooms", "/join", "/leave", "/msg", "/quit", "/create", "/invite", "/kick",
+            "/topic", "/who", "/me", "/reply", "/ignore", "/unignore", "/ban", "/unban", "/bans", "/wall",
+        ] {
             #expect(help.contains(word))
         }
     }

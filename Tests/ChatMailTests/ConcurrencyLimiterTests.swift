@@ -7,7 +7,12 @@ import Testing
     /// Counts holders at once and the most ever seen.
     final class Gauge: Sendable {
         private let state = NIOLockedValueBox((running: 0, peak: 0))
-        func enter() { state.withLockedValue { $0.running += 1; $0.peak = max($0.peak, $0.running) } }
+        func enter() {
+            state.withLockedValue {
+                $0.running += 1
+                $0.peak = max($0.peak, $0.running)
+            }
+        }
         func leave() { state.withLockedValue { $0.running -= 1 } }
         var peak: Int { state.withLockedValue { $0.peak } }
     }

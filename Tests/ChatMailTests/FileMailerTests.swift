@@ -59,6 +59,7 @@ import Testing
 @Suite struct MailDateTests {
     @Test func rfc5322Dates() {
         #expect(MailMessage.rfc5322Date(Date(timeIntervalSince1970: 0)) == "Thu, 01 Jan 1970 00:00:00 +0000")
-        #expect(MailMessage.rfc5322Date(Date(timeIntervalSince1970: 1_795_918_786)) == "Sun, 29 Nov 2026 02:19:46 +0000")
+        #expect(
+            MailMessage.rfc5322Date(Date(timeIntervalSince1970: 1_795_918_786)) == "Sun, 29 Nov 2026 02:19:46 +0000")
     }
 }

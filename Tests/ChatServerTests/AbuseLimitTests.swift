@@ -1,6 +1,6 @@
 import ChatCore
-import NIOCore
 import ChatTestSupport
+import NIOCore
 import Testing
 
 @testable import ChatServer
@@ -8,7 +8,9 @@ import Testing
 /// Each limit of issue "Hard to abuse", over real sockets.
 @Suite(.serialized) struct AbuseLimitTests {
     /// Asks for a code for `email` on a fresh connection; returns what the server answered.
-    private func requestCode(_ server: TestServer, _ email: String, from source: String? = nil) async throws
+    private func requestCode(
+        _ server: TestServer, _ email: String, from source: String? = nil
+    ) async throws
         -> [String]
     {
         let client = try await server.connectAndGreet(from: source)
@@ -77,7 +79,8 @@ import Testing
             #expect(
                 try await requestCode(server, "c@example.com", from: "127.0.0.9")[1]
                     .hasPrefix("ERROR: Too many codes requested."))
-            #expect(try await requestCode(server, "c@example.com", from: "127.0.0.10").last == "*** Enter OTP code: ***")
+            #expect(
+                try await requestCode(server, "c@example.com", from: "127.0.0.10").last == "*** Enter OTP code: ***")
         }
     }
 
@@ -179,7 +182,8 @@ import Testing
             let mallory = try await server.login("mallory")
             try await alice.readUntil("*** mallory joined the room ***")
             try await mallory.sendRaw(Array(String(repeating: "spam\n", count: 500).utf8))
-            #expect(try await mallory.waitForClose().last == "ERROR: You are sending too fast (flooding). Disconnected.")
+            #expect(
+                try await mallory.waitForClose().last == "ERROR: You are sending too fast (flooding). Disconnected.")
             try await alice.readUntil("*** mallory left the room ***")
             try await alice.send("quiet now")
             try await alice.readUntil("[alice]: quiet now")
@@ -213,7 +217,8 @@ import Testing
                 chunks += 1
                 try await Task.sleep(for: .milliseconds(25))
             }
-            #expect(try await mallory.waitForClose().last == "ERROR: You are sending too fast (flooding). Disconnected.")
+            #expect(
+                try await mallory.waitForClose().last == "ERROR: You are sending too fast (flooding). Disconnected.")
             try await alice.readUntil("*** mallory left the room ***", timeout: .seconds(20))
             #expect(server.log.text.contains("Disconnecting flooding client"))
         }

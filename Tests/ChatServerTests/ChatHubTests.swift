@@ -1,7 +1,7 @@
 import ChatCore
+import ChatTestSupport
 import NIOCore
 import NIOEmbedded
-import ChatTestSupport
 import Testing
 
 @testable import ChatServer
@@ -21,7 +21,8 @@ import Testing
     @Test func bansEndWhenTheyExpire() async throws {
         let opal = login("opal", operator: true, ip: "10.0.0.1")
         _ = login("bob", ip: "10.0.0.2")
-        let result = hub.ban(opal, target: "bob", for: .milliseconds(300), notice: "bye", confirmation: { "banned \($0)" })
+        let result = hub.ban(
+            opal, target: "bob", for: .milliseconds(300), notice: "bye", confirmation: { "banned \($0)" })
         #expect((try? result.get())?.user == "bob")
         let bob = EmailAddress("bob@example.com")!
         #expect(hub.isBanned(email: bob))

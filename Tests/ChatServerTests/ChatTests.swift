@@ -118,7 +118,8 @@ import Testing
             try await bob.readUntil("*** You left #gaming and returned to #general ***")
             _ = try await server.waitForOccupancy { $0.rooms == 1 }
             try await alice.send("/rooms")
-            #expect(try await alice.readUntil("  - #general [public] (3 members) (current)").last == "Available Rooms (1):")
+            #expect(
+                try await alice.readUntil("  - #general [public] (3 members) (current)").last == "Available Rooms (1):")
         }
     }
 

@@ -1,7 +1,7 @@
 import ChatCore
 import ChatMail
-import Foundation
 import ChatTestSupport
+import Foundation
 import Testing
 
 @testable import ChatServer
@@ -28,7 +28,8 @@ import Testing
     }
 
     @Test func priorityIsDefaultsThenFileThenEnvironmentThenFlags() async throws {
-        try await withEnvFile("TCP_PORT=1001\nOTP_MAX_RETRIES=7\nUSERNAME_MAX_LENGTH=20\nMAX_LINE_BYTES=2048\n") { path in
+        try await withEnvFile("TCP_PORT=1001\nOTP_MAX_RETRIES=7\nUSERNAME_MAX_LENGTH=20\nMAX_LINE_BYTES=2048\n") {
+            path in
             let configuration = try await ServerConfiguration.load(
                 flags: [.tcpPort: "1003"],
                 environmentFile: path,
@@ -122,7 +123,8 @@ import Testing
         #expect(Self.smtp(local)?.security == SMTPSettings.Security.none)
         await #expect {
             try await ServerConfiguration.load(
-                flags: [:], environmentFile: "/none", environment: base.merging(["SMTP_CA_FILE": "/no/such.pem"]) { $1 })
+                flags: [:], environmentFile: "/none", environment: base.merging(["SMTP_CA_FILE": "/no/such.pem"]) { $1 }
+            )
         } throws: { ($0 as? ConfigurationError)?.setting == .smtpCAFile }
     }
 

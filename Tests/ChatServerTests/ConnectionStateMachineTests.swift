@@ -33,7 +33,9 @@ import Testing
         _ = machine.lineReceived("alice@example.com")
         #expect(
             machine.codeMailed(success: false)
-                == .reply(["ERROR: Failed to send OTP. Please try again later.", "*** Enter your email address below ***"]))
+                == .reply([
+                    "ERROR: Failed to send OTP. Please try again later.", "*** Enter your email address below ***",
+                ]))
         #expect(machine.state == .awaitingEmail)
         _ = machine.lineReceived("alice@example.com")
         _ = machine.codeMailed(success: true)

@@ -1,9 +1,9 @@
 import ChatCore
 import ChatTestSupport
 import Foundation
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
-import NIOConcurrencyHelpers
 import Testing
 
 /// The real `chat-server` executable as a child process, driven by real clients.

@@ -1,7 +1,7 @@
+import ChatTestSupport
 import NIOCore
 import NIOEmbedded
 import NIOTestUtils
-import ChatTestSupport
 import Testing
 
 @testable import ChatServer

@@ -1,6 +1,6 @@
 import ChatCore
-import Foundation
 import ChatTestSupport
+import Foundation
 import Testing
 
 @testable import ChatServer
@@ -64,9 +64,15 @@ import Testing
             let code = try await server.mail.code(for: "alice@example.com", mailIndex: 0)
             let wrong = code == "000000" ? "111111" : "000000"
             try await client.send(wrong)
-            #expect(try await client.readLines(2) == ["ERROR: Invalid OTP code (2 attempts left).", "*** Enter OTP code: ***"])
+            #expect(
+                try await client.readLines(2) == [
+                    "ERROR: Invalid OTP code (2 attempts left).", "*** Enter OTP code: ***",
+                ])
             try await client.send("nonsense")
-            #expect(try await client.readLines(2) == ["ERROR: Invalid OTP code (1 attempts left).", "*** Enter OTP code: ***"])
+            #expect(
+                try await client.readLines(2) == [
+                    "ERROR: Invalid OTP code (1 attempts left).", "*** Enter OTP code: ***",
+                ])
             try await client.send(wrong)
             #expect(try await client.waitForClose() == ["ERROR: Maximum verification attempts exceeded."])
             // The code is void: nothing is left behind.
@@ -169,9 +175,11 @@ import Testing
                     "ERROR: Username may only contain letters, digits and underscores.", Self.usernamePrompt,
                 ])
             try await client.send("alice")
-            #expect(try await client.readLines(2) == ["ERROR: Username 'alice' is already taken.", Self.usernamePrompt])
+            #expect(
+                try await client.readLines(2) == ["ERROR: Username 'alice' is already taken.", Self.usernamePrompt])
             try await client.send("ALICE")
-            #expect(try await client.readLines(2) == ["ERROR: Username 'ALICE' is already taken.", Self.usernamePrompt])
+            #expect(
+                try await client.readLines(2) == ["ERROR: Username 'ALICE' is already taken.", Self.usernamePrompt])
             try await client.send("bob")
             #expect(try await client.readLine() == "*** Welcome, bob! ***")
             _ = alice

@@ -67,7 +67,10 @@ import Testing
             holes.append(UnsafeMutableRawPointer.allocate(byteCount: 16_384, alignment: 16))
             live.append(UnsafeMutableRawPointer.allocate(byteCount: 16_384, alignment: 16))
         }
-        for block in holes { block.storeBytes(of: 1, as: UInt8.self); block.deallocate() }
+        for block in holes {
+            block.storeBytes(of: 1, as: UInt8.self)
+            block.deallocate()
+        }
         // Under a sanitizer (CI's ThreadSanitizer run) the allocator is not glibc's, and
         // trimming must then report that it returned nothing.
         #expect(MemoryReclaimer.trim() == MemoryReclaimer.canTrim)

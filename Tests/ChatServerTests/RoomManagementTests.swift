@@ -19,7 +19,8 @@ import Testing
                 ])
 
             try await eve.send("/rooms")
-            #expect(try await eve.readUntil("  - #general [public] (2 members) (current)").last == "Available Rooms (1):")
+            #expect(
+                try await eve.readUntil("  - #general [public] (2 members) (current)").last == "Available Rooms (1):")
             try await eve.send("/join #SECRET")
             #expect(try await eve.readLine() == "ERROR: #secret is private. Ask a member for an invite.")
             try await eve.send("/create #secret")
@@ -88,7 +89,8 @@ import Testing
             try await bob.send("/join #secret")
             #expect(try await bob.readLine() == "ERROR: #secret is private. Ask a member for an invite.")
             try await bob.send("/rooms")
-            #expect(try await bob.readLines(2) == ["Available Rooms (1):", "  - #general [public] (1 members) (current)"])
+            #expect(
+                try await bob.readLines(2) == ["Available Rooms (1):", "  - #general [public] (1 members) (current)"])
 
             try await alice.send("/kick alice")
             #expect(try await alice.readLine() == "ERROR: You cannot do that to yourself.")
@@ -280,7 +282,10 @@ import Testing
             try await impostor.send("/join #secret")
             #expect(try await impostor.readLine() == "ERROR: #secret is private. Ask a member for an invite.")
             try await impostor.send("/rooms")
-            #expect(try await impostor.readLines(2) == ["Available Rooms (1):", "  - #general [public] (1 members) (current)"])
+            #expect(
+                try await impostor.readLines(2) == [
+                    "Available Rooms (1):", "  - #general [public] (1 members) (current)",
+                ])
             try await impostor.send("/quit")
             _ = try await impostor.waitForClose()
             _ = try await server.waitForOccupancy { $0.onlineUsers == 1 }
@@ -300,7 +305,8 @@ import Testing
             #expect(try await alice.readLine() == "Usage: /kick <user>")
             #expect(try await alice.readLine().hasPrefix("  Room owners"))
             try await alice.send("/help teleport")
-            #expect(try await alice.readLine() == "ERROR: No such command: /teleport. Type /help for available commands.")
+            #expect(
+                try await alice.readLine() == "ERROR: No such command: /teleport. Type /help for available commands.")
         }
     }
 }
@@ -323,9 +329,10 @@ import Testing
             }
             try await root.send("/wall Maintenance in 5 minutes")
             #expect(try await bob.readLine() == "*** Announcement from opal: Maintenance in 5 minutes ***")
-            #expect(try await root.readUntil("*** Announcement from opal: Maintenance in 5 minutes ***").allSatisfy {
-                !$0.contains("Announcement")
-            })
+            #expect(
+                try await root.readUntil("*** Announcement from opal: Maintenance in 5 minutes ***").allSatisfy {
+                    !$0.contains("Announcement")
+                })
         }
     }
 
@@ -355,7 +362,9 @@ import Testing
             try await root.readUntil("*** bob joined the room ***")
             try await root.send("/ban bob 30")
             #expect(try await root.readLine() == "*** bob is banned for 30 minutes (e-mail address and IP address) ***")
-            #expect(try await bob.waitForClose() == ["*** You have been banned from this server by opal for 30 minutes ***"])
+            #expect(
+                try await bob.waitForClose() == ["*** You have been banned from this server by opal for 30 minutes ***"]
+            )
             #expect(try await root.readLine() == "*** bob left the room ***")
 
             // Same IP: refused at connect.
@@ -366,7 +375,8 @@ import Testing
             try await sameEmail.send("bob@example.com")
             #expect(
                 try await sameEmail.waitForClose() == [
-                    "*** Please wait while we verify your email address... ***", "ERROR: You are banned from this server.",
+                    "*** Please wait while we verify your email address... ***",
+                    "ERROR: You are banned from this server.",
                 ])
 
             try await root.send("/bans")

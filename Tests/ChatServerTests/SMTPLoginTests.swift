@@ -19,7 +19,9 @@ import Testing
         return String(message[range].suffix(6))
     }
 
-    static func settings(_ server: SMTPTestServer, _ certificates: TestCertificates, password: String = password)
+    static func settings(
+        _ server: SMTPTestServer, _ certificates: TestCertificates, password: String = password
+    )
         -> SMTPSettings
     {
         SMTPSettings(

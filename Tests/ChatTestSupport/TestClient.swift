@@ -1,6 +1,6 @@
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
-import NIOConcurrencyHelpers
 
 /// A real TCP client for tests: connects from its own loopback address, sends lines and
 /// collects every line it receives for the test to read, with timeouts.

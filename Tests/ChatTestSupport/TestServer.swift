@@ -3,9 +3,9 @@ import ChatMail
 import ChatServer
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
-import NIOConcurrencyHelpers
 
 /// A running server for one test, with its mail folder and a client factory.
 public struct TestServer: Sendable {
@@ -32,7 +32,9 @@ public struct TestServer: Sendable {
         return "127.0.\(n / 250).\(n % 250 + 2)"
     }
 
-    public func connect(from source: String? = nil, reading: Bool = true, receiveBufferSize: Int? = nil) async throws
+    public func connect(
+        from source: String? = nil, reading: Bool = true, receiveBufferSize: Int? = nil
+    ) async throws
         -> TestClient
     {
         try await TestClient.connect(
@@ -92,10 +94,12 @@ public struct TestFailure: Error, CustomStringConvertible {
 
 public final class Counter: Sendable {
     private let value = NIOLockedValueBox(0)
-    public func next() -> Int { value.withLockedValue { value in
-        defer { value += 1 }
-        return value
-    } }
+    public func next() -> Int {
+        value.withLockedValue { value in
+            defer { value += 1 }
+            return value
+        }
+    }
 }
 
 /// Starts a server on an ephemeral loopback port with the `file` mail transport, runs

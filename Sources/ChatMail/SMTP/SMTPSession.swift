@@ -1,9 +1,9 @@
 import Foundation
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import NIOSSL
 import NIOTLS
-import NIOConcurrencyHelpers
 
 /// One SMTP conversation (RFC 5321): greeting, EHLO (HELO fallback), STARTTLS and EHLO
 /// again, AUTH PLAIN or LOGIN, then optionally one message, then QUIT.
@@ -132,7 +132,8 @@ struct SMTPSession {
     }
 
     private func authenticate(_ conversation: inout Conversation, capabilities: [String]) async throws {
-        let mechanisms = capabilities
+        let mechanisms =
+            capabilities
             .filter { $0.hasPrefix("AUTH ") || $0.hasPrefix("AUTH=") }
             .flatMap { $0.dropFirst(5).split(separator: " ").map(String.init) }
         let username = Data(settings.username.utf8).base64EncodedString()
@@ -277,7 +278,6 @@ private final class StepTimer: Sendable {
     var fired: Bool { state.withLockedValue { $0.fired } }
     var stage: String { state.withLockedValue { $0.stage } }
 }
-
 
 /// Sits behind a TLS handler: its future succeeds when the handshake completes and fails
 /// with the handshake's error (or when the connection closes first).
