@@ -15,25 +15,25 @@ public struct ServerConfiguration: Sendable {
         case smtp(SMTPSettings)
     }
 
-    public var bindAddress = "0.0.0.0"
-    public var port = 8888
-    public var mailTransport = MailTransport.log
-    public var mailFrom = "TCP Chat <noreply@localhost>"
+    public var bindAddress: String
+    public var port: Int
+    public var mailTransport: MailTransport
+    public var mailFrom: String
     /// How long a code stays valid (`OTP_EXPIRATION_MINUTES`; finer in tests).
-    public var otpExpiration: Duration = .seconds(300)
-    public var otpMaxRetries = 3
-    public var usernameRules = UsernameRules()
-    public var maxConnectionsPerIP = 1
-    public var maxLineBytes = 4096
-    public var maxSendQueueBytes = 262_144
-    public var historySize = 100
-    public var eventLoopThreads = 0
-    public var shutdownTimeout: Duration = .seconds(5)
-    public var logLevel = Logger.Level.info
+    public var otpExpiration: Duration
+    public var otpMaxRetries: Int
+    public var usernameRules: UsernameRules
+    public var maxConnectionsPerIP: Int
+    public var maxLineBytes: Int
+    public var maxSendQueueBytes: Int
+    public var historySize: Int
+    public var eventLoopThreads: Int
+    public var shutdownTimeout: Duration
+    public var logLevel: Logger.Level
     /// Lower-cased e-mail addresses whose users are server operators.
     public var adminEmails: Set<String> = []
     /// What protects the server from abuse.
-    public var limits = AbuseLimits()
+    public var limits: AbuseLimits
     /// How often the server checks whether connection churn left memory to give back
     /// (see `MemoryReclaimer`). Not a setting: tests shorten it.
     public var memoryReclaimPeriod: Duration = .seconds(10)
@@ -41,7 +41,15 @@ public struct ServerConfiguration: Sendable {
     /// The longest chat message, in characters (fixed by the protocol).
     public static let maximumMessageLength = 1024
 
-    public init() {}
+    /// Every setting at its default (``Setting/defaultValue``, the one place defaults live).
+    public init() {
+        do {
+            try self.init(reader: ConfigReader(provider: EnvironmentVariablesProvider(environmentVariables: [:])))
+        } catch {
+            // The catalogue's defaults are valid; `ConfigurationTests.defaults` checks it.
+            preconditionFailure("a default setting is invalid: \(error)")
+        }
+    }
 
     /// The expiry as the OTP mail states it, in whole minutes (rounded up).
     public var otpExpirationMinutes: Int {
@@ -53,22 +61,27 @@ public struct ServerConfiguration: Sendable {
     /// - Throws: ``ConfigurationError`` naming the first setting that is wrong.
     public init(reader: ConfigReader) throws(ConfigurationError) {
         let values = SettingValues(reader: reader)
+        // Every whole-number setting is checked, also those of a transport not in use: a
+        // mistake is reported now, not when the setting starts to matter.
+        for setting in Setting.allCases where setting.range != nil {
+            _ = try values.integer(setting)
+        }
         bindAddress = try values.string(.bindAddress)
-        port = try values.integer(.tcpPort, in: 0...65535)
-        otpExpiration = .seconds(60 * (try values.integer(.otpExpirationMinutes, in: 1...1440)))
-        otpMaxRetries = try values.integer(.otpMaxRetries, in: 1...100)
-        let minLength = try values.integer(.usernameMinLength, in: 1...64)
-        let maxLength = try values.integer(.usernameMaxLength, in: 1...64)
+        port = try values.integer(.tcpPort)
+        otpExpiration = .seconds(60 * (try values.integer(.otpExpirationMinutes)))
+        otpMaxRetries = try values.integer(.otpMaxRetries)
+        let minLength = try values.integer(.usernameMinLength)
+        let maxLength = try values.integer(.usernameMaxLength)
         guard minLength <= maxLength else {
             throw ConfigurationError(.usernameMaxLength, "must not be less than USERNAME_MIN_LENGTH (\(minLength))")
         }
         usernameRules = UsernameRules(minimumLength: minLength, maximumLength: maxLength)
-        maxConnectionsPerIP = try values.integer(.maxConnectionsPerIP, in: 1...1_000_000)
-        maxLineBytes = try values.integer(.maxLineBytes, in: 1100...1_048_576)
-        maxSendQueueBytes = try values.integer(.maxSendQueueBytes, in: 8192...1_073_741_824)
-        historySize = try values.integer(.historySize, in: 0...10_000)
-        eventLoopThreads = try values.integer(.eventLoopThreads, in: 0...64)
-        shutdownTimeout = .seconds(try values.integer(.shutdownTimeoutSeconds, in: 1...3600))
+        maxConnectionsPerIP = try values.integer(.maxConnectionsPerIP)
+        maxLineBytes = try values.integer(.maxLineBytes)
+        maxSendQueueBytes = try values.integer(.maxSendQueueBytes)
+        historySize = try values.integer(.historySize)
+        eventLoopThreads = try values.integer(.eventLoopThreads)
+        shutdownTimeout = .seconds(try values.integer(.shutdownTimeoutSeconds))
         guard let level = Logger.Level(rawValue: try values.string(.logLevel).lowercased()) else {
             throw ConfigurationError(.logLevel, "must be one of trace, debug, info, notice, warning, error, critical")
         }
@@ -79,17 +92,17 @@ public struct ServerConfiguration: Sendable {
         }
         mailTransport = try Self.mailTransport(values)
         limits = AbuseLimits(
-            maxConnections: try values.integer(.maxConnections, in: 1...1_000_000),
-            connectionsPerIPPerMinute: try values.integer(.connectionsPerIPPerMinute, in: 1...100_000),
-            loginTimeout: .seconds(try values.integer(.loginTimeoutSeconds, in: 5...3600)),
-            maxEmailAttempts: try values.integer(.maxEmailAttempts, in: 1...100),
-            otpRequestInterval: .seconds(try values.integer(.otpRequestIntervalSeconds, in: 0...3600)),
-            otpRequestsPerHour: try values.integer(.otpRequestsPerHour, in: 1...1000),
-            otpRequestsPerIPPerHour: try values.integer(.otpRequestsPerIPPerHour, in: 1...100_000),
-            otpRequestsPerMinute: try values.integer(.otpRequestsPerMinute, in: 1...1_000_000),
-            messageBurst: try values.integer(.messageBurst, in: 1...10_000),
-            messagesPerSecond: Double(try values.integer(.messagesPerSecond, in: 1...10_000)),
-            maxQueuedLines: try values.integer(.maxQueuedLines, in: 10...1_000_000)
+            maxConnections: try values.integer(.maxConnections),
+            connectionsPerIPPerMinute: try values.integer(.connectionsPerIPPerMinute),
+            loginTimeout: .seconds(try values.integer(.loginTimeoutSeconds)),
+            maxEmailAttempts: try values.integer(.maxEmailAttempts),
+            otpRequestInterval: .seconds(try values.integer(.otpRequestIntervalSeconds)),
+            otpRequestsPerHour: try values.integer(.otpRequestsPerHour),
+            otpRequestsPerIPPerHour: try values.integer(.otpRequestsPerIPPerHour),
+            otpRequestsPerMinute: try values.integer(.otpRequestsPerMinute),
+            messageBurst: try values.integer(.messageBurst),
+            messagesPerSecond: Double(try values.integer(.messagesPerSecond)),
+            maxQueuedLines: try values.integer(.maxQueuedLines)
         )
         for entry in try values.string(.adminEmails).split(separator: ",") {
             let trimmed = entry.trimmingCharacters(in: .whitespaces)
@@ -125,7 +138,7 @@ public struct ServerConfiguration: Sendable {
         guard !host.contains(where: { $0.isWhitespace || $0 == "/" }) else {
             throw ConfigurationError(.smtpHost, "must be a host name or address")
         }
-        let port = try values.integer(.smtpPort, in: 1...65535)
+        let port = try values.integer(.smtpPort)
         let security: SMTPSettings.Security
         let securityText = try values.string(.smtpSecurity).lowercased()
         if securityText.isEmpty {
@@ -172,9 +185,9 @@ public struct ServerConfiguration: Sendable {
             envelopeSender: sender.value,
             fromHeader: from,
             caFile: caFile.isEmpty ? nil : caFile,
-            stepTimeout: .seconds(try values.integer(.smtpTimeoutSeconds, in: 1...600)),
-            maxConcurrency: try values.integer(.smtpMaxConcurrency, in: 1...256),
-            maxQueued: try values.integer(.smtpMaxQueued, in: 0...100_000)
+            stepTimeout: .seconds(try values.integer(.smtpTimeoutSeconds)),
+            maxConcurrency: try values.integer(.smtpMaxConcurrency),
+            maxQueued: try values.integer(.smtpMaxQueued)
         )
         guard security != .none || settings.isLoopbackHost else {
             throw ConfigurationError(.smtpSecurity, "none is only allowed for a loopback SMTP host")
@@ -194,19 +207,20 @@ public struct ServerConfiguration: Sendable {
 
 /// The limits that keep one client from hurting the server or anyone else.
 public struct AbuseLimits: Sendable, Equatable {
-    public var maxConnections = 10_000
-    public var connectionsPerIPPerMinute = 30
-    public var loginTimeout: Duration = .seconds(120)
-    public var maxEmailAttempts = 5
-    public var otpRequestInterval: Duration = .seconds(30)
-    public var otpRequestsPerHour = 5
-    public var otpRequestsPerIPPerHour = 20
-    public var otpRequestsPerMinute = 120
-    public var messageBurst = 20
-    public var messagesPerSecond = 5.0
-    public var maxQueuedLines = 1000
+    public var maxConnections: Int
+    public var connectionsPerIPPerMinute: Int
+    public var loginTimeout: Duration
+    public var maxEmailAttempts: Int
+    public var otpRequestInterval: Duration
+    public var otpRequestsPerHour: Int
+    public var otpRequestsPerIPPerHour: Int
+    public var otpRequestsPerMinute: Int
+    public var messageBurst: Int
+    public var messagesPerSecond: Double
+    public var maxQueuedLines: Int
 
-    public init() {}
+    /// The defaults (the settings catalogue's).
+    public static var defaults: AbuseLimits { ServerConfiguration().limits }
 
     public init(
         maxConnections: Int, connectionsPerIPPerMinute: Int, loginTimeout: Duration, maxEmailAttempts: Int,
@@ -250,11 +264,13 @@ struct SettingValues {
         return (value ?? setting.defaultValue).trimmingSpaces
     }
 
-    func integer(_ setting: Setting, in range: ClosedRange<Int>) throws(ConfigurationError) -> Int {
+    /// A whole-number setting, within the range its definition gives.
+    func integer(_ setting: Setting) throws(ConfigurationError) -> Int {
         let text = try string(setting)
         guard let value = Int(text) else {
             throw ConfigurationError(setting, "'\(text)' is not a whole number")
         }
+        guard let range = setting.range else { preconditionFailure("\(setting.name) has no range") }
         guard range.contains(value) else {
             throw ConfigurationError(setting, "\(value) is out of range \(range.lowerBound)...\(range.upperBound)")
         }

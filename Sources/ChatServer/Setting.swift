@@ -1,7 +1,9 @@
-/// Every setting the server reads, with its name, default and meaning.
+/// Every setting the server reads: its name, command-line flag, default, range, meaning
+/// and whether it is secret, each in one entry of ``definition``.
 ///
-/// The one catalogue behind `.env` files, environment variables, command-line flags,
-/// `chat-server --help` and the README's table.
+/// The one source behind `.env` files, environment variables, command-line flags,
+/// validation, `chat-server --help` and the README's table: adding a setting is a case here,
+/// its entry in ``definition``, and its use in ``ServerConfiguration/init(reader:)``.
 public enum Setting: String, CaseIterable, Sendable {
     case bindAddress = "BIND_ADDRESS"
     case tcpPort = "TCP_PORT"
@@ -42,103 +44,209 @@ public enum Setting: String, CaseIterable, Sendable {
     case maxQueuedLines = "MAX_QUEUED_LINES"
     case adminEmails = "ADMIN_EMAILS"
 
+    /// What one setting is.
+    public struct Definition: Sendable {
+        /// The default, as written in a `.env` file; empty when there is none.
+        public let defaultValue: String
+        /// The values a whole-number setting accepts.
+        public let range: ClosedRange<Int>?
+        /// The command-line flag without its dashes; `nil`: no flag (secrets are not put on a
+        /// command line, where every user of the machine can read them).
+        public let flag: String?
+        public let isSecret: Bool
+        /// One line on what the setting does.
+        public let summary: String
+
+        /// - Parameter flag: `""` (the default) derives the flag from the name: `HISTORY_SIZE`
+        ///   is `--history-size`.
+        init(
+            _ defaultValue: String, range: ClosedRange<Int>? = nil, flag: String? = "", isSecret: Bool = false,
+            _ summary: String
+        ) {
+            self.defaultValue = defaultValue
+            self.range = range
+            self.flag = flag
+            self.isSecret = isSecret
+            self.summary = summary
+        }
+    }
+
+    public var definition: Definition {
+        switch self {
+        case .bindAddress:
+            Definition(
+                "0.0.0.0",
+                "address to listen on")
+        case .tcpPort:
+            Definition(
+                "8888", range: 0...65535, flag: "port",
+                "TCP port for plain connections (0 picks a free port)")
+        case .mailTransport:
+            Definition(
+                "",
+                "how OTP mails are delivered: smtp, file (.eml files in MAIL_DIR) or log (development: "
+                    + "codes go to the log); default: smtp when SMTP_HOST is set, else log")
+        case .mailDir:
+            Definition(
+                "./mail",
+                "folder for the file transport's .eml files")
+        case .mailFrom:
+            Definition(
+                "TCP Chat <noreply@localhost>",
+                "sender of OTP mails for the log and file transports")
+        case .smtpHost:
+            Definition(
+                "",
+                "SMTP server host; setting it selects the SMTP transport")
+        case .smtpPort:
+            Definition(
+                "587", range: 1...65535,
+                "SMTP server port")
+        case .smtpEmail:
+            Definition(
+                "",
+                "SMTP login; also the sender address unless SMTP_FROM names one")
+        case .smtpPassword:
+            Definition(
+                "", flag: nil, isSecret: true,
+                "SMTP password (environment or .env only; never printed); empty: no AUTH")
+        case .smtpFrom:
+            Definition(
+                "",
+                "From: header of OTP mails, e.g. 'Chat <noreply@example.com>' (default: SMTP_EMAIL)")
+        case .smtpSecurity:
+            Definition(
+                "",
+                "starttls, tls (implicit TLS) or none (loopback hosts only); default: tls for port 465, else starttls")
+        case .smtpCAFile:
+            Definition(
+                "",
+                "PEM file of extra trusted CA certificates (a private relay's CA)")
+        case .smtpTimeoutSeconds:
+            Definition(
+                "15", range: 1...600,
+                "seconds allowed to connect and for each SMTP reply (the whole session: 4x)")
+        case .smtpMaxConcurrency:
+            Definition(
+                "4", range: 1...256,
+                "SMTP sessions at once")
+        case .smtpMaxQueued:
+            Definition(
+                "100", range: 0...100_000,
+                "OTP mails waiting for an SMTP session before new ones fail at once")
+        case .otpExpirationMinutes:
+            Definition(
+                "5", range: 1...1440,
+                "minutes an OTP code stays valid")
+        case .otpMaxRetries:
+            Definition(
+                "3", range: 1...100,
+                "wrong codes allowed before the code is void and the connection closed")
+        case .usernameMinLength:
+            Definition(
+                "3", range: 1...64,
+                "shortest username")
+        case .usernameMaxLength:
+            Definition(
+                "16", range: 1...64,
+                "longest username")
+        case .maxConnectionsPerIP:
+            Definition(
+                "1", range: 1...1_000_000,
+                "connections allowed at once from one client IP")
+        case .maxLineBytes:
+            Definition(
+                "4096", range: 1100...1_048_576,
+                "longest input line in bytes; longer lines are discarded with an error")
+        case .maxSendQueueBytes:
+            Definition(
+                "262144", range: 8192...1_073_741_824,
+                "bytes queued for a client that does not read before it is disconnected")
+        case .historySize:
+            Definition(
+                "100", range: 0...10_000,
+                "lines of recent history kept per room (replayed on join, 5-minute window)")
+        case .eventLoopThreads:
+            Definition(
+                "0", range: 0...64,
+                "network threads, at most 64 (0: one per CPU core)")
+        case .shutdownTimeoutSeconds:
+            Definition(
+                "5", range: 1...3600,
+                "seconds to flush and close connections on shutdown")
+        case .logLevel:
+            Definition(
+                "info",
+                "trace, debug, info, notice, warning, error or critical")
+        case .maxConnections:
+            Definition(
+                "10000", range: 1...1_000_000,
+                "connections the server holds at once; more are told the server is full")
+        case .connectionsPerIPPerMinute:
+            Definition(
+                "30", range: 1...100_000,
+                "new connections one client IP (IPv6: one /64) may open per minute")
+        case .loginTimeoutSeconds:
+            Definition(
+                "120", range: 5...3600,
+                "seconds a connection has to finish logging in")
+        case .maxEmailAttempts:
+            Definition(
+                "5", range: 1...100,
+                "invalid e-mail addresses a connection may enter before it is closed")
+        case .otpRequestIntervalSeconds:
+            Definition(
+                "30", range: 0...3600,
+                "seconds between two codes for the same e-mail address (used codes do not count)")
+        case .otpRequestsPerHour:
+            Definition(
+                "5", range: 1...1000,
+                "unused codes per e-mail address per hour")
+        case .otpRequestsPerIPPerHour:
+            Definition(
+                "20", range: 1...100_000,
+                "codes requested from one client IP (IPv6: one /64) per hour")
+        case .otpRequestsPerMinute:
+            Definition(
+                "120", range: 1...1_000_000,
+                "codes the whole server mails per minute")
+        case .messageBurst:
+            Definition(
+                "20", range: 1...10_000,
+                "lines a user may send at once before flood control slows them")
+        case .messagesPerSecond:
+            Definition(
+                "5", range: 1...10_000,
+                "lines per second a user may send in the long run")
+        case .maxQueuedLines:
+            Definition(
+                "1000", range: 10...1_000_000,
+                "lines flood control may hold back in one unbroken flood before the client is disconnected")
+        case .adminEmails:
+            Definition(
+                "",
+                "comma-separated e-mail addresses whose users are server operators")
+        }
+    }
+
     /// The environment variable's name.
     public var name: String { rawValue }
 
     /// The default, as written in a `.env` file; empty when there is none.
-    public var defaultValue: String {
-        switch self {
-        case .bindAddress: return "0.0.0.0"
-        case .tcpPort: return "8888"
-        case .mailTransport: return ""
-        case .mailDir: return "./mail"
-        case .mailFrom: return "TCP Chat <noreply@localhost>"
-        case .smtpHost: return ""
-        case .smtpPort: return "587"
-        case .smtpEmail: return ""
-        case .smtpPassword: return ""
-        case .smtpFrom: return ""
-        case .smtpSecurity: return ""
-        case .smtpCAFile: return ""
-        case .smtpTimeoutSeconds: return "15"
-        case .smtpMaxConcurrency: return "4"
-        case .smtpMaxQueued: return "100"
-        case .otpExpirationMinutes: return "5"
-        case .otpMaxRetries: return "3"
-        case .usernameMinLength: return "3"
-        case .usernameMaxLength: return "16"
-        case .maxConnectionsPerIP: return "1"
-        case .maxLineBytes: return "4096"
-        case .maxSendQueueBytes: return "262144"
-        case .historySize: return "100"
-        case .eventLoopThreads: return "0"
-        case .shutdownTimeoutSeconds: return "5"
-        case .logLevel: return "info"
-        case .maxConnections: return "10000"
-        case .connectionsPerIPPerMinute: return "30"
-        case .loginTimeoutSeconds: return "120"
-        case .maxEmailAttempts: return "5"
-        case .otpRequestIntervalSeconds: return "30"
-        case .otpRequestsPerHour: return "5"
-        case .otpRequestsPerIPPerHour: return "20"
-        case .otpRequestsPerMinute: return "120"
-        case .messageBurst: return "20"
-        case .messagesPerSecond: return "5"
-        case .maxQueuedLines: return "1000"
-        case .adminEmails: return ""
-        }
-    }
+    public var defaultValue: String { definition.defaultValue }
 
     /// One line on what the setting does.
-    public var summary: String {
-        switch self {
-        case .bindAddress: return "address to listen on"
-        case .tcpPort: return "TCP port for plain connections (0 picks a free port)"
-        case .mailTransport:
-            return "how OTP mails are delivered: smtp, file (.eml files in MAIL_DIR) or log (development: "
-                + "codes go to the log); default: smtp when SMTP_HOST is set, else log"
-        case .mailDir: return "folder for the file transport's .eml files"
-        case .mailFrom: return "sender of OTP mails for the log and file transports"
-        case .smtpHost: return "SMTP server host; setting it selects the SMTP transport"
-        case .smtpPort: return "SMTP server port"
-        case .smtpEmail: return "SMTP login; also the sender address unless SMTP_FROM names one"
-        case .smtpPassword: return "SMTP password (environment or .env only; never printed); empty: no AUTH"
-        case .smtpFrom: return "From: header of OTP mails, e.g. 'Chat <noreply@example.com>' (default: SMTP_EMAIL)"
-        case .smtpSecurity:
-            return
-                "starttls, tls (implicit TLS) or none (loopback hosts only); default: tls for port 465, else starttls"
-        case .smtpCAFile: return "PEM file of extra trusted CA certificates (a private relay's CA)"
-        case .smtpTimeoutSeconds: return "seconds allowed to connect and for each SMTP reply (the whole session: 4x)"
-        case .smtpMaxConcurrency: return "SMTP sessions at once"
-        case .smtpMaxQueued: return "OTP mails waiting for an SMTP session before new ones fail at once"
-        case .otpExpirationMinutes: return "minutes an OTP code stays valid"
-        case .otpMaxRetries: return "wrong codes allowed before the code is void and the connection closed"
-        case .usernameMinLength: return "shortest username"
-        case .usernameMaxLength: return "longest username"
-        case .maxConnectionsPerIP: return "connections allowed at once from one client IP"
-        case .maxLineBytes: return "longest input line in bytes; longer lines are discarded with an error"
-        case .maxSendQueueBytes: return "bytes queued for a client that does not read before it is disconnected"
-        case .historySize: return "lines of recent history kept per room (replayed on join, 5-minute window)"
-        case .eventLoopThreads: return "network threads, at most 64 (0: one per CPU core)"
-        case .shutdownTimeoutSeconds: return "seconds to flush and close connections on shutdown"
-        case .logLevel: return "trace, debug, info, notice, warning, error or critical"
-        case .maxConnections: return "connections the server holds at once; more are told the server is full"
-        case .connectionsPerIPPerMinute: return "new connections one client IP (IPv6: one /64) may open per minute"
-        case .loginTimeoutSeconds: return "seconds a connection has to finish logging in"
-        case .maxEmailAttempts: return "invalid e-mail addresses a connection may enter before it is closed"
-        case .otpRequestIntervalSeconds:
-            return "seconds between two codes for the same e-mail address (used codes do not count)"
-        case .otpRequestsPerHour: return "unused codes per e-mail address per hour"
-        case .otpRequestsPerIPPerHour: return "codes requested from one client IP (IPv6: one /64) per hour"
-        case .otpRequestsPerMinute: return "codes the whole server mails per minute"
-        case .messageBurst: return "lines a user may send at once before flood control slows them"
-        case .messagesPerSecond: return "lines per second a user may send in the long run"
-        case .maxQueuedLines:
-            return "lines flood control may hold back in one unbroken flood before the client is disconnected"
-        case .adminEmails: return "comma-separated e-mail addresses whose users are server operators"
-        }
-    }
+    public var summary: String { definition.summary }
 
     /// Whether the value must never be printed or logged.
-    public var isSecret: Bool { self == .smtpPassword }
+    public var isSecret: Bool { definition.isSecret }
+
+    /// The values a whole-number setting accepts.
+    public var range: ClosedRange<Int>? { definition.range }
+
+    /// The command-line flag with its dashes (`--history-size`), if the setting has one.
+    public var flag: String? {
+        guard let flag = definition.flag else { return nil }
+        return "--" + (flag.isEmpty ? String(rawValue.lowercased().map { $0 == "_" ? "-" : $0 }) : flag)
+    }
 }

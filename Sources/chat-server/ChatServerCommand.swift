@@ -12,7 +12,7 @@ struct ChatServerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "chat-server",
         abstract: "A real-time TCP chat server with e-mail one-time-password login.",
-        discussion: settingsHelp
+        discussion: Setting.helpText
     )
 
     @Option(help: "Read settings from this .env file (default: ./.env when it exists).")
@@ -21,71 +21,16 @@ struct ChatServerCommand: AsyncParsableCommand {
     @Flag(help: "Connect to the SMTP server, negotiate TLS and log in without sending mail; print a verdict and exit.")
     var checkSmtp = false
 
-    @Option(help: help(.bindAddress)) var bindAddress: String?
-    @Option(help: help(.tcpPort)) var port: String?
-    @Option(help: help(.mailTransport)) var mailTransport: String?
-    @Option(help: help(.mailDir)) var mailDir: String?
-    @Option(help: help(.mailFrom)) var mailFrom: String?
-    @Option(help: help(.smtpHost)) var smtpHost: String?
-    @Option(help: help(.smtpPort)) var smtpPort: String?
-    @Option(help: help(.smtpEmail)) var smtpEmail: String?
-    @Option(help: help(.smtpFrom)) var smtpFrom: String?
-    @Option(help: help(.smtpSecurity)) var smtpSecurity: String?
-    @Option(help: help(.smtpCAFile)) var smtpCaFile: String?
-    @Option(help: help(.smtpTimeoutSeconds)) var smtpTimeoutSeconds: String?
-    @Option(help: help(.smtpMaxConcurrency)) var smtpMaxConcurrency: String?
-    @Option(help: help(.smtpMaxQueued)) var smtpMaxQueued: String?
-    @Option(help: help(.otpExpirationMinutes)) var otpExpirationMinutes: String?
-    @Option(help: help(.otpMaxRetries)) var otpMaxRetries: String?
-    @Option(help: help(.usernameMinLength)) var usernameMinLength: String?
-    @Option(help: help(.usernameMaxLength)) var usernameMaxLength: String?
-    @Option(help: help(.maxConnectionsPerIP)) var maxConnectionsPerIp: String?
-    @Option(help: help(.maxLineBytes)) var maxLineBytes: String?
-    @Option(help: help(.maxSendQueueBytes)) var maxSendqBytes: String?
-    @Option(help: help(.historySize)) var historySize: String?
-    @Option(help: help(.eventLoopThreads)) var eventLoopThreads: String?
-    @Option(help: help(.shutdownTimeoutSeconds)) var shutdownTimeoutSeconds: String?
-    @Option(help: help(.logLevel)) var logLevel: String?
-    @Option(help: help(.adminEmails)) var adminEmails: String?
-    @Option(help: help(.maxConnections)) var maxConnections: String?
-    @Option(help: help(.connectionsPerIPPerMinute)) var connectionsPerIpPerMinute: String?
-    @Option(help: help(.loginTimeoutSeconds)) var loginTimeoutSeconds: String?
-    @Option(help: help(.maxEmailAttempts)) var maxEmailAttempts: String?
-    @Option(help: help(.otpRequestIntervalSeconds)) var otpRequestIntervalSeconds: String?
-    @Option(help: help(.otpRequestsPerHour)) var otpRequestsPerHour: String?
-    @Option(help: help(.otpRequestsPerIPPerHour)) var otpRequestsPerIpPerHour: String?
-    @Option(help: help(.otpRequestsPerMinute)) var otpRequestsPerMinute: String?
-    @Option(help: help(.messageBurst)) var messageBurst: String?
-    @Option(help: help(.messagesPerSecond)) var messagesPerSecond: String?
-    @Option(help: help(.maxQueuedLines)) var maxQueuedLines: String?
-
-    private var flags: [Setting: String] {
-        let pairs: [(Setting, String?)] = [
-            (.bindAddress, bindAddress), (.tcpPort, port), (.mailTransport, mailTransport),
-            (.mailDir, mailDir), (.mailFrom, mailFrom), (.smtpHost, smtpHost), (.smtpPort, smtpPort),
-            (.smtpEmail, smtpEmail), (.smtpFrom, smtpFrom), (.smtpSecurity, smtpSecurity),
-            (.smtpCAFile, smtpCaFile), (.smtpTimeoutSeconds, smtpTimeoutSeconds),
-            (.smtpMaxConcurrency, smtpMaxConcurrency), (.smtpMaxQueued, smtpMaxQueued),
-            (.otpExpirationMinutes, otpExpirationMinutes),
-            (.otpMaxRetries, otpMaxRetries), (.usernameMinLength, usernameMinLength),
-            (.usernameMaxLength, usernameMaxLength), (.maxConnectionsPerIP, maxConnectionsPerIp),
-            (.maxLineBytes, maxLineBytes), (.maxSendQueueBytes, maxSendqBytes), (.historySize, historySize),
-            (.eventLoopThreads, eventLoopThreads), (.shutdownTimeoutSeconds, shutdownTimeoutSeconds),
-            (.logLevel, logLevel), (.adminEmails, adminEmails), (.maxConnections, maxConnections),
-            (.connectionsPerIPPerMinute, connectionsPerIpPerMinute), (.loginTimeoutSeconds, loginTimeoutSeconds),
-            (.maxEmailAttempts, maxEmailAttempts), (.otpRequestIntervalSeconds, otpRequestIntervalSeconds),
-            (.otpRequestsPerHour, otpRequestsPerHour), (.otpRequestsPerIPPerHour, otpRequestsPerIpPerHour),
-            (.otpRequestsPerMinute, otpRequestsPerMinute), (.messageBurst, messageBurst),
-            (.messagesPerSecond, messagesPerSecond), (.maxQueuedLines, maxQueuedLines),
-        ]
-        return Dictionary(uniqueKeysWithValues: pairs.compactMap { setting, value in value.map { (setting, $0) } })
-    }
+    /// Every setting's flag (`--history-size 50`), read against the catalogue in `Setting`
+    /// rather than declared here one by one; `--help` lists them from the same catalogue.
+    @Argument(parsing: .allUnrecognized, help: .hidden)
+    var settingFlags: [String] = []
 
     func run() async throws {
         let configuration: ServerConfiguration
         do {
             configuration = try await ServerConfiguration.load(
-                flags: flags,
+                flags: try Setting.values(fromFlags: settingFlags),
                 environmentFile: envFile ?? ".env",
                 requireEnvironmentFile: envFile != nil
             )
@@ -197,25 +142,6 @@ struct ChatServerCommand: AsyncParsableCommand {
         print(
             "SMTP check passed: connected to \(settings.host):\(settings.port), \(security), \(login). No mail was sent."
         )
-    }
-
-    private static func help(_ setting: Setting) -> ArgumentHelp {
-        let fallback = setting.defaultValue.isEmpty ? "" : ", default \(setting.defaultValue)"
-        return ArgumentHelp("\(setting.summary) [\(setting.name)\(fallback)]")
-    }
-
-    static var settingsHelp: String {
-        var lines = [
-            "Settings come from, in rising priority: defaults, a .env file, environment variables, flags.",
-            "",
-            "SETTINGS (environment names):",
-        ]
-        for setting in Setting.allCases {
-            let fallback = setting.defaultValue.isEmpty ? "" : " (default: \(setting.defaultValue))"
-            lines.append("  \(setting.name)\(fallback)")
-            lines.append("      \(setting.summary)")
-        }
-        return lines.joined(separator: "\n")
     }
 }
 

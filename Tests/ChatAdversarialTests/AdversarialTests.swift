@@ -10,7 +10,7 @@ import Testing
 @Suite(.serialized) struct AdversarialTests {
     /// Production limits, but a short login deadline so idle attackers go quickly.
     static func productionLimits(_ configuration: inout ServerConfiguration) {
-        configuration.limits = AbuseLimits()
+        configuration.limits = AbuseLimits.defaults
         configuration.limits.loginTimeout = .seconds(2)
     }
 

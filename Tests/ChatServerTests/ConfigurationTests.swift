@@ -156,4 +156,75 @@ import Testing
                 flags: [:], environmentFile: "/nonexistent/chat.env", requireEnvironmentFile: true, environment: [:])
         }
     }
+
+    // MARK: The settings catalogue (one source of truth)
+
+    @Test func flagsAreReadAgainstTheCatalogue() throws {
+        let values = try Setting.values(fromFlags: [
+            "--port", "9000", "--history-size=50", "--admin-emails", "a@example.com,b@example.com",
+            "--max-sendq-bytes", "65536", "--port=9001",
+        ])
+        #expect(values[.tcpPort] == "9001")  // the later flag wins
+        #expect(values[.historySize] == "50")
+        #expect(values[.adminEmails] == "a@example.com,b@example.com")
+        #expect(values[.maxSendQueueBytes] == "65536")
+        #expect(values.count == 4)
+        #expect(throws: Setting.CommandLineError.self) { try Setting.values(fromFlags: ["--no-such-setting", "1"]) }
+        #expect(throws: Setting.CommandLineError.self) { try Setting.values(fromFlags: ["--port"]) }
+        #expect(throws: Setting.CommandLineError.self) {
+            try Setting.values(fromFlags: ["--port", "--log-level", "x"])
+        }
+        #expect(throws: Setting.CommandLineError.self) { try Setting.values(fromFlags: ["9000"]) }
+        // A secret never goes on a command line, where any user of the machine can read it.
+        #expect(throws: Setting.CommandLineError.self) { try Setting.values(fromFlags: ["--smtp-password", "x"]) }
+    }
+
+    @Test func everyDefaultIsValidAndWithinItsRange() async throws {
+        let loaded = try await ServerConfiguration.load(flags: [:], environmentFile: "/none", environment: [:])
+        let plain = ServerConfiguration()
+        #expect(loaded.port == plain.port && loaded.limits == plain.limits && loaded.historySize == plain.historySize)
+        for setting in Setting.allCases {
+            if let range = setting.range {
+                #expect(Int(setting.defaultValue).map(range.contains) == true, "\(setting.name)")
+            }
+            #expect(setting.isSecret == (setting.flag == nil), "\(setting.name)")
+            #expect(Setting.named(flag: setting.flag ?? "") == (setting.flag == nil ? nil : setting))
+        }
+        let flags = Setting.allCases.compactMap(\.flag)
+        #expect(Set(flags).count == flags.count)
+    }
+
+    @Test(arguments: Setting.allCases.filter { $0.range != nil })
+    func aWholeNumberOutsideItsRangeNamesTheSetting(_ setting: Setting) async throws {
+        let range = try #require(setting.range)
+        for value in [range.lowerBound - 1, range.upperBound + 1] {
+            let error = await #expect(throws: ConfigurationError.self) {
+                try await ServerConfiguration.load(
+                    flags: [setting: "\(value)"], environmentFile: "/none", environment: [:])
+            }
+            #expect(error?.setting == setting)
+        }
+    }
+
+    /// README's settings tables list exactly the catalogue, each with its flag and default.
+    @Test func theReadmeListsEverySettingWithItsFlag() throws {
+        let readme = URL(fileURLWithPath: #filePath)
+            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("README.md")
+        let text = try String(contentsOf: readme, encoding: .utf8)
+        var rows: [String: [String]] = [:]
+        for line in text.split(separator: "\n") where line.hasPrefix("| `") {
+            let cells = line.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard cells.count >= 3, cells[0].hasPrefix("`"), cells[0].uppercased() == cells[0] else { continue }
+            rows[cells[0].trimmingCharacters(in: CharacterSet(charactersIn: "`"))] = cells
+        }
+        for setting in Setting.allCases {
+            let row = try #require(rows[setting.name], "README has no row for \(setting.name)")
+            #expect(row[1] == (setting.flag.map { "`\($0)`" } ?? "(none)"), "\(setting.name)")
+            if !setting.defaultValue.isEmpty {
+                #expect(row[2].contains("`\(setting.defaultValue)`"), "\(setting.name)")
+            }
+        }
+        #expect(Set(rows.keys).isSuperset(of: Setting.allCases.map(\.name)))
+    }
 }

@@ -181,7 +181,7 @@ public func runWithTimeLimit(
 
 extension AbuseLimits {
     public static let relaxedForTests: AbuseLimits = {
-        var limits = AbuseLimits()
+        var limits = AbuseLimits.defaults
         limits.connectionsPerIPPerMinute = 1_000_000
         limits.otpRequestInterval = .zero
         limits.otpRequestsPerHour = 1000
