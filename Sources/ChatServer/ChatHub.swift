@@ -45,8 +45,11 @@ final class ChatHub: Sendable {
         self.state = NIOLockedValueBox(state)
     }
 
-    func shard(for eventLoop: any EventLoop) -> LoopShard {
-        shards.first { $0.eventLoop === eventLoop } ?? shards[0]
+    /// The shard of `eventLoop`, or `nil` when the hub has none for it (a connection on a
+    /// loop of another group: a wiring mistake). Never another loop's shard: its state is
+    /// confined to its own loop, and touching it from this one would be a data race.
+    func shard(for eventLoop: any EventLoop) -> LoopShard? {
+        shards.first { $0.eventLoop === eventLoop }
     }
 
     func makeSessionID() -> SessionID {

@@ -72,12 +72,16 @@ final class ConnectionHandler: ChannelInboundHandler {
             return
         }
         clientIP = address.display
+        guard let shard = hub.shard(for: context.eventLoop) else {
+            logger.error("Connection on an event loop the hub does not serve; closing")
+            context.close(promise: nil)
+            return
+        }
 
         let refusal: String
         switch hub.openConnection(ip: address.limitKey) {
         case .admitted:
             self.address = address
-            let shard = hub.shard(for: context.eventLoop)
             let session = LocalSession(id: id, context: context)
             shard.attach(session)
             self.shard = shard

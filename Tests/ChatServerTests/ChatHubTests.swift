@@ -18,6 +18,13 @@ import Testing
         return id
     }
 
+    @Test func anEventLoopOfAnotherGroupHasNoShard() throws {
+        let own = EmbeddedEventLoop()
+        let hub = ChatHub(eventLoops: [own], limits: .init(maxConnectionsPerIP: 1, historySize: 10))
+        #expect(hub.shard(for: own)?.index == 0)
+        #expect(hub.shard(for: EmbeddedEventLoop()) == nil)
+    }
+
     @Test func bansEndWhenTheyExpire() async throws {
         let opal = login("opal", operator: true, ip: "10.0.0.1")
         _ = login("bob", ip: "10.0.0.2")
