@@ -5,7 +5,7 @@
 public struct RateLimit<Key: Hashable>: Sendable where Key: Sendable {
     public let limit: Int
     public let window: Duration
-    private var events: [Key: [ContinuousClock.Instant]] = [:]
+    private var events: [Key: [LogTime]] = [:]
 
     public init(limit: Int, per window: Duration) {
         precondition(limit >= 1)
@@ -14,7 +14,7 @@ public struct RateLimit<Key: Hashable>: Sendable where Key: Sendable {
     }
 
     /// - Returns: `nil` when another event for `key` is allowed now, else how long until it is.
-    public func retryAfter(_ key: Key, now: ContinuousClock.Instant) -> Duration? {
+    public func retryAfter(_ key: Key, now: LogTime) -> Duration? {
         guard let times = events[key] else { return nil }
         let recent = times.filter { now - $0 < window }
         guard recent.count >= limit else { return nil }
@@ -23,7 +23,7 @@ public struct RateLimit<Key: Hashable>: Sendable where Key: Sendable {
     }
 
     /// Counts an event for `key`.
-    public mutating func record(_ key: Key, now: ContinuousClock.Instant) {
+    public mutating func record(_ key: Key, now: LogTime) {
         var times = events[key, default: []].filter { now - $0 < window }
         times.append(now)
         if times.count > limit { times.removeFirst(times.count - limit) }
@@ -40,14 +40,14 @@ public struct RateLimit<Key: Hashable>: Sendable where Key: Sendable {
 
     /// Checks and, when allowed, counts in one step.
     /// - Returns: `nil` when the event was allowed and counted, else the wait.
-    public mutating func attempt(_ key: Key, now: ContinuousClock.Instant) -> Duration? {
+    public mutating func attempt(_ key: Key, now: LogTime) -> Duration? {
         if let wait = retryAfter(key, now: now) { return wait }
         record(key, now: now)
         return nil
     }
 
     /// Forgets keys with no event inside the window.
-    public mutating func sweep(now: ContinuousClock.Instant) {
+    public mutating func sweep(now: LogTime) {
         events = events.filter { _, times in times.contains { now - $0 < window } }
     }
 

@@ -7,7 +7,7 @@ public struct RoomHistory<Line> {
     public let capacity: Int
     public let window: Duration
 
-    private var entries: [(time: ContinuousClock.Instant, line: Line)] = []
+    private var entries: [(time: LogTime, line: Line)] = []
     /// Index of the oldest entry once the ring is full.
     private var start = 0
 
@@ -17,7 +17,7 @@ public struct RoomHistory<Line> {
         self.window = window
     }
 
-    public mutating func append(_ line: Line, at time: ContinuousClock.Instant) {
+    public mutating func append(_ line: Line, at time: LogTime) {
         guard capacity > 0 else { return }
         if entries.count < capacity {
             entries.append((time, line))
@@ -28,7 +28,7 @@ public struct RoomHistory<Line> {
     }
 
     /// The lines newer than `window`, oldest first.
-    public func recent(at now: ContinuousClock.Instant) -> [Line] {
+    public func recent(at now: LogTime) -> [Line] {
         let cutoff = now - window
         var result: [Line] = []
         for offset in 0..<entries.count {

@@ -1,6 +1,6 @@
 /// A room name: `#` followed by 1-32 characters of `[A-Za-z0-9_-]`, compared without
 /// regard to case.
-public struct RoomName: Hashable, Sendable, CustomStringConvertible {
+public struct RoomName: Hashable, Sendable, CustomStringConvertible, Codable {
     /// The name as first written, e.g. `#Gaming`.
     public let display: String
     /// The lower-cased name, the room's identity, e.g. `#gaming`.
@@ -25,4 +25,18 @@ public struct RoomName: Hashable, Sendable, CustomStringConvertible {
 
     public static func == (lhs: RoomName, rhs: RoomName) -> Bool { lhs.key == rhs.key }
     public func hash(into hasher: inout Hasher) { hasher.combine(key) }
+
+    // Encoded as the name alone; decoding validates it again.
+    public init(from decoder: any Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        guard let name = RoomName(text) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "bad room name"))
+        }
+        self = name
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(display)
+    }
 }

@@ -14,7 +14,7 @@ import ServiceLifecycle
 public final class ChatServer: Service, Sendable {
     private enum State {
         case idle
-        case running(any Channel)
+        case running([any Channel])
         case stopping
         case stopped
     }
@@ -22,6 +22,8 @@ public final class ChatServer: Service, Sendable {
     private let configuration: ServerConfiguration
     private let group: any EventLoopGroup
     private let services: ServerServices
+    /// How connections come in (one plain TCP listener for now), all on one hub.
+    private let listeners: [Listener]
     private let state = NIOLockedValueBox(State.idle)
     private let listening: EventLoopPromise<SocketAddress>
 
@@ -38,37 +40,33 @@ public final class ChatServer: Service, Sendable {
     ) {
         self.configuration = configuration
         self.group = eventLoopGroup
-        let loops = Array(eventLoopGroup.makeIterator())
-        let hub = ChatHub(
-            eventLoops: loops,
-            limits: .init(
-                maxConnectionsPerIP: configuration.maxConnectionsPerIP,
+        self.listeners = [.plainTCP(host: configuration.bindAddress, port: configuration.port)]
+        let limits = configuration.limits
+        let log = LocalLog(
+            eventLoops: Array(eventLoopGroup.makeIterator()),
+            configuration: .init(
+                shardCount: 1,  // one per loop: LocalLog sets it
                 historySize: configuration.historySize,
-                maxConnections: configuration.limits.maxConnections,
-                connectionsPerIPPerMinute: configuration.limits.connectionsPerIPPerMinute,
-                maxSendQueueBytes: configuration.maxSendQueueBytes
-            )
-        )
+                maxConnectionsPerIP: configuration.maxConnectionsPerIP,
+                maxConnections: limits.maxConnections,
+                connectionsPerIPPerMinute: limits.connectionsPerIPPerMinute,
+                codeRequests: .init(
+                    interval: limits.otpRequestInterval,
+                    perAddressPerHour: limits.otpRequestsPerHour,
+                    perClientPerHour: limits.otpRequestsPerIPPerHour,
+                    perMinute: limits.otpRequestsPerMinute)),
+            maxSendQueueBytes: configuration.maxSendQueueBytes)
         self.services = ServerServices(
             configuration: configuration,
-            hub: hub,
-            otp: OTPService(
-                expiry: configuration.otpExpiration,
-                maximumAttempts: configuration.otpMaxRetries,
-                throttles: .init(
-                    interval: configuration.limits.otpRequestInterval,
-                    perAddressPerHour: configuration.limits.otpRequestsPerHour,
-                    perClientPerHour: configuration.limits.otpRequestsPerIPPerHour,
-                    perMinute: configuration.limits.otpRequestsPerMinute
-                )
-            ),
+            log: log,
+            otp: OTPService(expiry: configuration.otpExpiration, maximumAttempts: configuration.otpMaxRetries),
             mailer: mailer,
             logger: logger
         )
         self.listening = eventLoopGroup.any().makePromise(of: SocketAddress.self)
     }
 
-    /// The address the server listens on, once it does.
+    /// The address the first listener listens on, once it does.
     public var localAddress: SocketAddress {
         get async throws { try await listening.futureResult.get() }
     }
@@ -76,61 +74,67 @@ public final class ChatServer: Service, Sendable {
     public func run() async throws {
         let services = self.services
         let logger = services.logger
-        let serverChannel: NIOAsyncChannel<any Channel, Never>
+        var serverChannels: [NIOAsyncChannel<any Channel, Never>] = []
         do {
-            serverChannel = try await makeBootstrap().bind(
-                host: configuration.bindAddress,
-                port: configuration.port
-            ) { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try Self.configurePipeline(channel, services: services)
-                    return channel
-                }
+            for listener in listeners {
+                serverChannels.append(try await bind(listener))
             }
         } catch {
+            for channel in serverChannels { try? await channel.channel.close() }
             listening.fail(error)
             throw error
         }
 
         let startNow = state.withLockedValue { state -> Bool in
             guard case .idle = state else { return false }
-            state = .running(serverChannel.channel)
+            state = .running(serverChannels.map(\.channel))
             return true
         }
         guard startNow else {
-            try await serverChannel.channel.close()
+            for channel in serverChannels { try? await channel.channel.close() }
             listening.fail(ChannelError.ioOnClosedChannel)
             return
         }
-        let address = serverChannel.channel.localAddress!
-        listening.succeed(address)
-        logger.info(
-            "Listening",
-            metadata: [
-                "address": "\(address.ipAddress ?? "?")",
-                "port": "\(address.port ?? 0)",
-                "mail_transport": "\(services.mailer.name)",
-            ]
-        )
+        for (listener, channel) in zip(listeners, serverChannels) {
+            let address = channel.channel.localAddress!
+            logger.info(
+                "Listening",
+                metadata: [
+                    "listener": "\(listener.name)",
+                    "address": "\(address.ipAddress ?? "?")",
+                    "port": "\(address.port ?? 0)",
+                    "mail_transport": "\(services.mailer.name)",
+                ]
+            )
+        }
+        listening.succeed(serverChannels[0].channel.localAddress!)
 
         let sweeper = group.any().scheduleRepeatedTask(initialDelay: .seconds(60), delay: .seconds(60)) { _ in
             services.otp.sweep()
-            services.hub.sweep()
+            services.log.submit(.sweep)
         }
         defer { sweeper.cancel() }
 
         await withTaskGroup(of: Void.self) { tasks in
             let period = configuration.memoryReclaimPeriod
-            tasks.addTask { await Self.reclaimMemory(every: period, hub: services.hub, logger: logger) }
+            tasks.addTask { await Self.reclaimMemory(every: period, log: services.log, logger: logger) }
             await withGracefulShutdownHandler {
-                do {
-                    // Connections are set up by the pipeline; this loop only keeps
-                    // accepting until the listening channel closes.
-                    try await serverChannel.executeThenClose { inbound in
-                        for try await _ in inbound {}
+                await withTaskGroup(of: Void.self) { accepting in
+                    for (listener, serverChannel) in zip(listeners, serverChannels) {
+                        accepting.addTask {
+                            do {
+                                // Connections are set up by the pipeline; this loop only keeps
+                                // accepting until the listening channel closes.
+                                try await serverChannel.executeThenClose { inbound in
+                                    for try await _ in inbound {}
+                                }
+                            } catch {
+                                logger.error(
+                                    "Accepting connections failed",
+                                    metadata: ["listener": "\(listener.name)", "error": "\(error)"])
+                            }
+                        }
                     }
-                } catch {
-                    logger.error("Accepting connections failed", metadata: ["error": "\(error)"])
                 }
             } onGracefulShutdown: {
                 self.shutdown()
@@ -142,36 +146,47 @@ public final class ChatServer: Service, Sendable {
         logger.info("Server stopped")
     }
 
+    private func bind(_ listener: Listener) async throws -> NIOAsyncChannel<any Channel, Never> {
+        let services = self.services
+        return try await makeBootstrap().bind(host: listener.host, port: listener.port) { channel in
+            channel.eventLoop.makeCompletedFuture {
+                try listener.addHandlers(channel)
+                try Self.addCommonHandlers(channel, services: services)
+                return channel
+            }
+        }
+    }
+
     /// Stops accepting; ``run()`` then tells everyone, closes their connections and returns.
     public func shutdown() {
-        let channel = state.withLockedValue { state -> (any Channel)? in
+        let channels = state.withLockedValue { state -> [any Channel] in
             switch state {
             case .idle:
                 state = .stopped
-                return nil
-            case .running(let channel):
+                return []
+            case .running(let channels):
                 state = .stopping
-                return channel
+                return channels
             case .stopping, .stopped:
-                return nil
+                return []
             }
         }
-        channel?.close(promise: nil)
+        for channel in channels { channel.close(promise: nil) }
     }
 
     /// Runs ``MemoryReclaimer`` until cancelled, off the event loops.
-    private static func reclaimMemory(every period: Duration, hub: ChatHub, logger: Logger) async {
+    private static func reclaimMemory(every period: Duration, log: LocalLog, logger: Logger) async {
         var reclaimer = MemoryReclaimer(period: period)
         let clock = ContinuousClock()
         while (try? await Task.sleep(for: period)) != nil {
-            guard reclaimer.shouldTrim(churn: hub.connectionChurn, now: clock.now) else { continue }
+            guard reclaimer.shouldTrim(churn: log.read(\.connectionChurn), now: clock.now) else { continue }
             let started = clock.now
             let returned = MemoryReclaimer.trim()
             logger.debug(
                 "Returned free memory to the system",
                 metadata: [
                     "pages_returned": "\(returned)", "duration": "\(clock.now - started)",
-                    "connections": "\(hub.snapshot().connections)",
+                    "connections": "\(log.read(\.connections.count))",
                 ])
         }
     }
@@ -179,13 +194,13 @@ public final class ChatServer: Service, Sendable {
     /// Sends the shutdown notice, waits for every connection to close, and closes the
     /// stragglers when the shutdown timeout is up.
     private func drainConnections() async {
-        let hub = services.hub
+        let log = services.log
         let logger = services.logger
         let loop = group.any()
-        let allClosed = hub.beginShutdown(on: loop)
+        let allClosed = log.beginShutdown(on: loop)
         let timeout = loop.scheduleTask(in: TimeAmount(configuration.shutdownTimeout)) {
             logger.warning("Shutdown timeout reached; closing remaining connections")
-            hub.closeAll()
+            log.closeAll()
         }
         try? await allClosed.get()
         timeout.cancel()
@@ -214,7 +229,8 @@ public final class ChatServer: Service, Sendable {
         min(64 * 1024, configuration.maxSendQueueBytes / 2)
     }
 
-    private static func configurePipeline(_ channel: any Channel, services: ServerServices) throws {
+    /// The pipeline every listener's handlers lead into.
+    private static func addCommonHandlers(_ channel: any Channel, services: ServerServices) throws {
         let decoder = LineFrameDecoder(maximumLineBytes: services.configuration.maxLineBytes)
         try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(decoder))
         try channel.pipeline.syncOperations.addHandler(ConnectionHandler(services: services))
@@ -232,13 +248,16 @@ public final class ChatServer: Service, Sendable {
     }
 
     public var occupancy: Occupancy {
-        let snapshot = services.hub.snapshot()
-        return Occupancy(
-            connections: snapshot.connections,
-            ipSlots: snapshot.ipSlots,
-            onlineUsers: snapshot.onlineUsers,
-            rooms: snapshot.rooms,
-            pendingCodes: services.otp.pendingCount
-        )
+        var occupancy = services.log.read { state in
+            Occupancy(
+                connections: state.connections.count,
+                ipSlots: state.connectionsPerIP.count,
+                onlineUsers: state.sessions.count,
+                rooms: state.rooms.count,
+                pendingCodes: 0
+            )
+        }
+        occupancy.pendingCodes = services.otp.pendingCount
+        return occupancy
     }
 }

@@ -5,14 +5,14 @@ import Logging
 /// so that an idle connection does not carry its own copy of the configuration.
 final class ServerServices: Sendable {
     let configuration: ServerConfiguration
-    let hub: ChatHub
+    let log: LocalLog
     let otp: OTPService
     let mailer: any Mailer
     let logger: Logger
 
-    init(configuration: ServerConfiguration, hub: ChatHub, otp: OTPService, mailer: any Mailer, logger: Logger) {
+    init(configuration: ServerConfiguration, log: LocalLog, otp: OTPService, mailer: any Mailer, logger: Logger) {
         self.configuration = configuration
-        self.hub = hub
+        self.log = log
         self.otp = otp
         self.mailer = mailer
         self.logger = logger

@@ -3,7 +3,7 @@ import Testing
 @testable import ChatCore
 
 @Suite struct RoomHistoryTests {
-    let start = ContinuousClock.now
+    let start = LogTime(milliseconds: 1_700_000_000_000)
 
     @Test func keepsTheNewestLinesUpToCapacity() {
         var history = RoomHistory<String>(capacity: 3)

@@ -3,32 +3,25 @@ import ChatMail
 import Logging
 import NIOCore
 
-/// One client connection: runs its login state machine and turns chat commands into hub
-/// calls. Lives on the connection's event loop; nothing else touches it.
-final class ConnectionHandler: ChannelInboundHandler {
+/// One client connection's transport: the input queue with flood control by back-pressure,
+/// the send path, writes. What the connection means is decided by its session
+/// (``SessionStateMachine`` and ``CommandRouter``); this handler feeds the session events and
+/// carries out the ``SessionAction``s it returns. Lives on the connection's event loop.
+final class ConnectionHandler: ChannelInboundHandler, HubAnswerReceiver {
     typealias InboundIn = InboundLine
     typealias OutboundOut = ByteBuffer
 
     private let services: ServerServices
-    private var machine: ConnectionStateMachine
-    /// For log metadata; the logger itself is made when something is logged (rarely), so an
-    /// idle connection does not keep a metadata dictionary alive.
-    private var connectionID: SessionID = 0
-    private var clientIP: String?
-
-    private var session: LocalSession?
+    private var session: SessionStateMachine?
+    private var context: ChannelHandlerContext?
+    /// Where the hub's deliveries to this connection are written, on its loop's shard.
+    private var local: LocalSession?
     private var shard: LoopShard?
-    /// The client's address while it holds one of the IP's connection slots.
+    /// The client's address, once a listener step resolved it.
     private var address: ClientAddress?
-    /// The name this connection is online under, once the hub accepted it.
-    private var onlineAs: String?
-    /// The code this connection asked for, revoked when the connection ends first.
-    private var pendingCode: (email: EmailAddress, ticket: UInt64)?
-    /// The names this user ignores, as they spell them (for `/ignore`'s list).
-    private var ignoredNames: Set<String> = []
 
-    /// Lines waiting to be handled: while the OTP mail is on its way, or while flood control
-    /// spaces them out. Bounded by `MAX_QUEUED_LINES`; reading pauses while any wait.
+    /// Lines waiting to be handled: while the session waits for an answer (the hub's, the
+    /// mail's), or while flood control spaces them out. Reading pauses while any wait.
     private var queue = LineQueue()
     private var floodControl: TokenBucket
     private var queueTimer: Scheduled<Void>?
@@ -44,102 +37,79 @@ final class ConnectionHandler: ChannelInboundHandler {
     init(services: ServerServices) {
         let limits = services.configuration.limits
         self.services = services
-        self.machine = ConnectionStateMachine(
-            usernameRules: services.configuration.usernameRules,
-            maxEmailAttempts: limits.maxEmailAttempts
-        )
-        self.floodControl = TokenBucket(
-            burst: limits.messageBurst, perSecond: limits.messagesPerSecond, now: .now)
+        self.floodControl = TokenBucket(burst: limits.messageBurst, perSecond: limits.messagesPerSecond, now: .now)
     }
 
+    /// Made when something is logged (rarely), so an idle connection keeps no metadata.
     private var logger: Logger {
         var logger = services.logger
-        logger[metadataKey: "connection"] = "\(connectionID)"
-        if let clientIP { logger[metadataKey: "ip"] = "\(clientIP)" }
-        if let onlineAs { logger[metadataKey: "user"] = "\(onlineAs)" }
+        if let local { logger[metadataKey: "connection"] = "\(local.id)" }
+        if let address { logger[metadataKey: "ip"] = "\(address.display)" }
+        if let username = session?.username { logger[metadataKey: "user"] = "\(username)" }
         return logger
     }
 
     // MARK: Channel events
 
-    func channelActive(context: ChannelHandlerContext) {
-        let hub = services.hub
-        let id = hub.makeSessionID()
-        connectionID = id
-        guard let remote = context.channel.remoteAddress, let address = ClientAddress(remote) else {
-            logger.warning("Connection without a peer address; closing")
-            context.close(promise: nil)
-            return
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard let resolved = event as? ClientAddressResolved else {
+            return context.fireUserInboundEventTriggered(event)
         }
-        clientIP = address.display
-        guard let shard = hub.shard(for: context.eventLoop) else {
+        start(context: context, address: resolved.address)
+    }
+
+    /// The client is known: the session begins by asking the hub for a slot.
+    private func start(context: ChannelHandlerContext, address: ClientAddress) {
+        guard self.session == nil else { return }
+        let log = services.log
+        guard let shard = log.shard(for: context.eventLoop) else {
             logger.error("Connection on an event loop the hub does not serve; closing")
             context.close(promise: nil)
             return
         }
-
-        let refusal: String
-        switch hub.openConnection(ip: address.limitKey) {
-        case .admitted:
-            self.address = address
-            let session = LocalSession(id: id, context: context)
-            shard.attach(session)
-            self.shard = shard
-            self.session = session
-            let timeout = services.configuration.limits.loginTimeout
-            loginTimer = context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(timeout)) {
-                self.loginTimedOut(context: context)
-            }
-            logger.info("Client connected")
-            writeDirect(ServerLine.welcome, context: context)
-            context.fireChannelActive()
-            return
-        case .ipLimitReached:
-            refusal = UserError.ipLimitReached(address.display).line
-        case .banned:
-            refusal = UserError.banned.line
-        case .serverFull:
-            refusal = UserError.serverFull.line
-        case .connectingTooFast(let wait):
-            refusal = UserError.connectingTooFast(retryAfterSeconds: wait.roundedUpSeconds).line
-        case .shuttingDown:
-            refusal = ServerLine.shuttingDown
-        }
-        logger.info("Connection refused", metadata: ["reason": "\(refusal)"])
-        writeDirect([refusal], context: context)
-        context.close(promise: nil)
+        let local = LocalSession(id: log.makeSessionID(), context: context)
+        local.receiver = self
+        shard.attach(local)
+        self.address = address
+        self.local = local
+        self.shard = shard
+        let configuration = services.configuration
+        let session = SessionStateMachine(
+            identity: .init(
+                address: SessionAddress(id: local.id, shard: shard.index), ip: address.limitKey,
+                displayIP: address.display),
+            usernameRules: configuration.usernameRules,
+            maxEmailAttempts: configuration.limits.maxEmailAttempts,
+            adminEmails: configuration.adminEmails)
+        self.session = session
+        perform(session.connected(), context: context)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         loginTimer?.cancel()
         queueTimer?.cancel()
-        if let session, let shard {
-            shard.detach(session)
-            if session.disconnectedAsSlowConsumer {
+        queue.removeAll()
+        if let local, let shard {
+            shard.detach(local)
+            if local.disconnectedAsSlowConsumer {
                 logger.warning("Disconnected slow consumer: more than MAX_SENDQ_BYTES queued for it")
             }
-            if onlineAs != nil {
-                services.hub.logout(session.id)
-                onlineAs = nil
-            }
         }
-        if let pendingCode {
-            services.otp.revoke(for: pendingCode.email, ticket: pendingCode.ticket)
-            self.pendingCode = nil
+        if var session {
+            let actions = session.closed()
+            self.session = session
+            perform(actions, context: context)
         }
-        machine.closed()
-        session = nil
-        queue.removeAll()
-        if let address {
-            self.address = nil
-            services.hub.closeConnection(ip: address.limitKey)
-            logger.info("Client disconnected")
-        }
+        local = nil
         context.fireChannelInactive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard session != nil else { return }
+        guard isOpen else { return }
         switch unwrapInboundIn(data) {
         case .tooLong:
             send([UserError.lineTooLong(maximum: services.configuration.maxLineBytes).line], context: context)
@@ -172,7 +142,25 @@ final class ConnectionHandler: ChannelInboundHandler {
         context.close(promise: nil)
     }
 
+    // MARK: HubAnswerReceiver
+
+    /// The hub answered (on this loop, from the shard's drain).
+    func hubAnswered(_ answer: HubAnswer) {
+        guard let context, var session else { return }
+        let actions = session.answered(answer)
+        self.session = session
+        perform(actions, context: context)
+        // Lines typed while the answer was on its way are handled now, in order.
+        processQueue(context: context)
+    }
+
     // MARK: Lines
+
+    /// Whether the session is live (started, not closed).
+    private var isOpen: Bool {
+        guard let session else { return false }
+        return session.state != .closed
+    }
 
     /// Handles queued lines in order, as fast as flood control allows: a burst passes at
     /// once, a flood is spaced out (nothing is dropped), and reading pauses meanwhile so the
@@ -180,7 +168,7 @@ final class ConnectionHandler: ChannelInboundHandler {
     /// - Parameter afterWait: flood control made these lines wait (they are counted in
     ///   ``linesHeldBack``); a line handled without waiting ends the count.
     private func processQueue(context: ChannelHandlerContext, afterWait: Bool = false) {
-        while queueTimer == nil, !machine.isWaiting, session != nil, let line = queue.first {
+        while queueTimer == nil, isOpen, session?.isWaiting == false, let line = queue.first {
             if let wait = floodControl.take(now: .now) {
                 queueTimer = context.eventLoop.assumeIsolated().scheduleTask(
                     in: max(.milliseconds(1), TimeAmount(wait))
@@ -192,77 +180,72 @@ final class ConnectionHandler: ChannelInboundHandler {
             }
             queue.removeFirst()
             linesHeldBack = afterWait ? linesHeldBack + 1 : 0
-            perform(machine.lineReceived(Substring(line)), context: context)
+            guard var session else { break }
+            let actions = session.lineReceived(Substring(line))
+            self.session = session
+            perform(actions, context: context)
         }
         readsPausedForQueue = !queue.isEmpty
         updateReading(context: context)
     }
 
     private func updateReading(context: ChannelHandlerContext) {
-        guard session != nil else { return }
+        guard isOpen else { return }
         let autoRead = !(readsPausedForQueue || readsPausedForWritability)
         try? context.channel.syncOptions?.setOption(.autoRead, value: autoRead)
     }
 
-    private func loginTimedOut(context: ChannelHandlerContext) {
-        loginTimer = nil
-        guard onlineAs == nil, session != nil else { return }
-        logger.info("Login timed out")
-        machine.closed()
-        writeDirect([UserError.loginTimedOut.line], context: context)
-        context.close(promise: nil)
+    // MARK: Actions
+
+    private func perform(_ actions: [SessionAction], context: ChannelHandlerContext) {
+        for action in actions { perform(action, context: context) }
     }
 
-    private func perform(_ action: ConnectionStateMachine.Action, context: ChannelHandlerContext) {
+    private func perform(_ action: SessionAction, context: ChannelHandlerContext) {
         switch action {
-        case .reply(let lines):
+        case .send(let lines):
             send(lines, context: context)
         case .close(let lines):
+            loginTimer?.cancel()
+            loginTimer = nil
             writeDirect(lines, context: context)
             context.close(promise: nil)
-        case .sendCode(let email, let reply):
-            send(reply, context: context)
-            sendCode(to: email, context: context)
+        case .submit(let command):
+            services.log.submit(command)
+        case .route(let command):
+            guard let local, let username = session?.username else { return }
+            let router = CommandRouter(session: local.id, username: username)
+            let actions = router.route(
+                command, hub: services.log, ignoring: &local.ignoring, lastPrivateSender: local.lastPrivateSender)
+            perform(actions, context: context)
+        case .mailCode(let email):
+            mailCode(to: email, context: context)
         case .verifyCode(let guess, let email):
-            let verification = services.otp.verify(guess, for: email)
-            switch verification {
-            case .invalid:
-                break  // still pending, and ours to revoke if the connection ends
-            case .verified, .attemptsExhausted, .expired, .noCode:
-                pendingCode = nil
+            guard var session else { return }
+            let actions = session.codeChecked(services.otp.verify(guess, for: email))
+            self.session = session
+            perform(actions, context: context)
+        case .revokeCode(let email, let ticket):
+            services.otp.revoke(for: email, ticket: ticket)
+        case .startLoginTimer:
+            let timeout = services.configuration.limits.loginTimeout
+            loginTimer = context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(timeout)) {
+                self.loginTimer = nil
+                guard var session = self.session else { return }
+                let actions = session.loginTimedOut()
+                self.session = session
+                self.perform(actions, context: context)
             }
-            perform(machine.codeChecked(verification), context: context)
-        case .claimUsername(let username, let email):
-            claim(username, email: email, context: context)
-        case .command(let command):
-            run(command, context: context)
+        case .log(let level, let message, let metadata):
+            logger.log(level: level, "\(message)", metadata: metadata)
         }
     }
 
-    private func sendCode(to email: EmailAddress, context: ChannelHandlerContext) {
-        if services.hub.isBanned(email: email) {
-            logger.info("Login refused: e-mail address is banned")
-            machine.closed()
-            writeDirect([UserError.banned.line], context: context)
-            context.close(promise: nil)
-            return
-        }
-        guard let address else { return }
-        let issued: OTPStore.IssuedCode
-        switch services.otp.issue(for: email, client: address.limitKey) {
-        case .success(let code):
-            issued = code
-        case .failure(let error):
-            logger.notice("OTP request throttled", metadata: ["reason": "\(error.message)"])
-            perform(machine.codeNotSent(error), context: context)
-            return
-        }
-        pendingCode = (email, issued.ticket)
+    private func mailCode(to email: EmailAddress, context: ChannelHandlerContext) {
+        let issued = services.otp.issue(for: email)
+        session?.codeIssued(ticket: issued.ticket)
         let mail = OTPMail(
-            recipient: email.value,
-            code: issued.code,
-            validForMinutes: services.configuration.otpExpirationMinutes
-        )
+            recipient: email.value, code: issued.code, validForMinutes: services.configuration.otpExpirationMinutes)
         let mailer = services.mailer
         let sent = context.eventLoop.makePromise(of: Void.self)
         // Mail is slow, rare work: it runs as a task off the event loop, and only its
@@ -274,196 +257,20 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     private func codeMailed(_ result: Result<Void, any Error>, context: ChannelHandlerContext) {
-        if case .failure(let error) = result {
-            if let pendingCode {
-                services.otp.revoke(for: pendingCode.email, ticket: pendingCode.ticket)
-                self.pendingCode = nil
-            }
+        switch result {
+        case .failure(let error):
             logger.error(
-                "Failed to send OTP mail",
-                metadata: ["transport": "\(services.mailer.name)", "error": "\(error)"]
-            )
-        } else {
+                "Failed to send OTP mail", metadata: ["transport": "\(services.mailer.name)", "error": "\(error)"])
+        case .success:
             logger.info("OTP mail sent", metadata: ["transport": "\(services.mailer.name)"])
         }
-        guard session != nil else { return }
-        perform(machine.codeMailed(success: result.isSuccess), context: context)
-        // Lines typed while the mail was on its way are handled now, in order.
+        guard var session else { return }
+        let succeeded: Bool
+        if case .success = result { succeeded = true } else { succeeded = false }
+        let actions = session.codeMailed(success: succeeded)
+        self.session = session
+        perform(actions, context: context)
         processQueue(context: context)
-    }
-
-    private func claim(_ username: String, email: EmailAddress, context: ChannelHandlerContext) {
-        guard let session, let shard, let address else { return }
-        let identity = ChatHub.Identity(
-            username: username,
-            email: email,
-            ip: address.limitKey,
-            isOperator: services.configuration.adminEmails.contains(email.key)
-        )
-        let result = services.hub.login(session.id, as: identity, shard: shard.index)
-        if case .failure(.banned) = result {
-            machine.closed()
-            writeDirect([UserError.banned.line], context: context)
-            context.close(promise: nil)
-            return
-        }
-        if case .success(let name) = result {
-            onlineAs = name
-            loginTimer?.cancel()
-            loginTimer = nil
-            logger.info("User logged in", metadata: identity.isOperator ? ["operator": "true"] : [:])
-        }
-        perform(machine.usernameClaimed(result), context: context)
-    }
-
-    // MARK: Commands
-
-    private func run(_ command: ChatCommand, context: ChannelHandlerContext) {
-        guard let session, let username = onlineAs else { return }
-        let hub = services.hub
-        let id = session.id
-        switch command {
-        case .say(let text):
-            guard let clean = cleanMessage(text, context: context) else { return }
-            hub.say(id, line: ChatHub.encode(ServerLine.chat(from: username, clean)))
-        case .me(let text):
-            guard let clean = cleanMessage(text, context: context) else { return }
-            hub.say(id, line: ChatHub.encode(ServerLine.action(by: username, clean)))
-        case .help(nil):
-            send(ServerLine.help, context: context)
-        case .help(let name?):
-            guard let description = ChatCommand.description(of: name) else {
-                send([UserError.noSuchCommand(name).line], context: context)
-                return
-            }
-            send(ServerLine.help(for: description), context: context)
-        case .users:
-            send(ServerLine.userList(hub.onlineUsers(), caller: username), context: context)
-        case .rooms:
-            send(ServerLine.roomList(hub.roomListings(for: id)), context: context)
-        case .who:
-            send(hub.members(of: id), context: context)
-        case .join(let input):
-            guard let room = RoomName(input) else { return send([UserError.invalidRoomName.line], context: context) }
-            if let error = hub.join(id, room: room) { send([error.line], context: context) }
-        case .create(let input, let isPrivate):
-            guard let room = RoomName(input) else { return send([UserError.invalidRoomName.line], context: context) }
-            if let error = hub.create(id, room: room, isPrivate: isPrivate) {
-                send([error.line], context: context)
-            } else {
-                logger.info("Room created", metadata: ["room": "\(room)", "private": "\(isPrivate)"])
-            }
-        case .leave:
-            if let error = hub.leave(id) { send([error.line], context: context) }
-        case .invite(let target):
-            // On success the hub has queued the confirmation.
-            if case .failure(let error) = hub.invite(id, target: target) {
-                send([error.line], context: context)
-            }
-        case .kick(let target):
-            switch hub.kick(id, target: target) {
-            case .success(let (user, room, present)):
-                logger.notice("Moderation: kick", metadata: ["target": "\(user)", "room": "\(room)"])
-                if !present { send([ServerLine.wasKicked(user, by: username)], context: context) }
-            case .failure(let error):
-                send([error.line], context: context)
-            }
-        case .topic(let text):
-            var topic = text.map { TextSanitizer.sanitize($0) }
-            if topic?.isEmpty == true { topic = nil }
-            if let topic, topic.count > ChatHub.maximumTopicLength {
-                return send([UserError.topicTooLong(maximum: ChatHub.maximumTopicLength).line], context: context)
-            }
-            switch hub.topic(id, set: topic) {
-            case .success(let line?): send([line], context: context)
-            case .success(nil): break
-            case .failure(let error): send([error.line], context: context)
-            }
-        case .privateMessage(let target, let text):
-            sendPrivateMessage(to: target, text, context: context)
-        case .reply(let text):
-            guard let target = session.lastPrivateSender else {
-                return send([UserError.noOneToReply.line], context: context)
-            }
-            sendPrivateMessage(to: target, text, context: context)
-        case .ignore(nil):
-            send(ServerLine.ignoreList(ignoredNames.sorted { $0.lowercased() < $1.lowercased() }), context: context)
-        case .ignore(let target?):
-            guard let name = hub.onlineName(target) else {
-                return send([UserError.userNotOnline(target).line], context: context)
-            }
-            guard name.lowercased() != username.lowercased() else {
-                return send([UserError.notToYourself.line], context: context)
-            }
-            session.ignoring.insert(name.lowercased())
-            ignoredNames.insert(name)
-            send([ServerLine.nowIgnoring(name)], context: context)
-        case .unignore(let target):
-            guard session.ignoring.remove(target.lowercased()) != nil else {
-                return send([UserError.notIgnoring(target).line], context: context)
-            }
-            let name = ignoredNames.first { $0.lowercased() == target.lowercased() } ?? target
-            ignoredNames.remove(name)
-            send([ServerLine.noLongerIgnoring(name)], context: context)
-        case .ban(let target, let minutes):
-            let minutes = minutes ?? Self.defaultBanMinutes
-            let result = hub.ban(
-                id, target: target, for: .seconds(minutes * 60),
-                notice: ServerLine.youWereBanned(by: username, minutes: minutes),
-                confirmation: { ServerLine.banned($0, minutes: minutes) })
-            switch result {
-            case .success(let (user, email, ip)):
-                logger.notice(
-                    "Moderation: ban",
-                    metadata: [
-                        "target": "\(user)", "target_email": "\(email)", "target_ip": "\(ip)", "minutes": "\(minutes)",
-                    ])
-            case .failure(let error):
-                send([error.line], context: context)
-            }
-        case .unban(let target):
-            if let error = hub.unban(id, target: target) {
-                send([error.line], context: context)
-            } else {
-                logger.notice("Moderation: unban", metadata: ["target": "\(target)"])
-                send([ServerLine.banLifted(target)], context: context)
-            }
-        case .bans:
-            switch hub.bans(id) {
-            case .success(let list): send(ServerLine.banList(list), context: context)
-            case .failure(let error): send([error.line], context: context)
-            }
-        case .wall(let text):
-            guard let clean = cleanMessage(text, context: context) else { return }
-            if let error = hub.wall(id, text: clean) {
-                send([error.line], context: context)
-            } else {
-                logger.notice("Moderation: wall", metadata: ["text": "\(clean)"])
-            }
-        case .quit:
-            break  // handled by the state machine
-        }
-    }
-
-    private static let defaultBanMinutes = 60
-
-    /// The message made safe for other terminals, or `nil` (after telling the user) when
-    /// it is too long or empty.
-    private func cleanMessage(_ text: String, context: ChannelHandlerContext) -> String? {
-        let clean = TextSanitizer.sanitize(text)
-        guard clean.count <= ServerConfiguration.maximumMessageLength else {
-            send([UserError.messageTooLong(maximum: ServerConfiguration.maximumMessageLength).line], context: context)
-            return nil
-        }
-        return clean.isEmpty ? nil : clean
-    }
-
-    private func sendPrivateMessage(to target: String, _ text: String, context: ChannelHandlerContext) {
-        guard let session, let clean = cleanMessage(text, context: context) else { return }
-        // On success the hub has queued the echo.
-        if let error = services.hub.privateMessage(from: session.id, to: TextSanitizer.sanitize(target), text: clean) {
-            send([error.line], context: context)
-        }
     }
 
     // MARK: Output
@@ -473,8 +280,8 @@ final class ConnectionHandler: ChannelInboundHandler {
     /// room lines and notices.
     private func send(_ lines: [String], context: ChannelHandlerContext) {
         guard !lines.isEmpty else { return }
-        if onlineAs != nil, let session, let shard {
-            shard.post(.direct(session.id, lines.map(ChatHub.encode)))
+        if session?.username != nil, let local, let shard {
+            shard.post(.direct(local.id, lines.map(HubState.encode)))
         } else {
             writeDirect(lines, context: context)
         }
@@ -482,47 +289,12 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     private func writeDirect(_ lines: [String], context: ChannelHandlerContext) {
         for line in lines {
-            context.write(wrapOutboundOut(ChatHub.encode(line)), promise: nil)
+            context.write(wrapOutboundOut(HubState.encode(line)), promise: nil)
         }
         context.flush()
-        session?.closeIfSendQueueExceeds(services.configuration.maxSendQueueBytes)
+        local?.closeIfSendQueueExceeds(services.configuration.maxSendQueueBytes)
     }
 }
 
 @available(*, unavailable)
 extension ConnectionHandler: Sendable {}
-
-extension Result {
-    fileprivate var isSuccess: Bool {
-        if case .success = self { return true }
-        return false
-    }
-}
-
-/// A FIFO of lines; removing from the front is O(1) amortised.
-private struct LineQueue {
-    private var lines: [String] = []
-    private var head = 0
-
-    var count: Int { lines.count - head }
-    var isEmpty: Bool { count == 0 }
-    var first: String? { head < lines.count ? lines[head] : nil }
-
-    mutating func append(_ line: String) { lines.append(line) }
-
-    mutating func removeFirst() {
-        head += 1
-        if head == lines.count {
-            lines.removeAll(keepingCapacity: true)
-            head = 0
-        } else if head >= 64 && head * 2 >= lines.count {
-            lines.removeFirst(head)
-            head = 0
-        }
-    }
-
-    mutating func removeAll() {
-        lines.removeAll()
-        head = 0
-    }
-}

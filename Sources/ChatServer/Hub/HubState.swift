@@ -1,206 +1,285 @@
 import ChatCore
 import NIOCore
 
-/// A user who is online, as the hub knows them.
-struct Member: Sendable {
-    var name: String
-    var shard: Int
-    var roomKey: String
-    var emailKey: String
-    var ip: String
-    var isOperator: Bool
-}
-
-struct Room: Sendable {
-    let name: RoomName
-    let id: RoomID
-    let isPrivate: Bool
-    /// Members in the order they joined: the first is the longest present.
-    var members: [SessionID] = []
-    /// How many members each loop shard has, so a line goes only to shards that need it.
-    var membersPerShard: [Int]
-    var owner: SessionID?
-    var topic: String?
-    /// Who may enter a private room, by e-mail key: its creator and everyone invited,
-    /// until kicked. Keyed by address, not session, so an invitation survives the
-    /// invitee's reconnect and never passes to someone who later takes their name.
-    var allowed: Set<String> = []
-    var history: RoomHistory<HistoryLine>
-
-    init(name: RoomName, id: RoomID, isPrivate: Bool, shardCount: Int, historySize: Int) {
-        self.name = name
-        self.id = id
-        self.isPrivate = isPrivate
-        self.membersPerShard = Array(repeating: 0, count: shardCount)
-        self.history = RoomHistory(capacity: historySize)
-    }
-}
-
-/// Everything the hub guards with its lock. Methods here run under the lock and only
-/// decide and queue; they never do I/O.
+/// All shared chat state (who is online, IP slots, rooms, owners, invitations, topics,
+/// history, bans, OTP throttles), changed only by applying ``HubCommand``s in order.
+///
+/// ``apply(_:at:into:)`` is pure: it reads no clock (time is the command's log time), takes
+/// no lock and does no I/O; what the command causes comes back as ``HubEffect`` values. The
+/// same commands at the same times in the same order give the same state and effects on
+/// any machine.
 struct HubState: Sendable {
-    let shardCount: Int
-    let historySize: Int
-    var sessions: [SessionID: Member] = [:]
-    var sessionIDsByName: [String: SessionID] = [:]
-    var rooms: [String: Room] = [:]
-    var nextRoomID: RoomID = 1
+    struct Configuration: Sendable {
+        var shardCount: Int
+        var historySize: Int
+        var maxConnectionsPerIP: Int
+        var maxConnections = Int.max
+        var connectionsPerIPPerMinute = Int.max
+        var codeRequests = CodeRequestThrottle.Limits(
+            interval: .zero, perAddressPerHour: .max, perClientPerHour: .max, perMinute: .max)
+    }
+
+    /// The longest topic, in characters.
+    static let maximumTopicLength = 256
+
+    let configuration: Configuration
+    /// Admitted connections and the IP (limit key) each holds a slot of.
+    var connections: [SessionID: String] = [:]
     var connectionsPerIP: [String: Int] = [:]
-    var connectionCount = 0
     /// Connections opened plus connections closed since start (for ``MemoryReclaimer``).
     var connectionChurn: UInt64 = 0
     /// New connections per client IP per minute.
     var connectionRate: RateLimit<String>
+    var codeRequests: CodeRequestThrottle
+    var sessions: [SessionID: Member] = [:]
+    var sessionIDsByName: [String: SessionID] = [:]
+    var rooms: [String: Room] = [:]
+    var nextRoomID: RoomID = 1
     /// Banned e-mail keys and IPs, with when each ban ends.
-    var bans: [String: ContinuousClock.Instant] = [:]
+    var bans: [String: LogTime] = [:]
     var isShuttingDown = false
-    var allClosed: EventLoopPromise<Void>?
 
-    init(shardCount: Int, historySize: Int, connectionsPerIPPerMinute: Int = Int.max) {
-        self.shardCount = shardCount
-        self.historySize = historySize
-        self.connectionRate = RateLimit(limit: max(1, min(connectionsPerIPPerMinute, 1_000_000)), per: .seconds(60))
+    init(configuration: Configuration) {
+        precondition((1...64).contains(configuration.shardCount), "1 to 64 shards")
+        self.configuration = configuration
+        self.connectionRate = RateLimit(
+            limit: max(1, min(configuration.connectionsPerIPPerMinute, 1_000_000)), per: .seconds(60))
+        self.codeRequests = CodeRequestThrottle(configuration.codeRequests)
+        rooms[RoomName.general.key] = Room(
+            name: .general, id: 0, isPrivate: false, shardCount: configuration.shardCount,
+            historySize: configuration.historySize)
     }
+
+    /// Applies one command at its log time.
+    /// - Returns: what it causes, in the order it must happen.
+    mutating func apply(_ command: HubCommand, at now: LogTime) -> [HubEffect] {
+        var effects: [HubEffect] = []
+        apply(command, at: now, into: &effects)
+        return effects
+    }
+
+    /// Applies one command, appending its effects to `effects` (whose storage the caller
+    /// may reuse: no allocation per command on the hot path).
+    mutating func apply(_ command: HubCommand, at now: LogTime, into effects: inout [HubEffect]) {
+        switch command {
+        case .admit(let requester, let ip, let display):
+            effects.append(.answer(requester, .admission(admit(requester.id, ip: ip, display: display, at: now))))
+        case .release(let session):
+            release(session, effects: &effects)
+        case .requestCode(let requester, let emailKey, let ip):
+            effects.append(.answer(requester, .codeRequest(requestCode(emailKey: emailKey, ip: ip, at: now))))
+        case .codeUsed(let emailKey):
+            codeRequests.codeUsed(emailKey: emailKey)
+        case .login(let requester, let username, let emailKey, let ip, let isOperator):
+            login(requester, username: username, emailKey: emailKey, ip: ip, isOperator: isOperator, at: now, &effects)
+        case .say(let session, let text, let isAction):
+            say(session, text: text, isAction: isAction, at: now, &effects)
+        case .join(let session, let room):
+            join(session, room: room, at: now, &effects)
+        case .create(let session, let room, let isPrivate):
+            create(session, room: room, isPrivate: isPrivate, at: now, &effects)
+        case .leave(let session):
+            leave(session, at: now, &effects)
+        case .invite(let session, let target):
+            invite(session, target: target, &effects)
+        case .kick(let session, let target):
+            kick(session, target: target, at: now, &effects)
+        case .setTopic(let session, let text):
+            setTopic(session, text: text, &effects)
+        case .privateMessage(let session, let target, let text):
+            privateMessage(session, target: target, text: text, &effects)
+        case .ban(let session, let target, let minutes):
+            ban(session, target: target, minutes: minutes, at: now, &effects)
+        case .unban(let session, let target):
+            unban(session, target: target, &effects)
+        case .wall(let session, let text):
+            wall(session, text: text, &effects)
+        case .sweep:
+            bans = bans.filter { now < $0.value }
+            connectionRate.sweep(now: now)
+            codeRequests.sweep(at: now)
+        case .shutdown:
+            shutdown(&effects)
+        }
+    }
+
+    // MARK: Connections
+
+    private mutating func admit(
+        _ session: SessionID, ip: String, display: String, at now: LogTime
+    )
+        -> HubAnswer.Admission
+    {
+        if isShuttingDown { return .refused(line: ServerLine.shuttingDown) }
+        if isBanned(ip, at: now) { return .refused(line: UserError.banned.line) }
+        if let wait = connectionRate.attempt(ip, now: now) {
+            return .refused(line: UserError.connectingTooFast(retryAfterSeconds: wait.roundedUpSeconds).line)
+        }
+        guard connections.count < configuration.maxConnections else { return .refused(line: UserError.serverFull.line) }
+        let held = connectionsPerIP[ip, default: 0]
+        guard held < configuration.maxConnectionsPerIP else {
+            return .refused(line: UserError.ipLimitReached(display).line)
+        }
+        connectionsPerIP[ip] = held + 1
+        connections[session] = ip
+        connectionChurn += 1
+        return .admitted
+    }
+
+    /// Takes the user offline (leaving their room, freeing the name; their invitations
+    /// stay with their e-mail address) and gives the IP slot back. A session that was never
+    /// admitted or is already released changes nothing.
+    private mutating func release(_ session: SessionID, effects: inout [HubEffect]) {
+        if let member = sessions[session] {
+            leaveRoom(session, notice: ServerLine.leftRoom(member.name), &effects)
+            sessions[session] = nil
+            sessionIDsByName[member.name.lowercased()] = nil
+        }
+        guard let ip = connections.removeValue(forKey: session) else { return }
+        let held = connectionsPerIP[ip, default: 0]
+        connectionsPerIP[ip] = held > 1 ? held - 1 : nil
+        connectionChurn += 1
+        if isShuttingDown && connections.isEmpty { effects.append(.allConnectionsClosed) }
+    }
+
+    // MARK: Logging in
+
+    private mutating func requestCode(
+        emailKey: String, ip: String, at now: LogTime
+    )
+        -> HubAnswer.CodeRequestDecision
+    {
+        if isBanned(emailKey, at: now) { return .banned }
+        if let wait = codeRequests.attempt(emailKey: emailKey, client: ip, at: now) {
+            return .throttled(.tooManyCodes(retryAfterSeconds: wait.roundedUpSeconds))
+        }
+        return .allowed
+    }
+
+    private mutating func login(
+        _ requester: SessionAddress, username: String, emailKey: String, ip: String, isOperator: Bool,
+        at now: LogTime, _ effects: inout [HubEffect]
+    ) {
+        if isBanned(emailKey, at: now) || isBanned(ip, at: now) {
+            return effects.append(.answer(requester, .login(.failure(.banned))))
+        }
+        // A connection released before its claim was ordered does not come online.
+        guard connections[requester.id] != nil else { return }
+        let key = username.lowercased()
+        guard sessionIDsByName[key] == nil else {
+            return effects.append(.answer(requester, .login(.failure(.usernameTaken(username)))))
+        }
+        sessionIDsByName[key] = requester.id
+        sessions[requester.id] = Member(
+            name: username, address: requester, roomKey: RoomName.general.key, emailKey: emailKey, ip: ip,
+            isOperator: isOperator)
+        effects.append(.answer(requester, .login(.success(username))))
+        let welcome = ServerLine.loggedIn(username: username, room: RoomName.general.display)
+        enter(requester.id, into: .general, firstLines: welcome.map(Self.encode), at: now, &effects)
+    }
+
+    // MARK: Chatting
+
+    private mutating func say(
+        _ session: SessionID, text: String, isAction: Bool, at now: LogTime, _ effects: inout [HubEffect]
+    ) {
+        guard let member = sessions[session], let index = rooms.index(forKey: member.roomKey) else { return }
+        let line = Self.encode(
+            isAction ? ServerLine.action(by: member.name, text) : ServerLine.chat(from: member.name, text))
+        let sender = member.name.lowercased()
+        // In place, through the index: no copy of the room and one hash lookup.
+        rooms.values[index].history.append(HistoryLine(line: line, sender: sender), at: now)
+        effects.append(.room(rooms.values[index].id, line, from: sender, shards: rooms.values[index].shards))
+    }
+
+    private mutating func privateMessage(
+        _ session: SessionID, target: String, text: String, _ effects: inout [HubEffect]
+    ) {
+        guard let sender = sessions[session] else { return }
+        guard let (targetID, recipient) = member(named: target) else {
+            return reply(to: sender, .userNotOnline(target), &effects)
+        }
+        guard targetID != session else { return reply(to: sender, .messageToSelf, &effects) }
+        // The sender's echo first: the recipient may answer at once, and the answer must
+        // not arrive before the echo.
+        effects.append(.lines(sender.address, [Self.encode(ServerLine.privateMessageEcho(to: recipient.name, text))]))
+        effects.append(
+            .privateMessage(
+                recipient.address, Self.encode(ServerLine.privateMessage(from: sender.name, text)),
+                from: sender.name.lowercased()))
+    }
+
+    // MARK: Operators
+
+    private mutating func ban(
+        _ session: SessionID, target: String, minutes: Int, at now: LogTime, _ effects: inout [HubEffect]
+    ) {
+        guard let banner = sessions[session] else { return }
+        guard banner.isOperator else { return reply(to: banner, .operatorOnly("/ban"), &effects) }
+        guard let (targetID, victim) = member(named: target) else {
+            return reply(to: banner, .userNotOnline(target), &effects)
+        }
+        guard targetID != session else { return reply(to: banner, .notToYourself, &effects) }
+        let until = now + .seconds(minutes * 60)
+        bans[victim.emailKey] = until
+        bans[victim.ip] = until
+        // The confirmation first: it must reach the operator before the room's notice
+        // that the user left.
+        effects.append(.lines(banner.address, [Self.encode(ServerLine.banned(victim.name, minutes: minutes))]))
+        effects.append(
+            .answer(
+                banner.address,
+                .note(.banned(user: victim.name, emailKey: victim.emailKey, ip: victim.ip, minutes: minutes))))
+        effects.append(
+            .disconnect(victim.address, [Self.encode(ServerLine.youWereBanned(by: banner.name, minutes: minutes))]))
+    }
+
+    private mutating func unban(_ session: SessionID, target: String, _ effects: inout [HubEffect]) {
+        guard let member = sessions[session] else { return }
+        guard member.isOperator else { return reply(to: member, .operatorOnly("/unban"), &effects) }
+        guard bans.removeValue(forKey: target.lowercased()) != nil else {
+            return reply(to: member, .noBan(target), &effects)
+        }
+        effects.append(.answer(member.address, .note(.unbanned(target))))
+        effects.append(.lines(member.address, [Self.encode(ServerLine.banLifted(target))]))
+    }
+
+    private mutating func wall(_ session: SessionID, text: String, _ effects: inout [HubEffect]) {
+        guard let member = sessions[session] else { return }
+        guard member.isOperator else { return reply(to: member, .operatorOnly("/wall"), &effects) }
+        effects.append(.answer(member.address, .note(.wall(text))))
+        effects.append(.everyone(Self.encode(ServerLine.announcement(from: member.name, text))))
+    }
+
+    private mutating func shutdown(_ effects: inout [HubEffect]) {
+        guard !isShuttingDown else { return }
+        isShuttingDown = true
+        effects.append(.shutdown(Self.encode(ServerLine.shuttingDown)))
+        if connections.isEmpty { effects.append(.allConnectionsClosed) }
+    }
+
+    // MARK: Helpers
 
     func member(named name: String) -> (SessionID, Member)? {
         guard let id = sessionIDsByName[name.lowercased()], let member = sessions[id] else { return nil }
         return (id, member)
     }
 
-    /// Whether the session may enter (or see) the room: any public room; a private one
-    /// when its address was let in.
-    func mayEnter(_ room: Room, _ session: SessionID) -> Bool {
-        guard room.isPrivate else { return true }
-        guard let emailKey = sessions[session]?.emailKey else { return false }
-        return room.allowed.contains(emailKey)
-    }
-
-    /// Moves a member from their room to `name` (created when missing, with them as
-    /// owner), telling both rooms.
-    /// - Parameters:
-    ///   - departureNotice: what the old room is told (default: `... left the room`).
-    ///   - firstLines: the mover's own lines, from the old and new rooms' names; the new
-    ///     room's topic and history follow them.
-    mutating func move(
-        _ session: SessionID,
-        to name: RoomName,
-        isPrivate: Bool,
-        now: ContinuousClock.Instant,
-        outbox: inout Outbox,
-        departureNotice: String? = nil,
-        firstLines: (_ previousRoom: String, _ newRoom: String) -> [String]
-    ) {
-        guard let member = sessions[session] else { return }
-        let previous = rooms[member.roomKey]?.name.display ?? member.roomKey
-        leaveRoom(session, notice: departureNotice ?? ServerLine.leftRoom(member.name), outbox: &outbox)
-        if rooms[name.key] == nil {
-            var room = Room(
-                name: name, id: nextRoomID, isPrivate: isPrivate, shardCount: shardCount, historySize: historySize)
-            room.owner = session
-            rooms[name.key] = room
-            nextRoomID += 1
-            if isPrivate { rooms[name.key]?.allowed.insert(member.emailKey) }
-        }
-        let newRoom = rooms[name.key]!.name.display
-        enter(
-            session, into: name, firstLines: firstLines(previous, newRoom).map(ChatHub.encode), now: now,
-            outbox: &outbox)
-    }
-
-    /// Adds the session to an existing room and queues, for the session, `firstLines`
-    /// followed by the room's topic and history, and for the others the join notice.
-    mutating func enter(
-        _ session: SessionID,
-        into name: RoomName,
-        firstLines: [ByteBuffer],
-        now: ContinuousClock.Instant,
-        outbox: inout Outbox
-    ) {
-        guard var member = sessions[session], var room = rooms.removeValue(forKey: name.key) else { return }
-        room.members.append(session)
-        room.membersPerShard[member.shard] += 1
-        member.roomKey = name.key
-        sessions[session] = member
-
-        var lines = firstLines
-        if let topic = room.topic {
-            lines.append(ChatHub.encode(ServerLine.topic(topic, of: room.name.display)))
-        }
-        outbox.post(.enterRoom(session, room.id, lines, history: room.history.recent(at: now)), toShard: member.shard)
-        outbox.post(presence: ChatHub.encode(ServerLine.joinedRoom(member.name)), to: room, except: session)
-        rooms[name.key] = room
-    }
-
-    /// Removes the session from its room and tells the others with `notice`; passes
-    /// ownership on to the longest-present member; drops an empty room other than
-    /// `#general`, and with it its invitations.
-    mutating func leaveRoom(_ session: SessionID, notice: String, outbox: inout Outbox) {
-        guard let member = sessions[session], var room = rooms.removeValue(forKey: member.roomKey) else { return }
-        if let index = room.members.firstIndex(of: session) {
-            room.members.remove(at: index)
-            room.membersPerShard[member.shard] -= 1
-        }
-        outbox.post(.exitRoom(session, room.id), toShard: member.shard)
-        // The room and its invitations disappear with its last member.
-        if room.members.isEmpty && room.name != .general { return }
-        // While the server shuts down everyone leaves at once and the shutdown notice must
-        // stay each user's last line: the room is not told.
-        if !isShuttingDown { outbox.post(presence: ChatHub.encode(notice), to: room, except: session) }
-        if room.owner == session, room.name != .general {
-            room.owner = room.members.first
-            if let heir = room.owner, let heirName = sessions[heir]?.name, !isShuttingDown {
-                outbox.post(ChatHub.encode(ServerLine.newOwner(heirName, of: room.name.display)), to: room)
-            }
-        }
-        rooms[member.roomKey] = room
-    }
-
-    mutating func isBanned(_ key: String, now: ContinuousClock.Instant) -> Bool {
+    func isBanned(_ key: String, at now: LogTime) -> Bool {
         guard let until = bans[key] else { return false }
-        if now < until { return true }
-        bans[key] = nil
-        return false
+        return now < until
     }
 
-    mutating func sweepBans(now: ContinuousClock.Instant) {
-        bans = bans.filter { now < $0.value }
-    }
-}
-
-/// Collects which shards need a drain scheduled while the hub's lock is held, so the
-/// wake-ups (which may be syscalls) happen after it is released.
-struct Outbox {
-    let shards: [LoopShard]
-    private var wake: UInt64 = 0
-
-    init(shards: [LoopShard]) {
-        self.shards = shards
+    /// An error line for the member who sent the command.
+    func reply(to member: Member, _ error: UserError, _ effects: inout [HubEffect]) {
+        effects.append(.lines(member.address, [Self.encode(error.line)]))
     }
 
-    mutating func post(_ event: ShardEvent, toShard index: Int) {
-        if shards[index].enqueue(event) { wake |= 1 << UInt64(index) }
-    }
-
-    /// Queues a line for a room's members on every shard that has some.
-    mutating func post(_ line: ByteBuffer, to room: Room, from sender: String? = nil) {
-        for (index, count) in room.membersPerShard.enumerated() where count > 0 {
-            post(.room(room.id, line, from: sender), toShard: index)
-        }
-    }
-
-    /// Queues a join or leave notice (flushed lazily) for the room's members but `subject`.
-    mutating func post(presence line: ByteBuffer, to room: Room, except subject: SessionID) {
-        for (index, count) in room.membersPerShard.enumerated() where count > 0 {
-            post(.presence(room.id, line, except: subject), toShard: index)
-        }
-    }
-
-    func wakeShards() {
-        var pending = wake
-        while pending != 0 {
-            let index = pending.trailingZeroBitCount
-            pending &= pending - 1
-            shards[index].scheduleDrain()
-        }
+    /// Encodes a line once, into an exact-size buffer of its own, with the trailing `\n`.
+    static func encode(_ line: String) -> ByteBuffer {
+        var buffer = ByteBufferAllocator().buffer(capacity: line.utf8.count + 1)
+        buffer.writeString(line)
+        buffer.writeInteger(UInt8(ascii: "\n"))
+        return buffer
     }
 }

@@ -13,8 +13,11 @@ final class LocalSession {
     /// Join and leave notices not yet written: they wait (see
     /// ``LoopShard/presenceDelay(waiting:)``) to leave in one write with the others of a burst.
     var pendingPresence: ByteBuffer?
-    /// Lower-cased names whose room lines and private messages this user does not want.
-    var ignoring: Set<String> = []
+    /// The users whose room lines, actions and private messages this user does not want.
+    var ignoring = IgnoreList()
+    /// Who handles the hub's answers to this session's requests (its connection); cleared
+    /// when the shard lets the session go, which ends the reference cycle.
+    var receiver: (any HubAnswerReceiver)?
     /// Lower-cased name of the last user who sent this one a private message (for /reply).
     var lastPrivateSender: String?
     /// Set when the server closed the connection because the client does not read.
@@ -44,3 +47,8 @@ final class LocalSession {
 
 @available(*, unavailable)
 extension LocalSession: Sendable {}
+
+/// Receives the hub's answers to a session's requests, on the session's event loop.
+protocol HubAnswerReceiver: AnyObject {
+    func hubAnswered(_ answer: HubAnswer)
+}

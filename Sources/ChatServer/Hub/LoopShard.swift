@@ -4,7 +4,7 @@ import NIOCore
 
 /// One event loop's share of the fan-out: the connections on that loop, grouped by room.
 ///
-/// Producers (the hub, under its lock; a handler for its own lines) append events to the
+/// Producers (the hub log, under its lock; a handler for its own lines) append events to the
 /// inbox; the first event of a batch schedules one drain task on the loop. The drain writes
 /// each event's shared buffer to the local recipients (`promise: nil`, no copy) and then
 /// flushes every connection it wrote to once, so a burst of lines costs one task and one
@@ -77,6 +77,7 @@ final class LoopShard: Sendable {
         let state = self.state
         state.sessions[session.id] = nil
         state.removeFromRoom(session)
+        session.receiver = nil
     }
 
     private var state: LocalState {
@@ -129,7 +130,7 @@ private final class LocalState {
             guard let members = rooms[room] else { return }
             for member in members {
                 // The ignore check costs nothing for the many who ignore nobody.
-                if let sender, !member.ignoring.isEmpty, member.ignoring.contains(sender) { continue }
+                if let sender, !member.ignoring.isEmpty, member.ignoring.contains(key: sender) { continue }
                 write(line, to: member)
             }
         case .presence(let room, let line, let except):
@@ -141,7 +142,7 @@ private final class LocalState {
             guard let session = sessions[id] else { return }
             for line in lines { write(line, to: session) }
         case .privateMessage(let id, let line, let sender):
-            guard let session = sessions[id], !session.ignoring.contains(sender) else { return }
+            guard let session = sessions[id], !session.ignoring.contains(key: sender) else { return }
             session.lastPrivateSender = sender
             write(line, to: session)
         case .everyoneOnline(let line):
@@ -153,6 +154,8 @@ private final class LocalState {
             for line in lines { write(line, to: session) }
             session.context.flush()
             session.context.close(promise: nil)
+        case .answer(let id, let answer):
+            sessions[id]?.receiver?.hubAnswered(answer)
         case .enterRoom(let id, let room, let lines, let history):
             guard let session = sessions[id] else { return }
             removeFromRoom(session)
@@ -183,7 +186,7 @@ private final class LocalState {
     /// footer; nothing at all when no line is left.
     private func replay(_ history: [HistoryLine], to session: LocalSession) {
         var wroteHeader = false
-        for entry in history where session.ignoring.isEmpty || !session.ignoring.contains(entry.sender) {
+        for entry in history where session.ignoring.isEmpty || !session.ignoring.contains(key: entry.sender) {
             if !wroteHeader {
                 write(Self.historyHeader, to: session)
                 wroteHeader = true
@@ -193,8 +196,8 @@ private final class LocalState {
         if wroteHeader { write(Self.historyFooter, to: session) }
     }
 
-    private static let historyHeader = ChatHub.encode(ServerLine.historyHeader)
-    private static let historyFooter = ChatHub.encode(ServerLine.historyFooter)
+    private static let historyHeader = HubState.encode(ServerLine.historyHeader)
+    private static let historyFooter = HubState.encode(ServerLine.historyFooter)
 
     func removeFromRoom(_ session: LocalSession) {
         guard let room = session.room else { return }

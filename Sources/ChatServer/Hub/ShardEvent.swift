@@ -1,8 +1,5 @@
 import NIOCore
 
-typealias SessionID = UInt64
-typealias RoomID = UInt64
-
 /// Work for one event loop's shard: who on this loop receives which encoded lines.
 ///
 /// The hub queues events while it holds its lock, so every shard sees the events of a
@@ -27,15 +24,10 @@ enum ShardEvent: Sendable {
     case enterRoom(SessionID, RoomID, [ByteBuffer], history: [HistoryLine])
     /// The session is no longer a member of the room.
     case exitRoom(SessionID, RoomID)
+    /// The hub's answer to a request of the session.
+    case answer(SessionID, HubAnswer)
     /// Tell every local connection and close it once the line is flushed.
     case shutdown(ByteBuffer)
     /// Close every local connection now (the shutdown grace period is over).
     case closeAll
-}
-
-/// A line kept in a room's history, with its sender's lower-cased name, so that a replay
-/// leaves out the senders the joiner ignores.
-struct HistoryLine: Sendable {
-    let line: ByteBuffer
-    let sender: String
 }

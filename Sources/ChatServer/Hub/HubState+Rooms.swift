@@ -1,0 +1,191 @@
+import ChatCore
+import NIOCore
+
+/// Rooms: moving between them, creating them, inviting, kicking, topics.
+extension HubState {
+    /// Whether the session may enter (or see) the room: any public room; a private one
+    /// when its address was let in.
+    func mayEnter(_ room: Room, _ session: SessionID) -> Bool {
+        guard room.isPrivate else { return true }
+        guard let emailKey = sessions[session]?.emailKey else { return false }
+        return room.allowed.contains(emailKey)
+    }
+
+    mutating func join(_ session: SessionID, room name: RoomName, at now: LogTime, _ effects: inout [HubEffect]) {
+        guard let member = sessions[session] else { return }
+        if let room = rooms[name.key] {
+            if member.roomKey == room.name.key { return reply(to: member, .alreadyInRoom(room.name.display), &effects) }
+            if !mayEnter(room, session) { return reply(to: member, .privateRoom(room.name.display), &effects) }
+        }
+        move(session, to: name, isPrivate: false, at: now, &effects) { _, joined in [ServerLine.youJoined(joined)] }
+    }
+
+    mutating func create(
+        _ session: SessionID, room name: RoomName, isPrivate: Bool, at now: LogTime, _ effects: inout [HubEffect]
+    ) {
+        guard let member = sessions[session] else { return }
+        if let existing = rooms[name.key] {
+            // A private room's existence is not revealed to those who may not see it.
+            if !mayEnter(existing, session) { return reply(to: member, .privateRoom(existing.name.display), &effects) }
+            return reply(to: member, .roomExists(existing.name.display), &effects)
+        }
+        move(session, to: name, isPrivate: isPrivate, at: now, &effects) { _, joined in
+            [ServerLine.roomCreated(joined, isPrivate: isPrivate), ServerLine.youJoined(joined)]
+        }
+        effects.append(.answer(member.address, .note(.roomCreated(name.display, isPrivate: isPrivate))))
+    }
+
+    mutating func leave(_ session: SessionID, at now: LogTime, _ effects: inout [HubEffect]) {
+        guard let member = sessions[session] else { return }
+        guard member.roomKey != RoomName.general.key else { return reply(to: member, .alreadyInDefaultRoom, &effects) }
+        move(session, to: .general, isPrivate: false, at: now, &effects) { previous, general in
+            [ServerLine.returnedToDefault(from: previous, defaultRoom: general)]
+        }
+    }
+
+    mutating func invite(_ session: SessionID, target: String, _ effects: inout [HubEffect]) {
+        guard let member = sessions[session] else { return }
+        guard let room = rooms[member.roomKey], room.isPrivate else {
+            return reply(to: member, .notInPrivateRoom, &effects)
+        }
+        guard let (targetID, invitee) = self.member(named: target) else {
+            return reply(to: member, .userNotOnline(target), &effects)
+        }
+        guard targetID != session else { return reply(to: member, .notToYourself, &effects) }
+        guard invitee.roomKey != room.name.key else {
+            return reply(to: member, .alreadyMember(invitee.name, room: room.name.display), &effects)
+        }
+        rooms[room.name.key]?.allowed.insert(invitee.emailKey)
+        // The confirmation first: the invitee may join at once, and the inviter must not
+        // hear of it before their own confirmation.
+        effects.append(
+            .lines(member.address, [Self.encode(ServerLine.youInvited(invitee.name, to: room.name.display))]))
+        effects.append(
+            .lines(invitee.address, [Self.encode(ServerLine.invitation(from: member.name, to: room.name.display))]))
+    }
+
+    /// Sends `target` from a room back to `#general`: the owner from their own room, an
+    /// operator from any room. Revokes the target's invitation to it.
+    mutating func kick(_ session: SessionID, target: String, at now: LogTime, _ effects: inout [HubEffect]) {
+        guard let kicker = sessions[session] else { return }
+        guard let (targetID, victim) = member(named: target), let room = rooms[victim.roomKey] else {
+            return reply(to: kicker, .userNotOnline(target), &effects)
+        }
+        guard targetID != session else { return reply(to: kicker, .notToYourself, &effects) }
+        if !kicker.isOperator {
+            guard let current = rooms[kicker.roomKey], current.owner == session else {
+                return reply(to: kicker, .ownerOnly(rooms[kicker.roomKey]?.name.display ?? kicker.roomKey), &effects)
+            }
+            guard victim.roomKey == kicker.roomKey else {
+                return reply(to: kicker, .notInYourRoom(victim.name, room: current.name.display), &effects)
+            }
+        }
+        guard room.name != .general else { return reply(to: kicker, .cannotKickFromDefaultRoom, &effects) }
+        rooms[room.name.key]?.allowed.remove(victim.emailKey)
+        move(
+            targetID, to: .general, isPrivate: false, at: now, &effects,
+            departureNotice: ServerLine.wasKicked(victim.name, by: kicker.name)
+        ) { previous, general in
+            [ServerLine.youWereKicked(from: previous, by: kicker.name), ServerLine.youJoined(general)]
+        }
+        effects.append(.answer(kicker.address, .note(.kicked(user: victim.name, room: room.name.display))))
+        // An operator kicking from another room does not see the room's notice: tell them.
+        if kicker.roomKey != room.name.key {
+            effects.append(.lines(kicker.address, [Self.encode(ServerLine.wasKicked(victim.name, by: kicker.name))]))
+        }
+    }
+
+    mutating func setTopic(_ session: SessionID, text: String, _ effects: inout [HubEffect]) {
+        guard let member = sessions[session], let room = rooms[member.roomKey] else { return }
+        guard room.owner == session || member.isOperator else {
+            return reply(to: member, .ownerOnly(room.name.display), &effects)
+        }
+        rooms[room.name.key]?.topic = text
+        effects.append(
+            .room(room.id, Self.encode(ServerLine.topicSet(by: member.name, to: text)), from: nil, shards: room.shards))
+    }
+
+    // MARK: Moving
+
+    /// Moves a member from their room to `name` (created when missing, with them as
+    /// owner), telling both rooms.
+    /// - Parameters:
+    ///   - departureNotice: what the old room is told (default: `... left the room`).
+    ///   - firstLines: the mover's own lines, from the old and new rooms' names; the new
+    ///     room's topic and history follow them.
+    mutating func move(
+        _ session: SessionID, to name: RoomName, isPrivate: Bool, at now: LogTime, _ effects: inout [HubEffect],
+        departureNotice: String? = nil,
+        firstLines: (_ previousRoom: String, _ newRoom: String) -> [String]
+    ) {
+        guard let member = sessions[session] else { return }
+        let previous = rooms[member.roomKey]?.name.display ?? member.roomKey
+        leaveRoom(session, notice: departureNotice ?? ServerLine.leftRoom(member.name), &effects)
+        if rooms[name.key] == nil {
+            var room = Room(
+                name: name, id: nextRoomID, isPrivate: isPrivate, shardCount: configuration.shardCount,
+                historySize: configuration.historySize)
+            room.owner = session
+            if isPrivate { room.allowed.insert(member.emailKey) }
+            rooms[name.key] = room
+            nextRoomID += 1
+        }
+        let newRoom = rooms[name.key]!.name.display
+        enter(session, into: name, firstLines: firstLines(previous, newRoom).map(Self.encode), at: now, &effects)
+    }
+
+    /// Adds the session to an existing room: the session receives `firstLines`, the topic
+    /// and the history; the other members the join notice.
+    mutating func enter(
+        _ session: SessionID, into name: RoomName, firstLines: [ByteBuffer], at now: LogTime,
+        _ effects: inout [HubEffect]
+    ) {
+        guard var member = sessions[session], var room = rooms.removeValue(forKey: name.key) else { return }
+        let othersShards = room.shards
+        room.members.append(session)
+        room.membersPerShard[member.shard] += 1
+        member.roomKey = name.key
+        sessions[session] = member
+
+        var lines = firstLines
+        if let topic = room.topic {
+            lines.append(Self.encode(ServerLine.topic(topic, of: room.name.display)))
+        }
+        effects.append(.enterRoom(member.address, room.id, lines, history: room.history.recent(at: now)))
+        if othersShards != 0 {
+            effects.append(
+                .presence(
+                    room.id, Self.encode(ServerLine.joinedRoom(member.name)), except: session, shards: room.shards))
+        }
+        rooms[name.key] = room
+    }
+
+    /// Removes the session from its room and tells the others with `notice`; passes
+    /// ownership on to the longest-present member; drops an empty room other than
+    /// `#general`, and with it its invitations.
+    mutating func leaveRoom(_ session: SessionID, notice: String, _ effects: inout [HubEffect]) {
+        guard let member = sessions[session], var room = rooms.removeValue(forKey: member.roomKey) else { return }
+        if let index = room.members.firstIndex(of: session) {
+            room.members.remove(at: index)
+            room.membersPerShard[member.shard] -= 1
+        }
+        effects.append(.exitRoom(member.address, room.id))
+        // The room and its invitations disappear with its last member.
+        if room.members.isEmpty && room.name != .general { return }
+        // While the server shuts down everyone leaves at once and the shutdown notice must
+        // stay each user's last line: the room is not told.
+        if !isShuttingDown && !room.members.isEmpty {
+            effects.append(.presence(room.id, Self.encode(notice), except: session, shards: room.shards))
+        }
+        if room.owner == session, room.name != .general {
+            room.owner = room.members.first
+            if let heir = room.owner, let heirName = sessions[heir]?.name, !isShuttingDown {
+                effects.append(
+                    .room(
+                        room.id, Self.encode(ServerLine.newOwner(heirName, of: room.name.display)), from: nil,
+                        shards: room.shards))
+            }
+        }
+        rooms[member.roomKey] = room
+    }
+}

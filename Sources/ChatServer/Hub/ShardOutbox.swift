@@ -1,0 +1,70 @@
+import NIOCore
+
+/// Turns effects into events on the shards of the sessions they concern, while the log's
+/// lock is held, and remembers which shards need a drain scheduled so the wake-ups (which
+/// may be syscalls) happen after the lock is released.
+struct ShardOutbox {
+    let shards: [LoopShard]
+    private var wake: UInt64 = 0
+
+    init(shards: [LoopShard]) {
+        self.shards = shards
+    }
+
+    /// Queues the effect's events.
+    /// - Returns: whether the effect says the last connection is gone (shutdown).
+    mutating func post(_ effect: HubEffect) -> Bool {
+        switch effect {
+        case .room(let room, let line, let sender, let set):
+            for index in Self.indices(set) { post(.room(room, line, from: sender), toShard: index) }
+        case .presence(let room, let line, let subject, let set):
+            for index in Self.indices(set) { post(.presence(room, line, except: subject), toShard: index) }
+        case .lines(let session, let lines):
+            post(.direct(session.id, lines), toShard: session.shard)
+        case .privateMessage(let session, let line, let sender):
+            post(.privateMessage(session.id, line, from: sender), toShard: session.shard)
+        case .everyone(let line):
+            for index in shards.indices { post(.everyoneOnline(line), toShard: index) }
+        case .disconnect(let session, let lines):
+            post(.disconnect(session.id, lines), toShard: session.shard)
+        case .enterRoom(let session, let room, let lines, let history):
+            post(.enterRoom(session.id, room, lines, history: history), toShard: session.shard)
+        case .exitRoom(let session, let room):
+            post(.exitRoom(session.id, room), toShard: session.shard)
+        case .answer(let session, let answer):
+            post(.answer(session.id, answer), toShard: session.shard)
+        case .shutdown(let notice):
+            for index in shards.indices { post(.shutdown(notice), toShard: index) }
+        case .allConnectionsClosed:
+            return true
+        }
+        return false
+    }
+
+    private mutating func post(_ event: ShardEvent, toShard index: Int) {
+        if shards[index].enqueue(event) { wake |= 1 << UInt64(index) }
+    }
+
+    private static func indices(_ set: ShardSet) -> ShardIndices { ShardIndices(pending: set) }
+
+    func wakeShards() {
+        var pending = wake
+        while pending != 0 {
+            let index = pending.trailingZeroBitCount
+            pending &= pending - 1
+            shards[index].scheduleDrain()
+        }
+    }
+}
+
+/// The shard indices in a ``ShardSet``, lowest first; a value, so iterating allocates nothing.
+struct ShardIndices: Sequence, IteratorProtocol {
+    var pending: ShardSet
+
+    mutating func next() -> Int? {
+        guard pending != 0 else { return nil }
+        let index = pending.trailingZeroBitCount
+        pending &= pending - 1
+        return index
+    }
+}

@@ -1,0 +1,31 @@
+import NIOCore
+
+/// How connections come in: where to listen, and the handlers that go in front of the
+/// common pipeline (framing, then the connection handler). The server runs any number of
+/// listeners on one hub.
+///
+/// A listener's handlers must end by firing ``ClientAddressResolved`` once the client's
+/// address is known (``SocketPeerAddressHandler`` does it from the socket); nothing is
+/// admitted before.
+public struct Listener: Sendable {
+    /// A short name for logs and metrics (`tcp`).
+    public let name: String
+    public let host: String
+    public let port: Int
+    /// Adds this listener's handlers to a new connection's pipeline (on its event loop).
+    let addHandlers: @Sendable (any Channel) throws -> Void
+
+    init(name: String, host: String, port: Int, addHandlers: @escaping @Sendable (any Channel) throws -> Void) {
+        self.name = name
+        self.host = host
+        self.port = port
+        self.addHandlers = addHandlers
+    }
+
+    /// Plain TCP: the client is the socket's peer.
+    public static func plainTCP(host: String, port: Int) -> Listener {
+        Listener(name: "tcp", host: host, port: port) { channel in
+            try channel.pipeline.syncOperations.addHandler(SocketPeerAddressHandler())
+        }
+    }
+}

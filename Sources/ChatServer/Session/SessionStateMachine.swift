@@ -1,0 +1,254 @@
+import ChatCore
+import Logging
+
+/// One connection's session from admission to goodbye, without any I/O: the whole login
+/// (admission, ban refusal, code request and throttles, the pending code, mail failure,
+/// the login deadline, claiming a name), then chatting through the ``CommandRouter``.
+///
+/// The connection handler feeds it events (a line arrived, the hub answered, a mail was
+/// sent, a code was checked, time ran out, the connection closed) and carries out the
+/// ``SessionAction``s it returns. The hub's answers may come at any later time (through a
+/// shared log, after a round trip): while one is awaited, input waits
+/// (``isWaiting``), so lines are handled in order and against the right state.
+struct SessionStateMachine {
+    enum State: Equatable {
+        /// Asked the hub for a connection slot.
+        case connecting
+        case awaitingEmail
+        /// Asked the hub whether a code may be mailed.
+        case requestingCode(EmailAddress)
+        /// The code is being mailed.
+        case sendingCode(EmailAddress)
+        case awaitingCode(EmailAddress)
+        case awaitingUsername(EmailAddress)
+        /// Asked the hub for the name.
+        case claiming(EmailAddress)
+        case chatting(username: String)
+        case closed
+    }
+
+    /// Who this session is: where the hub sends its answers, and the client's address.
+    struct Identity: Sendable {
+        var address: SessionAddress
+        /// The per-IP limit key (IPv6: the /64).
+        var ip: String
+        /// The address as people see it (the per-IP refusal names it).
+        var displayIP: String
+    }
+
+    private(set) var state = State.connecting
+    let identity: Identity
+    let usernameRules: UsernameRules
+    /// Invalid addresses allowed before the connection is closed.
+    let maxEmailAttempts: Int
+    /// Lower-cased addresses whose users are operators.
+    let adminEmails: Set<String>
+    private var invalidEmails = 0
+    private var admitted = false
+    /// The code this session asked for, revoked when the session ends first.
+    private var pendingCode: (email: EmailAddress, ticket: UInt64)?
+
+    init(identity: Identity, usernameRules: UsernameRules, maxEmailAttempts: Int = 5, adminEmails: Set<String> = []) {
+        self.identity = identity
+        self.usernameRules = usernameRules
+        self.maxEmailAttempts = maxEmailAttempts
+        self.adminEmails = adminEmails
+    }
+
+    /// Whether input must wait for an answer (the hub's, or the mail's).
+    var isWaiting: Bool {
+        switch state {
+        case .connecting, .requestingCode, .sendingCode, .claiming: return true
+        case .awaitingEmail, .awaitingCode, .awaitingUsername, .chatting, .closed: return false
+        }
+    }
+
+    /// The name the user is online under.
+    var username: String? {
+        if case .chatting(let username) = state { return username }
+        return nil
+    }
+
+    // MARK: Events
+
+    /// The connection is up: ask for a slot.
+    func connected() -> [SessionAction] {
+        [.submit(.admit(identity.address, ip: identity.ip, display: identity.displayIP))]
+    }
+
+    /// A trimmed, non-empty line arrived (and the session is not waiting).
+    mutating func lineReceived(_ line: Substring) -> [SessionAction] {
+        if case .chatting = state {
+            switch ChatCommand.parse(line) {
+            case .success(.quit): return close([ServerLine.goodbye])
+            case .success(let command): return [.route(command)]
+            case .failure(let error): return [.send([error.line])]
+            }
+        }
+        if line.lowercased() == "/quit" { return close([ServerLine.goodbye]) }
+        switch state {
+        case .awaitingEmail:
+            guard let email = EmailAddress(line) else {
+                invalidEmails += 1
+                if invalidEmails >= maxEmailAttempts {
+                    return close([
+                        ServerLine.verifyingEmail, UserError.invalidEmail.line, UserError.tooManyInvalidEmails.line,
+                    ])
+                }
+                return [.send([ServerLine.verifyingEmail, UserError.invalidEmail.line, ServerLine.emailPrompt])]
+            }
+            state = .requestingCode(email)
+            return [
+                .send([ServerLine.verifyingEmail]),
+                .submit(.requestCode(identity.address, emailKey: email.key, ip: identity.ip)),
+            ]
+        case .awaitingCode(let email):
+            return [.verifyCode(line, email)]
+        case .awaitingUsername(let email):
+            if let violation = usernameRules.violation(in: line) {
+                return [.send([UserError.invalidUsername(violation).line, usernamePrompt])]
+            }
+            state = .claiming(email)
+            return [
+                .submit(
+                    .login(
+                        identity.address, username: String(line), emailKey: email.key, ip: identity.ip,
+                        isOperator: adminEmails.contains(email.key)))
+            ]
+        case .connecting, .requestingCode, .sendingCode, .claiming, .chatting, .closed:
+            return []
+        }
+    }
+
+    /// The hub answered a request.
+    mutating func answered(_ answer: HubAnswer) -> [SessionAction] {
+        switch (answer, state) {
+        case (.admission(.admitted), .connecting):
+            admitted = true
+            state = .awaitingEmail
+            return [.log(.info, "Client connected"), .startLoginTimer, .send(ServerLine.welcome)]
+        case (.admission(.refused(let line)), .connecting):
+            return [.log(.info, "Connection refused", ["reason": "\(line)"])] + close([line])
+        case (.codeRequest(.allowed), .requestingCode(let email)):
+            state = .sendingCode(email)
+            return [.mailCode(email)]
+        case (.codeRequest(.throttled(let error)), .requestingCode):
+            state = .awaitingEmail
+            return [
+                .log(.notice, "OTP request throttled", ["reason": "\(error.message)"]),
+                .send([error.line, ServerLine.emailPrompt]),
+            ]
+        case (.codeRequest(.banned), .requestingCode):
+            return [.log(.info, "Login refused: e-mail address is banned")] + close([UserError.banned.line])
+        case (.login(.success(let username)), .claiming(let email)):
+            state = .chatting(username: username)
+            let role: [String: String] = adminEmails.contains(email.key) ? ["operator": "true"] : [:]
+            return [.log(.info, "User logged in", role.mapValues { .string($0) })]
+        case (.login(.failure(.banned)), .claiming):
+            return [.log(.info, "Login refused: banned")] + close([UserError.banned.line])
+        case (.login(.failure(let error)), .claiming(let email)):
+            state = .awaitingUsername(email)
+            return [.send([error.line, usernamePrompt])]
+        case (.note(let note), _):
+            return [Self.log(note)]
+        default:
+            // An answer the session no longer waits for (it closed meanwhile).
+            return []
+        }
+    }
+
+    /// The code for the address was issued under `ticket` (and is being mailed).
+    mutating func codeIssued(ticket: UInt64) {
+        guard case .sendingCode(let email) = state else { return }
+        pendingCode = (email, ticket)
+    }
+
+    /// The mail with the code was handed over for delivery, or not.
+    mutating func codeMailed(success: Bool) -> [SessionAction] {
+        guard case .sendingCode = state else { return [] }
+        if success {
+            guard case .sendingCode(let email) = state else { return [] }
+            state = .awaitingCode(email)
+            return [.send([ServerLine.otpSent, ServerLine.otpPrompt])]
+        }
+        state = .awaitingEmail
+        return revokePendingCode() + [.send([UserError.mailFailed.line, ServerLine.emailPrompt])]
+    }
+
+    /// The guess was checked.
+    mutating func codeChecked(_ verification: OTPStore.Verification) -> [SessionAction] {
+        guard case .awaitingCode(let email) = state else { return [] }
+        if case .invalid = verification {
+            // Still pending, and ours to revoke if the connection ends.
+        } else {
+            pendingCode = nil
+        }
+        switch verification {
+        case .verified:
+            state = .awaitingUsername(email)
+            return [.submit(.codeUsed(emailKey: email.key)), .send([ServerLine.otpVerified, usernamePrompt])]
+        case .invalid(let attemptsLeft):
+            return [.send([UserError.invalidCode(attemptsLeft: attemptsLeft).line, ServerLine.otpPrompt])]
+        case .attemptsExhausted:
+            return close([UserError.tooManyAttempts.line])
+        case .expired:
+            state = .awaitingEmail
+            return [.send([UserError.codeExpired.line, ServerLine.emailPrompt])]
+        case .noCode:
+            state = .awaitingEmail
+            return [.send([UserError.noCodePending.line, ServerLine.emailPrompt])]
+        }
+    }
+
+    /// The time allowed to log in is up.
+    mutating func loginTimedOut() -> [SessionAction] {
+        switch state {
+        case .chatting, .closed: return []
+        default: return [.log(.info, "Login timed out")] + close([UserError.loginTimedOut.line])
+        }
+    }
+
+    /// The connection is gone, whoever closed it: forget the pending code, give the slot
+    /// (and the name) back.
+    mutating func closed() -> [SessionAction] {
+        state = .closed
+        var actions = revokePendingCode()
+        actions.append(.submit(.release(identity.address.id)))
+        if admitted { actions.append(.log(.info, "Client disconnected")) }
+        return actions
+    }
+
+    // MARK: Helpers
+
+    private mutating func close(_ lines: [String]) -> [SessionAction] {
+        state = .closed
+        return [.close(lines)]
+    }
+
+    private mutating func revokePendingCode() -> [SessionAction] {
+        guard let pendingCode else { return [] }
+        self.pendingCode = nil
+        return [.revokeCode(pendingCode.email, ticket: pendingCode.ticket)]
+    }
+
+    private var usernamePrompt: String {
+        ServerLine.usernamePrompt(minLength: usernameRules.minimumLength, maxLength: usernameRules.maximumLength)
+    }
+
+    private static func log(_ note: HubNote) -> SessionAction {
+        switch note {
+        case .roomCreated(let room, let isPrivate):
+            return .log(.info, "Room created", ["room": "\(room)", "private": "\(isPrivate)"])
+        case .kicked(let user, let room):
+            return .log(.notice, "Moderation: kick", ["target": "\(user)", "room": "\(room)"])
+        case .banned(let user, let emailKey, let ip, let minutes):
+            return .log(
+                .notice, "Moderation: ban",
+                ["target": "\(user)", "target_email": "\(emailKey)", "target_ip": "\(ip)", "minutes": "\(minutes)"])
+        case .unbanned(let target):
+            return .log(.notice, "Moderation: unban", ["target": "\(target)"])
+        case .wall(let text):
+            return .log(.notice, "Moderation: wall", ["text": "\(text)"])
+        }
+    }
+}
