@@ -99,11 +99,7 @@ final class ConnectionHandler: ChannelInboundHandler, HubAnswerReceiver {
                 logger.warning("Disconnected slow consumer: more than MAX_SENDQ_BYTES queued for it")
             }
         }
-        if var session {
-            let actions = session.closed()
-            self.session = session
-            perform(actions, context: context)
-        }
+        if let actions = session?.closed() { perform(actions, context: context) }
         local = nil
         context.fireChannelInactive()
     }
@@ -146,9 +142,7 @@ final class ConnectionHandler: ChannelInboundHandler, HubAnswerReceiver {
 
     /// The hub answered (on this loop, from the shard's drain).
     func hubAnswered(_ answer: HubAnswer) {
-        guard let context, var session else { return }
-        let actions = session.answered(answer)
-        self.session = session
+        guard let context, let actions = session?.answered(answer) else { return }
         perform(actions, context: context)
         // Lines typed while the answer was on its way are handled now, in order.
         processQueue(context: context)
@@ -156,11 +150,9 @@ final class ConnectionHandler: ChannelInboundHandler, HubAnswerReceiver {
 
     // MARK: Lines
 
-    /// Whether the session is live (started, not closed).
-    private var isOpen: Bool {
-        guard let session else { return false }
-        return session.state != .closed
-    }
+    /// Whether the session is live (started, not closed). Read in place: the session is
+    /// not copied on the per-line path.
+    private var isOpen: Bool { session?.isOpen == true }
 
     /// Handles queued lines in order, as fast as flood control allows: a burst passes at
     /// once, a flood is spaced out (nothing is dropped), and reading pauses meanwhile so the
@@ -168,7 +160,7 @@ final class ConnectionHandler: ChannelInboundHandler, HubAnswerReceiver {
     /// - Parameter afterWait: flood control made these lines wait (they are counted in
     ///   ``linesHeldBack``); a line handled without waiting ends the count.
     private func processQueue(context: ChannelHandlerContext, afterWait: Bool = false) {
-        while queueTimer == nil, isOpen, session?.isWaiting == false, let line = queue.first {
+        while queueTimer == nil, session?.acceptsInput == true, let line = queue.first {
             if let wait = floodControl.take(now: .now) {
                 queueTimer = context.eventLoop.assumeIsolated().scheduleTask(
                     in: max(.milliseconds(1), TimeAmount(wait))
@@ -180,9 +172,8 @@ final class ConnectionHandler: ChannelInboundHandler, HubAnswerReceiver {
             }
             queue.removeFirst()
             linesHeldBack = afterWait ? linesHeldBack + 1 : 0
-            guard var session else { break }
-            let actions = session.lineReceived(Substring(line))
-            self.session = session
+            // Mutated in place through the optional: no copy of the session per line.
+            let actions = session?.lineReceived(Substring(line)) ?? []
             perform(actions, context: context)
         }
         readsPausedForQueue = !queue.isEmpty
@@ -221,9 +212,7 @@ final class ConnectionHandler: ChannelInboundHandler, HubAnswerReceiver {
         case .mailCode(let email):
             mailCode(to: email, context: context)
         case .verifyCode(let guess, let email):
-            guard var session else { return }
-            let actions = session.codeChecked(services.otp.verify(guess, for: email))
-            self.session = session
+            let actions = session?.codeChecked(services.otp.verify(guess, for: email)) ?? []
             perform(actions, context: context)
         case .revokeCode(let email, let ticket):
             services.otp.revoke(for: email, ticket: ticket)
@@ -231,10 +220,7 @@ final class ConnectionHandler: ChannelInboundHandler, HubAnswerReceiver {
             let timeout = services.configuration.limits.loginTimeout
             loginTimer = context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(timeout)) {
                 self.loginTimer = nil
-                guard var session = self.session else { return }
-                let actions = session.loginTimedOut()
-                self.session = session
-                self.perform(actions, context: context)
+                self.perform(self.session?.loginTimedOut() ?? [], context: context)
             }
         case .log(let level, let message, let metadata):
             logger.log(level: level, "\(message)", metadata: metadata)
@@ -264,12 +250,9 @@ final class ConnectionHandler: ChannelInboundHandler, HubAnswerReceiver {
         case .success:
             logger.info("OTP mail sent", metadata: ["transport": "\(services.mailer.name)"])
         }
-        guard var session else { return }
         let succeeded: Bool
         if case .success = result { succeeded = true } else { succeeded = false }
-        let actions = session.codeMailed(success: succeeded)
-        self.session = session
-        perform(actions, context: context)
+        perform(session?.codeMailed(success: succeeded) ?? [], context: context)
         processQueue(context: context)
     }
 

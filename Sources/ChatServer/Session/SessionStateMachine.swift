@@ -63,6 +63,12 @@ struct SessionStateMachine {
         }
     }
 
+    /// Whether the next line can be handled now: the session is live and waits for nothing.
+    var acceptsInput: Bool { state != .closed && !isWaiting }
+
+    /// Whether the session is live (not closed).
+    var isOpen: Bool { state != .closed }
+
     /// The name the user is online under.
     var username: String? {
         if case .chatting(let username) = state { return username }
