@@ -1,14 +1,5 @@
 import ChatCore
 
-typealias SessionID = UInt64
-typealias RoomID = UInt64
-
-/// Where a session lives: its id, and the event loop shard that delivers to it.
-struct SessionAddress: Codable, Hashable, Sendable {
-    var id: SessionID
-    var shard: Int
-}
-
 /// A change to the shared chat state, as a value: the only way the state changes.
 ///
 /// Commands are what a ``HubLog`` orders and ``HubState/apply(_:at:)`` applies. They carry
