@@ -6,8 +6,12 @@
 //       Sources/ChatCore/*.swift Fuzz/ChatCoreFuzzer.swift -o .build-fuzz/chat-core-fuzzer
 //   .build-fuzz/chat-core-fuzzer -max_total_time=60 -max_len=16384
 //
+// The same input is also read as the start of a connection behind a load balancer: the
+// PROXY protocol header parser, whole and in every split the read size gives.
+//
 // Invariants checked on every input: no crash; no line longer than the maximum; sanitised
-// text has no control, escape or bidi-override characters.
+// text has no control, escape or bidi-override characters; a header's length is within
+// the bytes and the bound; a prefix of a header is never judged a different header.
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOneInput(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
@@ -16,6 +20,7 @@ public func fuzzOneInput(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
     // The first byte picks the read size and the maximum line length, the rest is the stream.
     let chunk = Int(input[0] % 64) + 1
     let maximum = Int(input[0] / 64) * 32 + 16
+    exerciseProxyHeader(input.dropFirst(), chunk: chunk)
     var framer = LineFramer(maximumLineBytes: maximum)
     var buffer: [UInt8] = []
     var offset = 1
@@ -59,4 +64,25 @@ private func exercise(_ text: String, rules: UsernameRules) {
     _ = EmailAddress(line)
     _ = rules.violation(in: line)
     _ = RoomName(line)
+}
+
+private func exerciseProxyHeader(_ bytes: ArraySlice<UInt8>, chunk: Int) {
+    let whole = ProxyHeader.parse(bytes)
+    if case .complete(_, let length) = whole {
+        precondition(length > 0 && length <= bytes.count && length <= ProxyHeader.maximumLength)
+    }
+    // Read in pieces: every prefix is incomplete, or already the same verdict as the whole.
+    var end = bytes.startIndex
+    while end < bytes.endIndex {
+        end = min(end + chunk, bytes.endIndex)
+        switch ProxyHeader.parse(bytes[bytes.startIndex..<end]) {
+        case .incomplete: continue
+        case .complete(let header, let length):
+            precondition(whole == .complete(header, length: length), "a prefix parsed as another header")
+            return
+        case .invalid:
+            if case .invalid = whole { return }
+            preconditionFailure("a prefix was refused, the whole was not")
+        }
+    }
 }

@@ -4,6 +4,20 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Debian packages the tests run as real components (HAProxy in front of the server),
+# installed when missing: as root directly, else through sudo.
+missing=()
+command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing Debian packages for the tests: ${missing[*]}"
+    if [ "$(id -u)" -eq 0 ]; then apt=(); elif command -v sudo >/dev/null 2>&1; then apt=(sudo); else
+        echo "scripts/test.sh: needs ${missing[*]} (apt-get install ${missing[*]}), and is not root" >&2
+        exit 1
+    fi
+    "${apt[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    "${apt[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
 # The SMTP tests run a real SMTP server (aiosmtpd) as a child process, with the python3
 # first on PATH, so install for that interpreter (a venv's, where one is active).
 python3 -m pip install --quiet --disable-pip-version-check -r Tests/requirements.txt

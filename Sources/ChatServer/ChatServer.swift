@@ -40,7 +40,11 @@ public final class ChatServer: Service, Sendable {
     ) {
         self.configuration = configuration
         self.group = eventLoopGroup
-        self.listeners = [.plainTCP(host: configuration.bindAddress, port: configuration.port)]
+        self.listeners = [
+            .plainTCP(
+                host: configuration.bindAddress, port: configuration.port, proxyProtocol: configuration.proxyProtocol,
+                logger: logger)
+        ]
         let limits = configuration.limits
         let log = LocalLog(
             eventLoops: Array(eventLoopGroup.makeIterator()),

@@ -34,6 +34,8 @@ public struct ServerConfiguration: Sendable {
     public var adminEmails: Set<String> = []
     /// What protects the server from abuse.
     public var limits: AbuseLimits
+    /// `PROXY_PROTOCOL=on`: who may send PROXY protocol headers, and how long they have.
+    public var proxyProtocol: ProxyProtocolSettings?
     /// How often the server checks whether connection churn left memory to give back
     /// (see `MemoryReclaimer`). Not a setting: tests shorten it.
     public var memoryReclaimPeriod: Duration = .seconds(10)
@@ -104,6 +106,7 @@ public struct ServerConfiguration: Sendable {
             messagesPerSecond: Double(try values.integer(.messagesPerSecond)),
             maxQueuedLines: try values.integer(.maxQueuedLines)
         )
+        proxyProtocol = try Self.proxyProtocol(values)
         for entry in try values.string(.adminEmails).split(separator: ",") {
             let trimmed = entry.trimmingCharacters(in: .whitespaces)
             guard !trimmed.isEmpty else { continue }
@@ -111,6 +114,25 @@ public struct ServerConfiguration: Sendable {
                 throw ConfigurationError(.adminEmails, "'\(trimmed)' is not a valid e-mail address")
             }
             adminEmails.insert(email.key)
+        }
+    }
+
+    private static func proxyProtocol(_ values: SettingValues) throws(ConfigurationError) -> ProxyProtocolSettings? {
+        let timeout = try values.integer(.proxyHeaderTimeoutSeconds)
+        let trustedText = try values.string(.trustedProxies)
+        guard let trusted = IPNetwork.list(trustedText) else {
+            throw ConfigurationError(
+                .trustedProxies, "must be a comma-separated list of address blocks such as 10.0.0.0/8")
+        }
+        switch try values.string(.proxyProtocol).lowercased() {
+        case "off": return nil
+        case "on":
+            guard !trusted.isEmpty else {
+                throw ConfigurationError(.trustedProxies, "must name at least one proxy when PROXY_PROTOCOL=on")
+            }
+            return ProxyProtocolSettings(trustedProxies: trusted, headerTimeout: .seconds(timeout))
+        case let other:
+            throw ConfigurationError(.proxyProtocol, "must be on or off, not '\(other)'")
         }
     }
 
@@ -202,6 +224,19 @@ public struct ServerConfiguration: Sendable {
             return from
         }
         return String(from[from.index(after: open)..<close])
+    }
+}
+
+/// Connections come through a load balancer that sends a PROXY protocol header first.
+public struct ProxyProtocolSettings: Sendable, Equatable {
+    /// The only peers whose headers are believed.
+    public var trustedProxies: [IPNetwork]
+    /// How long a connection has to send its header.
+    public var headerTimeout: Duration
+
+    public init(trustedProxies: [IPNetwork], headerTimeout: Duration) {
+        self.trustedProxies = trustedProxies
+        self.headerTimeout = headerTimeout
     }
 }
 

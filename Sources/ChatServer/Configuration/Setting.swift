@@ -43,6 +43,9 @@ public enum Setting: String, CaseIterable, Sendable {
     case messagesPerSecond = "MESSAGES_PER_SECOND"
     case maxQueuedLines = "MAX_QUEUED_LINES"
     case adminEmails = "ADMIN_EMAILS"
+    case proxyProtocol = "PROXY_PROTOCOL"
+    case trustedProxies = "TRUSTED_PROXIES"
+    case proxyHeaderTimeoutSeconds = "PROXY_HEADER_TIMEOUT_SECONDS"
 
     /// What one setting is.
     public struct Definition: Sendable {
@@ -226,6 +229,18 @@ public enum Setting: String, CaseIterable, Sendable {
             Definition(
                 "",
                 "comma-separated e-mail addresses whose users are server operators")
+        case .proxyProtocol:
+            Definition(
+                "off",
+                "on: every listener expects a PROXY protocol header (v1 or v2) first, from TRUSTED_PROXIES only")
+        case .trustedProxies:
+            Definition(
+                "127.0.0.1/32,::1/128",
+                "comma-separated address blocks (CIDR) allowed to send PROXY protocol headers")
+        case .proxyHeaderTimeoutSeconds:
+            Definition(
+                "5", range: 1...300,
+                "seconds a proxied connection has to send its PROXY protocol header")
         }
     }
 

@@ -1,12 +1,5 @@
+import ChatCore
 import NIOCore
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// A client's address as the limits see it.
 ///
@@ -19,22 +12,22 @@ struct ClientAddress: Hashable, Sendable {
     /// The key per-IP limits count by.
     let limitKey: String
 
+    init(_ ip: IPAddress) {
+        if let v4 = ip.mappedIPv4 ?? (ip.isIPv4 ? ip : nil) {
+            display = v4.description
+            limitKey = v4.description
+        } else {
+            display = ip.description
+            limitKey = ip.prefix64
+        }
+    }
+
+    /// The socket's peer; `nil` for a UNIX domain socket.
     init?(_ address: SocketAddress) {
         switch address {
-        case .v4:
-            guard let ip = address.ipAddress else { return nil }
-            display = ip
-            limitKey = ip
-        case .v6:
-            guard let ip = address.ipAddress, let bytes = Self.ipv6Bytes(ip) else { return nil }
-            if bytes[0..<10].allSatisfy({ $0 == 0 }) && bytes[10] == 0xFF && bytes[11] == 0xFF {
-                let v4 = bytes[12...].map(String.init).joined(separator: ".")
-                display = v4
-                limitKey = v4
-            } else {
-                display = ip
-                limitKey = Self.prefix64(bytes)
-            }
+        case .v4, .v6:
+            guard let text = address.ipAddress, let ip = IPAddress(text) else { return nil }
+            self.init(ip)
         case .unixDomainSocket:
             return nil
         }
@@ -43,20 +36,5 @@ struct ClientAddress: Hashable, Sendable {
     init(display: String, limitKey: String) {
         self.display = display
         self.limitKey = limitKey
-    }
-
-    /// The 16 bytes of a textual IPv6 address.
-    static func ipv6Bytes(_ text: String) -> [UInt8]? {
-        var bytes = [UInt8](repeating: 0, count: 16)
-        let parsed = bytes.withUnsafeMutableBytes { inet_pton(AF_INET6, text, $0.baseAddress) }
-        return parsed == 1 ? bytes : nil
-    }
-
-    /// `2001:db8:1:2::/64` for any address in that /64.
-    static func prefix64(_ bytes: [UInt8]) -> String {
-        let groups = stride(from: 0, to: 8, by: 2).map { index in
-            String(UInt16(bytes[index]) << 8 | UInt16(bytes[index + 1]), radix: 16)
-        }
-        return groups.joined(separator: ":") + "::/64"
     }
 }

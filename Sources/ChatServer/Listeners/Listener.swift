@@ -1,3 +1,4 @@
+import Logging
 import NIOCore
 
 /// How connections come in: where to listen, and the handlers that go in front of the
@@ -22,10 +23,20 @@ public struct Listener: Sendable {
         self.addHandlers = addHandlers
     }
 
-    /// Plain TCP: the client is the socket's peer.
-    public static func plainTCP(host: String, port: Int) -> Listener {
+    /// Plain TCP. The client is the socket's peer, or, with `proxyProtocol`, the client
+    /// named by the PROXY protocol header a trusted proxy sends first.
+    static func plainTCP(host: String, port: Int, proxyProtocol: ProxyProtocolSettings?, logger: Logger) -> Listener {
         Listener(name: "tcp", host: host, port: port) { channel in
-            try channel.pipeline.syncOperations.addHandler(SocketPeerAddressHandler())
+            try channel.pipeline.syncOperations.addHandler(addressStep(proxyProtocol, logger: logger))
         }
+    }
+
+    /// How a listener learns the client's address.
+    static func addressStep(_ proxyProtocol: ProxyProtocolSettings?, logger: Logger) -> any ChannelHandler {
+        guard let proxyProtocol else { return SocketPeerAddressHandler() }
+        return ProxyProtocolHandler(
+            settings: .init(
+                trustedProxies: proxyProtocol.trustedProxies, timeout: TimeAmount(proxyProtocol.headerTimeout)),
+            logger: logger)
     }
 }
