@@ -25,26 +25,43 @@ public final class ChatServer: Service, Sendable {
     /// How connections come in (one plain TCP listener for now), all on one hub.
     private let listeners: [Listener]
     private let state = NIOLockedValueBox(State.idle)
-    private let listening: EventLoopPromise<SocketAddress>
+    /// The address each listener is bound to, by listener name, once they are.
+    private let listening: EventLoopPromise<[String: SocketAddress]>
+    /// The TLS listener's certificate and key, when there is one.
+    private let tlsStore: TLSContextStore?
 
     /// - Parameters:
     ///   - configuration: validated settings.
     ///   - mailer: delivers OTP mails.
     ///   - eventLoopGroup: the loops connections run on; the hub shards by loop.
     ///   - logger: the server's logger.
+    /// - Throws: ``ConfigurationError`` when the TLS certificate or key cannot be used.
     public init(
         configuration: ServerConfiguration,
         mailer: any Mailer,
         eventLoopGroup: MultiThreadedEventLoopGroup,
         logger: Logger
-    ) {
+    ) throws(ConfigurationError) {
         self.configuration = configuration
         self.group = eventLoopGroup
-        self.listeners = [
-            .plainTCP(
-                host: configuration.bindAddress, port: configuration.port, proxyProtocol: configuration.proxyProtocol,
-                logger: logger)
-        ]
+        var listeners: [Listener] = []
+        if let port = configuration.port {
+            listeners.append(
+                .plainTCP(
+                    host: configuration.bindAddress, port: port, proxyProtocol: configuration.proxyProtocol,
+                    logger: logger))
+        }
+        if let tls = configuration.tls {
+            let store = try TLSContextStore(settings: tls)
+            self.tlsStore = store
+            listeners.append(
+                .tls(
+                    host: configuration.bindAddress, port: tls.port, store: store,
+                    proxyProtocol: configuration.proxyProtocol, logger: logger))
+        } else {
+            self.tlsStore = nil
+        }
+        self.listeners = listeners
         let limits = configuration.limits
         let log = LocalLog(
             eventLoops: Array(eventLoopGroup.makeIterator()),
@@ -67,12 +84,38 @@ public final class ChatServer: Service, Sendable {
             mailer: mailer,
             logger: logger
         )
-        self.listening = eventLoopGroup.any().makePromise(of: SocketAddress.self)
+        self.listening = eventLoopGroup.any().makePromise(of: [String: SocketAddress].self)
     }
 
-    /// The address the first listener listens on, once it does.
+    /// The address the first listener (plain TCP, unless it is off) listens on, once it does.
     public var localAddress: SocketAddress {
-        get async throws { try await listening.futureResult.get() }
+        get async throws {
+            let addresses = try await listening.futureResult.get()
+            return addresses[listeners[0].name]!
+        }
+    }
+
+    /// The address a listener (`tcp`, `tls`) listens on, once it does.
+    public func localAddress(of listener: String) async throws -> SocketAddress? {
+        try await listening.futureResult.get()[listener]
+    }
+
+    /// Re-reads the TLS certificate and key (on SIGHUP): new connections get the new pair,
+    /// established ones keep theirs. Files that cannot be used leave the old pair in place.
+    /// - Returns: whether the new pair is in use (`false` also when there is no TLS listener).
+    @discardableResult
+    public func reloadCertificates() -> Bool {
+        guard let tlsStore else { return false }
+        do {
+            try tlsStore.reload()
+            services.logger.notice(
+                "TLS certificate reloaded", metadata: ["cert_file": "\(tlsStore.settings.certificateFile)"])
+            return true
+        } catch {
+            services.logger.error(
+                "TLS certificate not reloaded; keeping the current one", metadata: ["error": "\(error)"])
+            return false
+        }
     }
 
     public func run() async throws {
@@ -111,7 +154,9 @@ public final class ChatServer: Service, Sendable {
                 ]
             )
         }
-        listening.succeed(serverChannels[0].channel.localAddress!)
+        listening.succeed(
+            Dictionary(
+                uniqueKeysWithValues: zip(listeners.map(\.name), serverChannels.map { $0.channel.localAddress! })))
 
         let sweeper = group.any().scheduleRepeatedTask(initialDelay: .seconds(60), delay: .seconds(60)) { _ in
             services.otp.sweep()

@@ -103,11 +103,19 @@ struct ChatServerCommand: AsyncParsableCommand {
             logger.notice("OTP mails are sent by SMTP", metadata: ["smtp": "\(settings)"])
         }
 
-        let server = ChatServer(configuration: configuration, mailer: mailer, eventLoopGroup: group, logger: logger)
-        var groupConfiguration = ServiceGroupConfiguration(
-            services: [.init(service: server)],
-            logger: logger
-        )
+        let server: ChatServer
+        do {
+            server = try ChatServer(configuration: configuration, mailer: mailer, eventLoopGroup: group, logger: logger)
+        } catch {
+            printError("chat-server: \(error)")
+            throw ExitCode(2)
+        }
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: server)]
+        if configuration.tls != nil {
+            services.append(
+                .init(service: CertificateReloadOnHangup(server: server), successTerminationBehavior: .ignore))
+        }
+        var groupConfiguration = ServiceGroupConfiguration(services: services, logger: logger)
         groupConfiguration.gracefulShutdownSignals = [.sigterm, .sigint]
         // A safety net behind the server's own bounded shutdown.
         groupConfiguration.maximumGracefulShutdownDuration = configuration.shutdownTimeout + .seconds(5)

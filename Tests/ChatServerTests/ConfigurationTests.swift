@@ -185,7 +185,8 @@ import Testing
         #expect(loaded.port == plain.port && loaded.limits == plain.limits && loaded.historySize == plain.historySize)
         for setting in Setting.allCases {
             if let range = setting.range {
-                #expect(Int(setting.defaultValue).map(range.contains) == true, "\(setting.name)")
+                let isOff = setting.definition.allowsOff && setting.defaultValue == "off"
+                #expect(isOff || Int(setting.defaultValue).map(range.contains) == true, "\(setting.name)")
             }
             #expect(setting.isSecret == (setting.flag == nil), "\(setting.name)")
             #expect(Setting.named(flag: setting.flag ?? "") == (setting.flag == nil ? nil : setting))
@@ -226,5 +227,32 @@ import Testing
             }
         }
         #expect(Set(rows.keys).isSuperset(of: Setting.allCases.map(\.name)))
+    }
+
+    @Test func tlsAndListenerSettingsAreChecked() async throws {
+        func error(_ environment: [String: String]) async -> ConfigurationError? {
+            do {
+                _ = try await ServerConfiguration.load(flags: [:], environmentFile: "/none", environment: environment)
+                return nil
+            } catch {
+                return error as? ConfigurationError
+            }
+        }
+        #expect(await error(["TLS_PORT": "8889"])?.setting == .tlsCertFile)
+        #expect(
+            await error(["TLS_PORT": "8889", "TLS_CERT_FILE": "/no/cert.pem", "TLS_KEY_FILE": "/no/key.pem"])?.setting
+                == .tlsCertFile)
+        #expect(await error(["TCP_PORT": "off"])?.setting == .tcpPort)
+        #expect(await error(["TLS_PORT": "seventy"])?.setting == .tlsPort)
+        #expect(await error(["PROXY_PROTOCOL": "maybe"])?.setting == .proxyProtocol)
+        #expect(await error(["PROXY_PROTOCOL": "on", "TRUSTED_PROXIES": "10.0.0.0/33"])?.setting == .trustedProxies)
+        let off = try await ServerConfiguration.load(
+            flags: [.tcpPort: "OFF"], environmentFile: "/none",
+            environment: ["TLS_PORT": "0", "TLS_CERT_FILE": "/etc/hostname", "TLS_KEY_FILE": "/etc/hostname"])
+        #expect(off.port == nil && off.tls?.port == 0)
+        let proxied = try await ServerConfiguration.load(
+            flags: [:], environmentFile: "/none", environment: ["PROXY_PROTOCOL": "on"])
+        #expect(proxied.proxyProtocol?.trustedProxies.map(\.description) == ["127.0.0.1/32", "::1/128"])
+        #expect(proxied.proxyProtocol?.headerTimeout == .seconds(5))
     }
 }

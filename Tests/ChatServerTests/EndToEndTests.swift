@@ -229,6 +229,11 @@ final class ServerProcess: Sendable {
 
     func terminate() { process.terminate() }
 
+    /// SIGHUP: re-read the TLS certificate and key.
+    func hangUp() {
+        if process.isRunning { Foundation.kill(process.processIdentifier, SIGHUP) }
+    }
+
     func kill() {
         if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
     }

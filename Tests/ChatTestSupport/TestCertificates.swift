@@ -11,7 +11,15 @@ public struct TestCertificates: Sendable {
     public let serverCertificatePath: String
     public let serverKeyPath: String
 
-    public static func mint(commonName: String = "swift-tcp-chat test CA") throws -> TestCertificates {
+    /// - Parameters:
+    ///   - serverName: the server certificate's DNS name (its subject alternative name); for
+    ///     `localhost`, 127.0.0.1 is named too.
+    ///   - serverValidity: when the server certificate is valid (default: from an hour ago
+    ///     for a day); a past range makes an expired certificate.
+    public static func mint(
+        commonName: String = "swift-tcp-chat test CA", serverName: String = "localhost",
+        serverValidity: Range<Date>? = nil
+    ) throws -> TestCertificates {
         let folder = FileManager.default.temporaryDirectory
             .appendingPathComponent("chat-certs-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
@@ -40,19 +48,21 @@ public struct TestCertificates: Sendable {
             version: .v3,
             serialNumber: Certificate.SerialNumber(),
             publicKey: .init(serverKey.publicKey),
-            notValidBefore: now - 3600,
-            notValidAfter: now + 86400,
+            notValidBefore: serverValidity?.lowerBound ?? now - 3600,
+            notValidAfter: serverValidity?.upperBound ?? now + 86400,
             issuer: caName,
-            subject: try DistinguishedName { CommonName("localhost") },
+            subject: try DistinguishedName { CommonName(serverName) },
             signatureAlgorithm: .ecdsaWithSHA256,
             extensions: try Certificate.Extensions {
                 Critical(BasicConstraints.notCertificateAuthority)
                 Critical(KeyUsage(digitalSignature: true))
                 try ExtendedKeyUsage([.serverAuth])
-                SubjectAlternativeNames([
-                    .dnsName("localhost"),
-                    .ipAddress(ASN1OctetString(contentBytes: [127, 0, 0, 1])),
-                ])
+                // The address too, unless the name alone is under test (a TLS client accepts a
+                // certificate that names the address it connected to).
+                SubjectAlternativeNames(
+                    serverName == "localhost"
+                        ? [.dnsName(serverName), .ipAddress(ASN1OctetString(contentBytes: [127, 0, 0, 1]))]
+                        : [.dnsName(serverName)])
             },
             issuerPrivateKey: .init(caKey)
         )

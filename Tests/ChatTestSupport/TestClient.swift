@@ -1,6 +1,7 @@
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import NIOSSL
 
 /// A real TCP client for tests: connects from its own loopback address, sends lines and
 /// collects every line it receives for the test to read, with timeouts.
@@ -31,21 +32,44 @@ public final class TestClient: Sendable {
         self.inbox = inbox
     }
 
+    /// How a TLS client checks the server: the CA it trusts and the name it expects.
+    public struct TLS: Sendable {
+        public var caFile: String
+        public var serverName: String
+
+        public init(caFile: String, serverName: String = "localhost") {
+            self.caFile = caFile
+            self.serverName = serverName
+        }
+    }
+
     /// Connects to the server from `source` (a loopback address such as 127.0.0.2).
-    /// - Parameter reading: `false` makes a client that never reads (a slow consumer).
+    /// - Parameters:
+    ///   - reading: `false` makes a client that never reads (a slow consumer).
+    ///   - tls: speak TLS (NIOSSL) and verify the server this way.
     public static func connect(
         port: Int,
         from source: String,
         group: any EventLoopGroup,
         reading: Bool = true,
-        receiveBufferSize: Int? = nil
+        receiveBufferSize: Int? = nil,
+        tls: TLS? = nil
     ) async throws -> TestClient {
         let inbox = Inbox()
+        let sslContext = try tls.map { tls in
+            var configuration = TLSConfiguration.makeClientConfiguration()
+            configuration.trustRoots = .file(tls.caFile)
+            return try NIOSSLContext(configuration: configuration)
+        }
         var bootstrap = ClientBootstrap(group: group)
             .channelOption(.autoRead, value: reading)
             .bind(to: try SocketAddress(ipAddress: source, port: 0))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let sslContext, let tls {
+                        try channel.pipeline.syncOperations.addHandler(
+                            try NIOSSLClientHandler(context: sslContext, serverHostname: tls.serverName))
+                    }
                     try channel.pipeline.syncOperations.addHandler(LineCollector(inbox: inbox))
                 }
             }
@@ -116,6 +140,9 @@ public final class TestClient: Sendable {
 
     public var isClosed: Bool { inbox.state.withLockedValue { $0.isClosed } }
 
+    /// The first error the connection saw (a failed TLS handshake, say).
+    public var error: String? { inbox.state.withLockedValue { $0.error } }
+
     public func close() async {
         try? await channel.close()
     }
@@ -145,6 +172,7 @@ public final class TestClient: Sendable {
             var lines: [String] = []
             var partial: [UInt8] = []
             var isClosed = false
+            var error: String?
         }
         let state = NIOLockedValueBox(State())
     }
@@ -177,6 +205,9 @@ private final class LineCollector: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        inbox.state.withLockedValue { state in
+            if state.error == nil { state.error = "\(error)" }
+        }
         context.close(promise: nil)
     }
 }

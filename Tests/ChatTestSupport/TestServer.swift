@@ -11,6 +11,8 @@ import NIOPosix
 public struct TestServer: Sendable {
     public let server: ChatServer
     public let port: Int
+    /// The TLS listener's port, when the test configured one.
+    public let tlsPort: Int?
     public let mail: MailFolder
     /// The clients' own event loop: clients are other programs, not the server's loops.
     public let group: MultiThreadedEventLoopGroup
@@ -18,10 +20,14 @@ public struct TestServer: Sendable {
     public let log: CapturedLog
     private let nextAddress = Counter()
 
-    public init(server: ChatServer, port: Int, mail: MailFolder, group: MultiThreadedEventLoopGroup, log: CapturedLog) {
+    public init(
+        server: ChatServer, port: Int, tlsPort: Int? = nil, mail: MailFolder, group: MultiThreadedEventLoopGroup,
+        log: CapturedLog
+    ) {
         self.log = log
         self.server = server
         self.port = port
+        self.tlsPort = tlsPort
         self.mail = mail
         self.group = group
     }
@@ -40,6 +46,12 @@ public struct TestServer: Sendable {
         try await TestClient.connect(
             port: port, from: source ?? nextSourceAddress(), group: group, reading: reading,
             receiveBufferSize: receiveBufferSize)
+    }
+
+    /// Connects to the TLS listener.
+    public func connectTLS(from source: String? = nil, _ tls: TestClient.TLS) async throws -> TestClient {
+        guard let tlsPort else { throw TestFailure("the test server has no TLS listener") }
+        return try await TestClient.connect(port: tlsPort, from: source ?? nextSourceAddress(), group: group, tls: tls)
     }
 
     /// Connects and reads the greeting.
@@ -128,7 +140,7 @@ public func withTestServer(
     let capturedLog = CapturedLog()
     var logger = Logger(label: "chat-test") { _ in CapturingLogHandler(log: capturedLog) }
     logger.logLevel = .trace
-    let server = ChatServer(
+    let server = try ChatServer(
         configuration: configuration,
         mailer: try customMailer ?? FileMailer(directory: mail.path),
         eventLoopGroup: group,
@@ -141,8 +153,10 @@ public func withTestServer(
         }
         let result: Result<Void, any Error>
         do {
-            let port = try await server.localAddress.port!
-            let testServer = TestServer(server: server, port: port, mail: mail, group: clientGroup, log: capturedLog)
+            let port = try await server.localAddress(of: "tcp")?.port ?? 0
+            let tlsPort = try await server.localAddress(of: "tls")?.port
+            let testServer = TestServer(
+                server: server, port: port, tlsPort: tlsPort, mail: mail, group: clientGroup, log: capturedLog)
             result = await runWithTimeLimit(timeLimit) { try await body(testServer) }
         } catch {
             result = .failure(error)

@@ -16,7 +16,10 @@ public struct ServerConfiguration: Sendable {
     }
 
     public var bindAddress: String
-    public var port: Int
+    /// The plain TCP listener's port; `nil` (`TCP_PORT=off`): TLS only.
+    public var port: Int?
+    /// The TLS listener, when `TLS_PORT` is set.
+    public var tls: TLSSettings?
     public var mailTransport: MailTransport
     public var mailFrom: String
     /// How long a code stays valid (`OTP_EXPIRATION_MINUTES`; finer in tests).
@@ -66,10 +69,14 @@ public struct ServerConfiguration: Sendable {
         // Every whole-number setting is checked, also those of a transport not in use: a
         // mistake is reported now, not when the setting starts to matter.
         for setting in Setting.allCases where setting.range != nil {
-            _ = try values.integer(setting)
+            _ = try values.integerOrOff(setting)
         }
         bindAddress = try values.string(.bindAddress)
-        port = try values.integer(.tcpPort)
+        port = try values.integerOrOff(.tcpPort)
+        tls = try Self.tls(values)
+        guard port != nil || tls != nil else {
+            throw ConfigurationError(.tcpPort, "is off and TLS_PORT is not set: the server would have no listener")
+        }
         otpExpiration = .seconds(60 * (try values.integer(.otpExpirationMinutes)))
         otpMaxRetries = try values.integer(.otpMaxRetries)
         let minLength = try values.integer(.usernameMinLength)
@@ -115,6 +122,22 @@ public struct ServerConfiguration: Sendable {
             }
             adminEmails.insert(email.key)
         }
+    }
+
+    private static func tls(_ values: SettingValues) throws(ConfigurationError) -> TLSSettings? {
+        let timeout = try values.integer(.tlsHandshakeTimeoutSeconds)
+        guard let port = try values.integerOrOff(.tlsPort) else { return nil }
+        var files: [String] = []
+        for setting in [Setting.tlsCertFile, .tlsKeyFile] {
+            let path = try values.string(setting)
+            guard !path.isEmpty else { throw ConfigurationError(setting, "must name a PEM file when TLS_PORT is set") }
+            guard FileManager.default.isReadableFile(atPath: path) else {
+                throw ConfigurationError(setting, "cannot read '\(path)'")
+            }
+            files.append(path)
+        }
+        return TLSSettings(
+            port: port, certificateFile: files[0], keyFile: files[1], handshakeTimeout: .seconds(timeout))
     }
 
     private static func proxyProtocol(_ values: SettingValues) throws(ConfigurationError) -> ProxyProtocolSettings? {
@@ -227,6 +250,22 @@ public struct ServerConfiguration: Sendable {
     }
 }
 
+/// The TLS listener: its port, the PEM files of its certificate (chain) and key, and the
+/// time a client has to finish its handshake.
+public struct TLSSettings: Sendable, Equatable {
+    public var port: Int
+    public var certificateFile: String
+    public var keyFile: String
+    public var handshakeTimeout: Duration
+
+    public init(port: Int, certificateFile: String, keyFile: String, handshakeTimeout: Duration = .seconds(10)) {
+        self.port = port
+        self.certificateFile = certificateFile
+        self.keyFile = keyFile
+        self.handshakeTimeout = handshakeTimeout
+    }
+}
+
 /// Connections come through a load balancer that sends a PROXY protocol header first.
 public struct ProxyProtocolSettings: Sendable, Equatable {
     /// The only peers whose headers are believed.
@@ -297,6 +336,12 @@ struct SettingValues {
     func string(_ setting: Setting) throws(ConfigurationError) -> String {
         let value = reader.string(forKey: ConfigKey(setting.name), isSecret: setting.isSecret)
         return (value ?? setting.defaultValue).trimmingSpaces
+    }
+
+    /// A whole-number setting that may be `off` (`nil`), within its range.
+    func integerOrOff(_ setting: Setting) throws(ConfigurationError) -> Int? {
+        if setting.definition.allowsOff, try string(setting).lowercased() == "off" { return nil }
+        return try integer(setting)
     }
 
     /// A whole-number setting, within the range its definition gives.

@@ -54,7 +54,10 @@ extension Setting {
             if let flag = setting.flag { head += ", \(flag) <value>" }
             var notes: [String] = []
             if !setting.defaultValue.isEmpty { notes.append("default: \(setting.defaultValue)") }
-            if let range = setting.range { notes.append("\(range.lowerBound)-\(range.upperBound)") }
+            if let range = setting.range {
+                notes.append(
+                    "\(range.lowerBound)-\(range.upperBound)" + (setting.definition.allowsOff ? " or off" : ""))
+            }
             if setting.flag == nil { notes.append("environment or .env only") }
             if !notes.isEmpty { head += " (\(notes.joined(separator: "; ")))" }
             lines.append(head)

@@ -7,6 +7,10 @@
 public enum Setting: String, CaseIterable, Sendable {
     case bindAddress = "BIND_ADDRESS"
     case tcpPort = "TCP_PORT"
+    case tlsPort = "TLS_PORT"
+    case tlsCertFile = "TLS_CERT_FILE"
+    case tlsKeyFile = "TLS_KEY_FILE"
+    case tlsHandshakeTimeoutSeconds = "TLS_HANDSHAKE_TIMEOUT_SECONDS"
     case mailTransport = "MAIL_TRANSPORT"
     case mailDir = "MAIL_DIR"
     case mailFrom = "MAIL_FROM"
@@ -60,16 +64,20 @@ public enum Setting: String, CaseIterable, Sendable {
         /// One line on what the setting does.
         public let summary: String
 
+        /// A whole-number setting that also takes `off`.
+        public let allowsOff: Bool
+
         /// - Parameter flag: `""` (the default) derives the flag from the name: `HISTORY_SIZE`
         ///   is `--history-size`.
         init(
             _ defaultValue: String, range: ClosedRange<Int>? = nil, flag: String? = "", isSecret: Bool = false,
-            _ summary: String
+            allowsOff: Bool = false, _ summary: String
         ) {
             self.defaultValue = defaultValue
             self.range = range
             self.flag = flag
             self.isSecret = isSecret
+            self.allowsOff = allowsOff
             self.summary = summary
         }
     }
@@ -82,8 +90,24 @@ public enum Setting: String, CaseIterable, Sendable {
                 "address to listen on")
         case .tcpPort:
             Definition(
-                "8888", range: 0...65535, flag: "port",
-                "TCP port for plain connections (0 picks a free port)")
+                "8888", range: 0...65535, flag: "port", allowsOff: true,
+                "TCP port for plain connections (0 picks a free port; off: TLS only)")
+        case .tlsPort:
+            Definition(
+                "off", range: 0...65535, allowsOff: true,
+                "TCP port for TLS connections (off: no TLS listener); needs TLS_CERT_FILE and TLS_KEY_FILE")
+        case .tlsCertFile:
+            Definition(
+                "",
+                "PEM file of the server's certificate, then any intermediates; re-read on SIGHUP")
+        case .tlsKeyFile:
+            Definition(
+                "",
+                "PEM file of the certificate's private key; re-read on SIGHUP")
+        case .tlsHandshakeTimeoutSeconds:
+            Definition(
+                "10", range: 1...300,
+                "seconds a TLS client has to finish its handshake")
         case .mailTransport:
             Definition(
                 "",

@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import NIOSSL
 
 /// How connections come in: where to listen, and the handlers that go in front of the
 /// common pipeline (framing, then the connection handler). The server runs any number of
@@ -28,6 +29,20 @@ public struct Listener: Sendable {
     static func plainTCP(host: String, port: Int, proxyProtocol: ProxyProtocolSettings?, logger: Logger) -> Listener {
         Listener(name: "tcp", host: host, port: port) { channel in
             try channel.pipeline.syncOperations.addHandler(addressStep(proxyProtocol, logger: logger))
+        }
+    }
+
+    /// TLS: the listener's address step, then the TLS server handler with the process's
+    /// current context, then the gate that admits nobody before the handshake is done.
+    static func tls(
+        host: String, port: Int, store: TLSContextStore, proxyProtocol: ProxyProtocolSettings?, logger: Logger
+    ) -> Listener {
+        let timeout = TimeAmount(store.settings.handshakeTimeout)
+        return Listener(name: "tls", host: host, port: port) { channel in
+            let pipeline = channel.pipeline.syncOperations
+            try pipeline.addHandler(addressStep(proxyProtocol, logger: logger))
+            try pipeline.addHandler(NIOSSLServerHandler(context: store.context))
+            try pipeline.addHandler(TLSHandshakeGate(timeout: timeout, logger: logger))
         }
     }
 
