@@ -17,9 +17,11 @@ final class OTPService: Sendable {
     /// A fresh code for `email` from the system's cryptographically secure generator,
     /// replacing any earlier one.
     func issue(for email: EmailAddress) -> OTPStore.IssuedCode {
-        var generator = SystemRandomNumberGenerator()
         let now = ContinuousClock.now
-        return store.withLockedValue { $0.issue(for: email, now: now, using: &generator) }
+        return store.withLockedValue { store in
+            var generator = SecureRandom()
+            return store.issue(for: email, now: now, using: &generator)
+        }
     }
 
     func verify(_ guess: Substring, for email: EmailAddress) -> OTPStore.Verification {
@@ -38,4 +40,18 @@ final class OTPService: Sendable {
     }
 
     var pendingCount: Int { store.withLockedValue { $0.count } }
+}
+
+/// The system's cryptographically secure generator, with a stored byte so that each
+/// instance has an address of its own.
+///
+/// `SystemRandomNumberGenerator` has no stored properties; ThreadSanitizer's checks of
+/// `inout` accesses take every zero-sized value at one shared address, and on CI reported
+/// the codes' generator as a race between connections (and, when it was captured by the
+/// lock's closure, crashed in its shadow memory).
+private struct SecureRandom: RandomNumberGenerator {
+    private var system = SystemRandomNumberGenerator()
+    private var distinctAddress: UInt8 = 0
+
+    mutating func next() -> UInt64 { system.next() }
 }
