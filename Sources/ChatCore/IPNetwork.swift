@@ -44,9 +44,8 @@ public struct IPNetwork: Hashable, Sendable, CustomStringConvertible {
     public static func list(_ text: some StringProtocol) -> [IPNetwork]? {
         var networks: [IPNetwork] = []
         for entry in text.split(separator: ",") {
-            let trimmed = entry.drop { $0 == " " }.reversed().drop { $0 == " " }.reversed()
-            guard !trimmed.isEmpty else { continue }
-            guard let network = IPNetwork(String(trimmed)) else { return nil }
+            guard let trimmed = InputLine.trimmed(String(entry)) else { continue }
+            guard let network = IPNetwork(trimmed) else { return nil }
             networks.append(network)
         }
         return networks

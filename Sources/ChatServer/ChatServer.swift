@@ -66,7 +66,6 @@ public final class ChatServer: Service, Sendable {
         let log = LocalLog(
             eventLoops: Array(eventLoopGroup.makeIterator()),
             configuration: .init(
-                shardCount: 1,  // one per loop: LocalLog sets it
                 historySize: configuration.historySize,
                 maxConnectionsPerIP: configuration.maxConnectionsPerIP,
                 maxConnections: limits.maxConnections,

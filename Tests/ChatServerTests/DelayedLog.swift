@@ -15,7 +15,7 @@ final class DelayedLog: HubLog {
 
     private let locked: NIOLockedValueBox<Locked>
 
-    init(configuration: HubState.Configuration = .init(shardCount: 1, historySize: 10, maxConnectionsPerIP: 1)) {
+    init(configuration: HubState.Configuration = .init(historySize: 10, maxConnectionsPerIP: 1)) {
         locked = NIOLockedValueBox(
             Locked(state: HubState(configuration: configuration), now: LogTime(milliseconds: 1_700_000_000_000)))
     }

@@ -37,12 +37,7 @@ import Testing
             #expect(try await again.readLine() == "ERROR: IP address 127.0.0.3 already has an active connection")
             _ = try await again.waitForClose()
             // And the user logs in and chats through the proxy.
-            try await alice.send("alice@example.com")
-            try await alice.readUntil(ServerLine.otpPrompt)
-            try await alice.send(try await server.mail.code(for: "alice@example.com", mailIndex: 0))
-            try await alice.readUntil(ServerLine.usernamePrompt(minLength: 3, maxLength: 16))
-            try await alice.send("alice")
-            try await alice.readUntil("*** Type /help for available commands. ***")
+            try await server.logIn(alice, as: "alice")
             try await alice.send("hello through haproxy")
             #expect(try await alice.readLine() == "[alice]: hello through haproxy")
             #expect(server.log.text.contains("ip=127.0.0.2"))
@@ -52,16 +47,25 @@ import Testing
 
 /// An `haproxy` process in TCP mode, its frontend on a free loopback port, its one backend
 /// the test server with a PROXY protocol header.
+///
+/// It runs under a shell that ends it when its standard input closes: when ``stop()``
+/// closes it, and also when the test process dies without stopping it (a crash under a
+/// sanitizer once left two haproxy processes running). Its output goes to a file.
 final class HAProxy: Sendable {
     let port: Int
     private let process: Process
     private let folder: URL
-    private let output = NIOLockedValueBox("")
+    private let lifeline: FileHandle
 
-    private init(port: Int, process: Process, folder: URL) {
+    private init(port: Int, process: Process, folder: URL, lifeline: FileHandle) {
         self.port = port
         self.process = process
         self.folder = folder
+        self.lifeline = lifeline
+    }
+
+    private var output: String {
+        (try? String(contentsOf: folder.appendingPathComponent("haproxy.log"), encoding: .utf8)) ?? ""
     }
 
     static var executable: String {
@@ -96,24 +100,25 @@ final class HAProxy: Sendable {
             """
         let file = folder.appendingPathComponent("haproxy.cfg")
         try configuration.write(to: file, atomically: true, encoding: .utf8)
+        let log = folder.appendingPathComponent("haproxy.log")
+        guard FileManager.default.createFile(atPath: log.path, contents: nil),
+            let logHandle = FileHandle(forWritingAtPath: log.path)
+        else { throw TestFailure("cannot create haproxy's log file") }
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        // -db: stay in the foreground, so the test owns the process and stops it.
-        process.arguments = ["-db", "-f", file.path]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        let proxy = HAProxy(port: port, process: process, folder: folder)
-        pipe.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            guard !data.isEmpty else {
-                handle.readabilityHandler = nil
-                return
-            }
-            proxy.output.withLockedValue { $0 += String(decoding: data, as: UTF8.self) }
-        }
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        // haproxy -db stays in the foreground; the shell waits for its input to close, then
+        // ends haproxy and waits for it.
+        process.arguments = [
+            "-c", #""$0" -db -f "$1" </dev/null & child=$!; cat >/dev/null; kill "$child"; wait "$child""#,
+            executable, file.path,
+        ]
+        let lifeline = Pipe()
+        process.standardInput = lifeline
+        process.standardOutput = logHandle
+        process.standardError = logHandle
         try process.run()
-        return proxy
+        try? logHandle.close()
+        return HAProxy(port: port, process: process, folder: folder, lifeline: lifeline.fileHandleForWriting)
     }
 
     /// Waits (bounded) until the frontend accepts connections.
@@ -121,19 +126,18 @@ final class HAProxy: Sendable {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             guard process.isRunning else {
-                throw TestFailure("haproxy exited: \(output.withLockedValue { $0 })")
+                throw TestFailure("haproxy exited: \(output)")
             }
             if Self.accepts(port: port) { return }
             try await Task.sleep(for: .milliseconds(20))
         }
-        throw TestFailure("haproxy did not listen on \(port): \(output.withLockedValue { $0 })")
+        throw TestFailure("haproxy did not listen on \(port): \(output)")
     }
 
+    /// Closes the lifeline (the shell then ends haproxy) and waits for both to exit.
     func stop() {
-        if process.isRunning {
-            process.terminate()
-            process.waitUntilExit()
-        }
+        try? lifeline.close()
+        process.waitUntilExit()
         try? FileManager.default.removeItem(at: folder)
     }
 

@@ -10,7 +10,7 @@ import Testing
     @Test func anEventLoopOfAnotherGroupHasNoShard() {
         let own = EmbeddedEventLoop()
         let log = LocalLog(
-            eventLoops: [own], configuration: .init(shardCount: 1, historySize: 10, maxConnectionsPerIP: 1))
+            eventLoops: [own], configuration: .init(historySize: 10, maxConnectionsPerIP: 1))
         #expect(log.shard(for: own)?.index == 0)
         #expect(log.shard(for: EmbeddedEventLoop()) == nil)
     }
@@ -19,7 +19,7 @@ import Testing
         let clock = ManualClock(LogTime(milliseconds: 5_000))
         let log = LocalLog(
             eventLoops: [EmbeddedEventLoop()],
-            configuration: .init(shardCount: 1, historySize: 10, maxConnectionsPerIP: 1),
+            configuration: .init(historySize: 10, maxConnectionsPerIP: 1),
             clock: { clock.time })
         log.submit(.sweep)
         #expect(log.now == LogTime(milliseconds: 5_000))

@@ -19,25 +19,13 @@ import Testing
             }, body)
     }
 
-    /// Logs in over an already connected client (greeting read).
-    private func login(_ client: TestClient, _ name: String, server: TestServer) async throws {
-        let email = "\(name)@example.com"
-        let before = server.mail.mails(for: email).count
-        try await client.send(email)
-        try await client.readUntil(ServerLine.otpPrompt)
-        try await client.send(try await server.mail.code(for: email, mailIndex: before))
-        try await client.readUntil(ServerLine.usernamePrompt(minLength: 3, maxLength: 16))
-        try await client.send(name)
-        try await client.readUntil("*** Type /help for available commands. ***")
-    }
-
     @Test func usersOverTLSAndPlainTCPChatTogether() async throws {
         let certificates = try TestCertificates.mint()
         defer { certificates.remove() }
         try await withTLSServer(certificates) { server in
             let alice = try await server.connectTLS(TestClient.TLS(caFile: certificates.caCertificatePath))
             #expect(try await alice.readLines(3) == ServerLine.welcome)
-            try await login(alice, "alice", server: server)
+            try await server.logIn(alice, as: "alice")
             let bob = try await server.login("bob")
             try await alice.readUntil("*** bob joined the room ***")
             try await bob.send("hello over plain TCP")
@@ -57,7 +45,7 @@ import Testing
         try await withTLSServer(first) { server in
             let alice = try await server.connectTLS(TestClient.TLS(caFile: first.caCertificatePath))
             #expect(try await alice.readLines(3) == ServerLine.welcome)
-            try await login(alice, "alice", server: server)
+            try await server.logIn(alice, as: "alice")
 
             // A renewal: the files are replaced, then SIGHUP (here: the call it makes).
             for (from, to) in [

@@ -70,8 +70,15 @@ public struct TestServer: Sendable {
         from source: String? = nil,
         receiveBufferSize: Int? = nil
     ) async throws -> TestClient {
-        let email = email ?? "\(username.lowercased())@example.com"
         let client = try await connectAndGreet(from: source, receiveBufferSize: receiveBufferSize)
+        try await logIn(client, as: username, email: email)
+        return client
+    }
+
+    /// Logs an already greeted client in (over any listener), reading the code from the
+    /// mail folder; the welcome lines are consumed.
+    public func logIn(_ client: TestClient, as username: String, email: String? = nil) async throws {
+        let email = email ?? "\(username.lowercased())@example.com"
         let mailsBefore = mail.mails(for: email).count
         try await client.send(email)
         try await client.readUntil(ServerLine.otpPrompt)
@@ -80,7 +87,6 @@ public struct TestServer: Sendable {
         try await client.readUntil(ServerLine.usernamePrompt(minLength: 3, maxLength: 16))
         try await client.send(username)
         try await client.readUntil("*** Type /help for available commands. ***")
-        return client
     }
 
     /// Waits (bounded) until the server holds what `condition` wants.

@@ -243,15 +243,16 @@ final class ConnectionHandler: ChannelInboundHandler, HubAnswerReceiver {
     }
 
     private func codeMailed(_ result: Result<Void, any Error>, context: ChannelHandlerContext) {
+        let succeeded: Bool
         switch result {
         case .failure(let error):
+            succeeded = false
             logger.error(
                 "Failed to send OTP mail", metadata: ["transport": "\(services.mailer.name)", "error": "\(error)"])
         case .success:
+            succeeded = true
             logger.info("OTP mail sent", metadata: ["transport": "\(services.mailer.name)"])
         }
-        let succeeded: Bool
-        if case .success = result { succeeded = true } else { succeeded = false }
         perform(session?.codeMailed(success: succeeded) ?? [], context: context)
         processQueue(context: context)
     }

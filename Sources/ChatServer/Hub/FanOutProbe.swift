@@ -22,7 +22,7 @@ public final class FanOutProbe {
         log = LocalLog(
             eventLoops: [eventLoop],
             configuration: .init(
-                shardCount: 1, historySize: ServerConfiguration().historySize, maxConnectionsPerIP: 1))
+                historySize: ServerConfiguration().historySize, maxConnectionsPerIP: 1))
         let shard = log.shards[0]
         var ids: [SessionID] = []
         for (index, channel) in channels.enumerated() {

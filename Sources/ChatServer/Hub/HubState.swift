@@ -10,7 +10,8 @@ import NIOCore
 /// any machine.
 struct HubState: Sendable {
     struct Configuration: Sendable {
-        var shardCount: Int
+        /// Event loop shards (``LocalLog`` sets it to its number of loops).
+        var shardCount = 1
         var historySize: Int
         var maxConnectionsPerIP: Int
         var maxConnections = Int.max

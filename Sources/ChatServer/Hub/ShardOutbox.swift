@@ -16,9 +16,9 @@ struct ShardOutbox {
     mutating func post(_ effect: HubEffect) -> Bool {
         switch effect {
         case .room(let room, let line, let sender, let set):
-            for index in Self.indices(set) { post(.room(room, line, from: sender), toShard: index) }
+            for index in ShardIndices(pending: set) { post(.room(room, line, from: sender), toShard: index) }
         case .presence(let room, let line, let subject, let set):
-            for index in Self.indices(set) { post(.presence(room, line, except: subject), toShard: index) }
+            for index in ShardIndices(pending: set) { post(.presence(room, line, except: subject), toShard: index) }
         case .lines(let session, let lines):
             post(.direct(session.id, lines), toShard: session.shard)
         case .privateMessage(let session, let line, let sender):
@@ -45,15 +45,8 @@ struct ShardOutbox {
         if shards[index].enqueue(event) { wake |= 1 << UInt64(index) }
     }
 
-    private static func indices(_ set: ShardSet) -> ShardIndices { ShardIndices(pending: set) }
-
     func wakeShards() {
-        var pending = wake
-        while pending != 0 {
-            let index = pending.trailingZeroBitCount
-            pending &= pending - 1
-            shards[index].scheduleDrain()
-        }
+        for index in ShardIndices(pending: wake) { shards[index].scheduleDrain() }
     }
 }
 

@@ -171,9 +171,8 @@ struct SessionStateMachine {
 
     /// The mail with the code was handed over for delivery, or not.
     mutating func codeMailed(success: Bool) -> [SessionAction] {
-        guard case .sendingCode = state else { return [] }
+        guard case .sendingCode(let email) = state else { return [] }
         if success {
-            guard case .sendingCode(let email) = state else { return [] }
             state = .awaitingCode(email)
             return [.send([ServerLine.otpSent, ServerLine.otpPrompt])]
         }
