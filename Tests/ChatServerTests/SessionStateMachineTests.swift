@@ -297,7 +297,9 @@ import Testing
                 case .verifyCode(let guess, let email): perform(machine.codeChecked(otp.verify(guess, for: email)))
                 case .route(let command):
                     let router = CommandRouter(session: machine.identity.address.id, username: machine.username!)
-                    perform(router.route(command, hub: log, ignoring: &ignoring, lastPrivateSender: nil))
+                    if let action = router.route(command, hub: log, ignoring: &ignoring, lastPrivateSender: nil) {
+                        perform([action])
+                    }
                 case .revokeCode, .startLoginTimer, .log: break
                 }
             }

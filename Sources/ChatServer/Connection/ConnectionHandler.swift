@@ -33,6 +33,8 @@ final class ConnectionHandler: ChannelInboundHandler, HubAnswerReceiver {
     /// queued at once depends on how much one read cycle brings in.)
     private var linesHeldBack = 0
     private var readsPausedForWritability = false
+    /// The channel's `autoRead` as this handler last set it (channels start reading).
+    private var isReading = true
 
     init(services: ServerServices) {
         let limits = services.configuration.limits
@@ -183,6 +185,10 @@ final class ConnectionHandler: ChannelInboundHandler, HubAnswerReceiver {
     private func updateReading(context: ChannelHandlerContext) {
         guard isOpen else { return }
         let autoRead = !(readsPausedForQueue || readsPausedForWritability)
+        // Only a change goes to the channel: this runs for every read, and setting the
+        // option walks into the channel each time even when nothing changes.
+        guard autoRead != isReading else { return }
+        isReading = autoRead
         try? context.channel.syncOptions?.setOption(.autoRead, value: autoRead)
     }
 
@@ -206,9 +212,9 @@ final class ConnectionHandler: ChannelInboundHandler, HubAnswerReceiver {
         case .route(let command):
             guard let local, let username = session?.username else { return }
             let router = CommandRouter(session: local.id, username: username)
-            let actions = router.route(
+            let action = router.route(
                 command, hub: services.log, ignoring: &local.ignoring, lastPrivateSender: local.lastPrivateSender)
-            perform(actions, context: context)
+            if let action { perform(action, context: context) }
         case .mailCode(let email):
             mailCode(to: email, context: context)
         case .verifyCode(let guess, let email):

@@ -134,7 +134,7 @@ struct HubState: Sendable {
         if let member = sessions[session] {
             leaveRoom(session, notice: ServerLine.leftRoom(member.name), &effects)
             sessions[session] = nil
-            sessionIDsByName[member.name.lowercased()] = nil
+            sessionIDsByName[member.key] = nil
         }
         guard let ip = connections.removeValue(forKey: session) else { return }
         let held = connectionsPerIP[ip, default: 0]
@@ -172,7 +172,7 @@ struct HubState: Sendable {
         }
         sessionIDsByName[key] = requester.id
         sessions[requester.id] = Member(
-            name: username, address: requester, roomKey: RoomName.general.key, emailKey: emailKey, ip: ip,
+            name: username, key: key, address: requester, roomKey: RoomName.general.key, emailKey: emailKey, ip: ip,
             isOperator: isOperator)
         effects.append(.answer(requester, .login(.success(username))))
         let welcome = ServerLine.loggedIn(username: username, room: RoomName.general.display)
@@ -187,7 +187,7 @@ struct HubState: Sendable {
         guard let member = sessions[session], let index = rooms.index(forKey: member.roomKey) else { return }
         let line = Self.encode(
             isAction ? ServerLine.action(by: member.name, text) : ServerLine.chat(from: member.name, text))
-        let sender = member.name.lowercased()
+        let sender = member.key
         // In place, through the index: no copy of the room and one hash lookup.
         rooms.values[index].history.append(HistoryLine(line: line, sender: sender), at: now)
         effects.append(.room(rooms.values[index].id, line, from: sender, shards: rooms.values[index].shards))
@@ -207,7 +207,7 @@ struct HubState: Sendable {
         effects.append(
             .privateMessage(
                 recipient.address, Self.encode(ServerLine.privateMessage(from: sender.name, text)),
-                from: sender.name.lowercased()))
+                from: sender.key))
     }
 
     // MARK: Operators

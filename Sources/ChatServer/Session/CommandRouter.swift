@@ -18,81 +18,84 @@ struct CommandRouter {
     ///   - ignoring: the user's ignore list.
     ///   - lastPrivateSender: lower-cased name of the last user who sent them a private
     ///     message (for `/reply`).
+    /// - Returns: the one thing to do (a reply to send, or a command for the hub log), or
+    ///   `nil` when there is nothing (an empty message). One value, not a list: a chat line
+    ///   passes here, and a list would be an allocation per line.
     func route(
         _ command: ChatCommand, hub: any HubLog, ignoring: inout IgnoreList, lastPrivateSender: String?
-    ) -> [SessionAction] {
+    ) -> SessionAction? {
         switch command {
         case .say(let text):
             return clean(text).map { .submit(.say(session, text: $0, isAction: false)) }
         case .me(let text):
             return clean(text).map { .submit(.say(session, text: $0, isAction: true)) }
         case .help(nil):
-            return [.send(ServerLine.help)]
+            return .send(ServerLine.help)
         case .help(let name?):
             guard let description = ChatCommand.description(of: name) else {
-                return [.send([UserError.noSuchCommand(name).line])]
+                return .send([UserError.noSuchCommand(name).line])
             }
-            return [.send(ServerLine.help(for: description))]
+            return .send(ServerLine.help(for: description))
         case .users:
-            return [.send(ServerLine.userList(hub.read(\.onlineUsers), caller: username))]
+            return .send(ServerLine.userList(hub.read(\.onlineUsers), caller: username))
         case .rooms:
-            return [.send(ServerLine.roomList(hub.read { $0.roomListings(for: session) }))]
+            return .send(ServerLine.roomList(hub.read { $0.roomListings(for: session) }))
         case .who:
-            return [.send(hub.read { $0.memberLines(for: session) })]
+            return .send(hub.read { $0.memberLines(for: session) })
         case .join(let input):
-            guard let room = RoomName(input) else { return [.send([UserError.invalidRoomName.line])] }
-            return [.submit(.join(session, room: room))]
+            guard let room = RoomName(input) else { return .send([UserError.invalidRoomName.line]) }
+            return .submit(.join(session, room: room))
         case .create(let input, let isPrivate):
-            guard let room = RoomName(input) else { return [.send([UserError.invalidRoomName.line])] }
-            return [.submit(.create(session, room: room, isPrivate: isPrivate))]
+            guard let room = RoomName(input) else { return .send([UserError.invalidRoomName.line]) }
+            return .submit(.create(session, room: room, isPrivate: isPrivate))
         case .leave:
-            return [.submit(.leave(session))]
+            return .submit(.leave(session))
         case .invite(let target):
-            return [.submit(.invite(session, target: target))]
+            return .submit(.invite(session, target: target))
         case .kick(let target):
-            return [.submit(.kick(session, target: target))]
+            return .submit(.kick(session, target: target))
         case .topic(let text):
             let topic = text.map { TextSanitizer.sanitize($0) } ?? ""
-            guard !topic.isEmpty else { return [.send(hub.read { $0.topicLine(for: session) }.map { [$0] } ?? [])] }
+            guard !topic.isEmpty else { return .send(hub.read { $0.topicLine(for: session) }.map { [$0] } ?? []) }
             guard topic.count <= HubState.maximumTopicLength else {
-                return [.send([UserError.topicTooLong(maximum: HubState.maximumTopicLength).line])]
+                return .send([UserError.topicTooLong(maximum: HubState.maximumTopicLength).line])
             }
-            return [.submit(.setTopic(session, text: topic))]
+            return .submit(.setTopic(session, text: topic))
         case .privateMessage(let target, let text):
             return privateMessage(to: target, text)
         case .reply(let text):
-            guard let target = lastPrivateSender else { return [.send([UserError.noOneToReply.line])] }
+            guard let target = lastPrivateSender else { return .send([UserError.noOneToReply.line]) }
             return privateMessage(to: target, text)
         case .ignore(nil):
-            return [.send(ServerLine.ignoreList(ignoring.sortedNames))]
+            return .send(ServerLine.ignoreList(ignoring.sortedNames))
         case .ignore(let target?):
             guard let name = hub.read({ $0.onlineName(target) }) else {
-                return [.send([UserError.userNotOnline(target).line])]
+                return .send([UserError.userNotOnline(target).line])
             }
-            guard name.lowercased() != username.lowercased() else { return [.send([UserError.notToYourself.line])] }
+            guard name.lowercased() != username.lowercased() else { return .send([UserError.notToYourself.line]) }
             ignoring.insert(name)
-            return [.send([ServerLine.nowIgnoring(name)])]
+            return .send([ServerLine.nowIgnoring(name)])
         case .unignore(let target):
-            guard let name = ignoring.remove(target) else { return [.send([UserError.notIgnoring(target).line])] }
-            return [.send([ServerLine.noLongerIgnoring(name)])]
+            guard let name = ignoring.remove(target) else { return .send([UserError.notIgnoring(target).line]) }
+            return .send([ServerLine.noLongerIgnoring(name)])
         case .ban(let target, let minutes):
-            return [.submit(.ban(session, target: target, minutes: minutes ?? Self.defaultBanMinutes))]
+            return .submit(.ban(session, target: target, minutes: minutes ?? Self.defaultBanMinutes))
         case .unban(let target):
-            return [.submit(.unban(session, target: target))]
+            return .submit(.unban(session, target: target))
         case .bans:
             let now = hub.now
             switch hub.read({ $0.banList(for: session, at: now) }) {
-            case .success(let list): return [.send(ServerLine.banList(list))]
-            case .failure(let error): return [.send([error.line])]
+            case .success(let list): return .send(ServerLine.banList(list))
+            case .failure(let error): return .send([error.line])
             }
         case .wall(let text):
             return clean(text).map { .submit(.wall(session, text: $0)) }
         case .quit:
-            return []  // the state machine's
+            return nil  // the state machine's
         }
     }
 
-    private func privateMessage(to target: String, _ text: String) -> [SessionAction] {
+    private func privateMessage(to target: String, _ text: String) -> SessionAction? {
         clean(text).map { .submit(.privateMessage(session, target: TextSanitizer.sanitize(target), text: $0)) }
     }
 
@@ -111,11 +114,11 @@ struct CommandRouter {
         case error(UserError)
         case empty
 
-        func map(_ action: (String) -> SessionAction) -> [SessionAction] {
+        func map(_ action: (String) -> SessionAction) -> SessionAction? {
             switch self {
-            case .text(let text): return [action(text)]
-            case .error(let error): return [.send([error.line])]
-            case .empty: return []
+            case .text(let text): return action(text)
+            case .error(let error): return .send([error.line])
+            case .empty: return nil
             }
         }
     }
