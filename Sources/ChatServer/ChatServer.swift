@@ -3,7 +3,9 @@ import ChatMail
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOHTTP1
 import NIOPosix
+import Prometheus
 import ServiceLifecycle
 
 /// The chat server: listens, accepts, and on graceful shutdown tells every user, flushes
@@ -29,6 +31,10 @@ public final class ChatServer: Service, Sendable {
     private let listening: EventLoopPromise<[String: SocketAddress]>
     /// The TLS listener's certificate and key, when there is one.
     private let tlsStore: TLSContextStore?
+    /// This server's metrics (its own registry: servers in one process do not mix).
+    private let registry = PrometheusCollectorRegistry()
+    /// The metrics endpoint's listening channel, while it listens.
+    private let metricsChannel = NIOLockedValueBox<(any Channel)?>(nil)
 
     /// - Parameters:
     ///   - configuration: validated settings.
@@ -44,12 +50,17 @@ public final class ChatServer: Service, Sendable {
     ) throws(ConfigurationError) {
         self.configuration = configuration
         self.group = eventLoopGroup
+        let eventLoops = Array(eventLoopGroup.makeIterator())
+        let metrics = ChatMetrics(
+            factory: PrometheusMetricsFactory(registry: registry),
+            listeners: [configuration.port.map { _ in "tcp" }, configuration.tls.map { _ in "tls" }].compactMap { $0 },
+            eventLoops: eventLoops.count)
         var listeners: [Listener] = []
         if let port = configuration.port {
             listeners.append(
                 .plainTCP(
                     host: configuration.bindAddress, port: port, proxyProtocol: configuration.proxyProtocol,
-                    logger: logger))
+                    logger: logger, metrics: metrics))
         }
         if let tls = configuration.tls {
             let store = try TLSContextStore(settings: tls)
@@ -57,14 +68,14 @@ public final class ChatServer: Service, Sendable {
             listeners.append(
                 .tls(
                     host: configuration.bindAddress, port: tls.port, store: store,
-                    proxyProtocol: configuration.proxyProtocol, logger: logger))
+                    proxyProtocol: configuration.proxyProtocol, logger: logger, metrics: metrics))
         } else {
             self.tlsStore = nil
         }
         self.listeners = listeners
         let limits = configuration.limits
         let log = LocalLog(
-            eventLoops: Array(eventLoopGroup.makeIterator()),
+            eventLoops: eventLoops,
             configuration: .init(
                 historySize: configuration.historySize,
                 maxConnectionsPerIP: configuration.maxConnectionsPerIP,
@@ -75,12 +86,14 @@ public final class ChatServer: Service, Sendable {
                     perAddressPerHour: limits.otpRequestsPerHour,
                     perClientPerHour: limits.otpRequestsPerIPPerHour,
                     perMinute: limits.otpRequestsPerMinute)),
-            maxSendQueueBytes: configuration.maxSendQueueBytes)
+            maxSendQueueBytes: configuration.maxSendQueueBytes,
+            metrics: metrics)
         self.services = ServerServices(
             configuration: configuration,
             log: log,
             otp: OTPService(expiry: configuration.otpExpiration, maximumAttempts: configuration.otpMaxRetries),
             mailer: mailer,
+            metrics: metrics,
             logger: logger
         )
         self.listening = eventLoopGroup.any().makePromise(of: [String: SocketAddress].self)
@@ -94,7 +107,8 @@ public final class ChatServer: Service, Sendable {
         }
     }
 
-    /// The address a listener (`tcp`, `tls`) listens on, once it does.
+    /// The address a listener (`tcp`, `tls`, or `metrics` for the metrics endpoint) listens
+    /// on, once it does.
     public func localAddress(of listener: String) async throws -> SocketAddress? {
         try await listening.futureResult.get()[listener]
     }
@@ -121,15 +135,18 @@ public final class ChatServer: Service, Sendable {
         let services = self.services
         let logger = services.logger
         var serverChannels: [NIOAsyncChannel<any Channel, Never>] = []
+        var metricsChannel: (any Channel)?
         do {
             for listener in listeners {
                 serverChannels.append(try await bind(listener))
             }
+            if let endpoint = configuration.metrics { metricsChannel = try await bindMetrics(endpoint) }
         } catch {
             for channel in serverChannels { try? await channel.channel.close() }
             listening.fail(error)
             throw error
         }
+        self.metricsChannel.withLockedValue { $0 = metricsChannel }
 
         let startNow = state.withLockedValue { state -> Bool in
             guard case .idle = state else { return false }
@@ -138,6 +155,7 @@ public final class ChatServer: Service, Sendable {
         }
         guard startNow else {
             for channel in serverChannels { try? await channel.channel.close() }
+            try? await metricsChannel?.close()
             listening.fail(ChannelError.ioOnClosedChannel)
             return
         }
@@ -153,9 +171,18 @@ public final class ChatServer: Service, Sendable {
                 ]
             )
         }
-        listening.succeed(
-            Dictionary(
-                uniqueKeysWithValues: zip(listeners.map(\.name), serverChannels.map { $0.channel.localAddress! })))
+        var addresses = Dictionary(
+            uniqueKeysWithValues: zip(listeners.map(\.name), serverChannels.map { $0.channel.localAddress! }))
+        if let address = metricsChannel?.localAddress {
+            addresses["metrics"] = address
+            logger.info(
+                "Serving metrics",
+                metadata: [
+                    "address": "\(address.ipAddress ?? "?")", "port": "\(address.port ?? 0)",
+                    "paths": "/metrics /health",
+                ])
+        }
+        listening.succeed(addresses)
 
         let sweeper = group.any().scheduleRepeatedTask(initialDelay: .seconds(60), delay: .seconds(60)) { _ in
             services.otp.sweep()
@@ -190,6 +217,8 @@ public final class ChatServer: Service, Sendable {
             tasks.cancelAll()
         }
         await drainConnections()
+        // The endpoint answers 503 on /health while connections drain; it stops last.
+        try? await metricsChannel?.close()
         state.withLockedValue { $0 = .stopped }
         logger.info("Server stopped")
     }
@@ -198,11 +227,40 @@ public final class ChatServer: Service, Sendable {
         let services = self.services
         return try await makeBootstrap().bind(host: listener.host, port: listener.port) { channel in
             channel.eventLoop.makeCompletedFuture {
+                services.metrics.connectionOpened(on: listener.name)
+                channel.closeFuture.whenComplete { _ in services.metrics.connectionClosed(on: listener.name) }
                 try listener.addHandlers(channel)
                 try Self.addCommonHandlers(channel, services: services)
                 return channel
             }
         }
+    }
+
+    /// The HTTP endpoint for `/metrics` and `/health`.
+    private func bindMetrics(_ endpoint: MetricsSettings) async throws -> any Channel {
+        let routes = MetricsHTTPHandler.Routes(
+            metrics: { [services, registry] in
+                services.metrics.refresh(from: services.log)
+                return registry.emitToBuffer()
+            },
+            isAccepting: { [state] in
+                state.withLockedValue { state in
+                    if case .running = state { return true }
+                    return false
+                }
+            })
+        return try await ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let pipeline = channel.pipeline.syncOperations
+                    try pipeline.addHandler(IdleStateHandler(readTimeout: .seconds(10)))
+                    try pipeline.configureHTTPServerPipeline(withErrorHandling: true)
+                    try pipeline.addHandler(MetricsHTTPHandler(routes: routes))
+                }
+            }
+            .bind(host: endpoint.host, port: endpoint.port)
+            .get()
     }
 
     /// Stops accepting; ``run()`` then tells everyone, closes their connections and returns.

@@ -8,13 +8,18 @@ final class ServerServices: Sendable {
     let log: LocalLog
     let otp: OTPService
     let mailer: any Mailer
+    let metrics: ChatMetrics
     let logger: Logger
 
-    init(configuration: ServerConfiguration, log: LocalLog, otp: OTPService, mailer: any Mailer, logger: Logger) {
+    init(
+        configuration: ServerConfiguration, log: LocalLog, otp: OTPService, mailer: any Mailer, metrics: ChatMetrics,
+        logger: Logger
+    ) {
         self.configuration = configuration
         self.log = log
         self.otp = otp
         self.mailer = mailer
+        self.metrics = metrics
         self.logger = logger
     }
 }

@@ -43,6 +43,38 @@ import Testing
             #expect(server.log.text.contains("ip=127.0.0.2"))
         }
     }
+
+    /// docs/OPERATIONS.md's HAProxy set-up: an HTTP health check on `/health`. A server that
+    /// begins to shut down answers 503 and HAProxy takes it out of rotation while its
+    /// connections still drain (the check saw the 503, not a closed port).
+    @Test func aServerShuttingDownLeavesHAProxysRotation() async throws {
+        try await withTestServer(configure: { configuration in
+            // 127.0.0.9 stands in for a second proxy, for the client that holds the drain open.
+            configuration.proxyProtocol = ProxyProtocolSettings(
+                trustedProxies: IPNetwork.list("127.0.0.1/32,127.0.0.9/32")!, headerTimeout: .seconds(5))
+            configuration.metrics = MetricsSettings(host: "127.0.0.1", port: 0)
+            configuration.shutdownTimeout = .seconds(5)
+            configuration.maxSendQueueBytes = 64 * 1024 * 1024
+        }) { server in
+            let metricsPort = try #require(try await server.server.localAddress(of: "metrics")?.port)
+            let proxy = try HAProxy.start(backendPort: server.port, mode: "send-proxy-v2", healthCheckPort: metricsPort)
+            defer { proxy.stop() }
+            try await proxy.waitUntilListening()
+            #expect(try await proxy.waitForServerStatus("UP") == "UP")
+
+            let stuck = try await TestClient.connect(
+                port: server.port, from: "127.0.0.9", group: server.group, receiveBufferSize: 2048)
+            try await stuck.sendRaw(Array("PROXY TCP4 192.0.2.7 127.0.0.1 40000 8888\r\n".utf8))
+            #expect(try await stuck.readLines(3) == ServerLine.welcome)
+            try await server.logIn(stuck, as: "stuck")
+            try await stuck.stallWithAFullSendQueue()
+
+            server.server.shutdown()
+            #expect(try await proxy.waitForServerStatus("DOWN") == "DOWN")
+            // The endpoint is still up, saying why.
+            #expect(try await httpRequest(port: metricsPort, path: "/health").status == 503)
+        }
+    }
 }
 
 /// An `haproxy` process in TCP mode, its frontend on a free loopback port, its one backend
@@ -78,14 +110,18 @@ final class HAProxy: Sendable {
         }
     }
 
-    static func start(backendPort: Int, mode: String) throws -> HAProxy {
+    /// - Parameter healthCheckPort: the server's metrics port, to check `GET /health` on
+    ///   (every 100 ms; one answer changes the state).
+    static func start(backendPort: Int, mode: String, healthCheckPort: Int? = nil) throws -> HAProxy {
         let executable = try executable
         let port = try freePort()
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("haproxy-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let check = healthCheckPort.map { " check port \($0) inter 100ms fall 1 rise 1" } ?? ""
         let configuration = """
             global
                 maxconn 64
+                stats socket \(folder.appendingPathComponent("admin.sock").path)
             defaults
                 mode tcp
                 timeout connect 5s
@@ -95,7 +131,8 @@ final class HAProxy: Sendable {
                 bind 127.0.0.1:\(port)
                 default_backend chat_servers
             backend chat_servers
-                server node1 127.0.0.1:\(backendPort) \(mode)
+                \(healthCheckPort == nil ? "" : "option httpchk GET /health")
+                server node1 127.0.0.1:\(backendPort) \(mode)\(check)
 
             """
         let file = folder.appendingPathComponent("haproxy.cfg")
@@ -132,6 +169,45 @@ final class HAProxy: Sendable {
             try await Task.sleep(for: .milliseconds(20))
         }
         throw TestFailure("haproxy did not listen on \(port): \(output)")
+    }
+
+    /// The backend server's state as HAProxy's stats socket reports it (`UP`, `DOWN`, ...).
+    func serverStatus() async throws -> String {
+        let socket = folder.appendingPathComponent("admin.sock").path
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connect(unixDomainSocketPath: socket) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                }
+            }
+        var text = ""
+        try await channel.executeThenClose { inbound, outbound in
+            try await outbound.write(ByteBuffer(string: "show stat\n"))
+            for try await chunk in inbound { text += String(buffer: chunk) }
+        }
+        // CSV with a header line: "# pxname,svname,...,status,...".
+        let lines = text.split(separator: "\n")
+        guard let header = lines.first?.dropFirst(2).split(separator: ",", omittingEmptySubsequences: false),
+            let column = header.firstIndex(of: "status")
+        else { throw TestFailure("unexpected stats: \(text)") }
+        for line in lines.dropFirst() {
+            let fields = line.split(separator: ",", omittingEmptySubsequences: false)
+            if fields.count > column, fields[0] == "chat_servers", fields[1] == "node1" {
+                return String(fields[column])
+            }
+        }
+        throw TestFailure("no node1 in the stats: \(text)")
+    }
+
+    /// Waits (bounded) until HAProxy reports the server in `status`; returns the last status.
+    func waitForServerStatus(_ status: String, timeout: Duration = .seconds(10)) async throws -> String {
+        let deadline = ContinuousClock.now + timeout
+        var current = try await serverStatus()
+        while current != status, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+            current = try await serverStatus()
+        }
+        return current
     }
 
     /// Closes the lifeline (the shell then ends haproxy) and waits for both to exit.

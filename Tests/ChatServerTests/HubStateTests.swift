@@ -76,7 +76,7 @@ import Testing
         let again = SessionAddress(id: 99, shard: 1)
         #expect(
             answers(state.apply(.admit(again, ip: "10.0.0.2", display: "10.0.0.2"), at: now + .seconds(299)))
-                == [.admission(.refused(line: "ERROR: You are banned from this server."))])
+                == [.admission(.refused(line: "ERROR: You are banned from this server.", reason: .banned))])
         #expect(
             answers(state.apply(.requestCode(again, emailKey: "bob@example.com", ip: "10.0.0.3"), at: now))
                 == [.codeRequest(.banned)])
@@ -170,7 +170,7 @@ import Testing
         #expect(last.contains { if case .allConnectionsClosed = $0 { true } else { false } })
         #expect(
             answers(state.apply(.admit(SessionAddress(id: 9, shard: 0), ip: "10.0.0.9", display: "10.0.0.9"), at: now))
-                == [.admission(.refused(line: "*** Server is shutting down ***"))])
+                == [.admission(.refused(line: "*** Server is shutting down ***", reason: .shuttingDown))])
     }
 
     @Test func hubCommandsRoundTripThroughCodable() throws {

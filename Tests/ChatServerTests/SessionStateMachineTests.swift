@@ -58,7 +58,9 @@ import Testing
                         .login(me, username: "alice", emailKey: "alice@example.com", ip: "10.0.0.1", isOperator: true))
                 ])
         #expect(machine.isWaiting)
-        #expect(machine.answered(.login(.success("alice"))) == [.log(.info, "User logged in", ["operator": "true"])])
+        #expect(
+            machine.answered(.login(.success("alice")))
+                == [.log(.info, "User logged in", ["operator": "true"]), .count(.loggedIn)])
         #expect(machine.state == .chatting(username: "alice"))
         #expect(machine.lineReceived("/users") == [.route(.users)])
         #expect(machine.lineReceived("hi") == [.route(.say("hi"))])
@@ -89,6 +91,7 @@ import Testing
                     .log(
                         .notice, "OTP request throttled",
                         ["reason": "Too many codes requested. Try again in 27 seconds."]),
+                    .count(.codeThrottled),
                     .send([
                         "ERROR: Too many codes requested. Try again in 27 seconds.",
                         "*** Enter your email address below ***",
@@ -99,14 +102,22 @@ import Testing
         _ = machine.codeMailed(success: true)
         #expect(
             machine.codeChecked(.invalid(attemptsLeft: 1))
-                == [.send(["ERROR: Invalid OTP code (1 attempts left).", "*** Enter OTP code: ***"])])
+                == [
+                    .count(.loginFailed(.invalidCode)),
+                    .send(["ERROR: Invalid OTP code (1 attempts left).", "*** Enter OTP code: ***"]),
+                ])
         #expect(
             machine.codeChecked(.expired)
-                == [.send(["ERROR: OTP has expired.", "*** Enter your email address below ***"])])
+                == [
+                    .count(.loginFailed(.codeExpired)),
+                    .send(["ERROR: OTP has expired.", "*** Enter your email address below ***"]),
+                ])
         _ = machine.lineReceived("alice@example.com")
         _ = machine.answered(.codeRequest(.allowed))
         _ = machine.codeMailed(success: true)
-        #expect(machine.codeChecked(.attemptsExhausted) == [.close(["ERROR: Maximum verification attempts exceeded."])])
+        #expect(
+            machine.codeChecked(.attemptsExhausted)
+                == [.count(.loginFailed(.tooManyAttempts)), .close(["ERROR: Maximum verification attempts exceeded."])])
     }
 
     @Test func usernamesAreCheckedBeforeTheHubIsAsked() {
@@ -117,20 +128,28 @@ import Testing
         _ = machine.codeChecked(.verified)
         #expect(
             machine.lineReceived("a b")
-                == [.send(["ERROR: Username may only contain letters, digits and underscores.", usernamePrompt])])
+                == [
+                    .count(.loginFailed(.invalidUsername)),
+                    .send(["ERROR: Username may only contain letters, digits and underscores.", usernamePrompt]),
+                ])
         _ = machine.lineReceived("alice")
         #expect(
             machine.answered(.login(.failure(.usernameTaken("alice"))))
-                == [.send(["ERROR: Username 'alice' is already taken.", usernamePrompt])])
+                == [
+                    .count(.loginFailed(.usernameTaken)),
+                    .send(["ERROR: Username 'alice' is already taken.", usernamePrompt]),
+                ])
         #expect(machine.state == .awaitingUsername(email))
     }
 
     @Test func bansAndRefusalsCloseTheConnection() {
         var refused = makeMachine()
         #expect(
-            refused.answered(.admission(.refused(line: "ERROR: Server is full. Please try again later.")))
+            refused.answered(
+                .admission(.refused(line: "ERROR: Server is full. Please try again later.", reason: .serverFull)))
                 == [
                     .log(.info, "Connection refused", ["reason": "ERROR: Server is full. Please try again later."]),
+                    .count(.refused(.serverFull)),
                     .close(["ERROR: Server is full. Please try again later."]),
                 ])
         // Never admitted: the release is a no-op for the hub, and nothing is logged.
@@ -142,6 +161,7 @@ import Testing
             banned.answered(.codeRequest(.banned))
                 == [
                     .log(.info, "Login refused: e-mail address is banned"),
+                    .count(.loginFailed(.banned)),
                     .close(["ERROR: You are banned from this server."]),
                 ])
         var bannedAtLogin = admittedMachine()
@@ -152,7 +172,10 @@ import Testing
         _ = bannedAtLogin.lineReceived("alice")
         #expect(
             bannedAtLogin.answered(.login(.failure(.banned)))
-                == [.log(.info, "Login refused: banned"), .close(["ERROR: You are banned from this server."])])
+                == [
+                    .log(.info, "Login refused: banned"), .count(.loginFailed(.banned)),
+                    .close(["ERROR: You are banned from this server."]),
+                ])
     }
 
     @Test func theLoginDeadlineAndTheEndOfTheConnection() {
@@ -161,7 +184,12 @@ import Testing
         _ = machine.answered(.codeRequest(.allowed))
         machine.codeIssued(ticket: 9)
         _ = machine.codeMailed(success: true)
-        #expect(machine.loginTimedOut() == [.log(.info, "Login timed out"), .close(["ERROR: Login timed out."])])
+        #expect(
+            machine.loginTimedOut()
+                == [
+                    .log(.info, "Login timed out"), .count(.loginFailed(.timedOut)),
+                    .close(["ERROR: Login timed out."]),
+                ])
         // The code asked for is revoked when the connection ends.
         #expect(
             machine.closed()
@@ -300,7 +328,7 @@ import Testing
                     if let action = router.route(command, hub: log, ignoring: &ignoring, lastPrivateSender: nil) {
                         perform([action])
                     }
-                case .revokeCode, .startLoginTimer, .log: break
+                case .revokeCode, .startLoginTimer, .log, .count: break
                 }
             }
         }

@@ -80,6 +80,19 @@ public final class TestClient: Sendable {
         return TestClient(channel: channel, source: source, inbox: inbox)
     }
 
+    /// Stops reading and asks for far more than the kernel's buffers hold (the replies to
+    /// 3000 `/help`, about 4 MB), so the server's own send queue for this client stays full:
+    /// a line the server writes to it now is not flushed, and the connection (and a
+    /// shutdown's drain) lasts until the server gives up on it. Needs `MAX_SENDQ_BYTES` high
+    /// enough not to disconnect the client, and a small receive buffer
+    /// (`receiveBufferSize: 2048`) so loopback's autotuning does not swallow it all.
+    public func stallWithAFullSendQueue() async throws {
+        try await stopReading()
+        try await sendRaw(Array(String(repeating: "/help\n", count: 3000).utf8))
+        // Pacing, not a result: the server answers the lines until its reads pause.
+        try await Task.sleep(for: .seconds(1))
+    }
+
     public func send(_ line: String) async throws {
         try await sendRaw(Array((line + "\n").utf8))
     }

@@ -39,6 +39,8 @@ public struct ServerConfiguration: Sendable {
     public var limits: AbuseLimits
     /// `PROXY_PROTOCOL=on`: who may send PROXY protocol headers, and how long they have.
     public var proxyProtocol: ProxyProtocolSettings?
+    /// `METRICS_PORT`: where `/metrics` and `/health` are served, when they are.
+    public var metrics: MetricsSettings?
     /// How often the server checks whether connection churn left memory to give back
     /// (see `MemoryReclaimer`). Not a setting: tests shorten it.
     public var memoryReclaimPeriod: Duration = .seconds(10)
@@ -114,6 +116,9 @@ public struct ServerConfiguration: Sendable {
             maxQueuedLines: try values.integer(.maxQueuedLines)
         )
         proxyProtocol = try Self.proxyProtocol(values)
+        if let port = try values.integerOrOff(.metricsPort) {
+            metrics = MetricsSettings(host: try values.string(.metricsBindAddress), port: port)
+        }
         for entry in try values.string(.adminEmails).split(separator: ",") {
             let trimmed = entry.trimmingCharacters(in: .whitespaces)
             guard !trimmed.isEmpty else { continue }
@@ -276,6 +281,18 @@ public struct ProxyProtocolSettings: Sendable, Equatable {
     public init(trustedProxies: [IPNetwork], headerTimeout: Duration) {
         self.trustedProxies = trustedProxies
         self.headerTimeout = headerTimeout
+    }
+}
+
+/// Where the metrics and health endpoint listens.
+public struct MetricsSettings: Sendable, Equatable {
+    public var host: String
+    /// 0 picks a free port.
+    public var port: Int
+
+    public init(host: String = "127.0.0.1", port: Int) {
+        self.host = host
+        self.port = port
     }
 }
 

@@ -50,6 +50,8 @@ public enum Setting: String, CaseIterable, Sendable {
     case proxyProtocol = "PROXY_PROTOCOL"
     case trustedProxies = "TRUSTED_PROXIES"
     case proxyHeaderTimeoutSeconds = "PROXY_HEADER_TIMEOUT_SECONDS"
+    case metricsPort = "METRICS_PORT"
+    case metricsBindAddress = "METRICS_BIND_ADDRESS"
 
     /// What one setting is.
     public struct Definition: Sendable {
@@ -265,6 +267,14 @@ public enum Setting: String, CaseIterable, Sendable {
             Definition(
                 "5", range: 1...300,
                 "seconds a proxied connection has to send its PROXY protocol header")
+        case .metricsPort:
+            Definition(
+                "off", range: 0...65535, allowsOff: true,
+                "HTTP port for GET /metrics (Prometheus) and GET /health (off: none)")
+        case .metricsBindAddress:
+            Definition(
+                "127.0.0.1",
+                "address the metrics and health endpoint listens on")
         }
     }
 

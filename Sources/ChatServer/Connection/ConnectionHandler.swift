@@ -98,6 +98,7 @@ final class ConnectionHandler: ChannelInboundHandler, HubAnswerReceiver {
         if let local, let shard {
             shard.detach(local)
             if local.disconnectedAsSlowConsumer {
+                services.metrics.disconnectedSlowConsumer()
                 logger.warning("Disconnected slow consumer: more than MAX_SENDQ_BYTES queued for it")
             }
         }
@@ -119,6 +120,7 @@ final class ConnectionHandler: ChannelInboundHandler, HubAnswerReceiver {
                 logger.warning(
                     "Disconnecting flooding client: over MAX_QUEUED_LINES lines held back",
                     metadata: ["queued": "\(queue.count)", "held_back": "\(linesHeldBack)"])
+                services.metrics.disconnectedFlooding()
                 writeDirect([UserError.flooding.line], context: context)
                 context.close(promise: nil)
                 return
@@ -208,6 +210,7 @@ final class ConnectionHandler: ChannelInboundHandler, HubAnswerReceiver {
             writeDirect(lines, context: context)
             context.close(promise: nil)
         case .submit(let command):
+            if case .say = command { services.metrics.messageSent() }
             services.log.submit(command)
         case .route(let command):
             guard let local, let username = session?.username else { return }
@@ -230,6 +233,8 @@ final class ConnectionHandler: ChannelInboundHandler, HubAnswerReceiver {
             }
         case .log(let level, let message, let metadata):
             logger.log(level: level, "\(message)", metadata: metadata)
+        case .count(let event):
+            services.metrics.record(event)
         }
     }
 
@@ -253,10 +258,12 @@ final class ConnectionHandler: ChannelInboundHandler, HubAnswerReceiver {
         switch result {
         case .failure(let error):
             succeeded = false
+            services.metrics.mailHandedOver(false)
             logger.error(
                 "Failed to send OTP mail", metadata: ["transport": "\(services.mailer.name)", "error": "\(error)"])
         case .success:
             succeeded = true
+            services.metrics.mailHandedOver(true)
             logger.info("OTP mail sent", metadata: ["transport": "\(services.mailer.name)"])
         }
         perform(session?.codeMailed(success: succeeded) ?? [], context: context)

@@ -13,8 +13,8 @@ enum HubAnswer: Sendable, Equatable {
 
     enum Admission: Sendable, Equatable {
         case admitted
-        /// Refused: the line to send before closing, and the reason for the log.
-        case refused(line: String)
+        /// Refused: the line to send before closing, and why (for the metrics).
+        case refused(line: String, reason: ConnectionRefusal)
     }
 
     enum CodeRequestDecision: Sendable, Equatable {

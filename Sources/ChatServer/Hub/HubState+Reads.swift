@@ -44,6 +44,11 @@ extension HubState {
         return .success(list.sorted { $0.target < $1.target })
     }
 
+    /// The entries `/bans` lists (each ban covers an e-mail address and an IP address).
+    func activeBanCount(at now: LogTime) -> Int {
+        bans.values.count { now < $0 }
+    }
+
     /// The online user's name as they spell it.
     func onlineName(_ name: String) -> String? {
         member(named: name)?.1.name

@@ -111,15 +111,19 @@ struct HubState: Sendable {
     )
         -> HubAnswer.Admission
     {
-        if isShuttingDown { return .refused(line: ServerLine.shuttingDown) }
-        if isBanned(ip, at: now) { return .refused(line: UserError.banned.line) }
+        if isShuttingDown { return .refused(line: ServerLine.shuttingDown, reason: .shuttingDown) }
+        if isBanned(ip, at: now) { return .refused(line: UserError.banned.line, reason: .banned) }
         if let wait = connectionRate.attempt(ip, now: now) {
-            return .refused(line: UserError.connectingTooFast(retryAfterSeconds: wait.roundedUpSeconds).line)
+            return .refused(
+                line: UserError.connectingTooFast(retryAfterSeconds: wait.roundedUpSeconds).line,
+                reason: .connectionRate)
         }
-        guard connections.count < configuration.maxConnections else { return .refused(line: UserError.serverFull.line) }
+        guard connections.count < configuration.maxConnections else {
+            return .refused(line: UserError.serverFull.line, reason: .serverFull)
+        }
         let held = connectionsPerIP[ip, default: 0]
         guard held < configuration.maxConnectionsPerIP else {
-            return .refused(line: UserError.ipLimitReached(display).line)
+            return .refused(line: UserError.ipLimitReached(display).line, reason: .ipLimit)
         }
         connectionsPerIP[ip] = held + 1
         connections[session] = ip

@@ -34,14 +34,15 @@ final class LocalLog: HubLog {
     /// - Parameters:
     ///   - eventLoops: one shard each, in order; a session's `shard` is an index into them.
     ///   - configuration: the state's limits (its `shardCount` is the number of loops).
+    ///   - metrics: where the shards count deliveries.
     ///   - clock: the time commands are stamped with; wall-clock milliseconds by default.
     init(
         eventLoops: [any EventLoop], configuration: HubState.Configuration, maxSendQueueBytes: Int = .max,
-        clock: @escaping @Sendable () -> LogTime = LocalLog.wallClock
+        metrics: ChatMetrics? = nil, clock: @escaping @Sendable () -> LogTime = LocalLog.wallClock
     ) {
         precondition(!eventLoops.isEmpty && eventLoops.count <= 64, "1 to 64 event loops")
         self.shards = eventLoops.enumerated().map {
-            LoopShard(index: $0.offset, eventLoop: $0.element, maxSendQueueBytes: maxSendQueueBytes)
+            LoopShard(index: $0.offset, eventLoop: $0.element, maxSendQueueBytes: maxSendQueueBytes, metrics: metrics)
         }
         var configuration = configuration
         configuration.shardCount = eventLoops.count

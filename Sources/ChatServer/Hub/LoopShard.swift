@@ -37,10 +37,14 @@ final class LoopShard: Sendable {
     private let inbox = NIOLockedValueBox(Inbox())
     private let local: NIOLoopBoundBox<LocalState?>
 
-    init(index: Int, eventLoop: any EventLoop, maxSendQueueBytes: Int = .max) {
+    /// Where deliveries are counted.
+    let metrics: ChatMetrics?
+
+    init(index: Int, eventLoop: any EventLoop, maxSendQueueBytes: Int = .max, metrics: ChatMetrics? = nil) {
         self.index = index
         self.eventLoop = eventLoop
         self.maxSendQueueBytes = maxSendQueueBytes
+        self.metrics = metrics
         self.local = .makeEmptyBox(valueType: LocalState.self, eventLoop: eventLoop)
     }
 
@@ -65,6 +69,11 @@ final class LoopShard: Sendable {
     /// Queues an event and schedules the drain when needed; for callers holding no lock.
     func post(_ event: ShardEvent) {
         if enqueue(event) { scheduleDrain() }
+    }
+
+    /// The lines queued for this loop and not yet written (for the metrics).
+    var queuedLines: Int {
+        inbox.withLockedValue { $0.events.reduce(0) { $0 + $1.lineCount } }
     }
 
     // MARK: On the loop
@@ -100,6 +109,9 @@ final class LoopShard: Sendable {
         batch.removeAll(keepingCapacity: true)
         state.spareEvents = batch
         state.flushDirty()
+        metrics?.delivered(roomLines: state.deliveries, privateMessages: state.privateMessages)
+        state.deliveries = 0
+        state.privateMessages = 0
         if state.needsLazyFlush {
             state.lazyFlushScheduled = true
             eventLoop.scheduleTask(in: Self.presenceDelay(waiting: state.lazy.count)) { self.state.flushLazy() }
@@ -119,6 +131,9 @@ private final class LocalState {
     let allocator = ByteBufferAllocator()
     /// The drained batch's storage, kept to reuse its capacity.
     var spareEvents: [ShardEvent] = []
+    /// Room lines and private messages written in this drain.
+    var deliveries = 0
+    var privateMessages = 0
 
     init(maxSendQueueBytes: Int) {
         self.maxSendQueueBytes = maxSendQueueBytes
@@ -128,11 +143,16 @@ private final class LocalState {
         switch event {
         case .room(let room, let line, let sender):
             guard let members = rooms[room] else { return }
+            // A local count, added once: a stored property of a class costs an access check
+            // per change.
+            var written = 0
             for member in members {
                 // The ignore check costs nothing for the many who ignore nobody.
                 if let sender, !member.ignoring.isEmpty, member.ignoring.contains(key: sender) { continue }
                 write(line, to: member)
+                written += 1
             }
+            deliveries += written
         case .presence(let room, let line, let except):
             guard let members = rooms[room] else { return }
             for member in members where member.id != except {
@@ -145,6 +165,7 @@ private final class LocalState {
             guard let session = sessions[id], !session.ignoring.contains(key: sender) else { return }
             session.lastPrivateSender = sender
             write(line, to: session)
+            privateMessages += 1
         case .everyoneOnline(let line):
             for session in sessions.values where session.room != nil {
                 write(line, to: session)

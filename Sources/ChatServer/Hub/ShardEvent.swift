@@ -30,4 +30,14 @@ enum ShardEvent: Sendable {
     case shutdown(ByteBuffer)
     /// Close every local connection now (the shutdown grace period is over).
     case closeAll
+
+    /// The lines this event writes (for each recipient), as the queued-lines gauge counts.
+    var lineCount: Int {
+        switch self {
+        case .room, .presence, .privateMessage, .everyoneOnline, .shutdown: 1
+        case .direct(_, let lines), .disconnect(_, let lines): lines.count
+        case .enterRoom(_, _, let lines, let history): lines.count + history.count
+        case .exitRoom, .answer, .closeAll: 0
+        }
+    }
 }

@@ -26,32 +26,37 @@ public struct Listener: Sendable {
 
     /// Plain TCP. The client is the socket's peer, or, with `proxyProtocol`, the client
     /// named by the PROXY protocol header a trusted proxy sends first.
-    static func plainTCP(host: String, port: Int, proxyProtocol: ProxyProtocolSettings?, logger: Logger) -> Listener {
+    static func plainTCP(
+        host: String, port: Int, proxyProtocol: ProxyProtocolSettings?, logger: Logger, metrics: ChatMetrics
+    ) -> Listener {
         Listener(name: "tcp", host: host, port: port) { channel in
-            try channel.pipeline.syncOperations.addHandler(addressStep(proxyProtocol, logger: logger))
+            try channel.pipeline.syncOperations.addHandler(addressStep(proxyProtocol, logger: logger, metrics: metrics))
         }
     }
 
     /// TLS: the listener's address step, then the TLS server handler with the process's
     /// current context, then the gate that admits nobody before the handshake is done.
     static func tls(
-        host: String, port: Int, store: TLSContextStore, proxyProtocol: ProxyProtocolSettings?, logger: Logger
+        host: String, port: Int, store: TLSContextStore, proxyProtocol: ProxyProtocolSettings?, logger: Logger,
+        metrics: ChatMetrics
     ) -> Listener {
         let timeout = TimeAmount(store.settings.handshakeTimeout)
         return Listener(name: "tls", host: host, port: port) { channel in
             let pipeline = channel.pipeline.syncOperations
-            try pipeline.addHandler(addressStep(proxyProtocol, logger: logger))
+            try pipeline.addHandler(addressStep(proxyProtocol, logger: logger, metrics: metrics))
             try pipeline.addHandler(NIOSSLServerHandler(context: store.context))
-            try pipeline.addHandler(TLSHandshakeGate(timeout: timeout, logger: logger))
+            try pipeline.addHandler(TLSHandshakeGate(timeout: timeout, logger: logger, metrics: metrics))
         }
     }
 
     /// How a listener learns the client's address.
-    static func addressStep(_ proxyProtocol: ProxyProtocolSettings?, logger: Logger) -> any ChannelHandler {
+    static func addressStep(
+        _ proxyProtocol: ProxyProtocolSettings?, logger: Logger, metrics: ChatMetrics
+    ) -> any ChannelHandler {
         guard let proxyProtocol else { return SocketPeerAddressHandler() }
         return ProxyProtocolHandler(
             settings: .init(
                 trustedProxies: proxyProtocol.trustedProxies, timeout: TimeAmount(proxyProtocol.headerTimeout)),
-            logger: logger)
+            logger: logger, metrics: metrics)
     }
 }

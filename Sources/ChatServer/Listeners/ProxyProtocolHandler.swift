@@ -22,13 +22,15 @@ final class ProxyProtocolHandler: ChannelInboundHandler, RemovableChannelHandler
 
     private let settings: Settings
     private let logger: Logger
+    private let metrics: ChatMetrics
     private var received: ByteBuffer?
     private var deadline: Scheduled<Void>?
     private var resolved = false
 
-    init(settings: Settings, logger: Logger) {
+    init(settings: Settings, logger: Logger, metrics: ChatMetrics) {
         self.settings = settings
         self.logger = logger
+        self.metrics = metrics
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -36,11 +38,11 @@ final class ProxyProtocolHandler: ChannelInboundHandler, RemovableChannelHandler
         guard let peer = context.channel.remoteAddress?.ipAddress.flatMap({ IPAddress($0) }),
             settings.trustedProxies.contains(where: { $0.contains(peer) })
         else {
-            refuse("Connection from an address not in TRUSTED_PROXIES", context: context)
+            refuse("Connection from an address not in TRUSTED_PROXIES", .untrustedProxy, context: context)
             return
         }
         deadline = context.eventLoop.assumeIsolated().scheduleTask(in: settings.timeout) {
-            self.refuse("No PROXY protocol header within PROXY_HEADER_TIMEOUT_SECONDS", context: context)
+            self.refuse("No PROXY protocol header within PROXY_HEADER_TIMEOUT_SECONDS", .proxyHeader, context: context)
         }
     }
 
@@ -57,9 +59,9 @@ final class ProxyProtocolHandler: ChannelInboundHandler, RemovableChannelHandler
         case .incomplete:
             return
         case .invalid(let reason):
-            refuse("Invalid PROXY protocol header: \(reason)", context: context)
+            refuse("Invalid PROXY protocol header: \(reason)", .proxyHeader, context: context)
         case .complete(.local, _):
-            refuse("PROXY protocol LOCAL connection (a health check): closed", context: context, level: .debug)
+            refuse("PROXY protocol LOCAL connection (a health check): closed", nil, context: context, level: .debug)
         case .complete(let header, let length):
             let client: ClientAddress?
             if case .proxied(let source, _) = header {
@@ -67,7 +69,9 @@ final class ProxyProtocolHandler: ChannelInboundHandler, RemovableChannelHandler
             } else {
                 client = context.channel.remoteAddress.flatMap(ClientAddress.init)
             }
-            guard let client else { return refuse("PROXY header names no usable client", context: context) }
+            guard let client else {
+                return refuse("PROXY header names no usable client", .proxyHeader, context: context)
+            }
             resolved = true
             deadline?.cancel()
             deadline = nil
@@ -86,7 +90,12 @@ final class ProxyProtocolHandler: ChannelInboundHandler, RemovableChannelHandler
         context.fireChannelInactive()
     }
 
-    private func refuse(_ reason: String, context: ChannelHandlerContext, level: Logger.Level = .info) {
+    /// - Parameter refusal: what the metrics count it as; `nil` for a health check, which is
+    ///   not a client.
+    private func refuse(
+        _ reason: String, _ refusal: ConnectionRefusal?, context: ChannelHandlerContext, level: Logger.Level = .info
+    ) {
+        if let refusal { metrics.refused(refusal) }
         deadline?.cancel()
         deadline = nil
         received = nil

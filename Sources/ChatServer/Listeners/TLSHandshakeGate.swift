@@ -13,13 +13,17 @@ final class TLSHandshakeGate: ChannelInboundHandler {
 
     private let timeout: TimeAmount
     private let logger: Logger
+    private let metrics: ChatMetrics
     private var handshakeDone = false
+    /// Counted once: a failed handshake may report more than one error.
+    private var refused = false
     private var heldAddress: ClientAddressResolved?
     private var deadline: Scheduled<Void>?
 
-    init(timeout: TimeAmount, logger: Logger) {
+    init(timeout: TimeAmount, logger: Logger, metrics: ChatMetrics) {
         self.timeout = timeout
         self.logger = logger
+        self.metrics = metrics
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -62,7 +66,7 @@ final class TLSHandshakeGate: ChannelInboundHandler {
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         guard !handshakeDone else { return context.fireErrorCaught(error) }
         logger.debug("TLS handshake failed", metadata: ["error": "\(error)", "peer": "\(peer(context))"])
-        context.close(promise: nil)
+        refuse(context: context)
     }
 
     private func startDeadline(context: ChannelHandlerContext) {
@@ -71,8 +75,16 @@ final class TLSHandshakeGate: ChannelInboundHandler {
             self.logger.info(
                 "TLS handshake not finished within TLS_HANDSHAKE_TIMEOUT_SECONDS; closing",
                 metadata: ["peer": "\(self.peer(context))"])
-            context.close(promise: nil)
+            self.refuse(context: context)
         }
+    }
+
+    private func refuse(context: ChannelHandlerContext) {
+        if !refused {
+            refused = true
+            metrics.refused(.tlsHandshake)
+        }
+        context.close(promise: nil)
     }
 
     private func peer(_ context: ChannelHandlerContext) -> String {

@@ -26,5 +26,7 @@ enum SessionAction: Equatable, Sendable {
     case startLoginTimer
     /// Write a line to the server log, with the connection's metadata.
     case log(Logger.Level, String, Logger.Metadata = [:])
+    /// Count this in the server's metrics.
+    case count(SessionEvent)
 
 }

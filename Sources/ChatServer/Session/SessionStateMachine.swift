@@ -97,11 +97,15 @@ struct SessionStateMachine {
             guard let email = EmailAddress(line) else {
                 invalidEmails += 1
                 if invalidEmails >= maxEmailAttempts {
-                    return close([
-                        ServerLine.verifyingEmail, UserError.invalidEmail.line, UserError.tooManyInvalidEmails.line,
-                    ])
+                    return [.count(.loginFailed(.invalidEmail))]
+                        + close([
+                            ServerLine.verifyingEmail, UserError.invalidEmail.line, UserError.tooManyInvalidEmails.line,
+                        ])
                 }
-                return [.send([ServerLine.verifyingEmail, UserError.invalidEmail.line, ServerLine.emailPrompt])]
+                return [
+                    .count(.loginFailed(.invalidEmail)),
+                    .send([ServerLine.verifyingEmail, UserError.invalidEmail.line, ServerLine.emailPrompt]),
+                ]
             }
             state = .requestingCode(email)
             return [
@@ -112,7 +116,10 @@ struct SessionStateMachine {
             return [.verifyCode(line, email)]
         case .awaitingUsername(let email):
             if let violation = usernameRules.violation(in: line) {
-                return [.send([UserError.invalidUsername(violation).line, usernamePrompt])]
+                return [
+                    .count(.loginFailed(.invalidUsername)),
+                    .send([UserError.invalidUsername(violation).line, usernamePrompt]),
+                ]
             }
             state = .claiming(email)
             return [
@@ -133,8 +140,8 @@ struct SessionStateMachine {
             admitted = true
             state = .awaitingEmail
             return [.log(.info, "Client connected"), .startLoginTimer, .send(ServerLine.welcome)]
-        case (.admission(.refused(let line)), .connecting):
-            return [.log(.info, "Connection refused", ["reason": "\(line)"])] + close([line])
+        case (.admission(.refused(let line, let reason)), .connecting):
+            return [.log(.info, "Connection refused", ["reason": "\(line)"]), .count(.refused(reason))] + close([line])
         case (.codeRequest(.allowed), .requestingCode(let email)):
             state = .sendingCode(email)
             return [.mailCode(email)]
@@ -142,19 +149,23 @@ struct SessionStateMachine {
             state = .awaitingEmail
             return [
                 .log(.notice, "OTP request throttled", ["reason": "\(error.message)"]),
+                .count(.codeThrottled),
                 .send([error.line, ServerLine.emailPrompt]),
             ]
         case (.codeRequest(.banned), .requestingCode):
-            return [.log(.info, "Login refused: e-mail address is banned")] + close([UserError.banned.line])
+            return [.log(.info, "Login refused: e-mail address is banned"), .count(.loginFailed(.banned))]
+                + close([UserError.banned.line])
         case (.login(.success(let username)), .claiming(let email)):
             state = .chatting(username: username)
             let role: [String: String] = adminEmails.contains(email.key) ? ["operator": "true"] : [:]
-            return [.log(.info, "User logged in", role.mapValues { .string($0) })]
+            return [.log(.info, "User logged in", role.mapValues { .string($0) }), .count(.loggedIn)]
         case (.login(.failure(.banned)), .claiming):
-            return [.log(.info, "Login refused: banned")] + close([UserError.banned.line])
+            return [.log(.info, "Login refused: banned"), .count(.loginFailed(.banned))]
+                + close([UserError.banned.line])
         case (.login(.failure(let error)), .claiming(let email)):
+            // The hub refuses a name only because it is taken (or the user is banned, above).
             state = .awaitingUsername(email)
-            return [.send([error.line, usernamePrompt])]
+            return [.count(.loginFailed(.usernameTaken)), .send([error.line, usernamePrompt])]
         case (.note(let note), _):
             return [Self.log(note)]
         default:
@@ -193,15 +204,18 @@ struct SessionStateMachine {
             state = .awaitingUsername(email)
             return [.submit(.codeUsed(emailKey: email.key)), .send([ServerLine.otpVerified, usernamePrompt])]
         case .invalid(let attemptsLeft):
-            return [.send([UserError.invalidCode(attemptsLeft: attemptsLeft).line, ServerLine.otpPrompt])]
+            return [
+                .count(.loginFailed(.invalidCode)),
+                .send([UserError.invalidCode(attemptsLeft: attemptsLeft).line, ServerLine.otpPrompt]),
+            ]
         case .attemptsExhausted:
-            return close([UserError.tooManyAttempts.line])
+            return [.count(.loginFailed(.tooManyAttempts))] + close([UserError.tooManyAttempts.line])
         case .expired:
             state = .awaitingEmail
-            return [.send([UserError.codeExpired.line, ServerLine.emailPrompt])]
+            return [.count(.loginFailed(.codeExpired)), .send([UserError.codeExpired.line, ServerLine.emailPrompt])]
         case .noCode:
             state = .awaitingEmail
-            return [.send([UserError.noCodePending.line, ServerLine.emailPrompt])]
+            return [.count(.loginFailed(.noCode)), .send([UserError.noCodePending.line, ServerLine.emailPrompt])]
         }
     }
 
@@ -209,7 +223,9 @@ struct SessionStateMachine {
     mutating func loginTimedOut() -> [SessionAction] {
         switch state {
         case .chatting, .closed: return []
-        default: return [.log(.info, "Login timed out")] + close([UserError.loginTimedOut.line])
+        default:
+            return [.log(.info, "Login timed out"), .count(.loginFailed(.timedOut))]
+                + close([UserError.loginTimedOut.line])
         }
     }
 
