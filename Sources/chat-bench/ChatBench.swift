@@ -4,6 +4,7 @@ import Histogram
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import NIOSSL
 
 @main
 struct ChatBench: AsyncParsableCommand {
@@ -44,6 +45,9 @@ struct ChatBench: AsyncParsableCommand {
     @Option(help: "slow: clients that stop reading.") var slow = 1
     @Option(help: "Logins in progress at once.") var loginConcurrency = 64
     @Option(help: "Event loop threads of the benchmark itself.") var threads = 1
+    @Flag(help: "Connect with TLS (to the server's TLS_PORT, given as --port).") var tls = false
+    @Option(help: "With --tls: PEM file of the CA to verify the server with (default: no verification).")
+    var caFile: String?
 
     func run() async throws {
         _ = BenchClient.runStarted
@@ -73,6 +77,25 @@ struct Bench {
     let group: MultiThreadedEventLoopGroup
     let mail: MailWatcher
     let runID = String(UInt32.random(in: 0...UInt32.max), radix: 36)
+    /// With `--tls`: one client context for every connection, as one client program has.
+    let tlsContext: NIOSSLContext?
+
+    init(options: ChatBench, group: MultiThreadedEventLoopGroup, mail: MailWatcher) throws {
+        self.options = options
+        self.group = group
+        self.mail = mail
+        guard options.tls else {
+            tlsContext = nil
+            return
+        }
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        if let caFile = options.caFile {
+            configuration.trustRoots = .file(caFile)
+        } else {
+            configuration.certificateVerification = .none
+        }
+        tlsContext = try NIOSSLContext(configuration: configuration)
+    }
 
     func run() async throws -> Report {
         let registry = try await StatsRegistry.make(for: group)
@@ -141,6 +164,11 @@ struct Bench {
         let senders = options.senders
         let runID = self.runID
         let mail = self.mail
+        let tlsContext = self.tlsContext
+        // SNI and the name check take a host name; an address is checked against the
+        // certificate's IP entries, or not at all without --ca-file.
+        let isAddress = (try? SocketAddress(ipAddress: options.host, port: 0)) != nil
+        let serverName = options.caFile == nil || isAddress ? nil : options.host
         let source = try SocketAddress(ipAddress: "127.1.\(index / 250).\(index % 250 + 1)", port: 0)
         // A client that will stop reading gets a small receive buffer, as over a real
         // network; otherwise loopback's autotuned buffers (up to 32 MiB here) would hide
@@ -151,6 +179,10 @@ struct Bench {
             .bind(to: source)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tlsContext {
+                        try channel.pipeline.syncOperations.addHandler(
+                            NIOSSLClientHandler(context: tlsContext, serverHostname: serverName))
+                    }
                     let client = BenchClient(
                         index: index, room: room, senders: senders,
                         stats: registry.stats(on: channel.eventLoop), mail: mail, runID: runID)
