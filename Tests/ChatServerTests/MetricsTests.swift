@@ -121,7 +121,7 @@ import Testing
     }
 
     @Test func healthAndTheOtherRoutes() async throws {
-        try await withMetricsServer { _, port in
+        try await withMetricsServer { server, port in
             let health = try await httpRequest(port: port, path: "/health")
             #expect(health.status == 200)
             #expect(health.body == "OK\n")
@@ -136,6 +136,11 @@ import Testing
             let post = try await httpRequest("POST", port: port, path: "/metrics")
             #expect(post.status == 405)
             #expect(post.headers["allow"] == "GET, HEAD")
+            // Not HTTP at all: NIO's codec answers 400 and closes.
+            let garbage = try await TestClient.connect(port: port, from: "127.0.0.1", group: server.group)
+            try await garbage.sendRaw(Array("this is not http\r\n\r\n".utf8))
+            let lines = try await garbage.waitForClose()
+            #expect(lines.first == "HTTP/1.1 400 Bad Request\r")
         }
     }
 
