@@ -120,6 +120,34 @@ import Testing
         }
     }
 
+    @Test func slowConsumersAndFailedHandshakesAreCounted() async throws {
+        let certificates = try TestCertificates.mint()
+        defer { certificates.remove() }
+        try await withMetricsServer(configure: { configuration in
+            configuration.maxSendQueueBytes = 64 * 1024
+            configuration.tls = TLSSettings(
+                port: 0, certificateFile: certificates.serverCertificatePath, keyFile: certificates.serverKeyPath)
+        }) { server, port in
+            // Past MAX_SENDQ_BYTES a client that does not read is disconnected.
+            let slow = try await server.login("slow", receiveBufferSize: 2048)
+            try await slow.stallWithAFullSendQueue()
+            _ = try await slow.waitForClose()
+            // A plaintext client on the TLS port fails the handshake.
+            let tlsPort = try #require(server.tlsPort)
+            let plaintext = try await TestClient.connect(
+                port: tlsPort, from: server.nextSourceAddress(), group: server.group)
+            try await plaintext.send("alice@example.com")
+            _ = try await plaintext.waitForClose()
+
+            let samples = try await scrape(port) {
+                try $0.value(#"chat_disconnects_total{reason="slow_consumer"}"#) == 1
+                    && $0.value(#"chat_connections_refused_total{reason="tls_handshake"}"#) == 1
+            }
+            #expect(try samples.value(#"chat_disconnects_total{reason="flood"}"#) == 0)
+            #expect(try samples.value(#"chat_connections_open{listener="tls"}"#) == 0)
+        }
+    }
+
     @Test func healthAndTheOtherRoutes() async throws {
         try await withMetricsServer { server, port in
             let health = try await httpRequest(port: port, path: "/health")
@@ -139,7 +167,8 @@ import Testing
             // Not HTTP at all: NIO's codec answers 400 and closes.
             let garbage = try await TestClient.connect(port: port, from: "127.0.0.1", group: server.group)
             try await garbage.sendRaw(Array("this is not http\r\n\r\n".utf8))
-            let lines = try await garbage.waitForClose()
+            // Closed at once, not by the 10 s idle timeout.
+            let lines = try await garbage.waitForClose(timeout: .seconds(3))
             #expect(lines.first == "HTTP/1.1 400 Bad Request\r")
         }
     }

@@ -38,6 +38,11 @@ final class MetricsHTTPHandler: ChannelInboundHandler {
         }
     }
 
+    /// A request that is not HTTP: NIO's codec has answered 400; the connection ends here.
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         // A client that connects and says nothing does not keep its socket.
         if event is IdleStateHandler.IdleStateEvent { return context.close(promise: nil) }
