@@ -12,6 +12,7 @@ let package = Package(
     products: [
         .executable(name: "chat-server", targets: ["chat-server"]),
         .executable(name: "chat-bench", targets: ["chat-bench"]),
+        .library(name: "ChatClientCore", targets: ["ChatClientCore"]),
         .library(name: "ChatCore", targets: ["ChatCore"]),
         .library(name: "ChatMail", targets: ["ChatMail"]),
         .library(name: "ChatServer", targets: ["ChatServer"]),
@@ -88,6 +89,13 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The terminal client: what can be tested without a terminal (line editing, keys,
+        // completion, colouring, the login's prompts) is here.
+        .target(
+            name: "ChatClientCore",
+            dependencies: ["ChatCore"],
+            swiftSettings: swiftSettings
+        ),
         // The load generator that measures a running server (BENCHMARKS.md).
         .executableTarget(
             name: "chat-bench",
@@ -124,6 +132,11 @@ let package = Package(
         .testTarget(
             name: "ChatCoreTests",
             dependencies: ["ChatCore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ChatClientCoreTests",
+            dependencies: ["ChatClientCore", "ChatCore"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
