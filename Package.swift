@@ -12,6 +12,7 @@ let package = Package(
     products: [
         .executable(name: "chat-server", targets: ["chat-server"]),
         .executable(name: "chat-bench", targets: ["chat-bench"]),
+        .executable(name: "chat-client", targets: ["chat-client"]),
         .library(name: "ChatClientCore", targets: ["ChatClientCore"]),
         .library(name: "ChatCore", targets: ["ChatCore"]),
         .library(name: "ChatMail", targets: ["ChatMail"]),
@@ -94,6 +95,23 @@ let package = Package(
         .target(
             name: "ChatClientCore",
             dependencies: ["ChatCore"],
+            swiftSettings: swiftSettings
+        ),
+        // termios raw mode, restored on crash signals, and the window size (C, so the signal
+        // handler is plain async-signal-safe C).
+        .target(name: "CTerminal"),
+        .executableTarget(
+            name: "chat-client",
+            dependencies: [
+                "ChatClientCore",
+                "ChatCore",
+                "CTerminal",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: swiftSettings
         ),
         // The load generator that measures a running server (BENCHMARKS.md).

@@ -5,12 +5,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the tests run as real components (HAProxy in front of the server, the
-# openssl command-line client, systemd-analyze for the service unit), installed when
+# openssl command-line client, systemd-analyze for the service unit, tmux as the terminal
+# chat-client runs in), installed when
 # missing: as root directly, else through sudo.
 missing=()
 command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
 [ -x /usr/bin/openssl ] || missing+=(openssl)
 [ -x /usr/bin/systemd-analyze ] || missing+=(systemd)
+[ -x /usr/bin/tmux ] || missing+=(tmux)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "installing Debian packages for the tests: ${missing[*]}"
     if [ "$(id -u)" -eq 0 ]; then apt=(); elif command -v sudo >/dev/null 2>&1; then apt=(sudo); else

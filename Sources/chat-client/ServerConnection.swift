@@ -1,0 +1,123 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import NIOSSL
+
+/// What the client reacts to, from any source, in order.
+enum ClientEvent: Sendable {
+    /// A line from the server (without its line end).
+    case line(String)
+    /// The server closed the connection, or it broke.
+    case disconnected(reason: String?)
+    /// Bytes typed (or piped) on standard input.
+    case input([UInt8])
+    /// Standard input ended.
+    case inputClosed
+    /// The terminal changed size.
+    case resized
+    /// Time to connect again.
+    case retry
+}
+
+/// One connection to the server: lines in (as ``ClientEvent``s), lines out.
+struct ServerConnection: Sendable {
+    let channel: any Channel
+
+    static func connect(
+        _ options: ClientOptions, group: any EventLoopGroup, events: AsyncStream<ClientEvent>.Continuation
+    ) async throws -> ServerConnection {
+        let sslContext: NIOSSLContext? = try options.tls.map { tls in
+            var configuration = TLSConfiguration.makeClientConfiguration()
+            if let caFile = tls.caFile { configuration.trustRoots = .file(caFile) }
+            if !tls.verify { configuration.certificateVerification = .none }
+            return try NIOSSLContext(configuration: configuration)
+        }
+        let host = options.endpoint.host
+        // SNI and the name check take a host name, not an address.
+        let isAddress = (try? SocketAddress(ipAddress: host, port: 0)) != nil
+        let channel = try await ClientBootstrap(group: group)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .connectTimeout(.seconds(10))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    if let sslContext {
+                        try channel.pipeline.syncOperations.addHandler(
+                            try NIOSSLClientHandler(context: sslContext, serverHostname: isAddress ? nil : host))
+                    }
+                    try channel.pipeline.syncOperations.addHandler(LineSplitter(events: events))
+                }
+            }
+            .connect(host: host, port: options.endpoint.port)
+            .get()
+        return ServerConnection(channel: channel)
+    }
+
+    func send(_ line: String) {
+        channel.writeAndFlush(ByteBuffer(string: line + "\n"), promise: nil)
+    }
+
+    /// Stops sending (a script's input ended); the server then closes.
+    func finishSending() {
+        channel.close(mode: .output, promise: nil)
+    }
+
+    func close() {
+        channel.close(promise: nil)
+    }
+}
+
+/// Cuts the server's bytes into lines (`\n`, with or without `\r`).
+private final class LineSplitter: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+
+    private let events: AsyncStream<ClientEvent>.Continuation
+    private var partial: [UInt8] = []
+    private var failure: String?
+
+    init(events: AsyncStream<ClientEvent>.Continuation) {
+        self.events = events
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let buffer = unwrapInboundIn(data)
+        for byte in buffer.readableBytesView {
+            if byte == UInt8(ascii: "\n") {
+                if partial.last == UInt8(ascii: "\r") { partial.removeLast() }
+                events.yield(.line(String(decoding: partial, as: UTF8.self)))
+                partial.removeAll(keepingCapacity: true)
+            } else {
+                partial.append(byte)
+            }
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if !partial.isEmpty { events.yield(.line(String(decoding: partial, as: UTF8.self))) }
+        events.yield(.disconnected(reason: failure))
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if failure == nil { failure = "\(error)" }
+        context.close(promise: nil)
+    }
+}
+
+/// Reads standard input on a thread of its own (a blocking read), as ``ClientEvent``s.
+enum StandardInput {
+    static func start(_ events: AsyncStream<ClientEvent>.Continuation) {
+        let thread = Thread {
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while true {
+                let count = read(0, &buffer, buffer.count)
+                if count < 0, errno == EINTR { continue }
+                guard count > 0 else {
+                    events.yield(.inputClosed)
+                    return
+                }
+                events.yield(.input(Array(buffer[0..<count])))
+            }
+        }
+        thread.start()
+    }
+}

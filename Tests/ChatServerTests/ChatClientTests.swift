@@ -1,0 +1,197 @@
+import ChatCore
+import ChatTestSupport
+import Foundation
+import Testing
+
+@testable import ChatServer
+
+/// `chat-client` against a real server: on a real pseudo-terminal (tmux), and piped.
+@Suite(.serialized) struct ChatClientTests {
+    private static var client: String {
+        get throws {
+            try ServerProcess.executable.deletingLastPathComponent().appendingPathComponent("chat-client").path
+        }
+    }
+
+    /// Logs the terminal's user in as `name`, reading the code from the mail folder.
+    private func logIn(_ terminal: TerminalSession, as name: String, server: TestServer) async throws {
+        try await terminal.waitFor("e-mail>")
+        try terminal.type("\(name)@example.com")
+        try terminal.press("Enter")
+        try await terminal.waitFor("code>")
+        let code = try await server.mail.code(for: "\(name)@example.com", mailIndex: 0)
+        try terminal.type(code)
+        #expect(try terminal.promptLine() == "code> ******")
+        try terminal.press("Enter")
+        try await terminal.waitFor("username>")
+        // The code was shown masked, and never in clear.
+        let screen = try terminal.screen()
+        #expect(!screen.contains(code))
+        #expect(screen.contains("-- > ******"))
+        try terminal.type(name)
+        try terminal.press("Enter")
+        try await terminal.waitFor("#general>")
+    }
+
+    @Test(.enabled(if: TerminalSession.tmux != nil, "tmux is not installed"))
+    func aUserLogsInAndChatsWithAHalfTypedLineKeptIntact() async throws {
+        try await withTestServer { server in
+            let terminal = try TerminalSession("\(try Self.client) 127.0.0.1:\(server.port)")
+            defer { terminal.close() }
+            try await logIn(terminal, as: "alice", server: server)
+
+            // A half-typed line stays as it is while lines arrive above it.
+            try terminal.type("half typed")
+            let bob = try await server.login("bob")
+            try await bob.send("hello alice")
+            try await bob.send("second line")
+            let screen = try await terminal.waitFor("[bob]: second line")
+            #expect(try terminal.promptLine() == "#general> half typed")
+            let lines = screen.split(separator: "\n").map(String.init)
+            #expect(lines.firstIndex(of: "[bob]: hello alice")! < lines.firstIndex(of: "[bob]: second line")!)
+            // Editing: Left, then typing, inserts at the cursor.
+            try terminal.press("Left", "Left", "Left", "Left", "Left")
+            try terminal.type("-")
+            try await terminal.waitFor("#general> half -typed")
+            try terminal.press("Enter")
+            try await bob.readUntil("[alice]: half -typed")
+
+            // Colours (as tmux re-encodes them): system lines in cyan, the mention of alice
+            // on yellow, bob's name in a 256-colour entry.
+            let colored = try terminal.screen(escapes: true).split(separator: "\n")
+            let mention = try #require(colored.first { $0.contains("hello alice") })
+            #expect(mention.contains("\u{1B}[43m"))
+            #expect(mention.contains("\u{1B}[38;5;"))
+            #expect(colored.contains { $0.contains("\u{1B}[36m") && $0.contains("*** ") })
+
+            // Tab completes a name the client has seen, Up recalls the last line.
+            try terminal.type("/msg b")
+            try terminal.press("Tab")
+            try await terminal.waitFor("#general> /msg bob\n")
+            try terminal.press("C-u")
+            try terminal.press("Up")
+            try await terminal.waitFor("#general> half -typed")
+            try terminal.press("C-c")
+            try await terminal.waitFor("#general>\n")
+
+            // Ctrl-D on an empty line leaves; the terminal is as it was before.
+            try terminal.press("C-d")
+            #expect(try await terminal.exitStatus() == 0)
+            try await bob.readUntil("*** alice left the room ***")
+        }
+    }
+
+    @Test(.enabled(if: TerminalSession.tmux != nil, "tmux is not installed"))
+    func theTerminalIsRestoredWhenTheClientEnds() async throws {
+        try await withTestServer { server in
+            // After the client, stty reports the terminal's modes: canonical input and echo
+            // must be back.
+            let terminal = try TerminalSession(
+                "\(try Self.client) 127.0.0.1:\(server.port); stty -a | tr ' ' '\\n' | grep -x -e icanon -e echo")
+            defer { terminal.close() }
+            try await terminal.waitFor("e-mail>")
+            try terminal.type("/quit")
+            try terminal.press("Enter")
+            let screen = try await terminal.waitFor("icanon\necho")
+            #expect(screen.contains("*** Goodbye! ***"))
+        }
+    }
+
+    @Test(.enabled(if: TerminalSession.tmux != nil, "tmux is not installed"))
+    func noColorMeansNoColours() async throws {
+        try await withTestServer { server in
+            let terminal = try TerminalSession("NO_COLOR=1 \(try Self.client) 127.0.0.1:\(server.port)")
+            defer { terminal.close() }
+            try await terminal.waitFor("e-mail>")
+            let screen = try terminal.screen(escapes: true)
+            #expect(screen.contains("*** Welcome to TCP Chat Server! ***"))
+            #expect(!screen.contains("\u{1B}[36m"))
+        }
+    }
+
+    @Test(.enabled(if: TerminalSession.tmux != nil, "tmux is not installed"))
+    func aLostConnectionSaysSoAndExitsNonZero() async throws {
+        try await withTestServer { server in
+            let terminal = try TerminalSession("\(try Self.client) 127.0.0.1:\(server.port)")
+            defer { terminal.close() }
+            try await terminal.waitFor("e-mail>")
+            server.server.shutdown()
+            try await terminal.waitFor("-- Connection lost.")
+            #expect(try terminal.screen().contains("*** Server is shutting down ***"))
+            #expect(try await terminal.exitStatus() == 1)
+        }
+    }
+
+    @Test(.enabled(if: TerminalSession.tmux != nil, "tmux is not installed"))
+    func withReconnectItTriesAgainUntilTheUserGivesUp() async throws {
+        // A real server process, so that stopping it closes its port at once.
+        let server = try ServerProcess.start(environment: ["TCP_PORT": "0", "BIND_ADDRESS": "127.0.0.1"])
+        defer { server.kill() }
+        let port = try await server.waitForPort()
+        let terminal = try TerminalSession("\(try Self.client) --reconnect 127.0.0.1:\(port)")
+        defer { terminal.close() }
+        try await terminal.waitFor("e-mail>")
+        server.terminate()
+        try await terminal.waitFor("-- Connecting again in 1 s; Ctrl-C or Ctrl-D gives up.")
+        // Nothing listens any more: the next pause is longer.
+        try await terminal.waitFor("-- Cannot connect to 127.0.0.1:\(port): connection refused")
+        try await terminal.waitFor("-- Connecting again in 2 s; Ctrl-C or Ctrl-D gives up.")
+        try terminal.press("C-c")
+        #expect(try await terminal.exitStatus() == 1)
+    }
+
+    @Test func pipedItPassesLinesThroughPlainly() async throws {
+        try await withTestServer { server in
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: try Self.client)
+            process.arguments = ["127.0.0.1:\(server.port)"]
+            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("client-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: folder) }
+            let outputFile = folder.appendingPathComponent("out.txt")
+            _ = FileManager.default.createFile(atPath: outputFile.path, contents: nil)
+            let output = try FileHandle(forWritingTo: outputFile)
+            let input = Pipe()
+            process.standardInput = input
+            process.standardOutput = output
+            process.standardError = output
+            try process.run()
+            try output.close()
+            input.fileHandleForWriting.write(Data("not-an-address\n/quit\n".utf8))
+            let deadline = ContinuousClock.now + .seconds(10)
+            while process.isRunning, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+            #expect(!process.isRunning)
+            try? input.fileHandleForWriting.close()
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 0)
+            let text = try String(contentsOf: outputFile, encoding: .utf8)
+            #expect(
+                text
+                    == (ServerLine.welcome + [
+                        ServerLine.verifyingEmail, UserError.invalidEmail.line, ServerLine.emailPrompt,
+                        ServerLine.goodbye,
+                    ]).map { $0 + "\n" }.joined())
+            #expect(!text.contains("\u{1B}"))
+        }
+    }
+
+    @Test(.enabled(if: TerminalSession.tmux != nil, "tmux is not installed"))
+    func overTLSWithTheServersCA() async throws {
+        let certificates = try TestCertificates.mint()
+        defer { certificates.remove() }
+        try await withTestServer(configure: { configuration in
+            configuration.tls = TLSSettings(
+                port: 0, certificateFile: certificates.serverCertificatePath, keyFile: certificates.serverKeyPath)
+        }) { server in
+            let tlsPort = try #require(server.tlsPort)
+            let terminal = try TerminalSession(
+                "\(try Self.client) --tls --ca-file \(certificates.caCertificatePath) localhost:\(tlsPort)")
+            defer { terminal.close() }
+            try await terminal.waitFor("with TLS")
+            try await logIn(terminal, as: "alice", server: server)
+            let bob = try await server.login("bob")
+            try await bob.send("over plain TCP")
+            try await terminal.waitFor("[bob]: over plain TCP")
+        }
+    }
+}
