@@ -85,7 +85,8 @@ public final class ChatServer: Service, Sendable {
                     interval: limits.otpRequestInterval,
                     perAddressPerHour: limits.otpRequestsPerHour,
                     perClientPerHour: limits.otpRequestsPerIPPerHour,
-                    perMinute: limits.otpRequestsPerMinute)),
+                    perMinute: limits.otpRequestsPerMinute),
+                presenceNoticeMaxMembers: configuration.presenceNoticeMaxMembers),
             maxSendQueueBytes: configuration.maxSendQueueBytes,
             metrics: metrics)
         self.services = ServerServices(

@@ -30,6 +30,8 @@ public struct ServerConfiguration: Sendable {
     public var maxLineBytes: Int
     public var maxSendQueueBytes: Int
     public var historySize: Int
+    /// Rooms with more members than this do not announce joins and leaves.
+    public var presenceNoticeMaxMembers: Int
     public var eventLoopThreads: Int
     public var shutdownTimeout: Duration
     public var logLevel: Logger.Level
@@ -91,6 +93,7 @@ public struct ServerConfiguration: Sendable {
         maxLineBytes = try values.integer(.maxLineBytes)
         maxSendQueueBytes = try values.integer(.maxSendQueueBytes)
         historySize = try values.integer(.historySize)
+        presenceNoticeMaxMembers = try values.integer(.presenceNoticeMaxMembers)
         eventLoopThreads = try values.integer(.eventLoopThreads)
         shutdownTimeout = .seconds(try values.integer(.shutdownTimeoutSeconds))
         guard let level = Logger.Level(rawValue: try values.string(.logLevel).lowercased()) else {

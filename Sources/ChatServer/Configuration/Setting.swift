@@ -32,6 +32,7 @@ public enum Setting: String, CaseIterable, Sendable {
     case maxLineBytes = "MAX_LINE_BYTES"
     case maxSendQueueBytes = "MAX_SENDQ_BYTES"
     case historySize = "HISTORY_SIZE"
+    case presenceNoticeMaxMembers = "PRESENCE_NOTICE_MAX_MEMBERS"
     case eventLoopThreads = "EVENT_LOOP_THREADS"
     case shutdownTimeoutSeconds = "SHUTDOWN_TIMEOUT_SECONDS"
     case logLevel = "LOG_LEVEL"
@@ -195,6 +196,10 @@ public enum Setting: String, CaseIterable, Sendable {
             Definition(
                 "100", range: 0...10_000,
                 "lines of recent history kept per room (replayed on join, 5-minute window)")
+        case .presenceNoticeMaxMembers:
+            Definition(
+                "500", range: 0...10_000_000,
+                "rooms with more members than this do not announce joins and leaves")
         case .eventLoopThreads:
             Definition(
                 "0", range: 0...64,

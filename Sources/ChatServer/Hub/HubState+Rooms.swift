@@ -120,7 +120,10 @@ extension HubState {
     ) {
         guard let member = sessions[session] else { return }
         let previous = rooms[member.roomKey]?.name.display ?? member.roomKey
-        leaveRoom(session, notice: departureNotice ?? ServerLine.leftRoom(member.name), &effects)
+        leaveRoom(
+            session, notice: departureNotice ?? ServerLine.leftRoom(member.name),
+            alwaysAnnounce: departureNotice != nil,
+            &effects)
         if rooms[name.key] == nil {
             var room = Room(
                 name: name, id: nextRoomID, isPrivate: isPrivate, shardCount: configuration.shardCount,
@@ -152,7 +155,9 @@ extension HubState {
             lines.append(Self.encode(ServerLine.topic(topic, of: room.name.display)))
         }
         effects.append(.enterRoom(member.address, room.id, lines, history: room.history.recent(at: now)))
-        if othersShards != 0 {
+        // A big room gains nothing from a line per arrival (and every arrival would cost a
+        // write to every member): above the threshold, arrivals are quiet.
+        if othersShards != 0, room.members.count <= configuration.presenceNoticeMaxMembers {
             effects.append(
                 .presence(
                     room.id, Self.encode(ServerLine.joinedRoom(member.name)), except: session, shards: room.shards))
@@ -163,8 +168,13 @@ extension HubState {
     /// Removes the session from its room and tells the others with `notice`; passes
     /// ownership on to the longest-present member; drops an empty room other than
     /// `#general`, and with it its invitations.
-    mutating func leaveRoom(_ session: SessionID, notice: String, _ effects: inout [HubEffect]) {
+    /// - Parameter alwaysAnnounce: tell the room even when it is over
+    ///   `PRESENCE_NOTICE_MAX_MEMBERS` (a kick is moderation, not presence).
+    mutating func leaveRoom(
+        _ session: SessionID, notice: String, alwaysAnnounce: Bool = false, _ effects: inout [HubEffect]
+    ) {
         guard let member = sessions[session], var room = rooms.removeValue(forKey: member.roomKey) else { return }
+        let announce = alwaysAnnounce || room.members.count <= configuration.presenceNoticeMaxMembers
         if let index = room.members.firstIndex(of: session) {
             room.members.remove(at: index)
             room.membersPerShard[member.shard] -= 1
@@ -174,7 +184,7 @@ extension HubState {
         if room.members.isEmpty && room.name != .general { return }
         // While the server shuts down everyone leaves at once and the shutdown notice must
         // stay each user's last line: the room is not told.
-        if !isShuttingDown && !room.members.isEmpty {
+        if !isShuttingDown && !room.members.isEmpty && announce {
             effects.append(.presence(room.id, Self.encode(notice), except: session, shards: room.shards))
         }
         if room.owner == session, room.name != .general {

@@ -18,6 +18,9 @@ struct HubState: Sendable {
         var connectionsPerIPPerMinute = Int.max
         var codeRequests = CodeRequestThrottle.Limits(
             interval: .zero, perAddressPerHour: .max, perClientPerHour: .max, perMinute: .max)
+        /// `PRESENCE_NOTICE_MAX_MEMBERS`: in a room with more members than this (counting
+        /// the one who comes or goes), joins and leaves are not announced.
+        var presenceNoticeMaxMembers = Int.max
     }
 
     /// The longest topic, in characters.
