@@ -14,6 +14,7 @@ let package = Package(
         .executable(name: "chat-bench", targets: ["chat-bench"]),
         .executable(name: "chat-client", targets: ["chat-client"]),
         .library(name: "ChatClientCore", targets: ["ChatClientCore"]),
+        .library(name: "RedisClient", targets: ["RedisClient"]),
         .library(name: "ChatCore", targets: ["ChatCore"]),
         .library(name: "ChatMail", targets: ["ChatMail"]),
         .library(name: "ChatServer", targets: ["ChatServer"]),
@@ -97,6 +98,15 @@ let package = Package(
             dependencies: ["ChatCore"],
             swiftSettings: swiftSettings
         ),
+        // A small RESP3 client on NIO, with no chat knowledge (DESIGN.md, "Growing past one
+        // machine"); its shape follows valkey-swift's.
+        .target(
+            name: "RedisClient",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio")
+            ],
+            swiftSettings: swiftSettings
+        ),
         // termios raw mode, restored on crash signals, and the window size (C, so the signal
         // handler is plain async-signal-safe C).
         .target(name: "CTerminal"),
@@ -155,6 +165,11 @@ let package = Package(
         .testTarget(
             name: "ChatClientCoreTests",
             dependencies: ["ChatClientCore", "ChatCore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "RedisClientTests",
+            dependencies: ["RedisClient", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
