@@ -1,0 +1,154 @@
+import NIOCore
+import NIOPosix
+
+/// One connection to a Redis server speaking RESP3: `HELLO 3` (with AUTH and a client name)
+/// on connect, then commands, pipelined and answered in order. Push frames go to `onPush`.
+public final class RedisConnection: Sendable {
+    public struct Configuration: Sendable {
+        public var host: String
+        public var port: Int
+        public var username: String?
+        /// Never logged.
+        public var password: String?
+        public var clientName: String?
+        public var database: Int?
+        public var connectTimeout: Duration
+        public var commandTimeout: Duration
+
+        public init(
+            host: String = "127.0.0.1", port: Int = 6379, username: String? = nil, password: String? = nil,
+            clientName: String? = nil, database: Int? = nil, connectTimeout: Duration = .seconds(5),
+            commandTimeout: Duration = .seconds(5)
+        ) {
+            self.host = host
+            self.port = port
+            self.username = username
+            self.password = password
+            self.clientName = clientName
+            self.database = database
+            self.connectTimeout = connectTimeout
+            self.commandTimeout = commandTimeout
+        }
+    }
+
+    private let channel: any Channel
+    private let commandTimeout: TimeAmount
+
+    private init(channel: any Channel, commandTimeout: TimeAmount) {
+        self.channel = channel
+        self.commandTimeout = commandTimeout
+    }
+
+    /// Connects and says `HELLO 3` (with AUTH when a password is set), then `SELECT`s the
+    /// database when one is set.
+    /// - Throws: ``RedisError/connectFailed(_:)``, or ``RedisError/server(_:)`` when the
+    ///   server refuses the handshake (a wrong password).
+    public static func connect(
+        _ configuration: Configuration, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        onPush: @escaping @Sendable (RESPValue) -> Void = { _ in }
+    ) async throws -> RedisConnection {
+        let channel: any Channel
+        do {
+            channel = try await ClientBootstrap(group: group)
+                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .connectTimeout(TimeAmount(configuration.connectTimeout))
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(RESPChannelHandler(onPush: onPush))
+                    }
+                }
+                .connect(host: configuration.host, port: configuration.port)
+                .get()
+        } catch {
+            throw RedisError.connectFailed("\(error)")
+        }
+        let connection = RedisConnection(channel: channel, commandTimeout: TimeAmount(configuration.commandTimeout))
+        do {
+            var hello = ["HELLO", "3"]
+            if let password = configuration.password {
+                hello += ["AUTH", configuration.username ?? "default", password]
+            }
+            if let name = configuration.clientName { hello += ["SETNAME", name] }
+            _ = try await connection.send(RESPCommand(hello))
+            if let database = configuration.database {
+                _ = try await connection.send(RESPCommand(["SELECT", "\(database)"]))
+            }
+        } catch {
+            await connection.close()
+            throw error
+        }
+        return connection
+    }
+
+    /// Sends one command and waits for its answer.
+    /// - Throws: ``RedisError``; an error reply is ``RedisError/server(_:)``.
+    public func send(_ command: RESPCommand) async throws -> RESPValue {
+        let value = try await answer(to: command).get()
+        if let error = value.error { throw RedisError.server(error) }
+        return value
+    }
+
+    /// Sends the commands at once (one write) and waits for all their answers, in order:
+    /// each an answer or the error it got.
+    public func pipeline(_ commands: [RESPCommand]) async -> [Result<RESPValue, RedisError>] {
+        let futures = commands.map { answer(to: $0, flush: false) }
+        channel.flush()
+        var results: [Result<RESPValue, RedisError>] = []
+        results.reserveCapacity(futures.count)
+        for future in futures {
+            do {
+                let value = try await future.get()
+                results.append(value.error.map { .failure(.server($0)) } ?? .success(value))
+            } catch let error as RedisError {
+                results.append(.failure(error))
+            } catch {
+                results.append(.failure(.connectionClosed))
+            }
+        }
+        return results
+    }
+
+    /// Sends a command whose answers arrive as push frames, not as a reply (SUBSCRIBE,
+    /// PSUBSCRIBE, UNSUBSCRIBE in RESP3): nothing waits for a reply, so the replies of the
+    /// commands after it still reach their senders.
+    public func sendExpectingNoReply(_ command: RESPCommand) async throws {
+        let written = channel.eventLoop.makePromise(of: Void.self)
+        channel.writeAndFlush((command, EventLoopPromise<RESPValue>?.none), promise: written)
+        do {
+            try await written.futureResult.get()
+        } catch {
+            throw RedisError.connectionClosed
+        }
+    }
+
+    /// Whether the connection is open.
+    public var isActive: Bool { channel.isActive }
+
+    public func close() async {
+        try? await channel.close()
+    }
+
+    /// The answer's future; the command times out (closing the connection) after the
+    /// command timeout.
+    private func answer(to command: RESPCommand, flush: Bool = true) -> EventLoopFuture<RESPValue> {
+        let promise = channel.eventLoop.makePromise(of: RESPValue.self)
+        let timeout = commandTimeout
+        let channel = self.channel
+        let timer = channel.eventLoop.scheduleTask(in: timeout) {
+            promise.fail(RedisError.timeout)
+            // The answers after this one can no longer be matched: the connection ends, and
+            // the commands still waiting fail as `connectionClosed`.
+            channel.close(promise: nil)
+        }
+        promise.futureResult.whenComplete { _ in timer.cancel() }
+        // A write that fails (the channel is closed) is a closed connection to the caller.
+        if flush {
+            channel.writeAndFlush((command, Optional(promise))).whenFailure { _ in
+                promise.fail(RedisError.connectionClosed)
+            }
+        } else {
+            channel.write((command, Optional(promise))).whenFailure { _ in promise.fail(RedisError.connectionClosed) }
+        }
+        return promise.futureResult
+    }
+}

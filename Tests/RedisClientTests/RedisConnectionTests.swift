@@ -1,0 +1,187 @@
+import NIOConcurrencyHelpers
+import NIOCore
+import Testing
+
+@testable import RedisClient
+
+/// The client against a real `redis-server` started by each test.
+@Suite(.serialized, .enabled(if: RedisServerProcess.executable != nil, "redis-server is not installed"))
+struct RedisConnectionTests {
+    private func withRedis(
+        _ arguments: [String] = [], _ body: (RedisServerProcess) async throws -> Void
+    ) async throws {
+        let server = try await RedisServerProcess.started(arguments)
+        defer { server.stop() }
+        try await body(server)
+    }
+
+    @Test func everyRESP3TypeFromARealServer() async throws {
+        try await withRedis { server in
+            let redis = try await RedisConnection.connect(.init(port: server.port, clientName: "chat-test"))
+            defer { Task { await redis.close() } }
+            #expect(try await redis.send(RESPCommand(["SET", "k", "v"])) == .simpleString("OK"))
+            #expect(try await redis.send(RESPCommand(["GET", "k"])) == .bulk("v"))
+            #expect(try await redis.send(RESPCommand(["INCR", "n"])) == .integer(1))
+            #expect(try await redis.send(RESPCommand(["GET", "missing"])) == .null)
+            // DEBUG PROTOCOL answers with each RESP3 type.
+            let expected: [(String, RESPValue)] = [
+                ("string", .bulk("Hello World")), ("integer", .integer(12345)), ("double", .double(3.141)),
+                ("bignum", .bigNumber("1234567999999999999999999999999999999")), ("null", .null),
+                ("true", .boolean(true)), ("false", .boolean(false)),
+                ("verbatim", .verbatimString(format: "txt", text: "This is a verbatim\nstring")),
+                ("array", .array([.integer(0), .integer(1), .integer(2)])),
+                ("set", .set([.integer(0), .integer(1), .integer(2)])),
+                (
+                    "map",
+                    .map([
+                        .init(.integer(0), .boolean(false)), .init(.integer(1), .boolean(true)),
+                        .init(.integer(2), .boolean(false)),
+                    ])
+                ),
+            ]
+            for (type, value) in expected {
+                #expect(try await redis.send(RESPCommand(["DEBUG", "PROTOCOL", type])) == value, "\(type)")
+            }
+            // An attribute is read past, to the value it describes.
+            #expect(
+                try await redis.send(RESPCommand(["DEBUG", "PROTOCOL", "attrib"]))
+                    == .bulk("Some real reply following the attribute"))
+            // HELLO answered with a map that says RESP3.
+            let hello = try await redis.send(RESPCommand(["HELLO", "3"]))
+            guard case .map(let pairs) = hello else {
+                Issue.record("HELLO is not a map: \(hello)")
+                return
+            }
+            #expect(pairs.contains { $0.key == .bulk("proto") && $0.value == .integer(3) })
+            #expect(try await redis.send(RESPCommand(["CLIENT", "GETNAME"])) == .bulk("chat-test"))
+        }
+    }
+
+    @Test func errorsAreTyped() async throws {
+        try await withRedis { server in
+            let redis = try await RedisConnection.connect(.init(port: server.port))
+            defer { Task { await redis.close() } }
+            await #expect(throws: RedisError.server("ERR unknown command 'NOPE', with args beginning with: ")) {
+                try await redis.send(RESPCommand(["NOPE"]))
+            }
+            _ = try await redis.send(RESPCommand(["SET", "s", "x"]))
+            await #expect(
+                throws: RedisError.server("WRONGTYPE Operation against a key holding the wrong kind of value")
+            ) {
+                try await redis.send(RESPCommand(["LPUSH", "s", "y"]))
+            }
+            // The connection goes on after an error reply.
+            #expect(try await redis.send(RESPCommand(["PING"])) == .simpleString("PONG"))
+        }
+    }
+
+    @Test func authenticationWithHello() async throws {
+        try await withRedis(["--requirepass", "s3cret"]) { server in
+            let redis = try await RedisConnection.connect(.init(port: server.port, password: "s3cret"))
+            #expect(try await redis.send(RESPCommand(["PING"])) == .simpleString("PONG"))
+            await redis.close()
+            await #expect(throws: RedisError.self) {
+                try await RedisConnection.connect(.init(port: server.port, password: "wrong"))
+            }
+        }
+    }
+
+    @Test func pipelinedCommandsAreAnsweredInOrderUnderLoad() async throws {
+        try await withRedis { server in
+            let redis = try await RedisConnection.connect(.init(port: server.port))
+            defer { Task { await redis.close() } }
+            let commands = (0..<5_000).map { _ in RESPCommand(["INCR", "counter"]) }
+            let results = await redis.pipeline(commands)
+            #expect(results.count == 5_000)
+            #expect(
+                results.enumerated().allSatisfy { index, result in (try? result.get()) == .integer(Int64(index + 1)) })
+            // Concurrent senders on one connection: each gets its own answer.
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for sender in 0..<8 {
+                    group.addTask {
+                        for n in 0..<200 {
+                            let key = "k\(sender)-\(n)"
+                            _ = try await redis.send(RESPCommand(["SET", key, "\(sender):\(n)"]))
+                            #expect(try await redis.send(RESPCommand(["GET", key])) == .bulk("\(sender):\(n)"))
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+        }
+    }
+
+    @Test func aReplySplitOverManyReads() async throws {
+        try await withRedis { server in
+            let redis = try await RedisConnection.connect(.init(port: server.port))
+            defer { Task { await redis.close() } }
+            // 256 KiB: several reads of the socket.
+            let big = String(repeating: "0123456789abcdef", count: 16 * 1024)
+            _ = try await redis.send(RESPCommand(["SET", "big", big]))
+            #expect(try await redis.send(RESPCommand(["GET", "big"])) == .bulk(big))
+            let list = (0..<2000).map { "item-\($0)" }
+            _ = try await redis.send(RESPCommand(["RPUSH", "list"] + list))
+            #expect(try await redis.send(RESPCommand(["LRANGE", "list", "0", "-1"])) == .array(list.map { .bulk($0) }))
+        }
+    }
+
+    @Test func pushFramesGoApartFromReplies() async throws {
+        try await withRedis { server in
+            let pushes = NIOLockedValueBox<[RESPValue]>([])
+            let subscriber = try await RedisConnection.connect(.init(port: server.port)) { push in
+                pushes.withLockedValue { $0.append(push) }
+            }
+            defer { Task { await subscriber.close() } }
+            let publisher = try await RedisConnection.connect(.init(port: server.port))
+            defer { Task { await publisher.close() } }
+            // In RESP3 the subscription's confirmation is itself a push, not a reply: nothing
+            // waits for one, and PING, after it, gets its own answer.
+            try await subscriber.sendExpectingNoReply(RESPCommand(["SUBSCRIBE", "news"]))
+            #expect(try await subscriber.send(RESPCommand(["PING"])) == .simpleString("PONG"))
+            #expect(try await publisher.send(RESPCommand(["PUBLISH", "news", "hello"])) == .integer(1))
+            let deadline = ContinuousClock.now + .seconds(5)
+            while pushes.withLockedValue({ $0.count }) < 2, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            #expect(
+                pushes.withLockedValue { $0 } == [
+                    .push([.bulk("subscribe"), .bulk("news"), .integer(1)]),
+                    .push([.bulk("message"), .bulk("news"), .bulk("hello")]),
+                ])
+        }
+    }
+
+    @Test func theServerDyingMidPipelineFailsWhatWaitsAndNothingHangs() async throws {
+        let server = try await RedisServerProcess.started()
+        let redis = try await RedisConnection.connect(.init(port: server.port))
+        // The server dies in the middle of a pipeline: it sleeps on the second command
+        // (DEBUG SLEEP), and is killed meanwhile.
+        let commands =
+            [RESPCommand(["SET", "first", "value"]), RESPCommand(["DEBUG", "SLEEP", "2"])]
+            + (0..<100).map { RESPCommand(["SET", "key-\($0)", "value"]) }
+        async let results = redis.pipeline(commands)
+        try await Task.sleep(for: .milliseconds(300))
+        server.kill()
+        let outcome = await results
+        // Redis writes a batch's answers after the batch: even the first one had not left
+        // it. Every command fails, as a closed connection (whether it ran is not known).
+        #expect(outcome.count == 102)
+        #expect(outcome.allSatisfy { if case .failure(.connectionClosed) = $0 { true } else { false } })
+        await #expect(throws: RedisError.connectionClosed) { try await redis.send(RESPCommand(["PING"])) }
+        // A server that is gone: connecting fails, typed.
+        await #expect(throws: RedisError.self) { try await RedisConnection.connect(.init(port: server.port)) }
+    }
+
+    @Test func aCommandWithoutAnAnswerTimesOut() async throws {
+        try await withRedis { server in
+            let redis = try await RedisConnection.connect(.init(port: server.port, commandTimeout: .milliseconds(300)))
+            // BLPOP on an empty list blocks longer than the timeout.
+            await #expect(throws: RedisError.timeout) { try await redis.send(RESPCommand(["BLPOP", "empty", "5"])) }
+            // The connection closes with it (at once, or a moment later on its loop).
+            let deadline = ContinuousClock.now + .seconds(2)
+            while redis.isActive, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+            #expect(!redis.isActive)
+            await #expect(throws: RedisError.connectionClosed) { try await redis.send(RESPCommand(["PING"])) }
+        }
+    }
+}

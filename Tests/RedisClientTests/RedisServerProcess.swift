@@ -1,0 +1,94 @@
+import ChatTestSupport
+import Foundation
+import NIOCore
+import NIOPosix
+
+/// A real `redis-server` (Debian's) on a free loopback port, started for one test and
+/// stopped by it.
+final class RedisServerProcess: Sendable {
+    let port: Int
+    private let process: SpawnedProcess
+    private let folder: URL
+
+    static var executable: String? {
+        ["/usr/bin/redis-server", "/usr/local/bin/redis-server"].first {
+            FileManager.default.isExecutableFile(atPath: $0)
+        }
+    }
+
+    /// - Parameter arguments: extra settings, e.g. `["--requirepass", "secret"]`.
+    init(port: Int? = nil, _ arguments: [String] = []) throws {
+        guard let executable = Self.executable else {
+            throw TestFailure("redis-server is not installed (scripts/test.sh installs it)")
+        }
+        let port = try port ?? Self.freePort()
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("redis-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        self.process = try SpawnedProcess(
+            executable,
+            [
+                "--port", "\(port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", folder.path,
+                "--enable-debug-command", "yes",
+            ] + arguments,
+            output: folder.appendingPathComponent("redis.log").path)
+        self.port = port
+        self.folder = folder
+    }
+
+    /// Waits (bounded) until the server says it is ready: its log line, not a connection to
+    /// the port, which might reach another test's server if that one took the port first.
+    func waitUntilReady(timeout: Duration = .seconds(10)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        let log = folder.appendingPathComponent("redis.log")
+        while ContinuousClock.now < deadline {
+            let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+            if text.contains("Ready to accept connections") { return }
+            if text.contains("Could not create server TCP listening socket") {
+                throw TestFailure("redis-server could not listen on \(port): \(text)")
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw TestFailure("redis-server did not start on \(port)")
+    }
+
+    /// Starts a server and waits until it is ready, on a fresh port each try (up to three):
+    /// the port is picked free, but another test may bind it first.
+    static func started(_ arguments: [String] = []) async throws -> RedisServerProcess {
+        var failure: (any Error)?
+        for _ in 0..<3 {
+            let server = try RedisServerProcess(arguments)
+            do {
+                try await server.waitUntilReady()
+                return server
+            } catch {
+                failure = error
+                server.kill()
+            }
+        }
+        throw failure!
+    }
+
+    /// Ends the server (SIGTERM) and waits for it.
+    func stop() {
+        process.signal(SIGTERM)
+        process.wait()
+    }
+
+    /// Ends the server at once (SIGKILL), as a crash would.
+    func kill() {
+        process.signal(SIGKILL)
+        process.wait()
+    }
+
+    deinit {
+        try? FileManager.default.removeItem(at: folder)
+    }
+
+    static func freePort() throws -> Int {
+        let channel = try ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .bind(host: "127.0.0.1", port: 0).wait()
+        defer { try? channel.close().wait() }
+        guard let port = channel.localAddress?.port else { throw TestFailure("no free port") }
+        return port
+    }
+}
