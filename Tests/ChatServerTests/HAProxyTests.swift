@@ -18,9 +18,8 @@ import Testing
             configuration.proxyProtocol = ProxyProtocolSettings(
                 trustedProxies: IPNetwork.list("127.0.0.1/32")!, headerTimeout: .seconds(5))
         }) { server in
-            let proxy = try HAProxy.start(backendPort: server.port, mode: mode)
+            let proxy = try await HAProxy.startListening(backendPort: server.port, mode: mode)
             defer { proxy.stop() }
-            try await proxy.waitUntilListening()
 
             func connect(from source: String) async throws -> TestClient {
                 try await TestClient.connect(port: proxy.port, from: source, group: server.group)
@@ -57,9 +56,9 @@ import Testing
             configuration.maxSendQueueBytes = 64 * 1024 * 1024
         }) { server in
             let metricsPort = try #require(try await server.server.localAddress(of: "metrics")?.port)
-            let proxy = try HAProxy.start(backendPort: server.port, mode: "send-proxy-v2", healthCheckPort: metricsPort)
+            let proxy = try await HAProxy.startListening(
+                backendPort: server.port, mode: "send-proxy-v2", healthCheckPort: metricsPort)
             defer { proxy.stop() }
-            try await proxy.waitUntilListening()
             #expect(try await proxy.waitForServerStatus("UP") == "UP")
 
             let stuck = try await TestClient.connect(
@@ -158,14 +157,34 @@ final class HAProxy: Sendable {
         return HAProxy(port: port, process: process, folder: folder, lifeline: lifeline.fileHandleForWriting)
     }
 
-    /// Waits (bounded) until the frontend accepts connections.
+    /// Starts haproxy and waits until it listens, on a fresh port each try: the port is
+    /// picked free, but another test may bind it before haproxy does (up to three tries).
+    static func startListening(backendPort: Int, mode: String, healthCheckPort: Int? = nil) async throws -> HAProxy {
+        var failure: (any Error)?
+        for _ in 0..<3 {
+            let proxy = try start(backendPort: backendPort, mode: mode, healthCheckPort: healthCheckPort)
+            do {
+                try await proxy.waitUntilListening()
+                return proxy
+            } catch {
+                failure = error
+                proxy.stop()
+            }
+        }
+        throw failure!
+    }
+
+    /// Waits (bounded) until haproxy has finished starting (its stats socket exists: it is
+    /// renamed into place once every listener is bound, so the frontend is haproxy's own)
+    /// and the frontend accepts connections.
     func waitUntilListening(timeout: Duration = .seconds(10)) async throws {
         let deadline = ContinuousClock.now + timeout
+        let socket = folder.appendingPathComponent("admin.sock").path
         while ContinuousClock.now < deadline {
-            guard process.isRunning else {
-                throw TestFailure("haproxy exited: \(output)")
+            guard process.isRunning, !output.contains("cannot bind") else {
+                throw TestFailure("haproxy did not start: \(output)")
             }
-            if Self.accepts(port: port) { return }
+            if FileManager.default.fileExists(atPath: socket), Self.accepts(port: port) { return }
             try await Task.sleep(for: .milliseconds(20))
         }
         throw TestFailure("haproxy did not listen on \(port): \(output)")
@@ -200,14 +219,16 @@ final class HAProxy: Sendable {
     }
 
     /// Waits (bounded) until HAProxy reports the server in `status`; returns the last status.
+    /// The stats socket may appear a moment after the frontend accepts connections (HAProxy
+    /// renames it into place at the end of its start): until then the answer is "no socket".
     func waitForServerStatus(_ status: String, timeout: Duration = .seconds(10)) async throws -> String {
         let deadline = ContinuousClock.now + timeout
-        var current = try await serverStatus()
-        while current != status, ContinuousClock.now < deadline {
+        var current = "no socket"
+        while true {
+            if let answer = try? await serverStatus() { current = answer }
+            if current == status || ContinuousClock.now >= deadline { return current }
             try await Task.sleep(for: .milliseconds(20))
-            current = try await serverStatus()
         }
-        return current
     }
 
     /// Closes the lifeline (the shell then ends haproxy) and waits for both to exit.
