@@ -52,7 +52,10 @@ import Testing
             configuration.proxyProtocol = ProxyProtocolSettings(
                 trustedProxies: IPNetwork.list("127.0.0.1/32,127.0.0.9/32")!, headerTimeout: .seconds(5))
             configuration.metrics = MetricsSettings(host: "127.0.0.1", port: 0)
-            configuration.shutdownTimeout = .seconds(5)
+            // The drain (held open by the stalled client below) must outlast HAProxy's
+            // checks and the last request, also under ThreadSanitizer, where 5 s was not
+            // always enough.
+            configuration.shutdownTimeout = .seconds(15)
             configuration.maxSendQueueBytes = 64 * 1024 * 1024
         }) { server in
             let metricsPort = try #require(try await server.server.localAddress(of: "metrics")?.port)
