@@ -282,7 +282,7 @@ public final class ChatServer: Service, Sendable {
     }
 
     /// Runs ``MemoryReclaimer`` until cancelled, off the event loops.
-    private static func reclaimMemory(every period: Duration, log: LocalLog, logger: Logger) async {
+    private static func reclaimMemory(every period: Duration, log: any NodeLog, logger: Logger) async {
         var reclaimer = MemoryReclaimer(period: period)
         let clock = ContinuousClock()
         while (try? await Task.sleep(for: period)) != nil {

@@ -5,14 +5,14 @@ import Logging
 /// so that an idle connection does not carry its own copy of the configuration.
 final class ServerServices: Sendable {
     let configuration: ServerConfiguration
-    let log: LocalLog
+    let log: any NodeLog
     let otp: OTPService
     let mailer: any Mailer
     let metrics: ChatMetrics
     let logger: Logger
 
     init(
-        configuration: ServerConfiguration, log: LocalLog, otp: OTPService, mailer: any Mailer, metrics: ChatMetrics,
+        configuration: ServerConfiguration, log: any NodeLog, otp: OTPService, mailer: any Mailer, metrics: ChatMetrics,
         logger: Logger
     ) {
         self.configuration = configuration

@@ -46,6 +46,56 @@ import Testing
         return result
     }
 
+    /// Logs in a user whose session belongs to `node` (a cluster replica's view).
+    private mutating func login(_ name: String, onNode node: NodeNumber, ip: String) -> SessionAddress {
+        let address = SessionAddress(id: SessionIDSpace.firstID(of: node) + nextID, shard: 0)
+        nextID += 1
+        _ = state.apply(.admit(address, ip: ip, display: ip), at: now)
+        let effects = state.apply(
+            .login(address, username: name, emailKey: "\(name)@example.com", ip: ip, isOperator: false), at: now)
+        #expect(answers(effects) == [.login(.success(name))])
+        return address
+    }
+
+    @Test mutating func aNodeGoingDownReleasesEveryConnectionItHeld() {
+        let alice = login("alice", onNode: 1, ip: "10.0.0.1")
+        _ = login("bob", onNode: 2, ip: "10.0.0.2")
+        _ = login("carol", onNode: 2, ip: "10.0.0.3")
+        #expect(state.connectionsPerNode == [1: 1, 2: 2])
+
+        let effects = state.apply(.nodeDown(2), at: now)
+        let notices = effects.compactMap { effect -> String? in
+            guard case .presence(_, let line, _, _) = effect else { return nil }
+            return String(buffer: line).trimmingNewline
+        }
+        // In id order: bob's session was numbered before carol's.
+        #expect(notices == ["*** bob left the room ***", "*** carol left the room ***"])
+        #expect(state.sessions.keys.sorted() == [alice.id])
+        #expect(state.member(named: "bob") == nil && state.member(named: "carol") == nil)
+        #expect(state.connectionsPerIP == ["10.0.0.1": 1])
+        #expect(state.connectionsPerNode == [1: 1])
+        // Again (another node saw the same expiry): nothing left to do.
+        #expect(state.apply(.nodeDown(2), at: now).isEmpty)
+        // The name is free for a user on another node.
+        _ = login("bob", onNode: 3, ip: "10.0.0.2")
+    }
+
+    @Test mutating func maxConnectionsIsEachNodesCapacity() {
+        state = HubState(configuration: .init(historySize: 10, maxConnectionsPerIP: 5, maxConnections: 1))
+        let first = SessionAddress(id: SessionIDSpace.firstID(of: 1), shard: 0)
+        let second = SessionAddress(id: SessionIDSpace.firstID(of: 1) + 1, shard: 0)
+        let elsewhere = SessionAddress(id: SessionIDSpace.firstID(of: 2), shard: 0)
+        #expect(answers(state.apply(.admit(first, ip: "10.0.0.1", display: "10.0.0.1"), at: now)) == [.admission(.admitted)])
+        #expect(
+            answers(state.apply(.admit(second, ip: "10.0.0.1", display: "10.0.0.1"), at: now)) == [
+                .admission(.refused(line: UserError.serverFull.line, reason: .serverFull))
+            ])
+        #expect(
+            answers(state.apply(.admit(elsewhere, ip: "10.0.0.1", display: "10.0.0.1"), at: now)) == [
+                .admission(.admitted)
+            ])
+    }
+
     @Test mutating func theSameCommandsGiveTheSameEffects() {
         var other = HubState(configuration: state.configuration)
         let commands: [HubCommand] = [

@@ -43,6 +43,12 @@ enum HubCommand: Codable, Equatable, Sendable {
     case unban(SessionID, target: String)
     case wall(SessionID, text: String)
 
+    // MARK: Cluster
+
+    /// A node is gone (its heartbeat expired): every connection it held is released, as
+    /// if each had closed. Idempotent: a node with nothing left changes nothing.
+    case nodeDown(NodeNumber)
+
     // MARK: Housekeeping
 
     /// Forget expired bans and throttle entries, so memory does not grow.

@@ -1,10 +1,11 @@
 import ChatCore
+import NIOCore
 
 /// Puts ``HubCommand``s in one order and applies them to the hub state.
 ///
 /// Submitting never blocks the caller's event loop: what a command causes, answers
 /// included, reaches the sessions as effects through their loop shards, now (``LocalLog``)
-/// or after a round trip (a log shared by several nodes).
+/// or after a round trip (``RedisLog``, shared by several nodes).
 protocol HubLog: Sendable {
     /// Orders and applies a command.
     func submit(_ command: HubCommand)
@@ -14,4 +15,27 @@ protocol HubLog: Sendable {
 
     /// The time commands are stamped with now: what reads compare with.
     var now: LogTime { get }
+}
+
+/// A hub log as a node runs it: its replica (shards, session ids) and its shutdown.
+protocol NodeLog: HubLog {
+    var replica: HubReplica { get }
+
+    /// Refuses new connections and tells every local user (their last line); each
+    /// connection closes once the notice is flushed.
+    /// - Returns: a future that succeeds when the node's last connection has been released.
+    func beginShutdown(on eventLoop: any EventLoop) -> EventLoopFuture<Void>
+}
+
+extension NodeLog {
+    func shard(for eventLoop: any EventLoop) -> LoopShard? { replica.shard(for: eventLoop) }
+
+    func makeSessionID() -> SessionID { replica.makeSessionID() }
+
+    func read<T>(_ body: (HubState) -> T) -> T { replica.read(body) }
+
+    var shards: [LoopShard] { replica.shards }
+
+    /// Closes whatever is still open (the shutdown grace period is over).
+    func closeAll() { replica.closeAll() }
 }

@@ -30,6 +30,9 @@ struct HubState: Sendable {
     /// Admitted connections and the IP (limit key) each holds a slot of.
     var connections: [SessionID: String] = [:]
     var connectionsPerIP: [String: Int] = [:]
+    /// Admitted connections per node (a node on its own is node 0): `MAX_CONNECTIONS` is
+    /// each node's capacity, and the nodes with connections are the ones to watch.
+    var connectionsPerNode: [NodeNumber: Int] = [:]
     /// Connections opened plus connections closed since start (for ``MemoryReclaimer``).
     var connectionChurn: UInt64 = 0
     /// New connections per client IP per minute.
@@ -98,6 +101,11 @@ struct HubState: Sendable {
             unban(session, target: target, &effects)
         case .wall(let session, let text):
             wall(session, text: text, &effects)
+        case .nodeDown(let node):
+            // In id order, so every replica releases them (and tells the rooms) alike.
+            for session in connections.keys.filter({ SessionIDSpace.node(of: $0) == node }).sorted() {
+                release(session, effects: &effects)
+            }
         case .sweep:
             bans = bans.filter { now < $0.value }
             connectionRate.sweep(now: now)
@@ -121,7 +129,8 @@ struct HubState: Sendable {
                 line: UserError.connectingTooFast(retryAfterSeconds: wait.roundedUpSeconds).line,
                 reason: .connectionRate)
         }
-        guard connections.count < configuration.maxConnections else {
+        let node = SessionIDSpace.node(of: session)
+        guard connectionsPerNode[node, default: 0] < configuration.maxConnections else {
             return .refused(line: UserError.serverFull.line, reason: .serverFull)
         }
         let held = connectionsPerIP[ip, default: 0]
@@ -129,6 +138,7 @@ struct HubState: Sendable {
             return .refused(line: UserError.ipLimitReached(display).line, reason: .ipLimit)
         }
         connectionsPerIP[ip] = held + 1
+        connectionsPerNode[node, default: 0] += 1
         connections[session] = ip
         connectionChurn += 1
         return .admitted
@@ -146,6 +156,9 @@ struct HubState: Sendable {
         guard let ip = connections.removeValue(forKey: session) else { return }
         let held = connectionsPerIP[ip, default: 0]
         connectionsPerIP[ip] = held > 1 ? held - 1 : nil
+        let node = SessionIDSpace.node(of: session)
+        let onNode = connectionsPerNode[node, default: 0]
+        connectionsPerNode[node] = onNode > 1 ? onNode - 1 : nil
         connectionChurn += 1
         if isShuttingDown && connections.isEmpty { effects.append(.allConnectionsClosed) }
     }

@@ -115,7 +115,7 @@ final class ChatMetrics: Sendable {
     }
 
     /// Sets the gauges that are state, from the hub as it is now (before a scrape).
-    func refresh(from log: LocalLog) {
+    func refresh(from log: any NodeLog) {
         let now = log.now
         let (users, roomCount, bans) = log.read { ($0.sessions.count, $0.rooms.count, $0.activeBanCount(at: now)) }
         usersOnline.set(users)
