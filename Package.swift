@@ -58,6 +58,7 @@ let package = Package(
             dependencies: [
                 "ChatCore",
                 "ChatMail",
+                "RedisClient",
                 "CSystemMemory",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -105,6 +106,7 @@ let package = Package(
             dependencies: [
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -175,6 +177,7 @@ let package = Package(
                 "ChatTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -199,6 +202,7 @@ let package = Package(
             name: "ChatServerTests",
             dependencies: [
                 "ChatServer",
+                "RedisClient",
                 "ChatCore",
                 "ChatMail",
                 "ChatTestSupport",

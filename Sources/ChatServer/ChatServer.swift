@@ -74,21 +74,28 @@ public final class ChatServer: Service, Sendable {
         }
         self.listeners = listeners
         let limits = configuration.limits
-        let log = LocalLog(
-            eventLoops: eventLoops,
-            configuration: .init(
-                historySize: configuration.historySize,
-                maxConnectionsPerIP: configuration.maxConnectionsPerIP,
-                maxConnections: limits.maxConnections,
-                connectionsPerIPPerMinute: limits.connectionsPerIPPerMinute,
-                codeRequests: .init(
-                    interval: limits.otpRequestInterval,
-                    perAddressPerHour: limits.otpRequestsPerHour,
-                    perClientPerHour: limits.otpRequestsPerIPPerHour,
-                    perMinute: limits.otpRequestsPerMinute),
-                presenceNoticeMaxMembers: configuration.presenceNoticeMaxMembers),
-            maxSendQueueBytes: configuration.maxSendQueueBytes,
-            metrics: metrics)
+        let hub = HubState.Configuration(
+            historySize: configuration.historySize,
+            maxConnectionsPerIP: configuration.maxConnectionsPerIP,
+            maxConnections: limits.maxConnections,
+            connectionsPerIPPerMinute: limits.connectionsPerIPPerMinute,
+            codeRequests: .init(
+                interval: limits.otpRequestInterval,
+                perAddressPerHour: limits.otpRequestsPerHour,
+                perClientPerHour: limits.otpRequestsPerIPPerHour,
+                perMinute: limits.otpRequestsPerMinute),
+            presenceNoticeMaxMembers: configuration.presenceNoticeMaxMembers)
+        let log: any NodeLog
+        if let cluster = configuration.cluster {
+            log = RedisLog(
+                eventLoops: eventLoops, configuration: hub, settings: cluster,
+                maxSendQueueBytes: configuration.maxSendQueueBytes, metrics: metrics, logger: logger,
+                group: eventLoopGroup)
+        } else {
+            log = LocalLog(
+                eventLoops: eventLoops, configuration: hub, maxSendQueueBytes: configuration.maxSendQueueBytes,
+                metrics: metrics)
+        }
         self.services = ServerServices(
             configuration: configuration,
             log: log,
@@ -138,6 +145,8 @@ public final class ChatServer: Service, Sendable {
         var serverChannels: [NIOAsyncChannel<any Channel, Never>] = []
         var metricsChannel: (any Channel)?
         do {
+            // A cluster node joins and catches up before it takes its first connection.
+            try await services.log.start()
             for listener in listeners {
                 serverChannels.append(try await bind(listener))
             }
@@ -191,6 +200,26 @@ public final class ChatServer: Service, Sendable {
         }
         defer { sweeper.cancel() }
 
+        // The log's background work (a cluster node's reading and heartbeats) goes on
+        // while the connections drain: their releases travel through it.
+        await withTaskGroup(of: Void.self) { background in
+            background.addTask { await services.log.run() }
+            await serve(serverChannels)
+            await drainConnections()
+            await services.log.stop()
+        }
+        // The endpoint answers 503 on /health while connections drain; it stops last.
+        try? await metricsChannel?.close()
+        state.withLockedValue { $0 = .stopped }
+        logger.info("Server stopped")
+    }
+
+    /// Accepts connections until the listeners close (on shutdown).
+    private func serve(_ serverChannels: [NIOAsyncChannel<any Channel, Never>]) async {
+        let services = self.services
+        let logger = services.logger
+        let listeners = self.listeners
+        let configuration = self.configuration
         await withTaskGroup(of: Void.self) { tasks in
             let period = configuration.memoryReclaimPeriod
             tasks.addTask { await Self.reclaimMemory(every: period, log: services.log, logger: logger) }
@@ -217,11 +246,6 @@ public final class ChatServer: Service, Sendable {
             }
             tasks.cancelAll()
         }
-        await drainConnections()
-        // The endpoint answers 503 on /health while connections drain; it stops last.
-        try? await metricsChannel?.close()
-        state.withLockedValue { $0 = .stopped }
-        logger.info("Server stopped")
     }
 
     private func bind(_ listener: Listener) async throws -> NIOAsyncChannel<any Channel, Never> {
@@ -305,12 +329,32 @@ public final class ChatServer: Service, Sendable {
         let logger = services.logger
         let loop = group.any()
         let allClosed = log.beginShutdown(on: loop)
+        let done = loop.makePromise(of: Void.self)
+        // Whichever comes first completes `done`; a promise must be completed only once.
+        let completed = NIOLockedValueBox(false)
+        let complete: @Sendable () -> Bool = {
+            let first = completed.withLockedValue { wasCompleted in
+                defer { wasCompleted = true }
+                return !wasCompleted
+            }
+            if first { done.succeed() }
+            return first
+        }
+        allClosed.whenComplete { _ in _ = complete() }
         let timeout = loop.scheduleTask(in: TimeAmount(configuration.shutdownTimeout)) {
             logger.warning("Shutdown timeout reached; closing remaining connections")
             log.closeAll()
         }
-        try? await allClosed.get()
+        // A cluster node learns that its connections are released by reading its log back;
+        // without Redis it never would, so the wait ends a little after the timeout anyway.
+        let giveUp = loop.scheduleTask(in: TimeAmount(configuration.shutdownTimeout) + .seconds(5)) {
+            if complete() {
+                logger.warning("Connections closed without their release being confirmed by the hub log")
+            }
+        }
+        try? await done.futureResult.get()
         timeout.cancel()
+        giveUp.cancel()
     }
 
     private func makeBootstrap() -> ServerBootstrap {

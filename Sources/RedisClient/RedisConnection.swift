@@ -1,5 +1,6 @@
 import NIOCore
 import NIOPosix
+import NIOSSL
 
 /// One connection to a Redis server speaking RESP3: `HELLO 3` (with AUTH and a client name)
 /// on connect, then commands, pipelined and answered in order. Push frames go to `onPush`.
@@ -14,11 +15,13 @@ public final class RedisConnection: Sendable {
         public var database: Int?
         public var connectTimeout: Duration
         public var commandTimeout: Duration
+        /// TLS (`rediss://`): the client configuration; the server's name is `host`.
+        public var tls: TLSConfiguration?
 
         public init(
             host: String = "127.0.0.1", port: Int = 6379, username: String? = nil, password: String? = nil,
             clientName: String? = nil, database: Int? = nil, connectTimeout: Duration = .seconds(5),
-            commandTimeout: Duration = .seconds(5)
+            commandTimeout: Duration = .seconds(5), tls: TLSConfiguration? = nil
         ) {
             self.host = host
             self.port = port
@@ -28,6 +31,19 @@ public final class RedisConnection: Sendable {
             self.database = database
             self.connectTimeout = connectTimeout
             self.commandTimeout = commandTimeout
+            self.tls = tls
+        }
+
+        /// The settings of a URL (`rediss://` with the system's trust roots, or `tls`).
+        public init(
+            url: RedisURL, clientName: String? = nil, connectTimeout: Duration = .seconds(5),
+            commandTimeout: Duration = .seconds(5), tls: TLSConfiguration? = nil
+        ) {
+            self.init(
+                host: url.host, port: url.port, username: url.username, password: url.password,
+                clientName: clientName, database: url.database, connectTimeout: connectTimeout,
+                commandTimeout: commandTimeout,
+                tls: url.usesTLS ? (tls ?? .makeClientConfiguration()) : nil)
         }
     }
 
@@ -49,11 +65,17 @@ public final class RedisConnection: Sendable {
     ) async throws -> RedisConnection {
         let channel: any Channel
         do {
+            let sslContext = try configuration.tls.map { try NIOSSLContext(configuration: $0) }
+            let serverName = Self.isIPAddress(configuration.host) ? nil : configuration.host
             channel = try await ClientBootstrap(group: group)
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .connectTimeout(TimeAmount(configuration.connectTimeout))
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
+                        if let sslContext {
+                            try channel.pipeline.syncOperations.addHandler(
+                                NIOSSLClientHandler(context: sslContext, serverHostname: serverName))
+                        }
                         try channel.pipeline.syncOperations.addHandler(RESPChannelHandler(onPush: onPush))
                     }
                 }
@@ -121,8 +143,21 @@ public final class RedisConnection: Sendable {
         }
     }
 
+    /// Sends one command without waiting: the future completes with its answer (an error
+    /// reply as ``RedisError/server(_:)``). For callers that must not suspend, such as an
+    /// event loop handing a command on.
+    public func sendWithoutWaiting(_ command: RESPCommand) -> EventLoopFuture<RESPValue> {
+        answer(to: command).flatMapThrowing { value in
+            if let error = value.error { throw RedisError.server(error) }
+            return value
+        }
+    }
+
     /// Whether the connection is open.
     public var isActive: Bool { channel.isActive }
+
+    /// Closes the connection when it ends (by either side).
+    public var closeFuture: EventLoopFuture<Void> { channel.closeFuture }
 
     public func close() async {
         try? await channel.close()
@@ -150,5 +185,9 @@ public final class RedisConnection: Sendable {
             channel.write((command, Optional(promise))).whenFailure { _ in promise.fail(RedisError.connectionClosed) }
         }
         return promise.futureResult
+    }
+
+    private static func isIPAddress(_ host: String) -> Bool {
+        (try? SocketAddress(ipAddress: host, port: 0)) != nil
     }
 }

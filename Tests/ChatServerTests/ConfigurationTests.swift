@@ -2,6 +2,7 @@ import ChatCore
 import ChatMail
 import ChatTestSupport
 import Foundation
+import RedisClient
 import Testing
 
 @testable import ChatServer
@@ -227,6 +228,46 @@ import Testing
             }
         }
         #expect(Set(rows.keys).isSuperset(of: Setting.allCases.map(\.name)))
+    }
+
+    @Test func clusterSettingsAreReadAndChecked() async throws {
+        func load(_ environment: [String: String]) async throws -> ServerConfiguration {
+            try await ServerConfiguration.load(flags: [:], environmentFile: "/none", environment: environment)
+        }
+        func error(_ environment: [String: String]) async -> ConfigurationError? {
+            do {
+                _ = try await load(environment)
+                return nil
+            } catch {
+                return error as? ConfigurationError
+            }
+        }
+        #expect(try await load([:]).cluster == nil)
+
+        let cluster = try #require(
+            try await load(["CLUSTER_REDIS_URL": "redis://10.0.0.5:6380/1", "REDIS_PASSWORD": "hunter2"]).cluster)
+        #expect(cluster.redis.host == "10.0.0.5" && cluster.redis.port == 6380 && cluster.redis.database == 1)
+        #expect(cluster.redis.password == "hunter2")
+        #expect(!"\(cluster.redis)".contains("hunter2"))
+        #expect(cluster.heartbeat == .seconds(2) && cluster.nodeTimeout == .seconds(6))
+        // The default name: the host's, with a random suffix, so two nodes on one host differ.
+        let host = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "node"
+        #expect(cluster.nodeID.hasPrefix("\(host)-"))
+        let another = try #require(try await load(["CLUSTER_REDIS_URL": "redis://h:1"]).cluster)
+        #expect(another.nodeID != cluster.nodeID)
+        // A password in the URL wins over REDIS_PASSWORD.
+        let inURL = try #require(
+            try await load(["CLUSTER_REDIS_URL": "redis://:fromurl@h", "REDIS_PASSWORD": "other"]).cluster)
+        #expect(inURL.redis.password == "fromurl")
+
+        #expect(await error(["CLUSTER_REDIS_URL": "http://h"])?.setting == .clusterRedisURL)
+        #expect(await error(["CLUSTER_REDIS_URL": "redis://h:99999"])?.setting == .clusterRedisURL)
+        #expect(
+            await error(["CLUSTER_REDIS_URL": "redis://h", "CLUSTER_HEARTBEAT_SECONDS": "6"])?.setting
+                == .clusterNodeTimeoutSeconds)
+        #expect(await error(["CLUSTER_REDIS_URL": "redis://h", "NODE_ID": "two words"])?.setting == .nodeID)
+        #expect(
+            await error(["CLUSTER_REDIS_URL": "rediss://h", "REDIS_CA_FILE": "/no/ca.pem"])?.setting == .redisCAFile)
     }
 
     @Test func tlsAndListenerSettingsAreChecked() async throws {

@@ -85,7 +85,9 @@ import Testing
         let first = SessionAddress(id: SessionIDSpace.firstID(of: 1), shard: 0)
         let second = SessionAddress(id: SessionIDSpace.firstID(of: 1) + 1, shard: 0)
         let elsewhere = SessionAddress(id: SessionIDSpace.firstID(of: 2), shard: 0)
-        #expect(answers(state.apply(.admit(first, ip: "10.0.0.1", display: "10.0.0.1"), at: now)) == [.admission(.admitted)])
+        #expect(
+            answers(state.apply(.admit(first, ip: "10.0.0.1", display: "10.0.0.1"), at: now)) == [.admission(.admitted)]
+        )
         #expect(
             answers(state.apply(.admit(second, ip: "10.0.0.1", display: "10.0.0.1"), at: now)) == [
                 .admission(.refused(line: UserError.serverFull.line, reason: .serverFull))

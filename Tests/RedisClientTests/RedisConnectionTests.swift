@@ -1,5 +1,7 @@
+import ChatTestSupport
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOSSL
 import Testing
 
 @testable import RedisClient
@@ -182,6 +184,36 @@ struct RedisConnectionTests {
             while redis.isActive, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
             #expect(!redis.isActive)
             await #expect(throws: RedisError.connectionClosed) { try await redis.send(RESPCommand(["PING"])) }
+        }
+    }
+}
+
+/// `rediss://`: the client over TLS to a real `redis-server` with a certificate the test mints.
+@Suite(.serialized) struct RedisTLSTests {
+    @Test func aRedissURLConnectsOverTLSAndChecksTheCertificate() async throws {
+        let certificates = try TestCertificates.mint()
+        defer { certificates.remove() }
+        let tlsPort = try RedisServerProcess.freePort()
+        let server = try RedisServerProcess(
+            [
+                "--port", "0", "--tls-port", "\(tlsPort)", "--tls-cert-file", certificates.serverCertificatePath,
+                "--tls-key-file", certificates.serverKeyPath, "--tls-ca-cert-file", certificates.caCertificatePath,
+                "--tls-auth-clients", "no",
+            ])
+        defer { server.stop() }
+        try await server.waitUntilReady()
+
+        let url = try RedisURL(parsing: "rediss://localhost:\(tlsPort)")
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.trustRoots = .file(certificates.caCertificatePath)
+        let redis = try await RedisConnection.connect(.init(url: url, clientName: "chat-tls", tls: tls))
+        #expect(try await redis.send(RESPCommand(["SET", "k", "over tls"])) == .simpleString("OK"))
+        #expect(try await redis.send(RESPCommand(["GET", "k"])) == .bulk("over tls"))
+        await redis.close()
+
+        // Without the test's CA the certificate is not trusted: no connection.
+        await #expect(throws: RedisError.self) {
+            _ = try await RedisConnection.connect(.init(url: url, connectTimeout: .seconds(3)))
         }
     }
 }

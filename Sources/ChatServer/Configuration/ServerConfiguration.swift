@@ -3,6 +3,7 @@ import ChatMail
 import Configuration
 import Foundation
 import Logging
+import RedisClient
 
 /// Everything the server needs to know to run, validated.
 public struct ServerConfiguration: Sendable {
@@ -43,6 +44,8 @@ public struct ServerConfiguration: Sendable {
     public var proxyProtocol: ProxyProtocolSettings?
     /// `METRICS_PORT`: where `/metrics` and `/health` are served, when they are.
     public var metrics: MetricsSettings?
+    /// `CLUSTER_REDIS_URL`: this server is one node of a cluster sharing its hub through Redis.
+    public var cluster: ClusterSettings?
     /// How often the server checks whether connection churn left memory to give back
     /// (see `MemoryReclaimer`). Not a setting: tests shorten it.
     public var memoryReclaimPeriod: Duration = .seconds(10)
@@ -122,6 +125,7 @@ public struct ServerConfiguration: Sendable {
         if let port = try values.integerOrOff(.metricsPort) {
             metrics = MetricsSettings(host: try values.string(.metricsBindAddress), port: port)
         }
+        cluster = try Self.cluster(values)
         for entry in try values.string(.adminEmails).split(separator: ",") {
             let trimmed = entry.trimmingCharacters(in: .whitespaces)
             guard !trimmed.isEmpty else { continue }
@@ -130,6 +134,40 @@ public struct ServerConfiguration: Sendable {
             }
             adminEmails.insert(email.key)
         }
+    }
+
+    private static func cluster(_ values: SettingValues) throws(ConfigurationError) -> ClusterSettings? {
+        let text = try values.string(.clusterRedisURL)
+        guard !text.isEmpty else { return nil }
+        var url: RedisURL
+        do {
+            url = try RedisURL(parsing: text)
+        } catch {
+            throw ConfigurationError(.clusterRedisURL, "\(error)")
+        }
+        let password = try values.string(.redisPassword)
+        if url.password == nil && !password.isEmpty { url.password = password }
+        let caFile = try values.string(.redisCAFile)
+        if !caFile.isEmpty && !FileManager.default.isReadableFile(atPath: caFile) {
+            throw ConfigurationError(.redisCAFile, "'\(caFile)' cannot be read")
+        }
+        var nodeID = try values.string(.nodeID)
+        if nodeID.isEmpty {
+            let host = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "node"
+            nodeID = "\(host)-\(String(UInt32.random(in: 0...UInt32.max), radix: 36))"
+        }
+        guard nodeID.utf8.count <= 64, nodeID.allSatisfy({ $0.isASCII && !$0.isWhitespace && !$0.isNewline }) else {
+            throw ConfigurationError(.nodeID, "must be up to 64 printable ASCII characters without spaces")
+        }
+        let heartbeat = try values.integer(.clusterHeartbeatSeconds)
+        let timeout = try values.integer(.clusterNodeTimeoutSeconds)
+        guard timeout > heartbeat else {
+            throw ConfigurationError(
+                .clusterNodeTimeoutSeconds, "must be more than CLUSTER_HEARTBEAT_SECONDS (\(heartbeat))")
+        }
+        return ClusterSettings(
+            redis: url, caFile: caFile.isEmpty ? nil : caFile, nodeID: nodeID, heartbeat: .seconds(heartbeat),
+            nodeTimeout: .seconds(timeout))
     }
 
     private static func tls(_ values: SettingValues) throws(ConfigurationError) -> TLSSettings? {
@@ -284,6 +322,25 @@ public struct ProxyProtocolSettings: Sendable, Equatable {
     public init(trustedProxies: [IPNetwork], headerTimeout: Duration) {
         self.trustedProxies = trustedProxies
         self.headerTimeout = headerTimeout
+    }
+}
+
+/// How this node joins a cluster: the Redis that carries the hub log, and its heartbeats.
+public struct ClusterSettings: Sendable, Equatable {
+    public var redis: RedisURL
+    /// Extra trusted CA certificates for `rediss://`.
+    public var caFile: String?
+    public var nodeID: String
+    public var heartbeat: Duration
+    /// A node without a heartbeat for this long is gone.
+    public var nodeTimeout: Duration
+
+    public init(redis: RedisURL, caFile: String? = nil, nodeID: String, heartbeat: Duration, nodeTimeout: Duration) {
+        self.redis = redis
+        self.caFile = caFile
+        self.nodeID = nodeID
+        self.heartbeat = heartbeat
+        self.nodeTimeout = nodeTimeout
     }
 }
 

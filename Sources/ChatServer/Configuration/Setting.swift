@@ -53,6 +53,12 @@ public enum Setting: String, CaseIterable, Sendable {
     case proxyHeaderTimeoutSeconds = "PROXY_HEADER_TIMEOUT_SECONDS"
     case metricsPort = "METRICS_PORT"
     case metricsBindAddress = "METRICS_BIND_ADDRESS"
+    case clusterRedisURL = "CLUSTER_REDIS_URL"
+    case redisPassword = "REDIS_PASSWORD"
+    case redisCAFile = "REDIS_CA_FILE"
+    case nodeID = "NODE_ID"
+    case clusterHeartbeatSeconds = "CLUSTER_HEARTBEAT_SECONDS"
+    case clusterNodeTimeoutSeconds = "CLUSTER_NODE_TIMEOUT_SECONDS"
 
     /// What one setting is.
     public struct Definition: Sendable {
@@ -280,6 +286,31 @@ public enum Setting: String, CaseIterable, Sendable {
             Definition(
                 "127.0.0.1",
                 "address the metrics and health endpoint listens on")
+        case .clusterRedisURL:
+            Definition(
+                "", flag: nil, isSecret: true,
+                "redis://[user:password@]host:port[/db] or rediss://...: run as one node of a cluster (environment or .env only; may hold a password); empty: a node on its own"
+            )
+        case .redisPassword:
+            Definition(
+                "", flag: nil, isSecret: true,
+                "Redis password when the URL has none (environment or .env only; never printed)")
+        case .redisCAFile:
+            Definition(
+                "",
+                "PEM file of extra trusted CA certificates for rediss:// (a private Redis's CA)")
+        case .nodeID:
+            Definition(
+                "",
+                "this node's name in the cluster's logs and heartbeats; empty: host name plus a random suffix")
+        case .clusterHeartbeatSeconds:
+            Definition(
+                "2", range: 1...60,
+                "seconds between a node's heartbeats in a cluster")
+        case .clusterNodeTimeoutSeconds:
+            Definition(
+                "6", range: 2...600,
+                "seconds without a heartbeat after which a node counts as gone and its users leave")
         }
     }
 

@@ -25,9 +25,22 @@ protocol NodeLog: HubLog {
     /// connection closes once the notice is flushed.
     /// - Returns: a future that succeeds when the node's last connection has been released.
     func beginShutdown(on eventLoop: any EventLoop) -> EventLoopFuture<Void>
+
+    /// Gets ready before the node listens (a cluster node joins and catches up).
+    func start() async throws
+
+    /// Does the log's background work (reading a shared log, heartbeats) until ``stop()``.
+    func run() async
+
+    /// Ends the background work once the node's connections are gone.
+    func stop() async
 }
 
 extension NodeLog {
+    func start() async throws {}
+    func run() async {}
+    func stop() async {}
+
     func shard(for eventLoop: any EventLoop) -> LoopShard? { replica.shard(for: eventLoop) }
 
     func makeSessionID() -> SessionID { replica.makeSessionID() }

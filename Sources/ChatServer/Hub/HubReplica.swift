@@ -10,10 +10,10 @@ import NIOCore
 /// (a cluster) are dropped; their own nodes carry them out from their own replicas.
 final class HubReplica: Sendable {
     let shards: [LoopShard]
-    /// The node's number: its sessions' ids carry it (0 for a node on its own).
-    let node: NodeNumber
 
     private struct Locked {
+        /// The node's number: its sessions' ids carry it (0 for a node on its own).
+        var node: NodeNumber
         var state: HubState
         /// The effects of the command being applied; its storage is kept between commands.
         var effects: [HubEffect] = []
@@ -42,8 +42,7 @@ final class HubReplica: Sendable {
         self.shards = eventLoops.enumerated().map {
             LoopShard(index: $0.offset, eventLoop: $0.element, maxSendQueueBytes: maxSendQueueBytes, metrics: metrics)
         }
-        self.node = node
-        self.locked = NIOLockedValueBox(Locked(state: HubState(configuration: configuration)))
+        self.locked = NIOLockedValueBox(Locked(node: node, state: HubState(configuration: configuration)))
         self.nextSessionID = NIOLockedValueBox(SessionIDSpace.firstID(of: node))
     }
 
@@ -52,6 +51,15 @@ final class HubReplica: Sendable {
     /// confined to its own loop, and touching it from this one would be a data race.
     func shard(for eventLoop: any EventLoop) -> LoopShard? {
         shards.first { $0.eventLoop === eventLoop }
+    }
+
+    /// The node's number: its sessions' ids carry it (0 for a node on its own).
+    var node: NodeNumber { locked.withLockedValue { $0.node } }
+
+    /// Takes the number a cluster gave this node; before its first session.
+    func join(asNode node: NodeNumber) {
+        locked.withLockedValue { $0.node = node }
+        nextSessionID.withLockedValue { $0 = SessionIDSpace.firstID(of: node) }
     }
 
     func makeSessionID() -> SessionID {
@@ -64,10 +72,11 @@ final class HubReplica: Sendable {
     /// Applies one command at the time `stamp` gives it, which may depend on the time of
     /// the command before (a local log never lets time go backwards).
     func apply(_ command: HubCommand, stamp: (_ last: LogTime) -> LogTime) {
-        var outbox = ShardOutbox(shards: shards, node: node)
-        let allClosed = locked.withLockedValue { locked in
+        let (outbox, allClosed) = locked.withLockedValue { locked in
+            var outbox = ShardOutbox(shards: shards, node: locked.node)
             let now = stamp(locked.lastTime)
-            return Self.apply(command, at: now, to: &locked, node: node, outbox: &outbox)
+            let allClosed = Self.apply(command, at: now, to: &locked, outbox: &outbox)
+            return (outbox, allClosed)
         }
         outbox.wakeShards()
         allClosed?.succeed()
@@ -75,13 +84,13 @@ final class HubReplica: Sendable {
 
     /// Applies commands in order, each at its own time (a batch read from a shared log).
     func apply(_ entries: some Sequence<(command: HubCommand, time: LogTime)>) {
-        var outbox = ShardOutbox(shards: shards, node: node)
-        let allClosed = locked.withLockedValue { locked in
+        let (outbox, allClosed) = locked.withLockedValue { locked in
+            var outbox = ShardOutbox(shards: shards, node: locked.node)
             var allClosed: EventLoopPromise<Void>?
             for entry in entries {
-                allClosed = Self.apply(entry.command, at: entry.time, to: &locked, node: node, outbox: &outbox) ?? allClosed
+                allClosed = Self.apply(entry.command, at: entry.time, to: &locked, outbox: &outbox) ?? allClosed
             }
-            return allClosed
+            return (outbox, allClosed)
         }
         outbox.wakeShards()
         allClosed?.succeed()
@@ -90,9 +99,9 @@ final class HubReplica: Sendable {
     /// - Returns: the promise to fulfil once the lock is released, when the command
     ///   closed the last connection of a shutdown.
     private static func apply(
-        _ command: HubCommand, at now: LogTime, to locked: inout Locked, node: NodeNumber,
-        outbox: inout ShardOutbox
+        _ command: HubCommand, at now: LogTime, to locked: inout Locked, outbox: inout ShardOutbox
     ) -> EventLoopPromise<Void>? {
+        let node = locked.node
         let time = max(now, locked.lastTime)
         locked.lastTime = time
         // Whether this node's connection held a slot before, so the count follows the state.
@@ -142,7 +151,9 @@ final class HubReplica: Sendable {
     /// Registers the promise that succeeds when the last connection is released.
     /// - Returns: the future to wait on (an earlier shutdown's, when one began), and
     ///   whether this call began the shutdown.
-    func awaitAllClosed(on eventLoop: any EventLoop, alreadyDone: (HubState) -> Bool) -> (
+    func awaitAllClosed(
+        on eventLoop: any EventLoop, alreadyDone: (HubState) -> Bool
+    ) -> (
         EventLoopFuture<Void>, began: Bool
     ) {
         let promise = eventLoop.makePromise(of: Void.self)

@@ -25,9 +25,13 @@ struct ShardOutbox {
     mutating func post(_ effect: HubEffect) -> Bool {
         switch effect {
         case .room(let room, let line, let sender, let set):
-            for index in ShardIndices(pending: set & shardMask) { post(.room(room, line, from: sender), toShard: index) }
+            for index in ShardIndices(pending: set & shardMask) {
+                post(.room(room, line, from: sender), toShard: index)
+            }
         case .presence(let room, let line, let subject, let set):
-            for index in ShardIndices(pending: set & shardMask) { post(.presence(room, line, except: subject), toShard: index) }
+            for index in ShardIndices(pending: set & shardMask) {
+                post(.presence(room, line, except: subject), toShard: index)
+            }
         case .lines(let session, let lines):
             guard isLocal(session) else { return false }
             post(.direct(session.id, lines), toShard: session.shard)

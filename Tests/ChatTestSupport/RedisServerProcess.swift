@@ -1,23 +1,22 @@
-import ChatTestSupport
 import Foundation
 import NIOCore
 import NIOPosix
 
 /// A real `redis-server` (Debian's) on a free loopback port, started for one test and
 /// stopped by it.
-final class RedisServerProcess: Sendable {
-    let port: Int
+public final class RedisServerProcess: Sendable {
+    public let port: Int
     private let process: SpawnedProcess
     private let folder: URL
 
-    static var executable: String? {
+    public static var executable: String? {
         ["/usr/bin/redis-server", "/usr/local/bin/redis-server"].first {
             FileManager.default.isExecutableFile(atPath: $0)
         }
     }
 
     /// - Parameter arguments: extra settings, e.g. `["--requirepass", "secret"]`.
-    init(port: Int? = nil, _ arguments: [String] = []) throws {
+    public init(port: Int? = nil, _ arguments: [String] = []) throws {
         guard let executable = Self.executable else {
             throw TestFailure("redis-server is not installed (scripts/test.sh installs it)")
         }
@@ -37,7 +36,7 @@ final class RedisServerProcess: Sendable {
 
     /// Waits (bounded) until the server says it is ready: its log line, not a connection to
     /// the port, which might reach another test's server if that one took the port first.
-    func waitUntilReady(timeout: Duration = .seconds(10)) async throws {
+    public func waitUntilReady(timeout: Duration = .seconds(10)) async throws {
         let deadline = ContinuousClock.now + timeout
         let log = folder.appendingPathComponent("redis.log")
         while ContinuousClock.now < deadline {
@@ -53,7 +52,7 @@ final class RedisServerProcess: Sendable {
 
     /// Starts a server and waits until it is ready, on a fresh port each try (up to three):
     /// the port is picked free, but another test may bind it first.
-    static func started(_ arguments: [String] = []) async throws -> RedisServerProcess {
+    public static func started(_ arguments: [String] = []) async throws -> RedisServerProcess {
         var failure: (any Error)?
         for _ in 0..<3 {
             let server = try RedisServerProcess(arguments)
@@ -69,13 +68,13 @@ final class RedisServerProcess: Sendable {
     }
 
     /// Ends the server (SIGTERM) and waits for it.
-    func stop() {
+    public func stop() {
         process.signal(SIGTERM)
         process.wait()
     }
 
     /// Ends the server at once (SIGKILL), as a crash would.
-    func kill() {
+    public func kill() {
         process.signal(SIGKILL)
         process.wait()
     }
@@ -84,7 +83,7 @@ final class RedisServerProcess: Sendable {
         try? FileManager.default.removeItem(at: folder)
     }
 
-    static func freePort() throws -> Int {
+    public static func freePort() throws -> Int {
         let channel = try ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .bind(host: "127.0.0.1", port: 0).wait()
         defer { try? channel.close().wait() }

@@ -1,0 +1,16 @@
+/// The Redis keys of a cluster. The `{chat}` hash tag puts them all in one slot, so a
+/// Redis Cluster would keep them on one shard.
+enum ClusterKeys {
+    /// The hub log: one stream of commands.
+    static let log = "{chat}:log"
+    /// The counter that numbers nodes as they join.
+    static let nodeCounter = "{chat}:nodes"
+    /// The settings every replica must decide with, as the first live node wrote them.
+    static let settings = "{chat}:settings"
+
+    /// A node's heartbeat: its `NODE_ID`, expiring unless refreshed.
+    static func heartbeat(of node: NodeNumber) -> String { "{chat}:node:\(node)" }
+
+    /// The stream field that holds the encoded command.
+    static let commandField = "c"
+}

@@ -1,0 +1,372 @@
+import ChatCore
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOSSL
+import RedisClient
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// The hub log of a cluster node: commands are appended to one Redis Stream
+/// (``ClusterKeys/log``), every node reads the whole stream and applies each entry to its
+/// own full ``HubReplica``, at the entry's time, and carries out the effects for its own
+/// sessions. A node's own users' lines reach them when they come back from the stream,
+/// so every member on every node sees a room's lines in the one order of the stream.
+///
+/// Two connections: the writer (appends, heartbeats) and the reader (`XREAD BLOCK`, which
+/// holds its connection while it waits). Each reconnects with backoff and jitter; the
+/// reader resumes after the last entry it applied, so nothing is skipped or applied twice.
+final class RedisLog: NodeLog {
+    let replica: HubReplica
+    private let settings: ClusterSettings
+    /// The settings every replica must decide with alike (see ``fingerprint(of:)``).
+    private let fingerprint: String
+    private let logger: Logger
+    private let group: any EventLoopGroup
+    private let tls: TLSConfiguration?
+
+    private struct Links {
+        var writer: RedisConnection?
+        var reader: RedisConnection?
+        var isStopping = false
+        /// Whether the loss of Redis was logged: once per outage, not once per command.
+        var outageLogged = false
+    }
+
+    private let links = NIOLockedValueBox(Links())
+    /// The id of the last entry applied: where reading resumes.
+    private let lastApplied = NIOLockedValueBox(StreamID.zero)
+    private let stopped: EventLoopPromise<Void>
+
+    /// How long one `XREAD` waits for new entries before asking again.
+    static let readBlock = Duration.seconds(2)
+    /// Entries read (and applied under one lock) at most per read.
+    static let readBatch = 1000
+
+    init(
+        eventLoops: [any EventLoop], configuration: HubState.Configuration, settings: ClusterSettings,
+        maxSendQueueBytes: Int, metrics: ChatMetrics?, logger: Logger, group: any EventLoopGroup
+    ) {
+        var configuration = configuration
+        // Sessions of other nodes name their own shards: room membership counts every
+        // node's shards, so the state has room for as many as any node may have.
+        configuration.shardCount = 64
+        self.replica = HubReplica(
+            eventLoops: eventLoops, configuration: configuration, maxSendQueueBytes: maxSendQueueBytes,
+            metrics: metrics)
+        self.settings = settings
+        self.fingerprint = Self.fingerprint(of: configuration)
+        var logger = logger
+        logger[metadataKey: "node_id"] = "\(settings.nodeID)"
+        self.logger = logger
+        self.group = group
+        if settings.redis.usesTLS {
+            var tls = TLSConfiguration.makeClientConfiguration()
+            if let caFile = settings.caFile { tls.additionalTrustRoots = [.file(caFile)] }
+            self.tls = tls
+        } else {
+            self.tls = nil
+        }
+        self.stopped = group.any().makePromise(of: Void.self)
+    }
+
+    /// The settings that decide what the hub does, in one line: replicas that decided with
+    /// different limits would drift apart, so a node whose settings differ from the
+    /// cluster's is not let in.
+    static func fingerprint(of configuration: HubState.Configuration) -> String {
+        let limits = configuration.codeRequests
+        return [
+            "hub-log/1",
+            "HISTORY_SIZE=\(configuration.historySize)",
+            "MAX_CONNECTIONS_PER_IP=\(configuration.maxConnectionsPerIP)",
+            "MAX_CONNECTIONS=\(configuration.maxConnections)",
+            "CONNECTIONS_PER_IP_PER_MINUTE=\(configuration.connectionsPerIPPerMinute)",
+            "OTP_REQUEST_INTERVAL=\(limits.interval)",
+            "OTP_REQUESTS_PER_HOUR=\(limits.perAddressPerHour)",
+            "OTP_REQUESTS_PER_IP_PER_HOUR=\(limits.perClientPerHour)",
+            "OTP_REQUESTS_PER_MINUTE=\(limits.perMinute)",
+            "PRESENCE_NOTICE_MAX_MEMBERS=\(configuration.presenceNoticeMaxMembers)",
+        ].joined(separator: " ")
+    }
+
+    // MARK: HubLog
+
+    func submit(_ command: HubCommand) {
+        guard let writer = links.withLockedValue({ $0.writer }) else {
+            return refuse(command, because: "no connection to Redis")
+        }
+        let append = RESPCommand(bytes: [
+            Array("XADD".utf8), Array(ClusterKeys.log.utf8), [UInt8(ascii: "*")], Array(ClusterKeys.commandField.utf8),
+            LogEntryCoding.encode(command),
+        ])
+        writer.sendWithoutWaiting(append).whenFailure { error in
+            self.refuse(command, because: "\(error)")
+        }
+    }
+
+    /// A command that could not be appended is lost; the outage is logged once.
+    private func refuse(_ command: HubCommand, because reason: String) {
+        let first = links.withLockedValue { links in
+            guard !links.isStopping, !links.outageLogged else { return false }
+            links.outageLogged = true
+            return true
+        }
+        if first {
+            logger.error(
+                "Cannot append to the cluster's hub log; commands are lost until Redis is back",
+                metadata: ["reason": "\(reason)", "redis": "\(settings.redis)"])
+        }
+    }
+
+    var now: LogTime {
+        max(LocalLog.wallClock(), replica.lastTime)
+    }
+
+    // MARK: Joining
+
+    /// Joins the cluster: checks the settings, takes a node number, starts the heartbeat,
+    /// and applies the whole log so far, before the node listens.
+    /// - Throws: ``ClusterError`` when Redis cannot be reached or the settings differ.
+    func start() async throws {
+        let writer: RedisConnection
+        do {
+            writer = try await connect(role: "writer", commandTimeout: .seconds(5))
+        } catch {
+            throw ClusterError.unreachable(url: "\(settings.redis)", reason: "\(error)")
+        }
+        do {
+            let timeout = "\(settings.nodeTimeout.milliseconds)"
+            _ = try await writer.send(RESPCommand(["SET", ClusterKeys.settings, fingerprint, "NX", "PX", timeout]))
+            let current = try await writer.send(RESPCommand(["GET", ClusterKeys.settings])).string ?? fingerprint
+            guard current == fingerprint else {
+                await writer.close()
+                throw ClusterError.settingsDiffer(cluster: current, node: fingerprint)
+            }
+            guard case .integer(let number) = try await writer.send(RESPCommand(["INCR", ClusterKeys.nodeCounter])),
+                number > 0, NodeNumber(number) <= SessionIDSpace.maximumNode
+            else {
+                await writer.close()
+                throw ClusterError.unreachable(url: "\(settings.redis)", reason: "no node number")
+            }
+            let node = NodeNumber(number)
+            replica.join(asNode: node)
+            _ = try await writer.send(
+                RESPCommand(["SET", ClusterKeys.heartbeat(of: node), settings.nodeID, "PX", timeout]))
+            let reader = try await connect(role: "reader", commandTimeout: Self.readBlock + .seconds(5))
+            let replayed = try await catchUp(reader)
+            links.withLockedValue {
+                $0.writer = writer
+                $0.reader = reader
+            }
+            logger.notice(
+                "Joined the cluster",
+                metadata: [
+                    "node_number": "\(node)", "redis": "\(settings.redis)", "entries_replayed": "\(replayed)",
+                    "users_online": "\(replica.read(\.sessions.count))",
+                ])
+        } catch let error as ClusterError {
+            throw error
+        } catch {
+            await writer.close()
+            throw ClusterError.unreachable(url: "\(settings.redis)", reason: "\(error)")
+        }
+    }
+
+    /// Applies every entry up to the last one there is now.
+    /// - Returns: how many entries were applied.
+    private func catchUp(_ reader: RedisConnection) async throws -> Int {
+        let newest = try await reader.send(RESPCommand(["XREVRANGE", ClusterKeys.log, "+", "-", "COUNT", "1"]))
+        guard let target = try StreamEntry.entries(ofRange: newest).first?.id else { return 0 }
+        var applied = 0
+        while lastApplied.withLockedValue({ $0 }) < target {
+            let after = lastApplied.withLockedValue { $0 }
+            let reply = try await reader.send(
+                RESPCommand(["XREAD", "COUNT", "\(Self.readBatch)", "STREAMS", ClusterKeys.log, "\(after)"]))
+            let entries = try StreamEntry.entries(ofXREAD: reply)
+            guard !entries.isEmpty else { break }
+            apply(entries)
+            applied += entries.count
+        }
+        return applied
+    }
+
+    /// Decodes and applies entries in order; one that cannot be read (written by a newer
+    /// version) is skipped and logged rather than misread.
+    private func apply(_ entries: [StreamEntry]) {
+        guard let last = entries.last?.id else { return }
+        var commands: [(command: HubCommand, time: LogTime)] = []
+        commands.reserveCapacity(entries.count)
+        for entry in entries {
+            guard let bytes = entry.fields[ClusterKeys.commandField], let command = try? LogEntryCoding.decode(bytes)
+            else {
+                logger.error("Skipping a hub log entry this version cannot read", metadata: ["entry": "\(entry.id)"])
+                continue
+            }
+            commands.append((command, LogTime(milliseconds: entry.id.milliseconds)))
+        }
+        replica.apply(commands)
+        lastApplied.withLockedValue { $0 = last }
+        let own = replica.node
+        if commands.contains(where: { $0.command == .nodeDown(own) }) {
+            // The others stopped hearing this node and released its users: their
+            // connections are dead to the cluster, so they are closed rather than left deaf.
+            logger.error("The cluster declared this node gone (no heartbeat in time); closing its connections")
+            replica.closeAll()
+        }
+    }
+
+    // MARK: Running
+
+    func run() async {
+        await withTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { await self.readEntries() }
+            tasks.addTask { await self.keepWriterConnected() }
+            tasks.addTask { await self.beat() }
+            try? await stopped.futureResult.get()
+            tasks.cancelAll()
+        }
+    }
+
+    private var isStopping: Bool { links.withLockedValue { $0.isStopping } }
+
+    /// Reads the log until the node stops, reconnecting when the connection fails.
+    private func readEntries() async {
+        var backoff = ReconnectBackoff()
+        while !isStopping {
+            do {
+                let reader: RedisConnection
+                if let current = links.withLockedValue({ $0.reader }), current.isActive {
+                    reader = current
+                } else {
+                    reader = try await connect(role: "reader", commandTimeout: Self.readBlock + .seconds(5))
+                    links.withLockedValue { $0.reader = reader }
+                    logger.notice(
+                        "Reading the hub log again", metadata: ["after": "\(lastApplied.withLockedValue { $0 })"])
+                }
+                backoff.reset()
+                while !isStopping {
+                    let after = lastApplied.withLockedValue { $0 }
+                    let reply = try await reader.send(
+                        RESPCommand([
+                            "XREAD", "COUNT", "\(Self.readBatch)", "BLOCK", "\(Self.readBlock.milliseconds)", "STREAMS",
+                            ClusterKeys.log, "\(after)",
+                        ]))
+                    apply(try StreamEntry.entries(ofXREAD: reply))
+                }
+            } catch {
+                guard !isStopping else { return }
+                logger.warning("Reading the hub log failed; reconnecting", metadata: ["reason": "\(error)"])
+                links.withLockedValue { $0.reader = nil }
+                guard (try? await Task.sleep(for: backoff.nextDelay())) != nil else { return }
+            }
+        }
+    }
+
+    /// Reconnects the writer whenever its connection ends.
+    private func keepWriterConnected() async {
+        var backoff = ReconnectBackoff()
+        while !isStopping {
+            if let writer = links.withLockedValue({ $0.writer }) {
+                try? await writer.closeFuture.get()
+                guard !isStopping else { return }
+                links.withLockedValue { $0.writer = nil }
+                logger.warning("Lost the connection to Redis; reconnecting", metadata: ["redis": "\(settings.redis)"])
+            }
+            guard (try? await Task.sleep(for: backoff.nextDelay())) != nil else { return }
+            guard let writer = try? await connect(role: "writer", commandTimeout: .seconds(5)) else { continue }
+            backoff.reset()
+            let closeNow = links.withLockedValue { links in
+                guard !links.isStopping else { return true }
+                links.writer = writer
+                links.outageLogged = false
+                return false
+            }
+            if closeNow { return await writer.close() }
+            logger.notice("Connected to Redis again", metadata: ["redis": "\(settings.redis)"])
+        }
+    }
+
+    /// Every heartbeat: refreshes this node's key (and the settings' lease), and appends
+    /// `nodeDown` for each node that holds connections but whose key has expired. Liveness
+    /// is judged only through a working connection: without Redis, nobody is declared gone.
+    private func beat() async {
+        let timeout = "\(settings.nodeTimeout.milliseconds)"
+        while !isStopping {
+            guard (try? await Task.sleep(for: settings.heartbeat)) != nil else { return }
+            guard let writer = links.withLockedValue({ $0.writer }) else { continue }
+            let node = replica.node
+            let others = replica.read { state in state.connectionsPerNode.keys.filter { $0 != node } }.sorted()
+            let commands =
+                [
+                    RESPCommand(["SET", ClusterKeys.heartbeat(of: node), settings.nodeID, "PX", timeout]),
+                    RESPCommand(["PEXPIRE", ClusterKeys.settings, timeout]),
+                ] + others.map { RESPCommand(["EXISTS", ClusterKeys.heartbeat(of: $0)]) }
+            let results = await writer.pipeline(commands)
+            for (other, result) in zip(others, results.dropFirst(2)) {
+                guard case .success(.integer(0)) = result else { continue }
+                let users = replica.read { state in state.connectionsPerNode[other] ?? 0 }
+                logger.notice(
+                    "A node's heartbeat expired; its connections are released",
+                    metadata: ["node_number": "\(other)", "connections": "\(users)"])
+                submit(.nodeDown(other))
+            }
+        }
+    }
+
+    // MARK: Shutdown
+
+    func beginShutdown(on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
+        let (allClosed, began) = replica.awaitAllClosed(on: eventLoop) { _ in false }
+        if began { replica.beginLeaving(notice: HubState.encode(ServerLine.shuttingDown)) }
+        return allClosed
+    }
+
+    /// Leaves the cluster: the heartbeat key goes (the node's users already left through
+    /// the log), the connections close, ``run()`` returns.
+    func stop() async {
+        let (writer, reader) = links.withLockedValue { links in
+            links.isStopping = true
+            return (links.writer, links.reader)
+        }
+        if let writer {
+            _ = try? await writer.send(RESPCommand(["DEL", ClusterKeys.heartbeat(of: replica.node)]))
+            await writer.close()
+        }
+        await reader?.close()
+        stopped.succeed()
+        logger.notice("Left the cluster")
+    }
+
+    private func connect(role: String, commandTimeout: Duration) async throws -> RedisConnection {
+        let configuration = RedisConnection.Configuration(
+            url: settings.redis, clientName: "chat-\(settings.nodeID)-\(role)", connectTimeout: .seconds(5),
+            commandTimeout: commandTimeout, tls: tls)
+        return try await RedisConnection.connect(configuration, group: group)
+    }
+}
+
+/// Why a node could not join its cluster.
+enum ClusterError: Error, CustomStringConvertible {
+    case unreachable(url: String, reason: String)
+    case settingsDiffer(cluster: String, node: String)
+
+    var description: String {
+        switch self {
+        case .unreachable(let url, let reason):
+            "Cannot join the cluster: Redis at \(url) cannot be used (\(reason))"
+        case .settingsDiffer(let cluster, let node):
+            "Cannot join the cluster: its nodes decide with other settings. Cluster: \(cluster). This node: \(node)"
+        }
+    }
+}
+
+extension Duration {
+    /// Whole milliseconds, as Redis takes them.
+    var milliseconds: Int64 {
+        components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
+    }
+}

@@ -1,0 +1,84 @@
+import RedisClient
+
+/// A stream entry id, `1700000000000-3`: the milliseconds Redis stamped it with and a
+/// sequence number; entries are ordered by both.
+struct StreamID: Comparable, Hashable, Sendable, CustomStringConvertible {
+    var milliseconds: Int64
+    var sequence: Int64
+
+    static let zero = StreamID(milliseconds: 0, sequence: 0)
+
+    init(milliseconds: Int64, sequence: Int64) {
+        self.milliseconds = milliseconds
+        self.sequence = sequence
+    }
+
+    init?(_ text: String) {
+        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count == 2, let milliseconds = Int64(parts[0]), let sequence = Int64(parts[1]) else { return nil }
+        self.init(milliseconds: milliseconds, sequence: sequence)
+    }
+
+    var description: String { "\(milliseconds)-\(sequence)" }
+
+    static func < (lhs: StreamID, rhs: StreamID) -> Bool {
+        (lhs.milliseconds, lhs.sequence) < (rhs.milliseconds, rhs.sequence)
+    }
+}
+
+/// One entry of the hub log as read back: its id and its field-value pairs.
+struct StreamEntry: Sendable {
+    var id: StreamID
+    var fields: [String: [UInt8]]
+
+    enum ReadError: Error, CustomStringConvertible {
+        case unexpected(String)
+
+        var description: String {
+            switch self {
+            case .unexpected(let what): "unexpected XREAD reply: \(what)"
+            }
+        }
+    }
+
+    /// The entries of one stream in an `XREAD` reply: a map (RESP3) or an array of
+    /// [key, entries] pairs (RESP2), or null when the wait ran out.
+    static func entries(ofXREAD reply: RESPValue) throws(ReadError) -> [StreamEntry] {
+        let streams: [RESPValue]
+        switch reply {
+        case .null: return []
+        case .map(let pairs): streams = pairs.map(\.value)
+        case .array(let pairs):
+            streams = try pairs.map { pair throws(ReadError) in
+                guard case .array(let keyAndEntries) = pair, keyAndEntries.count == 2 else {
+                    throw .unexpected("a stream that is not [key, entries]")
+                }
+                return keyAndEntries[1]
+            }
+        default: throw .unexpected("not a map")
+        }
+        guard let only = streams.first else { return [] }
+        return try entries(ofRange: only)
+    }
+
+    /// The entries of an `XRANGE`/`XREVRANGE` reply (or one stream of an `XREAD` reply).
+    static func entries(ofRange reply: RESPValue) throws(ReadError) -> [StreamEntry] {
+        guard case .array(let items) = reply else { throw .unexpected("entries that are not an array") }
+        return try items.map { item throws(ReadError) in
+            guard case .array(let idAndFields) = item, idAndFields.count == 2,
+                let idText = idAndFields[0].string, let id = StreamID(idText)
+            else { throw .unexpected("an entry that is not [id, fields]") }
+            var fields: [String: [UInt8]] = [:]
+            if case .array(let flat) = idAndFields[1] {
+                var index = 0
+                while index + 1 < flat.count {
+                    if let name = flat[index].string, case .bulkString(let value) = flat[index + 1] {
+                        fields[name] = value
+                    }
+                    index += 2
+                }
+            }
+            return StreamEntry(id: id, fields: fields)
+        }
+    }
+}

@@ -1,0 +1,319 @@
+import ChatCore
+import ChatTestSupport
+import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import Testing
+
+/// Several real `chat-server` processes sharing one hub through a real `redis-server`: the
+/// cluster behaves as one server.
+@Suite(.serialized, .timeLimit(.minutes(3))) struct ClusterTests {
+    @Test func usersOnDifferentNodesChatSeeEachOtherAndShareNames() async throws {
+        try await TestCluster.run(nodes: 3) { cluster in
+            let alice = try await cluster.login("alice", node: 0, from: "127.0.0.2")
+            let bob = try await cluster.login("bob", node: 1, from: "127.0.0.3")
+            let carol = try await cluster.login("carol", node: 2, from: "127.0.0.4")
+            try await alice.readUntil("*** carol joined the room ***")
+            try await bob.readUntil("*** carol joined the room ***")
+
+            try await alice.send("hello from node 1")
+            #expect(try await bob.readLine() == "[alice]: hello from node 1")
+            #expect(try await carol.readLine() == "[alice]: hello from node 1")
+            #expect(try await alice.readLine() == "[alice]: hello from node 1")
+
+            try await carol.send("/users")
+            #expect(
+                try await carol.readLines(4) == [
+                    "Online Users (3):", "  - alice", "  - bob", "  - carol (you)",
+                ])
+
+            try await bob.send("/msg carol psst")
+            #expect(try await bob.readLine() == "[PM to carol]: psst")
+            #expect(try await carol.readLine() == "[bob]: [PM] psst")
+            try await carol.send("/reply hi bob")
+            #expect(try await carol.readLine() == "[PM to bob]: hi bob")
+            #expect(try await bob.readLine() == "[carol]: [PM] hi bob")
+
+            // A room made on node 3 is joined from node 1; its lines stay in it.
+            try await carol.send("/create #ops")
+            try await carol.readUntil("*** You joined #ops ***")
+            try await alice.send("/join #ops")
+            try await alice.readUntil("*** You joined #ops ***")
+            try await carol.readUntil("*** alice joined the room ***")
+            try await carol.send("in ops")
+            #expect(try await alice.readLine() == "[carol]: in ops")
+            // Bob, left in #general, saw them go, and nothing of #ops.
+            #expect(
+                try await bob.linesArriving(within: .milliseconds(300)) == [
+                    "*** carol left the room ***", "*** alice left the room ***",
+                ])
+
+            // A name online on node 1 is taken on node 2.
+            let mallory = try await cluster.verify("mallory", node: 1, from: "127.0.0.5")
+            try await mallory.send("alice")
+            #expect(try await mallory.readLine() == "ERROR: Username 'alice' is already taken.")
+        }
+    }
+
+    @Test func theIPLimitCountsConnectionsOnEveryNode() async throws {
+        try await TestCluster.run(nodes: 2, environment: ["MAX_CONNECTIONS_PER_IP": "1"]) { cluster in
+            let first = try await TestClient.connect(port: cluster.ports[0], from: "127.0.0.6", group: cluster.group)
+            try await first.readUntil("*** Enter your email address below ***")
+            let second = try await TestClient.connect(port: cluster.ports[1], from: "127.0.0.6", group: cluster.group)
+            #expect(
+                try await second.waitForClose() == [
+                    "ERROR: IP address 127.0.0.6 already has an active connection"
+                ])
+            // Once the first goes, node 2 lets the address in.
+            await first.close()
+            let third: TestClient = try await cluster.eventually { () async throws -> TestClient? in
+                let client = try await TestClient.connect(
+                    port: cluster.ports[1], from: "127.0.0.6", group: cluster.group)
+                let lines = try await client.linesArriving(within: .milliseconds(500))
+                guard lines.contains("*** Enter your email address below ***") else {
+                    await client.close()
+                    return nil
+                }
+                return client
+            }
+            await third.close()
+        }
+    }
+
+    @Test func aBanOnOneNodeIsRefusedOnAnother() async throws {
+        try await TestCluster.run(nodes: 3, environment: ["ADMIN_EMAILS": "boss@example.com"]) { cluster in
+            let boss = try await cluster.login("boss", node: 0, from: "127.0.0.7")
+            let bob = try await cluster.login("bob", node: 1, from: "127.0.0.8")
+            try await boss.readUntil("*** bob joined the room ***")
+            try await boss.send("/ban bob 10")
+            #expect(try await boss.readLine() == "*** bob is banned for 10 minutes (e-mail address and IP address) ***")
+            #expect(
+                try await bob.waitForClose() == [
+                    "*** You have been banned from this server by boss for 10 minutes ***"
+                ])
+            // From node 3, by the same IP: refused at once.
+            let again = try await TestClient.connect(port: cluster.ports[2], from: "127.0.0.8", group: cluster.group)
+            #expect(try await again.waitForClose() == ["ERROR: You are banned from this server."])
+            // By the same address from another IP: refused at the code request.
+            let other = try await TestClient.connect(port: cluster.ports[2], from: "127.0.0.9", group: cluster.group)
+            try await other.readUntil("*** Enter your email address below ***")
+            try await other.send("bob@example.com")
+            let refused = try await other.waitForClose()
+            #expect(
+                refused == [
+                    "*** Please wait while we verify your email address... ***",
+                    "ERROR: You are banned from this server.",
+                ])
+        }
+    }
+
+    @Test func threeSendersOnThreeNodesGiveEveryMemberTheSameSequence() async throws {
+        let environment = ["MESSAGE_BURST": "200", "MESSAGES_PER_SECOND": "200"]
+        try await TestCluster.run(nodes: 3, environment: environment) { cluster in
+            let names = ["ann", "ben", "cat"]
+            var members: [TestClient] = []
+            for (index, name) in names.enumerated() {
+                members.append(try await cluster.login(name, node: index, from: "127.0.1.\(index + 2)"))
+            }
+            // A listener on each node too, who sends nothing.
+            for index in 0..<3 {
+                members.append(try await cluster.login("quiet\(index)", node: index, from: "127.0.2.\(index + 2)"))
+            }
+            // Everyone has seen everyone join: the sequences start from here.
+            for member in members.prefix(5) { try await member.readUntil("*** quiet2 joined the room ***") }
+
+            let perSender = 40
+            try await withThrowingTaskGroup(of: Void.self) { senders in
+                for (index, name) in names.enumerated() {
+                    let sender = members[index]
+                    senders.addTask {
+                        for number in 1...perSender { try await sender.send("\(name) \(number)") }
+                    }
+                }
+                try await senders.waitForAll()
+            }
+            var sequences: [[String]] = []
+            for member in members {
+                sequences.append(try await member.readLines(perSender * names.count, timeout: .seconds(30)))
+            }
+            for sequence in sequences {
+                #expect(sequence == sequences[0])
+            }
+            // Each sender's own lines in the order sent.
+            for name in names {
+                let own = sequences[0].filter { $0.hasPrefix("[\(name)]: ") }
+                #expect(own == (1...perSender).map { "[\(name)]: \(name) \($0)" })
+            }
+        }
+    }
+
+    @Test func aKilledNodesUsersLeaveInTimeAndARestartedNodeRejoins() async throws {
+        try await TestCluster.run(nodes: 3) { cluster in
+            let alice = try await cluster.login("alice", node: 0, from: "127.0.0.2")
+            let bob = try await cluster.login("bob", node: 1, from: "127.0.0.3")
+            let carol = try await cluster.login("carol", node: 2, from: "127.0.0.4")
+            try await alice.readUntil("*** carol joined the room ***")
+            _ = bob
+
+            let killed = ContinuousClock.now
+            cluster.nodes[1].kill()
+            try await alice.readUntil("*** bob left the room ***", timeout: .seconds(10))
+            let waited = ContinuousClock.now - killed
+            // Within the node timeout plus a heartbeat (3 s + 1 s), with room for a slow machine.
+            #expect(waited < .seconds(6), "users of the killed node left after \(waited)")
+            try await carol.readUntil("*** bob left the room ***")
+            try await carol.send("/users")
+            #expect(try await carol.readLines(3) == ["Online Users (2):", "  - alice", "  - carol (you)"])
+
+            // Node 2 again (a new process): it catches up and its users chat with the others.
+            let port = try await cluster.restartNode(1)
+            let bobAgain = try await cluster.login("bob", port: port, from: "127.0.0.3", mailIndex: 1)
+            try await alice.readUntil("*** bob joined the room ***")
+            try await bobAgain.send("back")
+            #expect(try await alice.readLine() == "[bob]: back")
+            try await carol.readUntil("[bob]: back")
+            try await bobAgain.send("/users")
+            let users = try await bobAgain.readUntil("  - carol")
+            #expect(users.suffix(3) == ["Online Users (3):", "  - alice", "  - bob (you)"], "\(users)")
+        }
+    }
+
+    @Test func aStoppedNodesUsersAreToldAndTheOthersSeeThemGoAtOnce() async throws {
+        try await TestCluster.run(nodes: 2) { cluster in
+            let alice = try await cluster.login("alice", node: 0, from: "127.0.0.2")
+            let bob = try await cluster.login("bob", node: 1, from: "127.0.0.3")
+            try await alice.readUntil("*** bob joined the room ***")
+
+            cluster.nodes[1].terminate()
+            #expect(try await bob.waitForClose() == ["*** Server is shutting down ***"])
+            let told = ContinuousClock.now
+            try await alice.readUntil("*** bob left the room ***", timeout: .seconds(5))
+            // Through the log, not by the heartbeat expiring (3 s).
+            #expect(ContinuousClock.now - told < .seconds(2))
+            #expect(try await cluster.nodes[1].waitForExit(timeout: .seconds(20)) == 0)
+            #expect(cluster.nodes[1].log.contains("Left the cluster"))
+        }
+    }
+
+    @Test func aNodeWithOtherSettingsIsNotLetIn() async throws {
+        try await TestCluster.run(nodes: 1) { cluster in
+            let odd = try cluster.startProcess(name: "odd", environment: ["HISTORY_SIZE": "7"])
+            defer { odd.kill() }
+            let status = try await odd.waitForExit(timeout: .seconds(20))
+            #expect(status != 0)
+            #expect(odd.log.contains("Cannot join the cluster: its nodes decide with other settings"))
+            #expect(odd.log.contains("HISTORY_SIZE=7"))
+        }
+    }
+}
+
+/// A `redis-server` and chat-server nodes on loopback, with one mail folder, for one test.
+final class TestCluster: @unchecked Sendable {
+    // @unchecked: `nodes` and `ports` change only in `restartNode`, which the test's one task
+    // calls between its other uses; nothing else touches them concurrently.
+    let redis: RedisServerProcess
+    let mail: MailFolder
+    let group: MultiThreadedEventLoopGroup
+    let environment: [String: String]
+    private(set) var nodes: [ServerProcess] = []
+    private(set) var ports: [Int] = []
+
+    private init(redis: RedisServerProcess, mail: MailFolder, environment: [String: String]) {
+        self.redis = redis
+        self.mail = mail
+        self.environment = environment
+        self.group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    }
+
+    /// Starts Redis and the nodes, runs `body`, and stops everything whatever happens.
+    static func run(
+        nodes count: Int, environment: [String: String] = [:], _ body: (TestCluster) async throws -> Void
+    ) async throws {
+        let redis = try await RedisServerProcess.started(["--appendonly", "yes"])
+        let mail = try MailFolder.makeTemporary()
+        let cluster = TestCluster(redis: redis, mail: mail, environment: environment)
+        defer {
+            for node in cluster.nodes { node.kill() }
+            redis.kill()
+            mail.remove()
+        }
+        do {
+            for index in 0..<count {
+                let node = try cluster.startProcess(name: "node\(index + 1)")
+                cluster.nodes.append(node)
+                cluster.ports.append(try await node.waitForPort())
+            }
+            try await body(cluster)
+        } catch {
+            for (index, node) in cluster.nodes.enumerated() { print("--- node\(index + 1) log ---\n\(node.log)") }
+            try? await cluster.group.shutdownGracefully()
+            throw error
+        }
+        try await cluster.group.shutdownGracefully()
+    }
+
+    func startProcess(name: String, environment extra: [String: String] = [:]) throws -> ServerProcess {
+        try ServerProcess.start(
+            environment: [
+                "CLUSTER_REDIS_URL": "redis://127.0.0.1:\(redis.port)",
+                "NODE_ID": name,
+                "CLUSTER_HEARTBEAT_SECONDS": "1",
+                "CLUSTER_NODE_TIMEOUT_SECONDS": "3",
+                "MAIL_TRANSPORT": "file",
+                "MAIL_DIR": mail.path,
+                "TCP_PORT": "0",
+                "BIND_ADDRESS": "127.0.0.1",
+                "LOG_LEVEL": "info",
+            ].merging(environment) { $1 }.merging(extra) { $1 })
+    }
+
+    /// Starts node `index` again, as a new process; returns its port.
+    func restartNode(_ index: Int) async throws -> Int {
+        nodes[index].kill()
+        let node = try startProcess(name: "node\(index + 1)-again")
+        nodes[index] = node
+        ports[index] = try await node.waitForPort()
+        return ports[index]
+    }
+
+    /// A client past the code, at the username prompt.
+    func verify(_ name: String, node: Int, from source: String, mailIndex: Int = 0) async throws -> TestClient {
+        let client = try await TestClient.connect(port: ports[node], from: source, group: group)
+        try await client.readUntil("*** Enter your email address below ***")
+        try await client.send("\(name)@example.com")
+        try await client.readUntil("*** Enter OTP code: ***")
+        try await client.send(try await mail.code(for: "\(name)@example.com", mailIndex: mailIndex))
+        try await client.readUntil("*** OTP verified successfully! ***")
+        _ = try await client.readLine()
+        return client
+    }
+
+    func login(_ name: String, node: Int, from source: String, mailIndex: Int = 0) async throws -> TestClient {
+        try await login(name, port: ports[node], from: source, mailIndex: mailIndex)
+    }
+
+    func login(_ name: String, port: Int, from source: String, mailIndex: Int = 0) async throws -> TestClient {
+        let client = try await TestClient.connect(port: port, from: source, group: group)
+        try await client.readUntil("*** Enter your email address below ***")
+        try await client.send("\(name)@example.com")
+        try await client.readUntil("*** Enter OTP code: ***")
+        try await client.send(try await mail.code(for: "\(name)@example.com", mailIndex: mailIndex))
+        try await client.readUntil("*** OTP verified successfully! ***")
+        _ = try await client.readLine()
+        try await client.send(name)
+        try await client.readUntil("*** Type /help for available commands. ***")
+        // The history block, when the room has one, comes right after.
+        _ = try await client.linesArriving(within: .milliseconds(100))
+        return client
+    }
+
+    /// Tries `attempt` every 200 ms until it gives a value (at most 25 times).
+    func eventually<T>(_ attempt: () async throws -> T?) async throws -> T {
+        for _ in 0..<25 {
+            if let value = try await attempt() { return value }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        throw TestFailure("no success after 25 attempts")
+    }
+}
