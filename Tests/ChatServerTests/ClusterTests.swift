@@ -196,6 +196,30 @@ import Testing
         }
     }
 
+    @Test func redisRestartedWithItsDataTheNodesReconnectAndChatOn() async throws {
+        try await TestCluster.run(nodes: 2) { cluster in
+            let alice = try await cluster.login("alice", node: 0, from: "127.0.0.2")
+            let bob = try await cluster.login("bob", node: 1, from: "127.0.0.3")
+            try await alice.readUntil("*** bob joined the room ***")
+            try await alice.send("before")
+            #expect(try await bob.readLine() == "[alice]: before")
+            #expect(try await alice.readLine() == "[alice]: before")
+
+            try await cluster.restartRedis()
+            // Both nodes reconnect (backoff from 100 ms) and read on after the last entry
+            // they applied: a line sent once they are back arrives once, and nothing older
+            // arrives again.
+            _ = try await cluster.nodes[0].waitForLog("(Connected to Redis again)", timeout: .seconds(20))
+            _ = try await cluster.nodes[1].waitForLog("(Reading the hub log again)", timeout: .seconds(20))
+            try await alice.send("after")
+            #expect(try await bob.readLine(timeout: .seconds(20)) == "[alice]: after")
+            #expect(try await alice.readLine(timeout: .seconds(20)) == "[alice]: after")
+            try await bob.send("/users")
+            #expect(try await bob.readLines(3) == ["Online Users (2):", "  - alice", "  - bob (you)"])
+            #expect(try await bob.linesArriving(within: .milliseconds(300)).isEmpty)
+        }
+    }
+
     @Test func aNodeWithOtherSettingsIsNotLetIn() async throws {
         try await TestCluster.run(nodes: 1) { cluster in
             let odd = try cluster.startProcess(name: "odd", environment: ["HISTORY_SIZE": "7"])
@@ -210,9 +234,10 @@ import Testing
 
 /// A `redis-server` and chat-server nodes on loopback, with one mail folder, for one test.
 final class TestCluster: @unchecked Sendable {
-    // @unchecked: `nodes` and `ports` change only in `restartNode`, which the test's one task
-    // calls between its other uses; nothing else touches them concurrently.
-    let redis: RedisServerProcess
+    // @unchecked: `nodes`, `ports` and `redis` change only in `restartNode` and
+    // `restartRedis`, which the test's one task calls between its other uses; nothing else
+    // touches them concurrently.
+    private(set) var redis: RedisServerProcess
     let mail: MailFolder
     let group: MultiThreadedEventLoopGroup
     let environment: [String: String]
@@ -235,7 +260,7 @@ final class TestCluster: @unchecked Sendable {
         let cluster = TestCluster(redis: redis, mail: mail, environment: environment)
         defer {
             for node in cluster.nodes { node.kill() }
-            redis.kill()
+            cluster.redis.kill()
             mail.remove()
         }
         do {
@@ -266,6 +291,11 @@ final class TestCluster: @unchecked Sendable {
                 "BIND_ADDRESS": "127.0.0.1",
                 "LOG_LEVEL": "info",
             ].merging(environment) { $1 }.merging(extra) { $1 })
+    }
+
+    /// Stops Redis (its append-only file on disk) and starts it again on the same port.
+    func restartRedis() async throws {
+        redis = try await redis.restarted()
     }
 
     /// Starts node `index` again, as a new process; returns its port.

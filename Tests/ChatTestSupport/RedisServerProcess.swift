@@ -1,4 +1,5 @@
 import Foundation
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 
@@ -8,6 +9,10 @@ public final class RedisServerProcess: Sendable {
     public let port: Int
     private let process: SpawnedProcess
     private let folder: URL
+    private let arguments: [String]
+    private let log: URL
+    /// Whether this process's data folder goes when it does (not when a restart took it over).
+    private let ownsFolder = NIOLockedValueBox(true)
 
     public static var executable: String? {
         ["/usr/bin/redis-server", "/usr/local/bin/redis-server"].first {
@@ -16,29 +21,45 @@ public final class RedisServerProcess: Sendable {
     }
 
     /// - Parameter arguments: extra settings, e.g. `["--requirepass", "secret"]`.
-    public init(port: Int? = nil, _ arguments: [String] = []) throws {
+    public convenience init(port: Int? = nil, _ arguments: [String] = []) throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("redis-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        try self.init(port: try port ?? Self.freePort(), folder: folder, arguments)
+    }
+
+    private init(port: Int, folder: URL, _ arguments: [String]) throws {
         guard let executable = Self.executable else {
             throw TestFailure("redis-server is not installed (scripts/test.sh installs it)")
         }
-        let port = try port ?? Self.freePort()
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("redis-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        // A log of its own for each start, so a restart waits for its own "ready" line.
+        let log = folder.appendingPathComponent("redis-\(UUID().uuidString).log")
         self.process = try SpawnedProcess(
             executable,
             [
                 "--port", "\(port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", folder.path,
                 "--enable-debug-command", "yes",
             ] + arguments,
-            output: folder.appendingPathComponent("redis.log").path)
+            output: log.path)
         self.port = port
         self.folder = folder
+        self.arguments = arguments
+        self.log = log
+    }
+
+    /// Stops this server (SIGTERM: with `--appendonly yes` its data is on disk) and starts
+    /// another on the same port and data folder, ready.
+    public func restarted() async throws -> RedisServerProcess {
+        stop()
+        ownsFolder.withLockedValue { $0 = false }
+        let next = try RedisServerProcess(port: port, folder: folder, arguments)
+        try await next.waitUntilReady()
+        return next
     }
 
     /// Waits (bounded) until the server says it is ready: its log line, not a connection to
     /// the port, which might reach another test's server if that one took the port first.
     public func waitUntilReady(timeout: Duration = .seconds(10)) async throws {
         let deadline = ContinuousClock.now + timeout
-        let log = folder.appendingPathComponent("redis.log")
         while ContinuousClock.now < deadline {
             let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
             if text.contains("Ready to accept connections") { return }
@@ -80,6 +101,7 @@ public final class RedisServerProcess: Sendable {
     }
 
     deinit {
+        guard ownsFolder.withLockedValue({ $0 }) else { return }
         try? FileManager.default.removeItem(at: folder)
     }
 
