@@ -31,9 +31,13 @@ struct ChatBench: AsyncParsableCommand {
 
     @Argument(help: "login, fanout, slow or idle") var mode: Mode
     @Option(help: "Server address.") var host = "127.0.0.1"
-    @Option(help: "Server port.") var port = 8888
+    @Option(help: "Server port; repeat it for several nodes of a cluster: client i connects to the (i mod n)-th.")
+    var port: [Int] = [8888]
     @Option(help: "The server's MAIL_DIR (file transport).") var mailDir = "./mail"
-    @Option(help: "The server's process id, for its CPU time and memory.") var serverPid: Int32?
+    @Option(
+        help: "Server process id, for CPU and memory; repeat per node (and Redis): summed, each shown."
+    )
+    var serverPid: [Int32] = []
     @Option(help: "Clients.") var clients = 100
     @Option(help: "Rooms the clients are spread over (1: everyone in #general).") var rooms = 1
     @Option(help: "Clients that send.") var senders = 5
@@ -100,15 +104,15 @@ struct Bench {
     func run() async throws -> Report {
         let registry = try await StatsRegistry.make(for: group)
         var report = Report(mode: options.mode.rawValue, clients: options.clients)
-        let baseline = options.serverPid.flatMap(ProcessStats.read(pid:))
+        let baseline = ProcessStats.read(pids: options.serverPid)
         let benchBaseline = ProcessStats.current()
         let start = ContinuousClock.now
         let (clients, loginLatency) = try await login(registry: registry)
         report.loginSeconds = (ContinuousClock.now - start).seconds
         report.loginLatency = loginLatency
         report.loginBenchCPUSeconds = ProcessStats.current().cpuSeconds - benchBaseline.cpuSeconds
-        if let baseline, let now = options.serverPid.flatMap(ProcessStats.read(pid:)) {
-            report.loginServerCPUSeconds = now.cpuSeconds - baseline.cpuSeconds
+        if let baseline, let now = ProcessStats.read(pids: options.serverPid) {
+            report.loginServerCPUSeconds = now.total.cpuSeconds - baseline.total.cpuSeconds
         }
 
         switch options.mode {
@@ -116,9 +120,10 @@ struct Bench {
             break
         case .idle:
             try await Task.sleep(for: .seconds(options.duration))
-            if let baseline, let now = options.serverPid.flatMap(ProcessStats.read(pid:)) {
-                report.serverRSSBytes = now.residentBytes
-                report.rssPerConnection = Double(now.residentBytes - baseline.residentBytes) / Double(options.clients)
+            if let baseline, let now = ProcessStats.read(pids: options.serverPid) {
+                report.serverRSSBytes = now.total.residentBytes
+                report.rssPerConnection =
+                    Double(now.total.residentBytes - baseline.total.residentBytes) / Double(options.clients)
             }
         case .fanout:
             (report.phases, _) = try await fanout(clients, registry: registry, slowAfter: nil)
@@ -192,7 +197,7 @@ struct Bench {
         if willBeSlow { bootstrap = bootstrap.channelOption(.socketOption(.so_rcvbuf), value: 16384) }
         let channel =
             try await bootstrap
-            .connect(host: options.host, port: options.port).get()
+            .connect(host: options.host, port: options.port[index % options.port.count]).get()
         let lineBytes = options.lineBytes
         let (handler, nanos) = try await channel.eventLoop.flatSubmit {
             () -> EventLoopFuture<(NIOLoopBound<BenchClient>, UInt64)> in
@@ -292,19 +297,24 @@ struct Bench {
 
     private func measure(registry: StatsRegistry, label: String) async throws -> Report.Phase {
         try await registry.reset(recording: true)
-        let serverBefore = options.serverPid.flatMap(ProcessStats.read(pid:))
+        let serverBefore = ProcessStats.read(pids: options.serverPid)
         let benchBefore = ProcessStats.current()
         let start = ContinuousClock.now
         try await Task.sleep(for: .seconds(options.duration))
         let elapsed = (ContinuousClock.now - start).seconds
         let snapshot = try await registry.collect()
-        let serverAfter = options.serverPid.flatMap(ProcessStats.read(pid:))
+        let serverAfter = ProcessStats.read(pids: options.serverPid)
         let benchAfter = ProcessStats.current()
         try await registry.reset(recording: false)
         var phase = Report.Phase(label: label, seconds: elapsed, stats: snapshot)
         if let serverBefore, let serverAfter {
-            phase.serverCPUSeconds = serverAfter.cpuSeconds - serverBefore.cpuSeconds
-            phase.serverRSSBytes = serverAfter.residentBytes
+            phase.serverCPUSeconds = serverAfter.total.cpuSeconds - serverBefore.total.cpuSeconds
+            phase.serverRSSBytes = serverAfter.total.residentBytes
+            if options.serverPid.count > 1 {
+                phase.serverCPUSecondsEach = zip(serverAfter.each, serverBefore.each).map {
+                    $0.cpuSeconds - $1.cpuSeconds
+                }
+            }
         }
         phase.benchCPUSeconds = benchAfter.cpuSeconds - benchBefore.cpuSeconds
         return phase

@@ -25,6 +25,19 @@ struct ProcessStats: Sendable {
         return ProcessStats(cpuSeconds: (utime + stime) / ticks, residentBytes: rssKiB * 1024)
     }
 
+    /// Each process's figures and their sum; `nil` when there is no process or one is gone.
+    static func read(pids: [Int32]) -> (total: ProcessStats, each: [ProcessStats])? {
+        guard !pids.isEmpty else { return nil }
+        var each: [ProcessStats] = []
+        for pid in pids {
+            guard let stats = read(pid: pid) else { return nil }
+            each.append(stats)
+        }
+        let total = ProcessStats(
+            cpuSeconds: each.reduce(0) { $0 + $1.cpuSeconds }, residentBytes: each.reduce(0) { $0 + $1.residentBytes })
+        return (total, each)
+    }
+
     static func current() -> ProcessStats {
         read(pid: getpid()) ?? ProcessStats(cpuSeconds: 0, residentBytes: 0)
     }

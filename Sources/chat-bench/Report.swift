@@ -8,6 +8,8 @@ struct Report {
         var seconds: Double
         var stats: LoopStats.Snapshot
         var serverCPUSeconds: Double?
+        /// With several `--server-pid`s: each process's CPU seconds, in their order.
+        var serverCPUSecondsEach: [Double] = []
         var serverRSSBytes: Int?
         var benchCPUSeconds: Double = 0
         var missingAtEnd = 0
@@ -64,6 +66,14 @@ struct Report {
                         format: "    server CPU %.2f s = %.3f µs per delivery, RSS %.1f MiB", cpu, perDelivery,
                         Double(phase.serverRSSBytes ?? 0) / 1_048_576))
             }
+            if !phase.serverCPUSecondsEach.isEmpty {
+                let each = phase.serverCPUSecondsEach.map {
+                    String(
+                        format: "%.2f s (%.3f µs per delivery)", $0,
+                        phase.stats.deliveries > 0 ? $0 * 1e6 / Double(phase.stats.deliveries) : 0)
+                }
+                lines.append("    each process: " + each.joined(separator: ", "))
+            }
             lines.append(
                 String(
                     format: "    bench CPU %.2f s = %.3f µs per received line", phase.benchCPUSeconds,
@@ -104,6 +114,7 @@ struct Report {
             if let cpu = phase.serverCPUSeconds { entry["server_cpu_seconds"] = cpu }
             if let perDelivery = phase.cpuPerDelivery { entry["server_cpu_us_per_delivery"] = perDelivery }
             if let rss = phase.serverRSSBytes { entry["server_rss_bytes"] = rss }
+            if !phase.serverCPUSecondsEach.isEmpty { entry["server_cpu_seconds_each"] = phase.serverCPUSecondsEach }
             return entry
         }
         if let rssPerConnection { object["server_rss_bytes_per_connection"] = rssPerConnection }

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# One node alone next to two nodes sharing a Redis, in the same run, with the same load:
+# a room of CLIENTS (500) members split over the nodes, at RATE (100) lines/s and in a
+# closed loop (rate 0). chat-bench counts every process's CPU: the node(s), and Redis.
+#
+#   Benchmarks/cluster.sh [OUTDIR]
+#   CLIENTS (500) SENDERS (5) RATE (100) DURATION (15) ROUNDS (2) change the run.
+# Builds release binaries first. Everything it starts, it stops; all traffic is on 127.0.0.1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+swift build -c release --product chat-server >/dev/null
+swift build -c release --product chat-bench >/dev/null
+out=${1:-$(mktemp -d)}
+mkdir -p "$out"
+clients=${CLIENTS:-500} senders=${SENDERS:-5} rate=${RATE:-100} duration=${DURATION:-15} rounds=${ROUNDS:-2}
+mail_root=/dev/shm
+[ -d "$mail_root" ] || mail_root=/tmp
+work=$(mktemp -d "$mail_root/chat-cluster-bench.XXXXXX")
+pids=()
+stop_all() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+    pids=()
+}
+trap 'stop_all; rm -rf "$work"' EXIT
+ulimit -n "$(ulimit -Hn)"
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return; sleep 0.1; done; }
+
+start_node() { # mail port [redis_port] -> pid in $node_pid
+    local extra=()
+    [ -n "${3:-}" ] && extra=(CLUSTER_REDIS_URL="redis://127.0.0.1:$3" NODE_ID="bench-$2")
+    env $(grep -v '^#' Benchmarks/bench-server.env | xargs) MAIL_DIR="$1" TCP_PORT="$2" "${extra[@]}" \
+        .build/release/chat-server >>"$out/server-$2.log" 2>&1 &
+    node_pid=$!
+    pids+=("$node_pid")
+    wait_port "$2"
+}
+
+run() { # label nodes(1|2) rate
+    local mail=$work/mail-$1 ports=() server_pids=()
+    mkdir -p "$mail"
+    if [ "$2" = 1 ]; then
+        local port
+        port=$(free_port)
+        start_node "$mail" "$port"
+        ports+=(--port "$port")
+        server_pids+=(--server-pid "$node_pid")
+    else
+        local redis_port
+        redis_port=$(free_port)
+        mkdir -p "$work/redis-$1"
+        redis-server --port "$redis_port" --bind 127.0.0.1 --appendonly yes --save "" --dir "$work/redis-$1" \
+            --logfile "$out/redis-$1.log" &
+        local redis=$!
+        pids+=("$redis")
+        wait_port "$redis_port"
+        for _ in 1 2; do
+            local port
+            port=$(free_port)
+            start_node "$mail" "$port" "$redis_port"
+            ports+=(--port "$port")
+            server_pids+=(--server-pid "$node_pid")
+        done
+        server_pids+=(--server-pid "$redis")
+    fi
+    .build/release/chat-bench fanout --clients "$clients" --senders "$senders" --rate "$3" \
+        --duration "$duration" --mail-dir "$mail" "${ports[@]}" "${server_pids[@]}" >"$out/$1.txt" 2>&1
+    stop_all
+    rm -rf "$mail" "$work/redis-$1"
+}
+
+for round in $(seq "$rounds"); do
+    for rate_label in "rate:$rate" "closed:0"; do
+        label=${rate_label%%:*} r=${rate_label##*:}
+        if [ $((round % 2)) = 1 ]; then order="1 2"; else order="2 1"; fi
+        for nodes in $order; do run "$label-$nodes-node-$round" "$nodes" "$r"; done
+    done
+done
+
+python3 - "$out" "$rounds" <<'PY'
+import json, statistics, sys
+out, rounds = sys.argv[1], int(sys.argv[2])
+def phase(name):
+    for line in open(f"{out}/{name}.txt"):
+        if line.startswith("{"):
+            return json.loads(line)["phases"][0]
+for label in ("rate", "closed"):
+    print(f"{label}:")
+    for nodes in (1, 2):
+        rows = [phase(f"{label}-{nodes}-node-{r}") for r in range(1, rounds + 1)]
+        for r, p in enumerate(rows, 1):
+            each = p.get("server_cpu_seconds_each", [])
+            per = ", ".join(f"{c * 1e6 / max(p['deliveries'], 1):.3f}" for c in each)
+            print(f"  {nodes} node(s) round {r}: {p['deliveries_per_second']:.0f} deliveries/s, "
+                  f"p99 {p['p99_ms']:.2f} ms, CPU/delivery {p['server_cpu_us_per_delivery']:.3f} µs"
+                  + (f" (nodes, Redis: {per})" if each else "")
+                  + f", lost {p['lost']}, out of order {p['out_of_order']}")
+PY
+echo "results in $out"
