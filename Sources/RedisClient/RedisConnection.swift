@@ -146,8 +146,12 @@ public final class RedisConnection: Sendable {
     /// Sends one command without waiting: the future completes with its answer (an error
     /// reply as ``RedisError/server(_:)``). For callers that must not suspend, such as an
     /// event loop handing a command on.
-    public func sendWithoutWaiting(_ command: RESPCommand) -> EventLoopFuture<RESPValue> {
-        answer(to: command).flatMapThrowing { value in
+    ///
+    /// - Parameter timeout: whether the command times out; a caller sending many commands
+    ///   may rely on another command's timeout (a heartbeat) to notice a hung server, and
+    ///   save a timer per command.
+    public func sendWithoutWaiting(_ command: RESPCommand, timeout: Bool = true) -> EventLoopFuture<RESPValue> {
+        answer(to: command, timeout: timeout).flatMapThrowing { value in
             if let error = value.error { throw RedisError.server(error) }
             return value
         }
@@ -165,17 +169,19 @@ public final class RedisConnection: Sendable {
 
     /// The answer's future; the command times out (closing the connection) after the
     /// command timeout.
-    private func answer(to command: RESPCommand, flush: Bool = true) -> EventLoopFuture<RESPValue> {
+    private func answer(to command: RESPCommand, flush: Bool = true, timeout: Bool = true) -> EventLoopFuture<RESPValue>
+    {
         let promise = channel.eventLoop.makePromise(of: RESPValue.self)
-        let timeout = commandTimeout
         let channel = self.channel
-        let timer = channel.eventLoop.scheduleTask(in: timeout) {
-            promise.fail(RedisError.timeout)
-            // The answers after this one can no longer be matched: the connection ends, and
-            // the commands still waiting fail as `connectionClosed`.
-            channel.close(promise: nil)
+        if timeout {
+            let timer = channel.eventLoop.scheduleTask(in: commandTimeout) {
+                promise.fail(RedisError.timeout)
+                // The answers after this one can no longer be matched: the connection ends,
+                // and the commands still waiting fail as `connectionClosed`.
+                channel.close(promise: nil)
+            }
+            promise.futureResult.whenComplete { _ in timer.cancel() }
         }
-        promise.futureResult.whenComplete { _ in timer.cancel() }
         // A write that fails (the channel is closed) is a closed connection to the caller.
         if flush {
             channel.writeAndFlush((command, Optional(promise))).whenFailure { _ in

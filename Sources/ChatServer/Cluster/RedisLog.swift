@@ -103,7 +103,9 @@ final class RedisLog: NodeLog {
             Array("XADD".utf8), Array(ClusterKeys.log.utf8), [UInt8(ascii: "*")], Array(ClusterKeys.commandField.utf8),
             LogEntryCoding.encode(command),
         ])
-        writer.sendWithoutWaiting(append).whenFailure { error in
+        // No timer per append: the heartbeat's commands on the same connection time out
+        // when Redis hangs, which closes it and fails every append still waiting.
+        writer.sendWithoutWaiting(append, timeout: false).whenFailure { error in
             self.refuse(command, because: "\(error)")
         }
     }
