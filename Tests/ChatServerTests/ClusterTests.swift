@@ -35,19 +35,31 @@ import Testing
             #expect(try await carol.readLine() == "[PM to bob]: hi bob")
             #expect(try await bob.readLine() == "[carol]: [PM] hi bob")
 
-            // A room made on node 3 is joined from node 1; its lines stay in it.
-            try await carol.send("/create #ops")
+            // A private room made on node 3; its owner invites a user of node 1, who joins;
+            // its lines stay in it; the owner kicks them out again.
+            try await carol.send("/create #ops private")
+            #expect(try await carol.readLine() == "*** You created #ops (private); you are its owner ***")
             try await carol.readUntil("*** You joined #ops ***")
+            try await carol.send("/invite alice")
+            #expect(try await carol.readLine() == "*** You invited alice to #ops ***")
+            try await alice.readUntil("*** carol invited you to #ops. Type /join #ops to enter. ***")
             try await alice.send("/join #ops")
             try await alice.readUntil("*** You joined #ops ***")
             try await carol.readUntil("*** alice joined the room ***")
             try await carol.send("in ops")
             #expect(try await alice.readLine() == "[carol]: in ops")
+            #expect(try await carol.readLine() == "[carol]: in ops")
             // Bob, left in #general, saw them go, and nothing of #ops.
             #expect(
                 try await bob.linesArriving(within: .milliseconds(300)) == [
                     "*** carol left the room ***", "*** alice left the room ***",
                 ])
+            try await bob.send("/join #ops")
+            #expect(try await bob.readLine() == "ERROR: #ops is private. Ask a member for an invite.")
+            try await carol.send("/kick alice")
+            try await alice.readUntil("*** You were kicked from #ops by carol ***")
+            try await alice.readUntil("*** You joined #general ***")
+            try await bob.readUntil("*** alice joined the room ***")
 
             // A name online on node 1 is taken on node 2.
             let mallory = try await cluster.verify("mallory", node: 1, from: "127.0.0.5")
@@ -81,11 +93,37 @@ import Testing
         }
     }
 
+    @Test func codeRequestsAreThrottledForTheWholeCluster() async throws {
+        try await TestCluster.run(nodes: 2, environment: ["OTP_REQUESTS_PER_IP_PER_HOUR": "1"]) { cluster in
+            func requestCode(node: Int, _ email: String) async throws -> [String] {
+                let client = try await TestClient.connect(
+                    port: cluster.ports[node], from: "127.0.0.11", group: cluster.group)
+                try await client.readUntil("*** Enter your email address below ***")
+                try await client.send(email)
+                let answer = try await client.readLines(3)
+                await client.close()
+                return answer
+            }
+            #expect(try await requestCode(node: 0, "x@example.com").last == "*** Enter OTP code: ***")
+            // The same IP on the other node, for another address: the IP's hour is used up.
+            let refused: [String] = try await cluster.eventually {
+                // Until node 1 has seen the first connection's release, the IP limit answers.
+                let answer = try await requestCode(node: 1, "y@example.com")
+                return answer[0].hasPrefix("ERROR: IP address") ? nil : answer
+            }
+            #expect(refused[1].hasPrefix("ERROR: Too many codes requested. Try again in "), "\(refused)")
+            #expect(cluster.mail.mails(for: "y@example.com").isEmpty)
+        }
+    }
+
     @Test func aBanOnOneNodeIsRefusedOnAnother() async throws {
         try await TestCluster.run(nodes: 3, environment: ["ADMIN_EMAILS": "boss@example.com"]) { cluster in
             let boss = try await cluster.login("boss", node: 0, from: "127.0.0.7")
             let bob = try await cluster.login("bob", node: 1, from: "127.0.0.8")
             try await boss.readUntil("*** bob joined the room ***")
+            try await boss.send("/wall maintenance at noon")
+            #expect(try await bob.readLine() == "*** Announcement from boss: maintenance at noon ***")
+            try await boss.readUntil("*** Announcement from boss: maintenance at noon ***")
             try await boss.send("/ban bob 10")
             #expect(try await boss.readLine() == "*** bob is banned for 10 minutes (e-mail address and IP address) ***")
             #expect(

@@ -1,0 +1,61 @@
+import ChatCore
+import RedisClient
+import Testing
+
+@testable import ChatServer
+
+/// What a node writes into the hub log is what every node reads back.
+@Suite struct LogEntryCodingTests {
+    @Test func everyCommandReadsBackAsWritten() throws {
+        let address = SessionAddress(id: SessionIDSpace.firstID(of: 7) + 41, shard: 3)
+        let commands: [HubCommand] = [
+            .admit(address, ip: "203.0.113.7", display: "203.0.113.7"),
+            .release(address.id),
+            .requestCode(address, emailKey: "a@example.com", ip: "203.0.113.7"),
+            .codeUsed(emailKey: "a@example.com"),
+            .login(address, username: "alice", emailKey: "a@example.com", ip: "203.0.113.7", isOperator: true),
+            .say(address.id, text: "hello, wörld ✓", isAction: false),
+            .say(address.id, text: "waves", isAction: true),
+            .say(address.id, text: "", isAction: false),
+            .join(address.id, room: RoomName("#ops")!),
+            .create(address.id, room: RoomName("#den")!, isPrivate: true),
+            .leave(address.id),
+            .invite(address.id, target: "bob"),
+            .kick(address.id, target: "bob"),
+            .setTopic(address.id, text: "topic"),
+            .privateMessage(address.id, target: "bob", text: "psst"),
+            .ban(address.id, target: "bob", minutes: 10),
+            .unban(address.id, target: "bob@example.com"),
+            .wall(address.id, text: "maintenance"),
+            .nodeDown(7),
+            .sweep,
+            .shutdown,
+        ]
+        for command in commands {
+            #expect(try LogEntryCoding.decode(LogEntryCoding.encode(command)) == command, "\(command)")
+        }
+        // A chat line is the compact form: a tag, 8 bytes of id, 1 of action, the text.
+        #expect(LogEntryCoding.encode(.say(1, text: "hi", isAction: false)).count == 12)
+    }
+
+    @Test func anEntryThisVersionCannotReadIsRefusedNotMisread() {
+        #expect(throws: (any Error).self) { try LogEntryCoding.decode(Array(#"{"teleport":{"_0":1}}"#.utf8)) }
+        #expect(throws: (any Error).self) { try LogEntryCoding.decode([LogEntryCoding.sayTag, 0, 1]) }
+        #expect(throws: (any Error).self) { try LogEntryCoding.decode([]) }
+    }
+
+    @Test func streamRepliesInBothProtocolVersions() throws {
+        let entry = RESPValue.array([.bulk("1700000000000-3"), .array([.bulk("c"), .bulk("x")])])
+        let resp3 = RESPValue.map([.init(.bulk("{chat}:log"), .array([entry]))])
+        let resp2 = RESPValue.array([.array([.bulk("{chat}:log"), .array([entry])])])
+        for reply in [resp3, resp2] {
+            let entries = try StreamEntry.entries(ofXREAD: reply)
+            #expect(entries.map(\.id) == [StreamID(milliseconds: 1_700_000_000_000, sequence: 3)])
+            #expect(entries.first?.fields["c"] == Array("x".utf8))
+        }
+        #expect(try StreamEntry.entries(ofXREAD: .null).isEmpty)
+        #expect(StreamID("1-2")! < StreamID("1-10")!)
+        #expect(StreamID("2-0")! > StreamID("1-99")!)
+        #expect(StreamID("12") == nil)
+    }
+}
