@@ -102,6 +102,28 @@ public final class RedisConnection: Sendable {
         return connection
     }
 
+    /// Connects, and after each failure waits as `backoff` says and tries again, until it
+    /// succeeds or `shouldStop` says to give up (or the task is cancelled).
+    /// - Parameter failed: told each failure, e.g. to log the first of an outage.
+    /// - Returns: the connection, or `nil` when it gave up.
+    public static func connect(
+        _ configuration: Configuration, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        retryingWith backoff: inout ReconnectBackoff, shouldStop: () -> Bool,
+        failed: (any Error) -> Void = { _ in }, onPush: @escaping @Sendable (RESPValue) -> Void = { _ in }
+    ) async -> RedisConnection? {
+        while !shouldStop() && !Task.isCancelled {
+            do {
+                let connection = try await connect(configuration, group: group, onPush: onPush)
+                backoff.reset()
+                return connection
+            } catch {
+                failed(error)
+                guard (try? await Task.sleep(for: backoff.nextDelay())) != nil else { return nil }
+            }
+        }
+        return nil
+    }
+
     /// Sends one command and waits for its answer.
     /// - Throws: ``RedisError``; an error reply is ``RedisError/server(_:)``.
     public func send(_ command: RESPCommand) async throws -> RESPValue {

@@ -184,7 +184,11 @@ final class ServerProcess: Sendable {
         process.executableURL = try executable
         process.arguments = arguments
         // A clean environment plus the test's settings; run in a folder without a .env.
-        process.environment = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin"]
+        // TSAN_OPTIONS too: under ThreadSanitizer the child is instrumented as well, and its
+        // reports (in its log) must use the same suppressions.
+        let inherited = ProcessInfo.processInfo.environment
+        process.environment = ["PATH": inherited["PATH"] ?? "/usr/bin"]
+            .merging(inherited.filter { $0.key == "TSAN_OPTIONS" }) { $1 }
             .merging(environment) { $1 }
         process.currentDirectoryURL = FileManager.default.temporaryDirectory
         let pipe = Pipe()

@@ -217,3 +217,38 @@ struct RedisConnectionTests {
         }
     }
 }
+
+/// Connecting again and again with backoff until a server is there.
+@Suite(.serialized) struct RedisReconnectTests {
+    @Test func connectingRetriesWithBackoffUntilTheServerIsUp() async throws {
+        let port = try RedisServerProcess.freePort()
+        let failures = NIOLockedValueBox(0)
+        let connecting = Task {
+            var backoff = ReconnectBackoff(initial: .milliseconds(50), maximum: .milliseconds(200))
+            return await RedisConnection.connect(
+                .init(port: port, connectTimeout: .seconds(1)), retryingWith: &backoff, shouldStop: { false },
+                failed: { _ in failures.withLockedValue { $0 += 1 } })
+        }
+        // Nothing listens yet: the attempts fail, then a server comes up on that port.
+        try await Task.sleep(for: .milliseconds(600))
+        #expect(failures.withLockedValue { $0 } >= 2)
+        let server = try RedisServerProcess(port: port)
+        defer { server.stop() }
+        try await server.waitUntilReady()
+        let redis = try #require(await connecting.value)
+        #expect(try await redis.send(RESPCommand(["PING"])) == .simpleString("PONG"))
+        await redis.close()
+    }
+
+    @Test func connectingGivesUpWhenToldToStop() async throws {
+        let port = try RedisServerProcess.freePort()
+        let attempts = NIOLockedValueBox(0)
+        var backoff = ReconnectBackoff(initial: .milliseconds(10), maximum: .milliseconds(20))
+        let connection = await RedisConnection.connect(
+            .init(port: port, connectTimeout: .seconds(1)), retryingWith: &backoff,
+            shouldStop: { attempts.withLockedValue { $0 } >= 3 },
+            failed: { _ in attempts.withLockedValue { $0 += 1 } })
+        #expect(connection == nil)
+        #expect(attempts.withLockedValue { $0 } == 3)
+    }
+}

@@ -239,17 +239,25 @@ final class RedisLog: NodeLog {
     private func readEntries() async {
         var backoff = ReconnectBackoff()
         while !isStopping {
-            do {
-                let reader: RedisConnection
-                if let current = links.withLockedValue({ $0.reader }), current.isActive {
-                    reader = current
-                } else {
-                    reader = try await connect(role: "reader", commandTimeout: Self.readBlock + .seconds(5))
-                    links.withLockedValue { $0.reader = reader }
-                    logger.notice(
-                        "Reading the hub log again", metadata: ["after": "\(lastApplied.withLockedValue { $0 })"])
+            let reader: RedisConnection
+            if let current = links.withLockedValue({ $0.reader }) {
+                reader = current
+            } else {
+                guard
+                    let connected = await RedisConnection.connect(
+                        configuration(role: "reader", commandTimeout: Self.readBlock + .seconds(5)), group: group,
+                        retryingWith: &backoff, shouldStop: { self.isStopping })
+                else { return }
+                reader = connected
+                let kept = links.withLockedValue { links in
+                    guard !links.isStopping else { return false }
+                    links.reader = connected
+                    return true
                 }
-                backoff.reset()
+                guard kept else { return await connected.close() }
+                logger.notice("Reading the hub log again", metadata: ["after": "\(lastApplied.withLockedValue { $0 })"])
+            }
+            do {
                 while !isStopping {
                     let after = lastApplied.withLockedValue { $0 }
                     let reply = try await reader.send(
@@ -263,7 +271,7 @@ final class RedisLog: NodeLog {
                 guard !isStopping else { return }
                 logger.warning("Reading the hub log failed; reconnecting", metadata: ["reason": "\(error)"])
                 links.withLockedValue { $0.reader = nil }
-                guard (try? await Task.sleep(for: backoff.nextDelay())) != nil else { return }
+                await reader.close()
             }
         }
     }
@@ -278,9 +286,11 @@ final class RedisLog: NodeLog {
                 links.withLockedValue { $0.writer = nil }
                 logger.warning("Lost the connection to Redis; reconnecting", metadata: ["redis": "\(settings.redis)"])
             }
-            guard (try? await Task.sleep(for: backoff.nextDelay())) != nil else { return }
-            guard let writer = try? await connect(role: "writer", commandTimeout: .seconds(5)) else { continue }
-            backoff.reset()
+            guard
+                let writer = await RedisConnection.connect(
+                    configuration(role: "writer", commandTimeout: .seconds(5)), group: group,
+                    retryingWith: &backoff, shouldStop: { self.isStopping })
+            else { return }
             let closeNow = links.withLockedValue { links in
                 guard !links.isStopping else { return true }
                 links.writer = writer
@@ -343,11 +353,14 @@ final class RedisLog: NodeLog {
         logger.notice("Left the cluster")
     }
 
-    private func connect(role: String, commandTimeout: Duration) async throws -> RedisConnection {
-        let configuration = RedisConnection.Configuration(
+    private func configuration(role: String, commandTimeout: Duration) -> RedisConnection.Configuration {
+        RedisConnection.Configuration(
             url: settings.redis, clientName: "chat-\(settings.nodeID)-\(role)", connectTimeout: .seconds(5),
             commandTimeout: commandTimeout, tls: tls)
-        return try await RedisConnection.connect(configuration, group: group)
+    }
+
+    private func connect(role: String, commandTimeout: Duration) async throws -> RedisConnection {
+        try await RedisConnection.connect(configuration(role: role, commandTimeout: commandTimeout), group: group)
     }
 }
 
