@@ -42,6 +42,8 @@ public enum UserError: Error, Equatable, Sendable {
     case serverFull
     case connectingTooFast(retryAfterSeconds: Int)
     case flooding
+    /// A cluster node cannot reach the Redis that carries its hub log.
+    case chatUnavailable
 
     /// The text after `ERROR: `.
     public var message: String {
@@ -124,6 +126,8 @@ public enum UserError: Error, Equatable, Sendable {
             return "Too many connections from your address. Try again in \(seconds) seconds."
         case .flooding:
             return "You are sending too fast (flooding). Disconnected."
+        case .chatUnavailable:
+            return "The chat is briefly unavailable. Please try again in a moment."
         }
     }
 

@@ -4,6 +4,7 @@ import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import RedisClient
 import Testing
 
 /// Several real `chat-server` processes sharing one hub through a real `redis-server`: the
@@ -275,6 +276,72 @@ import Testing
         }
     }
 
+    @Test func whileRedisIsDownUsersStayAndAreToldTheChatIsBrieflyUnavailable() async throws {
+        try await TestCluster.run(nodes: 2) { cluster in
+            let alice = try await cluster.login("alice", node: 0, from: "127.0.0.2")
+            let bob = try await cluster.login("bob", node: 1, from: "127.0.0.3")
+            try await alice.readUntil("*** bob joined the room ***")
+            let unavailable = "ERROR: The chat is briefly unavailable. Please try again in a moment."
+
+            cluster.stopRedis()
+            _ = try await cluster.nodes[0].waitForLog("(Lost the connection to Redis)", timeout: .seconds(10))
+            try await alice.send("anyone?")
+            #expect(try await alice.readLine() == unavailable)
+            try await alice.send("/create #elsewhere")
+            #expect(try await alice.readLine() == unavailable)
+            // Reads come from the node's copy and keep working.
+            try await alice.send("/users")
+            #expect(try await alice.readLines(3) == ["Online Users (2):", "  - alice (you)", "  - bob"])
+            // A new connection is refused with the same line.
+            let newcomer = try await TestClient.connect(port: cluster.ports[0], from: "127.0.0.5", group: cluster.group)
+            #expect(try await newcomer.waitForClose() == [unavailable])
+            #expect(try await bob.linesArriving(within: .milliseconds(200)).isEmpty)
+            // Once per outage in the log, not once per command.
+            let reports =
+                cluster.nodes[0].log.components(separatedBy: "Cannot append to the cluster's hub log").count - 1
+            #expect(reports == 1)
+
+            try await cluster.startRedisAgain()
+            _ = try await cluster.nodes[0].waitForLog("(Connected to Redis again)", timeout: .seconds(20))
+            _ = try await cluster.nodes[1].waitForLog("(Reading the hub log again)", timeout: .seconds(20))
+            try await alice.send("back")
+            #expect(try await bob.readLine(timeout: .seconds(10)) == "[alice]: back")
+            #expect(try await alice.readLine(timeout: .seconds(10)) == "[alice]: back")
+            // The refused lines were never delivered.
+            #expect(try await bob.linesArriving(within: .milliseconds(300)).isEmpty)
+        }
+    }
+
+    @Test func anAppendLostWithItsConnectionIsRefusedAndNeverDelivered() async throws {
+        try await TestCluster.run(nodes: 2) { cluster in
+            let alice = try await cluster.login("alice", node: 0, from: "127.0.0.2")
+            let bob = try await cluster.login("bob", node: 1, from: "127.0.0.3")
+            try await alice.readUntil("*** bob joined the room ***")
+            let admin = try await RedisConnection.connect(.init(port: cluster.redis.port, clientName: "test-admin"))
+
+            // Redis holds writes; alice's line is sent and waits there; then its connection
+            // is cut, so the node cannot know whether Redis took it.
+            _ = try await admin.send(RESPCommand(["CLIENT", "PAUSE", "5000", "WRITE"]))
+            try await alice.send("held")
+            try await Task.sleep(for: .milliseconds(300))
+            let clients = try await admin.send(RESPCommand(["CLIENT", "LIST"])).string ?? ""
+            let writer = try #require(clients.split(separator: "\n").first { $0.contains("name=chat-node1-writer") })
+            let id = try #require(writer.split(separator: " ").first { $0.hasPrefix("id=") }?.dropFirst(3))
+            _ = try await admin.send(RESPCommand(["CLIENT", "KILL", "ID", String(id)]))
+            _ = try await admin.send(RESPCommand(["CLIENT", "UNPAUSE"]))
+            await admin.close()
+
+            // Settled after the reconnect: refused, and never delivered to anyone.
+            #expect(
+                try await alice.readLine(timeout: .seconds(10))
+                    == "ERROR: The chat is briefly unavailable. Please try again in a moment.")
+            try await alice.send("after")
+            #expect(try await bob.readLine(timeout: .seconds(10)) == "[alice]: after")
+            #expect(try await alice.readLine() == "[alice]: after")
+            _ = try await cluster.nodes[0].waitForLog("(Appends lost with the connection to Redis were refused)")
+        }
+    }
+
     @Test func aRedisPasswordIsUsedAndNeverLogged() async throws {
         let password = "s3cret-\(UInt32.random(in: 0...UInt32.max))"
         try await TestCluster.run(
@@ -381,6 +448,16 @@ final class TestCluster: @unchecked Sendable {
     /// Stops Redis (its append-only file on disk) and starts it again on the same port.
     func restartRedis() async throws {
         redis = try await redis.restarted()
+    }
+
+    /// Stops Redis (SIGTERM: its append-only file is on disk); ``startRedisAgain()`` ends
+    /// the outage.
+    func stopRedis() {
+        redis.stop()
+    }
+
+    func startRedisAgain() async throws {
+        redis = try await redis.startedAgain()
     }
 
     /// Starts node `index` again, as a new process; returns its port.

@@ -178,6 +178,29 @@ import Testing
                 ])
     }
 
+    /// A cluster node without Redis: the step is refused and asked again.
+    @Test func aHubLogOutageSendsTheUserBackToThePrompt() {
+        let unavailable = "ERROR: The chat is briefly unavailable. Please try again in a moment."
+        var atEmail = admittedMachine()
+        _ = atEmail.lineReceived("alice@example.com")
+        #expect(
+            atEmail.answered(.codeRequest(.unavailable))
+                == [.count(.loginFailed(.chatUnavailable)), .send([unavailable, ServerLine.emailPrompt])])
+        #expect(atEmail.state == .awaitingEmail)
+
+        var atName = admittedMachine()
+        _ = atName.lineReceived("alice@example.com")
+        _ = atName.answered(.codeRequest(.allowed))
+        _ = atName.codeMailed(success: true)
+        _ = atName.codeChecked(.verified)
+        _ = atName.lineReceived("alice")
+        let email = EmailAddress("alice@example.com")!
+        #expect(
+            atName.answered(.login(.failure(.chatUnavailable)))
+                == [.count(.loginFailed(.chatUnavailable)), .send([unavailable, usernamePrompt])])
+        #expect(atName.state == .awaitingUsername(email))
+    }
+
     @Test func theLoginDeadlineAndTheEndOfTheConnection() {
         var machine = admittedMachine()
         _ = machine.lineReceived("alice@example.com")

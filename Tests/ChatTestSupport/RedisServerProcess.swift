@@ -50,6 +50,11 @@ public final class RedisServerProcess: Sendable {
     /// another on the same port and data folder, ready.
     public func restarted() async throws -> RedisServerProcess {
         stop()
+        return try await startedAgain()
+    }
+
+    /// After ``stop()``: another server on the same port and data folder, ready.
+    public func startedAgain() async throws -> RedisServerProcess {
         ownsFolder.withLockedValue { $0 = false }
         let next = try RedisServerProcess(port: port, folder: folder, arguments)
         try await next.waitUntilReady()

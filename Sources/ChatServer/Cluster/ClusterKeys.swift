@@ -13,4 +13,6 @@ enum ClusterKeys {
 
     /// The stream field that holds the encoded command.
     static let commandField = "c"
+    /// The stream field that says which node's which append it is (``AppendLedger``).
+    static let tagField = "i"
 }

@@ -35,6 +35,16 @@ final class RedisLog: NodeLog {
         var isStopping = false
         /// Whether the loss of Redis was logged: once per outage, not once per command.
         var outageLogged = false
+        /// The node's number once it joined (its appends carry it).
+        var node: NodeNumber = 0
+        /// What was appended and not yet read back.
+        var ledger = AppendLedger()
+        /// Releases that could not be appended: sent again once Redis is back (a release is
+        /// idempotent), so no slot or name stays taken by a connection that is gone.
+        var releasesToResend: [SessionID] = []
+        /// Others' heartbeats are judged only after a full node timeout of this node's own
+        /// connection to Redis: after an outage, they need that long to refresh theirs.
+        var judgeNotBefore = ContinuousClock.now
     }
 
     private let links = NIOLockedValueBox(Links())
@@ -96,22 +106,34 @@ final class RedisLog: NodeLog {
     // MARK: HubLog
 
     func submit(_ command: HubCommand) {
-        guard let writer = links.withLockedValue({ $0.writer }) else {
-            return refuse(command, because: "no connection to Redis")
+        let sent = links.withLockedValue { links -> (RedisConnection, UInt64, NodeNumber)? in
+            guard let writer = links.writer else { return nil }
+            return (writer, links.ledger.record(command), links.node)
+        }
+        guard let (writer, sequence, node) = sent else {
+            noteOutage(because: "no connection to Redis")
+            return unavailable(command)
         }
         let append = RESPCommand(bytes: [
             Array("XADD".utf8), Array(ClusterKeys.log.utf8), [UInt8(ascii: "*")], Array(ClusterKeys.commandField.utf8),
-            LogEntryCoding.encode(command),
+            LogEntryCoding.encode(command), Array(ClusterKeys.tagField.utf8),
+            Array(AppendLedger.entryTag(node: node, sequence: sequence).utf8),
         ])
         // No timer per append: the heartbeat's commands on the same connection time out
         // when Redis hangs, which closes it and fails every append still waiting.
         writer.sendWithoutWaiting(append, timeout: false).whenFailure { error in
-            self.refuse(command, because: "\(error)")
+            self.noteOutage(because: "\(error)")
+            // An error reply: not in the stream. A lost connection: in doubt, settled by
+            // the ledger once the writer is back.
+            guard case RedisError.server = error,
+                let rejected = self.links.withLockedValue({ $0.ledger.reject(sequence) })
+            else { return }
+            self.unavailable(rejected)
         }
     }
 
-    /// A command that could not be appended is lost; the outage is logged once.
-    private func refuse(_ command: HubCommand, because reason: String) {
+    /// Logs the loss of Redis, once per outage.
+    private func noteOutage(because reason: String) {
         let first = links.withLockedValue { links in
             guard !links.isStopping, !links.outageLogged else { return false }
             links.outageLogged = true
@@ -119,8 +141,21 @@ final class RedisLog: NodeLog {
         }
         if first {
             logger.error(
-                "Cannot append to the cluster's hub log; commands are lost until Redis is back",
+                "Cannot append to the cluster's hub log; commands are refused until Redis is back",
                 metadata: ["reason": "\(reason)", "redis": "\(settings.redis)"])
+        }
+    }
+
+    /// A command that is not in the log: its requester is told the chat is briefly
+    /// unavailable; a release is kept and sent again once Redis is back.
+    private func unavailable(_ command: HubCommand) {
+        if case .release(let id) = command {
+            guard replica.read({ $0.connections[id] != nil }) else { return }
+            return links.withLockedValue { $0.releasesToResend.append(id) }
+        }
+        let replica = self.replica
+        if let refusal = command.refusalWhileUnavailable(address: { id in replica.read { $0.sessions[id]?.address } }) {
+            replica.deliver([refusal])
         }
     }
 
@@ -156,6 +191,7 @@ final class RedisLog: NodeLog {
             }
             let node = NodeNumber(number)
             replica.join(asNode: node)
+            links.withLockedValue { $0.node = node }
             _ = try await writer.send(
                 RESPCommand(["SET", ClusterKeys.heartbeat(of: node), settings.nodeID, "PX", timeout]))
             let reader = try await connect(role: "reader", commandTimeout: Self.readBlock + .seconds(5))
@@ -212,12 +248,42 @@ final class RedisLog: NodeLog {
         }
         replica.apply(commands)
         lastApplied.withLockedValue { $0 = last }
+        confirmOwnAppends(entries)
         let own = replica.node
         if commands.contains(where: { $0.command == .nodeDown(own) }) {
             // The others stopped hearing this node and released its users: their
             // connections are dead to the cluster, so they are closed rather than left deaf.
             logger.error("The cluster declared this node gone (no heartbeat in time); closing its connections")
             replica.closeAll()
+        }
+    }
+
+    /// Crosses this node's appends that came back off the ledger.
+    private func confirmOwnAppends(_ entries: [StreamEntry]) {
+        links.withLockedValue { links in
+            guard links.ledger.unconfirmedCount > 0 else { return }
+            for entry in entries {
+                guard let tag = entry.fields[ClusterKeys.tagField],
+                    let sequence = AppendLedger.sequence(inTag: tag, ofNode: links.node)
+                else { continue }
+                links.ledger.confirm(sequence)
+            }
+        }
+    }
+
+    /// Once the reader has applied everything up to the writer's reconnect, the appends in
+    /// doubt that never came back are refused (releases are sent again).
+    private func settleInDoubtAppends() {
+        let applied = lastApplied.withLockedValue { $0 }
+        let lost = links.withLockedValue { $0.ledger.settle(applied: applied) }
+        guard !lost.isEmpty else { return }
+        logger.notice("Appends lost with the connection to Redis were refused", metadata: ["count": "\(lost.count)"])
+        for command in lost {
+            if case .release = command {
+                submit(command)
+            } else {
+                unavailable(command)
+            }
         }
     }
 
@@ -266,6 +332,7 @@ final class RedisLog: NodeLog {
                             ClusterKeys.log, "\(after)",
                         ]))
                     apply(try StreamEntry.entries(ofXREAD: reply))
+                    settleInDoubtAppends()
                 }
             } catch {
                 guard !isStopping else { return }
@@ -291,14 +358,30 @@ final class RedisLog: NodeLog {
                     configuration(role: "writer", commandTimeout: .seconds(5)), group: group,
                     retryingWith: &backoff, shouldStop: { self.isStopping })
             else { return }
-            let closeNow = links.withLockedValue { links in
-                guard !links.isStopping else { return true }
+            // Where the stream ends now: what the old connection appended is before it.
+            let tail: StreamID
+            do {
+                let newest = try await writer.send(RESPCommand(["XREVRANGE", ClusterKeys.log, "+", "-", "COUNT", "1"]))
+                tail = try StreamEntry.entries(ofRange: newest).first?.id ?? .zero
+            } catch {
+                await writer.close()
+                continue
+            }
+            let nodeTimeout = settings.nodeTimeout
+            let resend = links.withLockedValue { links -> [SessionID]? in
+                guard !links.isStopping else { return nil }
                 links.writer = writer
                 links.outageLogged = false
-                return false
+                links.ledger.reconnected(tail: tail)
+                links.judgeNotBefore = .now + nodeTimeout
+                defer { links.releasesToResend = [] }
+                return links.releasesToResend
             }
-            if closeNow { return await writer.close() }
-            logger.notice("Connected to Redis again", metadata: ["redis": "\(settings.redis)"])
+            guard let resend else { return await writer.close() }
+            logger.notice(
+                "Connected to Redis again",
+                metadata: ["redis": "\(settings.redis)", "releases_resent": "\(resend.count)"])
+            for id in resend { submit(.release(id)) }
         }
     }
 
@@ -309,9 +392,14 @@ final class RedisLog: NodeLog {
         let timeout = "\(settings.nodeTimeout.milliseconds)"
         while !isStopping {
             guard (try? await Task.sleep(for: settings.heartbeat)) != nil else { return }
-            guard let writer = links.withLockedValue({ $0.writer }) else { continue }
+            guard
+                let (writer, judge) = links.withLockedValue({ links in
+                    links.writer.map { ($0, ContinuousClock.now >= links.judgeNotBefore) }
+                })
+            else { continue }
             let node = replica.node
-            let others = replica.read { state in state.connectionsPerNode.keys.filter { $0 != node } }.sorted()
+            let others =
+                judge ? replica.read { state in state.connectionsPerNode.keys.filter { $0 != node } }.sorted() : []
             let commands =
                 [
                     RESPCommand(["SET", ClusterKeys.heartbeat(of: node), settings.nodeID, "PX", timeout]),

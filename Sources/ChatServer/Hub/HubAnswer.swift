@@ -22,5 +22,7 @@ enum HubAnswer: Sendable, Equatable {
         case throttled(UserError)
         /// The address is banned: the connection is refused.
         case banned
+        /// The hub log cannot be reached (a cluster node without Redis): ask again later.
+        case unavailable
     }
 }

@@ -126,6 +126,14 @@ final class HubReplica: Sendable {
         return locked.allClosed
     }
 
+    /// Carries out effects that come from this node rather than the state (a cluster node
+    /// telling a user their command could not reach the log).
+    func deliver(_ effects: [HubEffect]) {
+        var outbox = ShardOutbox(shards: shards, node: node)
+        for effect in effects { _ = outbox.post(effect) }
+        outbox.wakeShards()
+    }
+
     /// A node that is leaving turns its admissions into refusals: the state holds the slot
     /// as every replica does, and the connection gives it back as it closes.
     private static func refuseAdmissions(_ effects: inout [HubEffect]) {

@@ -7,6 +7,8 @@ enum ConnectionRefusal: String, CaseIterable, Sendable {
     case connectionRate = "connection_rate"
     case serverFull = "server_full"
     case ipLimit = "ip_limit"
+    /// A cluster node that cannot reach Redis.
+    case chatUnavailable = "chat_unavailable"
     // A listener's steps before admission.
     case untrustedProxy = "untrusted_proxy"
     case proxyHeader = "proxy_header"

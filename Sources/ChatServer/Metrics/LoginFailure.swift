@@ -10,4 +10,6 @@ enum LoginFailure: String, CaseIterable, Sendable {
     case usernameTaken = "username_taken"
     case banned
     case timedOut = "timed_out"
+    /// A cluster node could not reach Redis for the code request or the name.
+    case chatUnavailable = "chat_unavailable"
 }

@@ -152,6 +152,12 @@ struct SessionStateMachine {
                 .count(.codeThrottled),
                 .send([error.line, ServerLine.emailPrompt]),
             ]
+        case (.codeRequest(.unavailable), .requestingCode):
+            state = .awaitingEmail
+            return [
+                .count(.loginFailed(.chatUnavailable)),
+                .send([UserError.chatUnavailable.line, ServerLine.emailPrompt]),
+            ]
         case (.codeRequest(.banned), .requestingCode):
             return [.log(.info, "Login refused: e-mail address is banned"), .count(.loginFailed(.banned))]
                 + close([UserError.banned.line])
@@ -163,9 +169,11 @@ struct SessionStateMachine {
             return [.log(.info, "Login refused: banned"), .count(.loginFailed(.banned))]
                 + close([UserError.banned.line])
         case (.login(.failure(let error)), .claiming(let email)):
-            // The hub refuses a name only because it is taken (or the user is banned, above).
+            // The hub refuses a name because it is taken (or the user is banned, above), or
+            // a cluster node could not reach the hub log.
             state = .awaitingUsername(email)
-            return [.count(.loginFailed(.usernameTaken)), .send([error.line, usernamePrompt])]
+            let reason: LoginFailure = error == .chatUnavailable ? .chatUnavailable : .usernameTaken
+            return [.count(.loginFailed(reason)), .send([error.line, usernamePrompt])]
         case (.note(let note), _):
             return [Self.log(note)]
         default:
