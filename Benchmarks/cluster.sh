@@ -27,24 +27,28 @@ ulimit -n "$(ulimit -Hn)"
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return; sleep 0.1; done; }
 
-start_node() { # mail port [redis_port] -> pid in $node_pid
+start_node() { # mail [redis_port] -> pid in $node_pid, port in $node_port
     local extra=()
-    [ -n "${3:-}" ] && extra=(CLUSTER_REDIS_URL="redis://127.0.0.1:$3" NODE_ID="bench-$2")
-    env $(grep -v '^#' Benchmarks/bench-server.env | xargs) MAIL_DIR="$1" TCP_PORT="$2" "${extra[@]}" \
-        .build/release/chat-server >>"$out/server-$2.log" 2>&1 &
-    node_pid=$!
-    pids+=("$node_pid")
-    wait_port "$2"
+    # A free port can be taken by a client's ephemeral port before the node binds it: then
+    # the node exits, and another port is tried (up to three).
+    for _ in 1 2 3; do
+        node_port=$(free_port)
+        [ -n "${2:-}" ] && extra=(CLUSTER_REDIS_URL="redis://127.0.0.1:$2" NODE_ID="bench-$node_port")
+        env $(grep -v '^#' Benchmarks/bench-server.env | xargs) MAIL_DIR="$1" TCP_PORT="$node_port" "${extra[@]}" \
+            .build/release/chat-server >>"$out/server-$node_port.log" 2>&1 &
+        node_pid=$!
+        pids+=("$node_pid")
+        wait_port "$node_port"
+        kill -0 "$node_pid" 2>/dev/null && return
+    done
 }
 
 run() { # label nodes(1|2) rate
     local mail=$work/mail-$1 ports=() server_pids=()
     mkdir -p "$mail"
     if [ "$2" = 1 ]; then
-        local port
-        port=$(free_port)
-        start_node "$mail" "$port"
-        ports+=(--port "$port")
+        start_node "$mail"
+        ports+=(--port "$node_port")
         server_pids+=(--server-pid "$node_pid")
     else
         local redis_port
@@ -56,10 +60,8 @@ run() { # label nodes(1|2) rate
         pids+=("$redis")
         wait_port "$redis_port"
         for _ in 1 2; do
-            local port
-            port=$(free_port)
-            start_node "$mail" "$port" "$redis_port"
-            ports+=(--port "$port")
+            start_node "$mail" "$redis_port"
+            ports+=(--port "$node_port")
             server_pids+=(--server-pid "$node_pid")
         done
         server_pids+=(--server-pid "$redis")

@@ -28,16 +28,26 @@ run_one() { # binary name index
     local sink=$!
     pids+=("$sink")
     for _ in $(seq 50); do [ -f "$mail.ready" ] && break; sleep 0.1; done
-    port=$(free_port)
-    env TCP_PORT="$port" SMTP_HOST=localhost SMTP_PORT="$sink_port" SMTP_SECURITY=none \
-        SMTP_EMAIL=chat@example.com SMTP_PASSWORD=bench-pw LOG_LEVEL=warning MAX_CONNECTIONS=20000 \
-        CONNECTIONS_PER_IP_PER_MINUTE=1000 LOGIN_TIMEOUT_SECONDS=600 OTP_REQUEST_INTERVAL_SECONDS=0 \
-        OTP_REQUESTS_PER_HOUR=1000 OTP_REQUESTS_PER_IP_PER_HOUR=100000 OTP_REQUESTS_PER_MINUTE=1000000 \
-        MESSAGE_BURST=10000 MESSAGES_PER_SECOND=10000 MAX_QUEUED_LINES=100000 SMTP_MAX_CONCURRENCY=16 \
-        SMTP_MAX_QUEUED=100000 "$1" >"$out/$2-$3.server.log" 2>&1 &
-    local server=$!
-    pids+=("$server")
-    for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+    local server
+    # A free port can be taken by a client's ephemeral port before the server binds it:
+    # then the server exits, and the run tries another port (up to three).
+    for _ in 1 2 3; do
+        port=$(free_port)
+        env TCP_PORT="$port" SMTP_HOST=localhost SMTP_PORT="$sink_port" SMTP_SECURITY=none \
+            SMTP_EMAIL=chat@example.com SMTP_PASSWORD=bench-pw LOG_LEVEL=warning MAX_CONNECTIONS=20000 \
+            CONNECTIONS_PER_IP_PER_MINUTE=1000 LOGIN_TIMEOUT_SECONDS=600 OTP_REQUEST_INTERVAL_SECONDS=0 \
+            OTP_REQUESTS_PER_HOUR=1000 OTP_REQUESTS_PER_IP_PER_HOUR=100000 OTP_REQUESTS_PER_MINUTE=1000000 \
+            MESSAGE_BURST=10000 MESSAGES_PER_SECOND=10000 MAX_QUEUED_LINES=100000 SMTP_MAX_CONCURRENCY=16 \
+            SMTP_MAX_QUEUED=100000 "$1" >"$out/$2-$3.server.log" 2>&1 &
+        server=$!
+        pids+=("$server")
+        for _ in $(seq 100); do
+            (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+            kill -0 "$server" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -0 "$server" 2>/dev/null && break
+    done
     "$work/loadgen" -protocol chat -maildir "$mail" -addr "127.0.0.1:$port" -n "$clients" -senders 5 \
         -rate "$rate" -duration "$duration" -server-pid "$server" -quiet >"$out/$2-$3.txt" 2>&1
     kill "$server" "$sink" 2>/dev/null || true

@@ -3,6 +3,8 @@
 ///
 /// Memory is bounded by the keys seen within one window; ``sweep(now:)`` drops the rest.
 public struct RateLimit<Key: Hashable>: Sendable where Key: Sendable {
+    private enum CodingKeys: String, CodingKey { case limit, window, events }
+
     public let limit: Int
     public let window: Duration
     private var events: [Key: [LogTime]] = [:]
@@ -53,6 +55,24 @@ public struct RateLimit<Key: Hashable>: Sendable where Key: Sendable {
 
     /// How many keys are tracked.
     public var count: Int { events.count }
+}
+
+/// A cluster's snapshot carries the events counted so far.
+extension RateLimit: Codable where Key: Codable {
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            limit: try container.decode(Int.self, forKey: .limit),
+            per: try container.decode(Duration.self, forKey: .window))
+        events = try container.decode([Key: [LogTime]].self, forKey: .events)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(limit, forKey: .limit)
+        try container.encode(window, forKey: .window)
+        try container.encode(events, forKey: .events)
+    }
 }
 
 extension Duration {

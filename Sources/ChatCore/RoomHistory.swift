@@ -42,3 +42,27 @@ public struct RoomHistory<Line> {
 }
 
 extension RoomHistory: Sendable where Line: Sendable {}
+
+/// A cluster's snapshot carries the lines, oldest first, with their times.
+extension RoomHistory: Codable where Line: Codable {
+    private enum CodingKeys: String, CodingKey { case capacity, window, times, lines }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            capacity: try container.decode(Int.self, forKey: .capacity),
+            window: try container.decode(Duration.self, forKey: .window))
+        let times = try container.decode([LogTime].self, forKey: .times)
+        let lines = try container.decode([Line].self, forKey: .lines)
+        for (time, line) in zip(times, lines) { append(line, at: time) }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(capacity, forKey: .capacity)
+        try container.encode(window, forKey: .window)
+        let ordered = (0..<entries.count).map { entries[(start + $0) % entries.count] }
+        try container.encode(ordered.map(\.time), forKey: .times)
+        try container.encode(ordered.map(\.line), forKey: .lines)
+    }
+}

@@ -229,9 +229,7 @@ import Testing
 
     @Test func aStoppedNodesUsersAreToldAndTheOthersSeeThemGoAtOnce() async throws {
         try await TestCluster.run(nodes: 2) { cluster in
-            let alice = try await cluster.login("alice", node: 0, from: "127.0.0.2")
-            let bob = try await cluster.login("bob", node: 1, from: "127.0.0.3")
-            try await alice.readUntil("*** bob joined the room ***")
+            let (alice, bob) = try await cluster.aliceAndBob()
             // Bob owns a room alice is in: it passes to her when his node stops.
             try await bob.send("/create #den")
             try await bob.readUntil("*** You joined #den ***")
@@ -254,9 +252,7 @@ import Testing
 
     @Test func redisRestartedWithItsDataTheNodesReconnectAndChatOn() async throws {
         try await TestCluster.run(nodes: 2) { cluster in
-            let alice = try await cluster.login("alice", node: 0, from: "127.0.0.2")
-            let bob = try await cluster.login("bob", node: 1, from: "127.0.0.3")
-            try await alice.readUntil("*** bob joined the room ***")
+            let (alice, bob) = try await cluster.aliceAndBob()
             try await alice.send("before")
             #expect(try await bob.readLine() == "[alice]: before")
             #expect(try await alice.readLine() == "[alice]: before")
@@ -278,9 +274,7 @@ import Testing
 
     @Test func whileRedisIsDownUsersStayAndAreToldTheChatIsBrieflyUnavailable() async throws {
         try await TestCluster.run(nodes: 2) { cluster in
-            let alice = try await cluster.login("alice", node: 0, from: "127.0.0.2")
-            let bob = try await cluster.login("bob", node: 1, from: "127.0.0.3")
-            try await alice.readUntil("*** bob joined the room ***")
+            let (alice, bob) = try await cluster.aliceAndBob()
             let unavailable = "ERROR: The chat is briefly unavailable. Please try again in a moment."
 
             cluster.stopRedis()
@@ -314,9 +308,7 @@ import Testing
 
     @Test func anAppendLostWithItsConnectionIsRefusedAndNeverDelivered() async throws {
         try await TestCluster.run(nodes: 2) { cluster in
-            let alice = try await cluster.login("alice", node: 0, from: "127.0.0.2")
-            let bob = try await cluster.login("bob", node: 1, from: "127.0.0.3")
-            try await alice.readUntil("*** bob joined the room ***")
+            let (alice, bob) = try await cluster.aliceAndBob()
             let admin = try await RedisConnection.connect(.init(port: cluster.redis.port, clientName: "test-admin"))
 
             // Redis holds writes; alice's line is sent and waits there; then its connection
@@ -339,6 +331,42 @@ import Testing
             #expect(try await bob.readLine(timeout: .seconds(10)) == "[alice]: after")
             #expect(try await alice.readLine() == "[alice]: after")
             _ = try await cluster.nodes[0].waitForLog("(Appends lost with the connection to Redis were refused)")
+        }
+    }
+
+    @Test func aNodeStartsFromTheSnapshotAndTheLogIsTrimmedBehindIt() async throws {
+        let environment = ["CLUSTER_SNAPSHOT_SECONDS": "1", "MESSAGE_BURST": "200", "MESSAGES_PER_SECOND": "200"]
+        try await TestCluster.run(nodes: 1, environment: environment) { cluster in
+            let alice = try await cluster.login("alice", node: 0, from: "127.0.0.2")
+            for number in 1...60 { try await alice.send("line \(number)") }
+            _ = try await alice.readUntil("[alice]: line 60")
+            // Snapshots follow; the log is trimmed behind them (every second here).
+            let admin = try await RedisConnection.connect(.init(port: cluster.redis.port))
+            let entries: Int64 = try await cluster.eventually {
+                guard case .integer(let length) = try await admin.send(RESPCommand(["XLEN", "{chat}:log"])) else {
+                    return nil
+                }
+                return length < 60 ? length : nil
+            }
+            await admin.close()
+            #expect(entries < 60)
+
+            // A node started now loads the snapshot, reads only what came after it, and
+            // has everything: alice online, #general's history.
+            let node = try await cluster.addNode()
+            let from = try await cluster.nodes[node].waitForLog(#"snapshot=(\d+-\d+) .*Joined the cluster"#)
+            #expect(!from.isEmpty)
+            let replayed = try await cluster.nodes[node].waitForLog(#"entries_replayed=(\d+) .*Joined the cluster"#)
+            #expect(Int(replayed)! < 60)
+            let bob = try await cluster.verify("bob", node: node, from: "127.0.0.3")
+            try await bob.send("bob")
+            let welcome = try await bob.readUntil("[alice]: line 60")
+            #expect(welcome.contains("[alice]: line 1"))
+            try await bob.readUntil("*** ---------------------------- ***")
+            try await bob.send("/users")
+            #expect(try await bob.readLines(3) == ["Online Users (2):", "  - alice", "  - bob (you)"])
+            try await alice.send("after the snapshot")
+            #expect(try await bob.readLine() == "[alice]: after the snapshot")
         }
     }
 
@@ -460,6 +488,14 @@ final class TestCluster: @unchecked Sendable {
         redis = try await redis.startedAgain()
     }
 
+    /// Starts one more node; returns its index.
+    func addNode() async throws -> Int {
+        let node = try startProcess(name: "node\(nodes.count + 1)")
+        nodes.append(node)
+        ports.append(try await node.waitForPort())
+        return nodes.count - 1
+    }
+
     /// Starts node `index` again, as a new process; returns its port.
     func restartNode(_ index: Int) async throws -> Int {
         nodes[index].kill()
@@ -471,7 +507,11 @@ final class TestCluster: @unchecked Sendable {
 
     /// A client past the code, at the username prompt.
     func verify(_ name: String, node: Int, from source: String, mailIndex: Int = 0) async throws -> TestClient {
-        let client = try await TestClient.connect(port: ports[node], from: source, group: group)
+        try await verify(name, port: ports[node], from: source, mailIndex: mailIndex)
+    }
+
+    func verify(_ name: String, port: Int, from source: String, mailIndex: Int = 0) async throws -> TestClient {
+        let client = try await TestClient.connect(port: port, from: source, group: group)
         try await client.readUntil("*** Enter your email address below ***")
         try await client.send("\(name)@example.com")
         try await client.readUntil("*** Enter OTP code: ***")
@@ -486,18 +526,20 @@ final class TestCluster: @unchecked Sendable {
     }
 
     func login(_ name: String, port: Int, from source: String, mailIndex: Int = 0) async throws -> TestClient {
-        let client = try await TestClient.connect(port: port, from: source, group: group)
-        try await client.readUntil("*** Enter your email address below ***")
-        try await client.send("\(name)@example.com")
-        try await client.readUntil("*** Enter OTP code: ***")
-        try await client.send(try await mail.code(for: "\(name)@example.com", mailIndex: mailIndex))
-        try await client.readUntil("*** OTP verified successfully! ***")
-        _ = try await client.readLine()
+        let client = try await verify(name, port: port, from: source, mailIndex: mailIndex)
         try await client.send(name)
         try await client.readUntil("*** Type /help for available commands. ***")
         // The history block, when the room has one, comes right after.
         _ = try await client.linesArriving(within: .milliseconds(100))
         return client
+    }
+
+    /// Alice on node 1 and bob on node 2, once alice has seen bob join.
+    func aliceAndBob() async throws -> (alice: TestClient, bob: TestClient) {
+        let alice = try await login("alice", node: 0, from: "127.0.0.2")
+        let bob = try await login("bob", node: 1, from: "127.0.0.3")
+        try await alice.readUntil("*** bob joined the room ***")
+        return (alice, bob)
     }
 
     /// Tries `attempt` every 200 ms until it gives a value (at most 25 times).

@@ -25,6 +25,17 @@ import Testing
         return machine
     }
 
+    /// A machine whose user, verified as alice@example.com, claimed the name alice.
+    private func claimingMachine() -> SessionStateMachine {
+        var machine = admittedMachine()
+        _ = machine.lineReceived("alice@example.com")
+        _ = machine.answered(.codeRequest(.allowed))
+        _ = machine.codeMailed(success: true)
+        _ = machine.codeChecked(.verified)
+        _ = machine.lineReceived("alice")
+        return machine
+    }
+
     @Test func theHappyPath() {
         var machine = makeMachine(adminEmails: ["alice@example.com"])
         #expect(machine.connected() == [.submit(.admit(me, ip: "10.0.0.1", display: "10.0.0.1"))])
@@ -164,12 +175,7 @@ import Testing
                     .count(.loginFailed(.banned)),
                     .close(["ERROR: You are banned from this server."]),
                 ])
-        var bannedAtLogin = admittedMachine()
-        _ = bannedAtLogin.lineReceived("alice@example.com")
-        _ = bannedAtLogin.answered(.codeRequest(.allowed))
-        _ = bannedAtLogin.codeMailed(success: true)
-        _ = bannedAtLogin.codeChecked(.verified)
-        _ = bannedAtLogin.lineReceived("alice")
+        var bannedAtLogin = claimingMachine()
         #expect(
             bannedAtLogin.answered(.login(.failure(.banned)))
                 == [
@@ -188,12 +194,7 @@ import Testing
                 == [.count(.loginFailed(.chatUnavailable)), .send([unavailable, ServerLine.emailPrompt])])
         #expect(atEmail.state == .awaitingEmail)
 
-        var atName = admittedMachine()
-        _ = atName.lineReceived("alice@example.com")
-        _ = atName.answered(.codeRequest(.allowed))
-        _ = atName.codeMailed(success: true)
-        _ = atName.codeChecked(.verified)
-        _ = atName.lineReceived("alice")
+        var atName = claimingMachine()
         let email = EmailAddress("alice@example.com")!
         #expect(
             atName.answered(.login(.failure(.chatUnavailable)))

@@ -8,6 +8,11 @@ enum ClusterKeys {
     /// The settings every replica must decide with, as the first live node wrote them.
     static let settings = "{chat}:settings"
 
+    /// The latest snapshot of the state (``HubSnapshot``).
+    static let snapshot = "{chat}:snapshot"
+    /// Which node writes the snapshots: a lease, so one node at a time does.
+    static let snapshotLease = "{chat}:snapshot-lease"
+
     /// A node's heartbeat: its `NODE_ID`, expiring unless refreshed.
     static func heartbeat(of node: NodeNumber) -> String { "{chat}:node:\(node)" }
 

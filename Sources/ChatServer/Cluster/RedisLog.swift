@@ -51,6 +51,11 @@ final class RedisLog: NodeLog {
     /// The id of the last entry applied: where reading resumes.
     private let lastApplied = NIOLockedValueBox(StreamID.zero)
     private let stopped: EventLoopPromise<Void>
+    /// The state's limits (a loaded snapshot takes them).
+    private let configuration: HubState.Configuration
+    /// Held while a batch is applied, so a snapshot takes a state and the id of the last
+    /// entry in it that belong together.
+    private let applying = NIOLock()
 
     /// How long one `XREAD` waits for new entries before asking again.
     static let readBlock = Duration.seconds(2)
@@ -70,6 +75,7 @@ final class RedisLog: NodeLog {
             metrics: metrics)
         self.settings = settings
         self.fingerprint = Self.fingerprint(of: configuration)
+        self.configuration = configuration
         var logger = logger
         logger[metadataKey: "node_id"] = "\(settings.nodeID)"
         self.logger = logger
@@ -194,6 +200,7 @@ final class RedisLog: NodeLog {
             links.withLockedValue { $0.node = node }
             _ = try await writer.send(
                 RESPCommand(["SET", ClusterKeys.heartbeat(of: node), settings.nodeID, "PX", timeout]))
+            let snapshot = try await loadSnapshot(writer)
             let reader = try await connect(role: "reader", commandTimeout: Self.readBlock + .seconds(5))
             let replayed = try await catchUp(reader)
             links.withLockedValue {
@@ -203,7 +210,8 @@ final class RedisLog: NodeLog {
             logger.notice(
                 "Joined the cluster",
                 metadata: [
-                    "node_number": "\(node)", "redis": "\(settings.redis)", "entries_replayed": "\(replayed)",
+                    "node_number": "\(node)", "redis": "\(settings.redis)",
+                    "snapshot": "\(snapshot.map { "\($0)" } ?? "none")", "entries_replayed": "\(replayed)",
                     "users_online": "\(replica.read(\.sessions.count))",
                 ])
         } catch let error as ClusterError {
@@ -212,6 +220,27 @@ final class RedisLog: NodeLog {
             await writer.close()
             throw ClusterError.unreachable(url: "\(settings.redis)", reason: "\(error)")
         }
+    }
+
+    /// Loads the cluster's snapshot, when there is one.
+    /// - Returns: the id of the last entry it includes.
+    /// - Throws: ``ClusterError/snapshot(_:)`` for one this version cannot read.
+    private func loadSnapshot(_ writer: RedisConnection) async throws -> StreamID? {
+        guard case .bulkString(let bytes) = try await writer.send(RESPCommand(["GET", ClusterKeys.snapshot])) else {
+            return nil
+        }
+        let loaded: (snapshot: HubSnapshot, upTo: StreamID)
+        do {
+            loaded = try HubSnapshot.read(bytes)
+        } catch {
+            await writer.close()
+            throw ClusterError.snapshot("\(error)")
+        }
+        replica.load(
+            loaded.snapshot.state(configuration: configuration),
+            lastTime: LogTime(milliseconds: loaded.upTo.milliseconds))
+        lastApplied.withLockedValue { $0 = loaded.upTo }
+        return loaded.upTo
     }
 
     /// Applies every entry up to the last one there is now.
@@ -246,8 +275,10 @@ final class RedisLog: NodeLog {
             }
             commands.append((command, LogTime(milliseconds: entry.id.milliseconds)))
         }
-        replica.apply(commands)
-        lastApplied.withLockedValue { $0 = last }
+        applying.withLock {
+            replica.apply(commands)
+            lastApplied.withLockedValue { $0 = last }
+        }
         confirmOwnAppends(entries)
         let own = replica.node
         if commands.contains(where: { $0.command == .nodeDown(own) }) {
@@ -294,6 +325,7 @@ final class RedisLog: NodeLog {
             tasks.addTask { await self.readEntries() }
             tasks.addTask { await self.keepWriterConnected() }
             tasks.addTask { await self.beat() }
+            tasks.addTask { await self.writeSnapshots() }
             try? await stopped.futureResult.get()
             tasks.cancelAll()
         }
@@ -417,6 +449,71 @@ final class RedisLog: NodeLog {
         }
     }
 
+    /// Every snapshot interval, the node holding the snapshot lease writes the state and
+    /// the id of its last entry to ``ClusterKeys/snapshot``, and trims the log behind the
+    /// snapshot before: a node that loaded that one, or reads slowly, has an interval to
+    /// read on. When nothing new came, the log is trimmed behind the latest snapshot.
+    private func writeSnapshots() async {
+        let interval = settings.snapshotInterval
+        var written: StreamID?
+        var trimmedTo: StreamID?
+        while !isStopping {
+            guard (try? await Task.sleep(for: interval)) != nil else { return }
+            guard let writer = links.withLockedValue({ $0.writer }) else { continue }
+            let node = "\(replica.node)"
+            let lease = "\(interval.milliseconds * 3)"
+            let results = await writer.pipeline([
+                RESPCommand(["SET", ClusterKeys.snapshotLease, node, "NX", "PX", lease]),
+                RESPCommand(["GET", ClusterKeys.snapshotLease]),
+                RESPCommand(["PEXPIRE", ClusterKeys.snapshotLease, lease]),
+            ])
+            guard case .success(let holder) = results[1], holder.string == node else {
+                (written, trimmedTo) = (nil, nil)
+                continue
+            }
+            let (state, upTo) = applying.withLock { (replica.read { $0 }, lastApplied.withLockedValue { $0 }) }
+            guard upTo > .zero else { continue }
+            if upTo == written {
+                // Nothing new: the log behind the latest snapshot can go.
+                if let written, trimmedTo != written, await trim(writer, to: written) != nil { trimmedTo = written }
+                continue
+            }
+            do {
+                let started = ContinuousClock.now
+                let bytes = try HubSnapshot(state).stored(upTo: upTo)
+                let stored = await writer.pipeline([
+                    RESPCommand(bytes: [Array("SET".utf8), Array(ClusterKeys.snapshot.utf8), bytes])
+                ])
+                guard case .success = stored[0] else { continue }
+                var trimmed: Int64 = 0
+                if let previous = written, let count = await trim(writer, to: previous) {
+                    trimmed = count
+                    trimmedTo = previous
+                }
+                written = upTo
+                logger.info(
+                    "Snapshot written",
+                    metadata: [
+                        "up_to": "\(upTo)", "bytes": "\(bytes.count)", "users_online": "\(state.sessions.count)",
+                        "entries_trimmed": "\(trimmed)", "duration": "\(ContinuousClock.now - started)",
+                    ])
+            } catch {
+                logger.error("Snapshot not written", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// Removes the log's entries before `id`.
+    /// - Returns: how many went, or `nil` when the command failed.
+    private func trim(_ writer: RedisConnection, to id: StreamID) async -> Int64? {
+        guard
+            case .integer(let count) = try? await writer.send(
+                RESPCommand(["XTRIM", ClusterKeys.log, "MINID", "\(id)"]))
+        else { return nil }
+        if count > 0 { logger.debug("Hub log trimmed", metadata: ["before": "\(id)", "entries": "\(count)"]) }
+        return count
+    }
+
     // MARK: Shutdown
 
     func beginShutdown(on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
@@ -456,6 +553,7 @@ final class RedisLog: NodeLog {
 enum ClusterError: Error, CustomStringConvertible {
     case unreachable(url: String, reason: String)
     case settingsDiffer(cluster: String, node: String)
+    case snapshot(String)
 
     var description: String {
         switch self {
@@ -463,6 +561,8 @@ enum ClusterError: Error, CustomStringConvertible {
             "Cannot join the cluster: Redis at \(url) cannot be used (\(reason))"
         case .settingsDiffer(let cluster, let node):
             "Cannot join the cluster: its nodes decide with other settings. Cluster: \(cluster). This node: \(node)"
+        case .snapshot(let reason):
+            "Cannot join the cluster: its snapshot is refused, not misread: \(reason)"
         }
     }
 }

@@ -167,7 +167,7 @@ public struct ServerConfiguration: Sendable {
         }
         return ClusterSettings(
             redis: url, caFile: caFile.isEmpty ? nil : caFile, nodeID: nodeID, heartbeat: .seconds(heartbeat),
-            nodeTimeout: .seconds(timeout))
+            nodeTimeout: .seconds(timeout), snapshotInterval: .seconds(try values.integer(.clusterSnapshotSeconds)))
     }
 
     private static func tls(_ values: SettingValues) throws(ConfigurationError) -> TLSSettings? {
@@ -334,13 +334,19 @@ public struct ClusterSettings: Sendable, Equatable {
     public var heartbeat: Duration
     /// A node without a heartbeat for this long is gone.
     public var nodeTimeout: Duration
+    /// How often the snapshot is written (by one node at a time).
+    public var snapshotInterval: Duration
 
-    public init(redis: RedisURL, caFile: String? = nil, nodeID: String, heartbeat: Duration, nodeTimeout: Duration) {
+    public init(
+        redis: RedisURL, caFile: String? = nil, nodeID: String, heartbeat: Duration, nodeTimeout: Duration,
+        snapshotInterval: Duration = .seconds(30)
+    ) {
         self.redis = redis
         self.caFile = caFile
         self.nodeID = nodeID
         self.heartbeat = heartbeat
         self.nodeTimeout = nodeTimeout
+        self.snapshotInterval = snapshotInterval
     }
 }
 

@@ -59,6 +59,7 @@ public enum Setting: String, CaseIterable, Sendable {
     case nodeID = "NODE_ID"
     case clusterHeartbeatSeconds = "CLUSTER_HEARTBEAT_SECONDS"
     case clusterNodeTimeoutSeconds = "CLUSTER_NODE_TIMEOUT_SECONDS"
+    case clusterSnapshotSeconds = "CLUSTER_SNAPSHOT_SECONDS"
 
     /// What one setting is.
     public struct Definition: Sendable {
@@ -311,6 +312,10 @@ public enum Setting: String, CaseIterable, Sendable {
             Definition(
                 "6", range: 2...600,
                 "seconds without a heartbeat after which a node counts as gone and its users leave")
+        case .clusterSnapshotSeconds:
+            Definition(
+                "30", range: 1...3600,
+                "seconds between snapshots of the shared state in Redis (the log is trimmed behind them)")
         }
     }
 

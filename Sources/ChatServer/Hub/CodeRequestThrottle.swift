@@ -2,7 +2,7 @@ import ChatCore
 
 /// How many OTP codes may be asked for: per address (spacing and hourly cap, which also
 /// stop brute force by asking for fresh codes), per client IP, and server-wide.
-struct CodeRequestThrottle: Sendable {
+struct CodeRequestThrottle: Codable, Sendable {
     struct Limits: Sendable {
         var interval: Duration
         var perAddressPerHour: Int

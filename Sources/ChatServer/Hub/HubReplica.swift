@@ -46,6 +46,15 @@ final class HubReplica: Sendable {
         self.nextSessionID = NIOLockedValueBox(SessionIDSpace.firstID(of: node))
     }
 
+    /// Replaces the state by a snapshot's (a cluster node starting), before any command.
+    func load(_ state: HubState, lastTime: LogTime) {
+        locked.withLockedValue { locked in
+            precondition(locked.localConnections == 0, "a snapshot is loaded before the node has connections")
+            locked.state = state
+            locked.lastTime = lastTime
+        }
+    }
+
     /// The shard of `eventLoop`, or `nil` when there is none for it (a connection on a
     /// loop of another group: a wiring mistake). Never another loop's shard: its state is
     /// confined to its own loop, and touching it from this one would be a data race.

@@ -1,6 +1,6 @@
 import ChatCore
 
-struct Room: Sendable {
+struct Room: Codable, Sendable {
     let name: RoomName
     let id: RoomID
     let isPrivate: Bool
