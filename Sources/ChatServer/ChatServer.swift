@@ -89,7 +89,8 @@ public final class ChatServer: Service, Sendable {
         if let cluster = configuration.cluster {
             log = RedisLog(
                 eventLoops: eventLoops, configuration: hub, settings: cluster,
-                maxSendQueueBytes: configuration.maxSendQueueBytes, metrics: metrics, logger: logger,
+                maxSendQueueBytes: configuration.maxSendQueueBytes, metrics: metrics,
+                clusterMetrics: ClusterMetrics(factory: PrometheusMetricsFactory(registry: registry)), logger: logger,
                 group: eventLoopGroup)
         } else {
             log = LocalLog(

@@ -273,7 +273,7 @@ import Testing
     }
 
     @Test func whileRedisIsDownUsersStayAndAreToldTheChatIsBrieflyUnavailable() async throws {
-        try await TestCluster.run(nodes: 2) { cluster in
+        try await TestCluster.run(nodes: 2, environment: ["METRICS_PORT": "0"]) { cluster in
             let (alice, bob) = try await cluster.aliceAndBob()
             let unavailable = "ERROR: The chat is briefly unavailable. Please try again in a moment."
 
@@ -303,6 +303,13 @@ import Testing
             #expect(try await alice.readLine(timeout: .seconds(10)) == "[alice]: back")
             // The refused lines were never delivered.
             #expect(try await bob.linesArriving(within: .milliseconds(300)).isEmpty)
+            let metrics = try await cluster.scrape(node: 0)
+            // alice's line and /create, and the newcomer's admission.
+            #expect(try metrics.value("chat_cluster_commands_refused_total") == 3)
+            #expect(try metrics.value(#"chat_cluster_redis_reconnects_total{connection="writer"}"#) == 1)
+            #expect(try metrics.value(#"chat_cluster_redis_reconnects_total{connection="reader"}"#) == 1)
+            #expect(try metrics.value(#"chat_connections_refused_total{reason="chat_unavailable"}"#) == 1)
+            #expect(try metrics.value("chat_cluster_entries_applied_total") > 0)
         }
     }
 
@@ -335,7 +342,9 @@ import Testing
     }
 
     @Test func aNodeStartsFromTheSnapshotAndTheLogIsTrimmedBehindIt() async throws {
-        let environment = ["CLUSTER_SNAPSHOT_SECONDS": "1", "MESSAGE_BURST": "200", "MESSAGES_PER_SECOND": "200"]
+        let environment = [
+            "CLUSTER_SNAPSHOT_SECONDS": "1", "MESSAGE_BURST": "200", "MESSAGES_PER_SECOND": "200", "METRICS_PORT": "0",
+        ]
         try await TestCluster.run(nodes: 1, environment: environment) { cluster in
             let alice = try await cluster.login("alice", node: 0, from: "127.0.0.2")
             for number in 1...60 { try await alice.send("line \(number)") }
@@ -367,6 +376,8 @@ import Testing
             #expect(try await bob.readLines(3) == ["Online Users (2):", "  - alice", "  - bob (you)"])
             try await alice.send("after the snapshot")
             #expect(try await bob.readLine() == "[alice]: after the snapshot")
+            #expect(try await cluster.scrape(node: 0).value(#"chat_cluster_snapshots_total{event="written"}"#) >= 1)
+            #expect(try await cluster.scrape(node: node).value(#"chat_cluster_snapshots_total{event="loaded"}"#) == 1)
         }
     }
 
@@ -486,6 +497,12 @@ final class TestCluster: @unchecked Sendable {
 
     func startRedisAgain() async throws {
         redis = try await redis.startedAgain()
+    }
+
+    /// The node's metrics (it runs with `METRICS_PORT=0`).
+    func scrape(node: Int) async throws -> PrometheusSamples {
+        let port = try await nodes[node].waitForLog(#"port=(\d+) \[ChatServer\] Serving metrics"#)
+        return try PrometheusSamples(try await httpRequest(port: Int(port)!, path: "/metrics").body)
     }
 
     /// Starts one more node; returns its index.

@@ -28,6 +28,7 @@ final class RedisLog: NodeLog {
     private let logger: Logger
     private let group: any EventLoopGroup
     private let tls: TLSConfiguration?
+    private let clusterMetrics: ClusterMetrics?
 
     private struct Links {
         var writer: RedisConnection?
@@ -64,8 +65,10 @@ final class RedisLog: NodeLog {
 
     init(
         eventLoops: [any EventLoop], configuration: HubState.Configuration, settings: ClusterSettings,
-        maxSendQueueBytes: Int, metrics: ChatMetrics?, logger: Logger, group: any EventLoopGroup
+        maxSendQueueBytes: Int, metrics: ChatMetrics?, clusterMetrics: ClusterMetrics? = nil, logger: Logger,
+        group: any EventLoopGroup
     ) {
+        self.clusterMetrics = clusterMetrics
         var configuration = configuration
         // Sessions of other nodes name their own shards: room membership counts every
         // node's shards, so the state has room for as many as any node may have.
@@ -159,6 +162,7 @@ final class RedisLog: NodeLog {
             guard replica.read({ $0.connections[id] != nil }) else { return }
             return links.withLockedValue { $0.releasesToResend.append(id) }
         }
+        clusterMetrics?.commandRefused()
         let replica = self.replica
         if let refusal = command.refusalWhileUnavailable(address: { id in replica.read { $0.sessions[id]?.address } }) {
             replica.deliver([refusal])
@@ -240,6 +244,7 @@ final class RedisLog: NodeLog {
             loaded.snapshot.state(configuration: configuration),
             lastTime: LogTime(milliseconds: loaded.upTo.milliseconds))
         lastApplied.withLockedValue { $0 = loaded.upTo }
+        clusterMetrics?.snapshotLoaded()
         return loaded.upTo
     }
 
@@ -279,6 +284,8 @@ final class RedisLog: NodeLog {
             replica.apply(commands)
             lastApplied.withLockedValue { $0 = last }
         }
+        clusterMetrics?.applied(
+            entries.count, lag: .milliseconds(max(0, LocalLog.wallClock().milliseconds - last.milliseconds)))
         confirmOwnAppends(entries)
         let own = replica.node
         if commands.contains(where: { $0.command == .nodeDown(own) }) {
@@ -353,6 +360,7 @@ final class RedisLog: NodeLog {
                     return true
                 }
                 guard kept else { return await connected.close() }
+                clusterMetrics?.reconnected(.reader)
                 logger.notice("Reading the hub log again", metadata: ["after": "\(lastApplied.withLockedValue { $0 })"])
             }
             do {
@@ -410,6 +418,7 @@ final class RedisLog: NodeLog {
                 return links.releasesToResend
             }
             guard let resend else { return await writer.close() }
+            clusterMetrics?.reconnected(.writer)
             logger.notice(
                 "Connected to Redis again",
                 metadata: ["redis": "\(settings.redis)", "releases_resent": "\(resend.count)"])
@@ -444,6 +453,7 @@ final class RedisLog: NodeLog {
                 logger.notice(
                     "A node's heartbeat expired; its connections are released",
                     metadata: ["node_number": "\(other)", "connections": "\(users)"])
+                clusterMetrics?.nodeDeclaredDown()
                 submit(.nodeDown(other))
             }
         }
@@ -491,6 +501,7 @@ final class RedisLog: NodeLog {
                     trimmedTo = previous
                 }
                 written = upTo
+                clusterMetrics?.snapshotWritten()
                 logger.info(
                     "Snapshot written",
                     metadata: [
