@@ -351,6 +351,7 @@ public final class ChatServer: Service, Sendable {
         let giveUp = loop.scheduleTask(in: TimeAmount(configuration.shutdownTimeout) + .seconds(5)) {
             if complete() {
                 logger.warning("Connections closed without their release being confirmed by the hub log")
+                log.replica.stopWaitingForAllClosed()
             }
         }
         try? await done.futureResult.get()

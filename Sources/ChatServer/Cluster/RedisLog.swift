@@ -51,7 +51,10 @@ final class RedisLog: NodeLog {
     private let links = NIOLockedValueBox(Links())
     /// The id of the last entry applied: where reading resumes.
     private let lastApplied = NIOLockedValueBox(StreamID.zero)
-    private let stopped: EventLoopPromise<Void>
+    /// Ends when ``stop()`` is called: ``run()`` waits on it. (A stream, not a promise: a
+    /// node that never joined never stops, and a promise left pending must not be dropped.)
+    private let stopped: AsyncStream<Void>
+    private let endRun: AsyncStream<Void>.Continuation
     /// The state's limits (a loaded snapshot takes them).
     private let configuration: HubState.Configuration
     /// Held while a batch is applied, so a snapshot takes a state and the id of the last
@@ -62,6 +65,12 @@ final class RedisLog: NodeLog {
     static let readBlock = Duration.seconds(2)
     /// Entries read (and applied under one lock) at most per read.
     static let readBatch = 1000
+
+    /// Reconnecting: from 50 ms, at most a second apart. Attempts against a Redis that is down
+    /// cost little, and every second of waiting is a second of refused commands.
+    static func backoff() -> ReconnectBackoff {
+        ReconnectBackoff(initial: .milliseconds(50), maximum: .seconds(1))
+    }
 
     init(
         eventLoops: [any EventLoop], configuration: HubState.Configuration, settings: ClusterSettings,
@@ -90,7 +99,7 @@ final class RedisLog: NodeLog {
         } else {
             self.tls = nil
         }
-        self.stopped = group.any().makePromise(of: Void.self)
+        (self.stopped, self.endRun) = AsyncStream<Void>.makeStream()
     }
 
     /// The settings that decide what the hub does, in one line: replicas that decided with
@@ -333,7 +342,7 @@ final class RedisLog: NodeLog {
             tasks.addTask { await self.keepWriterConnected() }
             tasks.addTask { await self.beat() }
             tasks.addTask { await self.writeSnapshots() }
-            try? await stopped.futureResult.get()
+            for await _ in stopped {}
             tasks.cancelAll()
         }
     }
@@ -342,7 +351,7 @@ final class RedisLog: NodeLog {
 
     /// Reads the log until the node stops, reconnecting when the connection fails.
     private func readEntries() async {
-        var backoff = ReconnectBackoff()
+        var backoff = Self.backoff()
         while !isStopping {
             let reader: RedisConnection
             if let current = links.withLockedValue({ $0.reader }) {
@@ -385,7 +394,7 @@ final class RedisLog: NodeLog {
 
     /// Reconnects the writer whenever its connection ends.
     private func keepWriterConnected() async {
-        var backoff = ReconnectBackoff()
+        var backoff = Self.backoff()
         while !isStopping {
             if let writer = links.withLockedValue({ $0.writer }) {
                 try? await writer.closeFuture.get()
@@ -545,7 +554,7 @@ final class RedisLog: NodeLog {
             await writer.close()
         }
         await reader?.close()
-        stopped.succeed()
+        endRun.finish()
         logger.notice("Left the cluster")
     }
 

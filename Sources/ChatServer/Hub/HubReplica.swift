@@ -201,6 +201,16 @@ final class HubReplica: Sendable {
         done?.succeed()
     }
 
+    /// Ends the wait for the last connection's release without it (a cluster node that
+    /// could not read its releases back before giving up): no promise is left pending.
+    func stopWaitingForAllClosed() {
+        let pending = locked.withLockedValue { locked -> EventLoopPromise<Void>? in
+            defer { locked.allClosed = nil }
+            return locked.allClosed
+        }
+        pending?.succeed()
+    }
+
     /// Closes whatever is still open (the shutdown grace period is over).
     func closeAll() {
         for shard in shards { shard.post(.closeAll) }
