@@ -171,9 +171,9 @@ final class RedisLog: NodeLog {
             guard replica.read({ $0.connections[id] != nil }) else { return }
             return links.withLockedValue { $0.releasesToResend.append(id) }
         }
-        clusterMetrics?.commandRefused()
         let replica = self.replica
         if let refusal = command.refusalWhileUnavailable(address: { id in replica.read { $0.sessions[id]?.address } }) {
+            clusterMetrics?.commandRefused()
             replica.deliver([refusal])
         }
     }
