@@ -381,6 +381,38 @@ import Testing
         }
     }
 
+    @Test func aPartitionedNodeIsDeclaredGoneAndRecoversWhenItsRedisComesBack() async throws {
+        try await TestCluster.run(nodes: 1) { cluster in
+            // Node 2 reaches Redis through a proxy the test can stall; node 1 directly.
+            let proxy = try await StallProxy.start(to: cluster.redis.port)
+            defer { proxy.stop() }
+            let node = try await cluster.addNode(environment: ["CLUSTER_REDIS_URL": "redis://127.0.0.1:\(proxy.port)"])
+            let alice = try await cluster.login("alice", node: 0, from: "127.0.0.2")
+            let carol = try await cluster.login("carol", node: node, from: "127.0.0.4")
+            try await alice.readUntil("*** carol joined the room ***")
+
+            // A partition: nothing is closed, nothing gets through. Node 1 stops hearing
+            // node 2's heartbeat, and carol leaves its view within the timeout and a beat.
+            proxy.stall()
+            let stalled = ContinuousClock.now
+            try await alice.readUntil("*** carol left the room ***", timeout: .seconds(15))
+            #expect(ContinuousClock.now - stalled < .seconds(8))
+            try await alice.send("/users")
+            #expect(try await alice.readLines(2) == ["Online Users (1):", "  - alice (you)"])
+
+            // The partition ends. Node 2 reconnects, reads that it was declared gone, and
+            // closes its connections rather than keep them deaf to everyone else.
+            proxy.resume()
+            _ = try await carol.waitForClose(timeout: .seconds(30))
+            _ = try await cluster.nodes[node].waitForLog("(The cluster declared this node gone)")
+            // And serves again: a new user there chats with alice.
+            let dave = try await cluster.login("dave", node: node, from: "127.0.0.5")
+            try await alice.readUntil("*** dave joined the room ***", timeout: .seconds(10))
+            try await dave.send("back in")
+            try await alice.readUntil("[dave]: back in")
+        }
+    }
+
     @Test func aRedisPasswordIsUsedAndNeverLogged() async throws {
         let password = "s3cret-\(UInt32.random(in: 0...UInt32.max))"
         try await TestCluster.run(
@@ -506,8 +538,8 @@ final class TestCluster: @unchecked Sendable {
     }
 
     /// Starts one more node; returns its index.
-    func addNode() async throws -> Int {
-        let node = try startProcess(name: "node\(nodes.count + 1)")
+    func addNode(environment: [String: String] = [:]) async throws -> Int {
+        let node = try startProcess(name: "node\(nodes.count + 1)", environment: environment)
         nodes.append(node)
         ports.append(try await node.waitForPort())
         return nodes.count - 1

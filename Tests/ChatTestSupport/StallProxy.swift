@@ -1,0 +1,48 @@
+import Foundation
+
+/// The proxy of `Tests/Fixtures/stall_proxy.py` in front of a local port: ``stall()`` stops
+/// every byte in both directions without closing anything (a network partition), and
+/// ``resume()`` lets them through again.
+public final class StallProxy: Sendable {
+    public let port: Int
+    private let process: SpawnedProcess
+    private let log: URL
+
+    private init(port: Int, process: SpawnedProcess, log: URL) {
+        self.port = port
+        self.process = process
+        self.log = log
+    }
+
+    /// Starts a proxy to `targetPort` on 127.0.0.1 and waits until it listens.
+    public static func start(to targetPort: Int) async throws -> StallProxy {
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/stall_proxy.py").path
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("stall-proxy-\(UUID().uuidString).log")
+        let process = try SpawnedProcess(
+            "/usr/bin/env", ["python3", script, "--target-port", "\(targetPort)"], output: log.path)
+        let deadline = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < deadline {
+            let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+            if let range = text.range(of: #"READY (\d+)"#, options: .regularExpression),
+                let port = Int(text[range].dropFirst(6))
+            {
+                return StallProxy(port: port, process: process, log: log)
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        process.signal(SIGKILL)
+        _ = process.wait()
+        throw TestFailure("the stall proxy did not start: \((try? String(contentsOf: log, encoding: .utf8)) ?? "")")
+    }
+
+    public func stall() { process.signal(SIGUSR1) }
+
+    public func resume() { process.signal(SIGUSR2) }
+
+    public func stop() {
+        process.signal(SIGTERM)
+        _ = process.wait()
+        try? FileManager.default.removeItem(at: log)
+    }
+}

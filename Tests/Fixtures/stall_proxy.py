@@ -1,0 +1,59 @@
+#!/usr/bin/env python3
+"""A TCP proxy for the tests that can cut a node off without closing anything.
+
+Listens on 127.0.0.1 (an ephemeral port), prints "READY <port>", and forwards every
+connection to --target-port on 127.0.0.1. SIGUSR1 stalls it: no byte is forwarded in
+either direction, on open connections and new ones, but nothing is closed (what a network
+partition looks like to both ends). SIGUSR2 resumes forwarding. It runs until terminated.
+"""
+import argparse
+import asyncio
+import signal
+import sys
+
+
+async def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--target-port", type=int, required=True)
+    args = parser.parse_args()
+    flowing = asyncio.Event()
+    flowing.set()
+
+    async def pump(reader, writer):
+        try:
+            while True:
+                await flowing.wait()
+                data = await reader.read(65536)
+                if not data:
+                    break
+                # Read before the stall, held until the partition ends.
+                await flowing.wait()
+                writer.write(data)
+                await writer.drain()
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+
+    async def handle(client_reader, client_writer):
+        try:
+            server_reader, server_writer = await asyncio.open_connection("127.0.0.1", args.target_port)
+        except OSError:
+            client_writer.close()
+            return
+        await asyncio.gather(pump(client_reader, server_writer), pump(server_reader, client_writer))
+
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGUSR1, flowing.clear)
+    loop.add_signal_handler(signal.SIGUSR2, flowing.set)
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    print(f"READY {server.sockets[0].getsockname()[1]}", flush=True)
+    async with server:
+        await server.serve_forever()
+
+
+if __name__ == "__main__":
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        sys.exit(0)
