@@ -410,6 +410,16 @@ import Testing
             try await alice.readUntil("*** dave joined the room ***", timeout: .seconds(10))
             try await dave.send("back in")
             try await alice.readUntil("[dave]: back in")
+            try await dave.readUntil("[dave]: back in")
+            // Its count of connections followed the release of the old ones: a shutdown now
+            // waits for dave's release only, not for the timeout.
+            cluster.nodes[node].terminate()
+            let last = try await dave.waitForClose()
+            #expect(last == ["*** Server is shutting down ***"], "\(last)")
+            try await alice.readUntil("*** dave left the room ***")
+            #expect(try await cluster.nodes[node].waitForExit(timeout: .seconds(20)) == 0)
+            #expect(!cluster.nodes[node].log.contains("Shutdown timeout reached"))
+            #expect(!cluster.nodes[node].log.contains("without their release being confirmed"))
         }
     }
 

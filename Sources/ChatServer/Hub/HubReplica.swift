@@ -126,6 +126,11 @@ final class HubReplica: Sendable {
             if locked.isLeaving { refuseAdmissions(&locked.effects) }
         }
         if releasedLocal { locked.localConnections -= 1 }
+        if case .nodeDown(let gone) = command, gone == node {
+            // The others declared this node gone: the state released its connections at
+            // once, not one `release` at a time, so the count starts again from the state.
+            locked.localConnections = locked.state.connectionsPerNode[node] ?? 0
+        }
         var finished = false
         for effect in locked.effects { finished = outbox.post(effect) || finished }
         locked.effects.removeAll(keepingCapacity: true)
