@@ -111,12 +111,14 @@ time.sleep(5)
 again = subprocess.Popen(["redis-server", "--port", redis_port, "--bind", "127.0.0.1", "--appendonly", "yes",
                           "--save", "", "--dir", work, "--logfile", f"{out}/redis-again.log"])
 open(f"{out}/redis-again.pid", "w").write(str(again.pid))
-while True:
+for _ in range(2000):  # up to 10 s for Redis to load its data and listen
     try:
         socket.create_connection(("127.0.0.1", int(redis_port)), timeout=0.2).close()
         break
     except OSError:
         time.sleep(0.005)
+else:
+    sys.exit("outage: Redis did not come back within 10 s")
 ready = time.time()
 n = 0
 while time.time() - ready < 60:
