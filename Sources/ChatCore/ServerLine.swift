@@ -40,6 +40,10 @@ public enum ServerLine {
 
     public static let goodbye = system("Goodbye!")
     public static let shuttingDown = system("Server is shutting down")
+    /// A cluster whose Redis lost its data rebuilt its state from what the nodes announced,
+    /// and another node announced this user's name first.
+    public static let usernameInUseElsewhere = system(
+        "You were disconnected: your username is in use on another server.")
 
     // MARK: Rooms
 

@@ -28,6 +28,19 @@ import Testing
         _ = (second, third)
     }
 
+    @Test func aLostLogTakesEveryAppendNotReadBackWithIt() {
+        var ledger = AppendLedger()
+        let first = ledger.record(.say(1, text: "one", isAction: false))
+        _ = ledger.record(.say(1, text: "two", isAction: false))
+        _ = ledger.record(.release(1))
+        ledger.confirm(first)
+        ledger.reconnected(tail: StreamID(milliseconds: 100, sequence: 0))
+        #expect(ledger.abandonAll() == [.say(1, text: "two", isAction: false), .release(1)])
+        #expect(ledger.unconfirmedCount == 0)
+        // The settlement went with them.
+        #expect(ledger.settle(applied: StreamID(milliseconds: 100, sequence: 0)).isEmpty)
+    }
+
     @Test func anErrorReplyTakesTheAppendOffTheLedger() {
         var ledger = AppendLedger()
         let sequence = ledger.record(.sweep)

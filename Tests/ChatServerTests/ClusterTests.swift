@@ -272,6 +272,88 @@ import Testing
         }
     }
 
+    @Test func redisRestartedWithoutDataTheNodesAnnounceTheirUsersInAFreshLog() async throws {
+        try await TestCluster.run(nodes: 2) { cluster in
+            let (alice, bob) = try await cluster.aliceAndBob()
+            let carol = try await cluster.login("carol", node: 0, from: "127.0.0.4")
+            let dave = try await cluster.login("dave", node: 1, from: "127.0.0.5")
+            try await carol.send("/create #ops private")
+            try await carol.readUntil("*** You joined #ops ***")
+            try await carol.send("/invite dave")
+            try await dave.readUntil("*** carol invited you to #ops. Type /join #ops to enter. ***")
+            try await dave.send("/join #ops")
+            try await dave.readUntil("*** You joined #ops ***")
+            try await carol.readUntil("*** dave joined the room ***")
+            _ = try await alice.linesArriving(within: .milliseconds(300))
+            _ = try await bob.linesArriving(within: .milliseconds(300))
+
+            try await cluster.restartRedisWithoutData()
+            for node in cluster.nodes {
+                _ = try await node.waitForLog("(Redis lost the cluster's hub log)", timeout: .seconds(20))
+                _ = try await node.waitForLog("(Started on the fresh hub log)", timeout: .seconds(20))
+            }
+            // Everyone is back where they were, without a word, and chats on.
+            try await alice.send("after the loss")
+            #expect(try await bob.readLine(timeout: .seconds(10)) == "[alice]: after the loss")
+            #expect(try await alice.readLine(timeout: .seconds(10)) == "[alice]: after the loss")
+            try await dave.send("still in ops")
+            #expect(try await carol.readLine(timeout: .seconds(10)) == "[dave]: still in ops")
+            #expect(try await dave.readLine(timeout: .seconds(10)) == "[dave]: still in ops")
+            try await bob.send("/users")
+            #expect(
+                try await bob.readLines(5) == [
+                    "Online Users (4):", "  - alice", "  - bob (you)", "  - carol", "  - dave",
+                ])
+            // Names stay taken, #ops stays private.
+            let mallory = try await cluster.verify("mallory", node: 1, from: "127.0.0.6")
+            try await mallory.send("carol")
+            #expect(try await mallory.readLine() == "ERROR: Username 'carol' is already taken.")
+            try await mallory.send("mallory")
+            try await mallory.readUntil("*** Type /help for available commands. ***")
+            try await mallory.send("/join #ops")
+            try await mallory.readUntil("ERROR: #ops is private. Ask a member for an invite.")
+            // A node joining now reads the fresh log and sees everyone.
+            let node = try await cluster.addNode()
+            let erin = try await cluster.login("erin", node: node, from: "127.0.0.7")
+            try await erin.send("/users")
+            #expect(try await erin.readLines(2) == ["Online Users (6):", "  - alice"])
+            #expect(try await alice.linesArriving(within: .milliseconds(300)).contains("*** erin joined the room ***"))
+        }
+    }
+
+    @Test func afterALostLogTheLaterOfTwoUsersWithOneNameIsDisconnected() async throws {
+        try await TestCluster.run(nodes: 1) { cluster in
+            // Node 2 reaches Redis through a proxy the test can stall; node 1 directly.
+            let proxy = try await StallProxy.start(to: cluster.redis.port)
+            defer { proxy.stop() }
+            let node = try await cluster.addNode(environment: ["CLUSTER_REDIS_URL": "redis://127.0.0.1:\(proxy.port)"])
+            let bob = try await cluster.login("bob", node: 0, from: "127.0.0.3")
+            let stranded = try await cluster.login("alice", node: node, from: "127.0.0.2")
+            try await bob.readUntil("*** alice joined the room ***")
+            // Node 2 is cut off and declared gone; alice logs in again on node 1.
+            proxy.stall()
+            try await bob.readUntil("*** alice left the room ***", timeout: .seconds(15))
+            let alice = try await cluster.login("alice", node: 0, from: "127.0.0.4", mailIndex: 1)
+            try await bob.readUntil("*** alice joined the room ***")
+            // Redis loses everything, with the news that node 2 was gone. Node 1 announces
+            // its alice first; node 2, back later, announces the other.
+            try await cluster.restartRedisWithoutData()
+            _ = try await cluster.nodes[0].waitForLog("(Started on the fresh hub log)", timeout: .seconds(20))
+            proxy.resume()
+            _ = try await cluster.nodes[node].waitForLog("(Started on the fresh hub log)", timeout: .seconds(30))
+            let last = try await stranded.waitForClose(timeout: .seconds(10))
+            #expect(last.last == "*** You were disconnected: your username is in use on another server. ***")
+            try await alice.send("still me")
+            #expect(try await bob.readLine(timeout: .seconds(10)) == "[alice]: still me")
+            try await bob.send("/users")
+            #expect(try await bob.readLines(3) == ["Online Users (2):", "  - alice", "  - bob (you)"])
+            // Node 2 serves on: a new user there chats with the others.
+            let carol = try await cluster.login("carol", node: node, from: "127.0.0.5")
+            try await carol.send("hi")
+            try await alice.readUntil("[carol]: hi")
+        }
+    }
+
     @Test func whileRedisIsDownUsersStayAndAreToldTheChatIsBrieflyUnavailable() async throws {
         try await TestCluster.run(nodes: 2, environment: ["METRICS_PORT": "0"]) { cluster in
             let (alice, bob) = try await cluster.aliceAndBob()
@@ -423,6 +505,37 @@ import Testing
         }
     }
 
+    @Test func aNodeRedisClosedForReadingSlowlyReadsOnInSmallerBatches() async throws {
+        // Redis closes a client whose waiting replies pass 64 KiB.
+        let environment = ["MESSAGE_BURST": "400", "MESSAGES_PER_SECOND": "400", "CLUSTER_NODE_TIMEOUT_SECONDS": "6"]
+        try await TestCluster.run(
+            nodes: 1, redisArguments: ["--client-output-buffer-limit", "normal", "65536", "0", "0"],
+            environment: environment
+        ) { cluster in
+            let proxy = try await StallProxy.start(to: cluster.redis.port)
+            defer { proxy.stop() }
+            let node = try await cluster.addNode(environment: ["CLUSTER_REDIS_URL": "redis://127.0.0.1:\(proxy.port)"])
+            let alice = try await cluster.login("alice", node: 0, from: "127.0.0.2")
+            let bob = try await cluster.login("bob", node: node, from: "127.0.0.3")
+            try await alice.readUntil("*** bob joined the room ***")
+            // Node 2 stops reading while alice sends 300 long lines: its next read asks for
+            // all of them at once, a reply of about 100 KB.
+            proxy.stall()
+            let padding = String(repeating: "x", count: 300)
+            for number in 1...300 { try await alice.send("\(number) \(padding)") }
+            try await alice.readUntil("[alice]: 300 \(padding)")
+            proxy.resume()
+            // Closed by Redis, the node reconnects and reads on in smaller batches: bob gets
+            // every line once, in order.
+            var received: [String] = []
+            for _ in 0..<300 { received.append(try await bob.readLine(timeout: .seconds(20))) }
+            #expect(received == (1...300).map { "[alice]: \($0) \(padding)" })
+            #expect(try await bob.linesArriving(within: .milliseconds(300)).isEmpty)
+            _ = try await cluster.nodes[node].waitForLog("(Reading the hub log failed; reconnecting)")
+            #expect(cluster.redis.logText.contains("output buffer limits"))
+        }
+    }
+
     @Test func aRedisPasswordIsUsedAndNeverLogged() async throws {
         let password = "s3cret-\(UInt32.random(in: 0...UInt32.max))"
         try await TestCluster.run(
@@ -529,6 +642,11 @@ final class TestCluster: @unchecked Sendable {
     /// Stops Redis (its append-only file on disk) and starts it again on the same port.
     func restartRedis() async throws {
         redis = try await redis.restarted()
+    }
+
+    /// Stops Redis and starts it again on the same port, empty.
+    func restartRedisWithoutData() async throws {
+        redis = try await redis.restartedWithoutData()
     }
 
     /// Stops Redis (SIGTERM: its append-only file is on disk); ``startRedisAgain()`` ends

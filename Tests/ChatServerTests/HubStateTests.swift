@@ -80,6 +80,54 @@ import Testing
         _ = login("bob", onNode: 3, ip: "10.0.0.2")
     }
 
+    @Test mutating func aFreshStateIsRebuiltFromTheNodesAnnouncementsInLogOrder() {
+        // The state Redis lost: alice and carol (node 1) in the private #den, bob (node 2) in
+        // #general, and a connection of node 2 not logged in yet.
+        let alice = login("alice", onNode: 1, ip: "10.0.0.1")
+        let bob = login("bob", onNode: 2, ip: "10.0.0.2")
+        let carol = login("carol", onNode: 1, ip: "10.0.0.3")
+        _ = state.apply(.create(alice.id, room: RoomName("#Den")!, isPrivate: true), at: now)
+        _ = state.apply(.invite(alice.id, target: "carol"), at: now)
+        _ = state.apply(.join(carol.id, room: RoomName("#den")!), at: now)
+        _ = state.apply(.setTopic(alice.id, text: "plans"), at: now)
+        let waiting = SessionAddress(id: SessionIDSpace.firstID(of: 2) + 99, shard: 1)
+        _ = state.apply(.admit(waiting, ip: "10.0.0.4", display: "10.0.0.4"), at: now)
+        let node1 = state.reannouncements(of: 1)
+        let node2 = state.reannouncements(of: 2)
+        #expect(node1.map(\.id) == [alice.id, carol.id])
+        #expect(node2.map(\.id) == [bob.id, waiting.id])
+        #expect(node2.last?.member == nil)
+
+        var fresh = HubState(configuration: state.configuration)
+        // Meanwhile another user took "bob" on node 3: the fresh log has them first.
+        let otherBob = SessionAddress(id: SessionIDSpace.firstID(of: 3), shard: 0)
+        _ = fresh.apply(.admit(otherBob, ip: "10.0.0.9", display: "10.0.0.9"), at: now)
+        _ = fresh.apply(
+            .login(otherBob, username: "bob", emailKey: "bob2@example.com", ip: "10.0.0.9", isOperator: false), at: now)
+        let first = fresh.apply(.reannounce(1, node1), at: now)
+        let second = fresh.apply(.reannounce(2, node2), at: now)
+
+        // Members come back in their rooms without a word to anyone.
+        #expect(lines(first).isEmpty)
+        #expect(first.filter { if case .presence = $0 { true } else { false } }.isEmpty)
+        let den = try! #require(fresh.rooms["#den"])
+        #expect(den.name.display == "#Den" && den.isPrivate && den.members == [alice.id, carol.id])
+        #expect(den.owner == alice.id && den.topic == nil)
+        #expect(den.allowed == ["alice@example.com", "carol@example.com"])
+        #expect(fresh.sessions[carol.id]?.roomKey == "#den")
+        // The later bob is told and disconnected; his slot stays until his release.
+        #expect(
+            lines(second) == [bob.id: ["*** You were disconnected: your username is in use on another server. ***"]])
+        #expect(fresh.member(named: "bob")?.0 == otherBob.id)
+        #expect(fresh.connections[bob.id] == "10.0.0.2" && fresh.connections[waiting.id] == "10.0.0.4")
+        #expect(fresh.connectionsPerNode == [1: 2, 2: 2, 3: 1])
+        _ = fresh.apply(.release(bob.id), at: now)
+        #expect(fresh.connectionsPerIP["10.0.0.2"] == nil)
+        // Announced again (a node that retried): nothing changes.
+        #expect(fresh.apply(.reannounce(1, node1), at: now).isEmpty)
+        #expect(fresh.rooms["#den"]?.members == [alice.id, carol.id])
+    }
+
     @Test mutating func maxConnectionsIsEachNodesCapacity() {
         state = HubState(configuration: .init(historySize: 10, maxConnectionsPerIP: 5, maxConnections: 1))
         let first = SessionAddress(id: SessionIDSpace.firstID(of: 1), shard: 0)

@@ -28,6 +28,17 @@ import Testing
             .unban(address.id, target: "bob@example.com"),
             .wall(address.id, text: "maintenance"),
             .nodeDown(7),
+            .reannounce(
+                7,
+                [
+                    Reannouncement(id: address.id, ip: "203.0.113.7"),
+                    Reannouncement(
+                        id: address.id + 1, ip: "203.0.113.8",
+                        member: Member(
+                            name: "Alice", key: "alice", address: SessionAddress(id: address.id + 1, shard: 2),
+                            roomKey: "#den", emailKey: "a@example.com", ip: "203.0.113.8", isOperator: false),
+                        room: RoomName("#Den")!, roomIsPrivate: true),
+                ]),
             .sweep,
             .shutdown,
         ]

@@ -53,6 +53,21 @@ public final class RedisServerProcess: Sendable {
         return try await startedAgain()
     }
 
+    /// What this server wrote to its log so far.
+    public var logText: String {
+        (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+    }
+
+    /// Stops this server and starts another on the same port with none of its data, as a
+    /// Redis whose disk was lost (or that ran without persistence) comes back.
+    public func restartedWithoutData() async throws -> RedisServerProcess {
+        stop()
+        for name in ["appendonlydir", "dump.rdb"] {
+            try? FileManager.default.removeItem(at: folder.appendingPathComponent(name))
+        }
+        return try await startedAgain()
+    }
+
     /// After ``stop()``: another server on the same port and data folder, ready.
     public func startedAgain() async throws -> RedisServerProcess {
         ownsFolder.withLockedValue { $0 = false }

@@ -50,6 +50,14 @@ struct AppendLedger: Sendable {
         return lost.compactMap { unconfirmed.removeValue(forKey: $0) }
     }
 
+    /// The log was lost: every append not yet read back went with it (in the order sent),
+    /// and a settlement pending is moot.
+    mutating func abandonAll() -> [HubCommand] {
+        settlement = nil
+        defer { unconfirmed = [:] }
+        return unconfirmed.keys.sorted().compactMap { unconfirmed[$0] }
+    }
+
     /// The tag an append carries: `<node>:<sequence>`.
     static func entryTag(node: NodeNumber, sequence: UInt64) -> String { "\(node):\(sequence)" }
 

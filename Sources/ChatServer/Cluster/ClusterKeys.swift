@@ -8,6 +8,10 @@ enum ClusterKeys {
     /// The settings every replica must decide with, as the first live node wrote them.
     static let settings = "{chat}:settings"
 
+    /// A random value the first node of a log sets: a node that finds it gone or changed
+    /// knows Redis lost the log its state was built from.
+    static let epoch = "{chat}:epoch"
+
     /// The latest snapshot of the state (``HubSnapshot``).
     static let snapshot = "{chat}:snapshot"
     /// Which node writes the snapshots: a lease, so one node at a time does.

@@ -46,6 +46,13 @@ final class RedisLog: NodeLog {
         /// Others' heartbeats are judged only after a full node timeout of this node's own
         /// connection to Redis: after an outage, they need that long to refresh theirs.
         var judgeNotBefore = ContinuousClock.now
+        /// The epoch of the log this node's state was built from (``ClusterKeys/epoch``);
+        /// `nil` while it starts a fresh log.
+        var epoch: String?
+        /// While this node starts a fresh log: the epoch that was lost, and this node's
+        /// connections to announce there (taken once from the old state).
+        var lostEpoch: String?
+        var announcements: [Reannouncement]?
     }
 
     private let links = NIOLockedValueBox(Links())
@@ -63,8 +70,6 @@ final class RedisLog: NodeLog {
 
     /// How long one `XREAD` waits for new entries before asking again.
     static let readBlock = Duration.seconds(2)
-    /// Entries read (and applied under one lock) at most per read.
-    static let readBatch = 1000
 
     /// Reconnecting: from 50 ms, at most a second apart. Attempts against a Redis that is down
     /// cost little, and every second of waiting is a second of refused commands.
@@ -168,8 +173,11 @@ final class RedisLog: NodeLog {
     /// unavailable; a release is kept and sent again once Redis is back.
     private func unavailable(_ command: HubCommand) {
         if case .release(let id) = command {
-            guard replica.read({ $0.connections[id] != nil }) else { return }
-            return links.withLockedValue { $0.releasesToResend.append(id) }
+            let held = replica.read { $0.connections[id] != nil }
+            // While a fresh log starts, the state is empty but the connection is announced.
+            return links.withLockedValue { links in
+                if held || links.announcements != nil { links.releasesToResend.append(id) }
+            }
         }
         let replica = self.replica
         if let refusal = command.refusalWhileUnavailable(address: { id in replica.read { $0.sessions[id]?.address } }) {
@@ -202,20 +210,20 @@ final class RedisLog: NodeLog {
                 await writer.close()
                 throw ClusterError.settingsDiffer(cluster: current, node: fingerprint)
             }
-            guard case .integer(let number) = try await writer.send(RESPCommand(["INCR", ClusterKeys.nodeCounter])),
-                number > 0, NodeNumber(number) <= SessionIDSpace.maximumNode
-            else {
+            _ = try await writer.send(RESPCommand(["SET", ClusterKeys.epoch, Self.newEpoch(), "NX"]))
+            guard let epoch = try await writer.send(RESPCommand(["GET", ClusterKeys.epoch])).string else {
                 await writer.close()
-                throw ClusterError.unreachable(url: "\(settings.redis)", reason: "no node number")
+                throw ClusterError.unreachable(url: "\(settings.redis)", reason: "no epoch")
             }
-            let node = NodeNumber(number)
+            let node = try await takeNodeNumber(writer)
             replica.join(asNode: node)
-            links.withLockedValue { $0.node = node }
-            _ = try await writer.send(
-                RESPCommand(["SET", ClusterKeys.heartbeat(of: node), settings.nodeID, "PX", timeout]))
+            links.withLockedValue {
+                $0.node = node
+                $0.epoch = epoch
+            }
             let snapshot = try await loadSnapshot(writer)
-            let reader = try await connect(role: "reader", commandTimeout: Self.readBlock + .seconds(5))
-            let replayed = try await catchUp(reader)
+            let (replayed, reader) = try await catchUp(
+                try await connect(role: "reader", commandTimeout: Self.readBlock + .seconds(5)), epoch: epoch)
             links.withLockedValue {
                 $0.writer = writer
                 $0.reader = reader
@@ -233,6 +241,29 @@ final class RedisLog: NodeLog {
             await writer.close()
             throw ClusterError.unreachable(url: "\(settings.redis)", reason: "\(error)")
         }
+    }
+
+    /// A new node number: the next the counter gives whose heartbeat key is free (after
+    /// Redis lost its data, the counter starts again while older nodes keep their numbers;
+    /// they raise it again as they announce themselves, and their keys mark theirs taken).
+    private func takeNodeNumber(_ writer: RedisConnection) async throws -> NodeNumber {
+        let timeout = "\(settings.nodeTimeout.milliseconds)"
+        for _ in 0..<1000 {
+            guard case .integer(let number) = try await writer.send(RESPCommand(["INCR", ClusterKeys.nodeCounter])),
+                number > 0, NodeNumber(number) <= SessionIDSpace.maximumNode
+            else { break }
+            let node = NodeNumber(number)
+            let taken = try await writer.send(
+                RESPCommand(["SET", ClusterKeys.heartbeat(of: node), settings.nodeID, "NX", "PX", timeout]))
+            if taken.string == "OK" { return node }
+        }
+        await writer.close()
+        throw ClusterError.unreachable(url: "\(settings.redis)", reason: "no node number")
+    }
+
+    /// A random epoch value.
+    static func newEpoch() -> String {
+        String(UInt64.random(in: 0...UInt64.max), radix: 16) + String(UInt64.random(in: 0...UInt64.max), radix: 16)
     }
 
     /// Loads the cluster's snapshot, when there is one.
@@ -259,26 +290,45 @@ final class RedisLog: NodeLog {
 
     /// Applies every entry up to the last one there is now.
     /// - Returns: how many entries were applied.
-    private func catchUp(_ reader: RedisConnection) async throws -> Int {
+    /// - Returns: how many entries were applied, and the reader connection (another one
+    ///   when Redis closed the first for a reply over its output buffer limit).
+    private func catchUp(_ reader: RedisConnection, epoch: String) async throws -> (Int, RedisConnection) {
         let newest = try await reader.send(RESPCommand(["XREVRANGE", ClusterKeys.log, "+", "-", "COUNT", "1"]))
-        guard let target = try StreamEntry.entries(ofRange: newest).first?.id else { return 0 }
+        guard let target = try StreamEntry.entries(ofRange: newest).first?.id else { return (0, reader) }
+        var reader = reader
         var applied = 0
+        var batch = ReadBatch()
         while lastApplied.withLockedValue({ $0 }) < target {
             let after = lastApplied.withLockedValue { $0 }
-            let reply = try await reader.send(
-                RESPCommand(["XREAD", "COUNT", "\(Self.readBatch)", "STREAMS", ClusterKeys.log, "\(after)"]))
-            let entries = try StreamEntry.entries(ofXREAD: reply)
-            guard !entries.isEmpty else { break }
-            apply(entries)
+            let entries: [StreamEntry]
+            do {
+                let reply = try await reader.send(
+                    RESPCommand(["XREAD", "COUNT", "\(batch.count)", "STREAMS", ClusterKeys.log, "\(after)"]))
+                entries = try StreamEntry.entries(ofXREAD: reply)
+            } catch RedisError.connectionClosed where batch.count > ReadBatch.minimum {
+                batch.failed()
+                logger.warning(
+                    "Reading the hub log failed; reconnecting",
+                    metadata: ["reason": "\(RedisError.connectionClosed)", "next_batch": "\(batch.count)"])
+                await reader.close()
+                reader = try await connect(role: "reader", commandTimeout: Self.readBlock + .seconds(5))
+                continue
+            }
+            guard !entries.isEmpty, apply(entries, epoch: epoch) else { break }
+            batch.succeeded(entries: entries.count)
             applied += entries.count
         }
-        return applied
+        return (applied, reader)
     }
 
     /// Decodes and applies entries in order; one that cannot be read (written by a newer
     /// version) is skipped and logged rather than misread.
-    private func apply(_ entries: [StreamEntry]) {
-        guard let last = entries.last?.id else { return }
+    /// - Parameter epoch: the epoch the entries were read in.
+    /// - Returns: `false` when the node's epoch is another now (the entries are of a log
+    ///   that was lost, or of a fresh one the node has not started from): none is applied.
+    @discardableResult
+    private func apply(_ entries: [StreamEntry], epoch: String) -> Bool {
+        guard let last = entries.last?.id else { return links.withLockedValue { $0.epoch == epoch } }
         var commands: [(command: HubCommand, time: LogTime)] = []
         commands.reserveCapacity(entries.count)
         for entry in entries {
@@ -289,10 +339,13 @@ final class RedisLog: NodeLog {
             }
             commands.append((command, LogTime(milliseconds: entry.id.milliseconds)))
         }
-        applying.withLock {
+        let current = applying.withLock {
+            guard links.withLockedValue({ $0.epoch == epoch }) else { return false }
             replica.apply(commands)
             lastApplied.withLockedValue { $0 = last }
+            return true
         }
+        guard current else { return false }
         clusterMetrics?.applied(
             entries.count, lag: .milliseconds(max(0, LocalLog.wallClock().milliseconds - last.milliseconds)))
         confirmOwnAppends(entries)
@@ -303,6 +356,7 @@ final class RedisLog: NodeLog {
             logger.error("The cluster declared this node gone (no heartbeat in time); closing its connections")
             replica.closeAll()
         }
+        return true
     }
 
     /// Crosses this node's appends that came back off the ledger.
@@ -349,12 +403,17 @@ final class RedisLog: NodeLog {
 
     private var isStopping: Bool { links.withLockedValue { $0.isStopping } }
 
-    /// Reads the log until the node stops, reconnecting when the connection fails.
+    /// Reads the log until the node stops, reconnecting when the connection fails. A
+    /// connection reads only in the epoch of the node's state: when the log in Redis is
+    /// another (Redis lost its data), it waits until the writer has started the node on the
+    /// fresh log, then reads that from its start.
     private func readEntries() async {
         var backoff = Self.backoff()
+        var epoch = links.withLockedValue { $0.epoch }
+        var batch = ReadBatch()
         while !isStopping {
             let reader: RedisConnection
-            if let current = links.withLockedValue({ $0.reader }) {
+            if let current = links.withLockedValue({ $0.reader }), epoch != nil {
                 reader = current
             } else {
                 guard
@@ -362,6 +421,16 @@ final class RedisLog: NodeLog {
                         configuration(role: "reader", commandTimeout: Self.readBlock + .seconds(5)), group: group,
                         retryingWith: &backoff, shouldStop: { self.isStopping })
                 else { return }
+                let found = try? await connected.send(RESPCommand(["GET", ClusterKeys.epoch])).string
+                let (known, writer) = links.withLockedValue { ($0.epoch, $0.writer) }
+                guard let found, found == known else {
+                    await connected.close()
+                    // The writer settles it: it starts the node on the fresh log.
+                    if known != nil, let writer { await writer.close() }
+                    guard (try? await Task.sleep(for: .milliseconds(100))) != nil else { return }
+                    continue
+                }
+                epoch = found
                 reader = connected
                 let kept = links.withLockedValue { links in
                     guard !links.isStopping else { return false }
@@ -377,20 +446,34 @@ final class RedisLog: NodeLog {
                     let after = lastApplied.withLockedValue { $0 }
                     let reply = try await reader.send(
                         RESPCommand([
-                            "XREAD", "COUNT", "\(Self.readBatch)", "BLOCK", "\(Self.readBlock.milliseconds)", "STREAMS",
+                            "XREAD", "COUNT", "\(batch.count)", "BLOCK", "\(Self.readBlock.milliseconds)", "STREAMS",
                             ClusterKeys.log, "\(after)",
                         ]))
-                    apply(try StreamEntry.entries(ofXREAD: reply))
+                    let entries = try StreamEntry.entries(ofXREAD: reply)
+                    guard let epoch, apply(entries, epoch: epoch) else { throw EpochChanged() }
+                    batch.succeeded(entries: entries.count)
                     settleInDoubtAppends()
                 }
             } catch {
                 guard !isStopping else { return }
-                logger.warning("Reading the hub log failed; reconnecting", metadata: ["reason": "\(error)"])
+                if error is EpochChanged {
+                    logger.notice("The hub log this node read is gone; reading the fresh one")
+                } else {
+                    // Perhaps Redis closed it for a reply over its output buffer limit.
+                    batch.failed()
+                    logger.warning(
+                        "Reading the hub log failed; reconnecting",
+                        metadata: ["reason": "\(error)", "next_batch": "\(batch.count)"])
+                }
                 links.withLockedValue { $0.reader = nil }
+                epoch = nil
                 await reader.close()
             }
         }
     }
+
+    /// The reader read in an epoch that is not the node's any more.
+    private struct EpochChanged: Error {}
 
     /// Reconnects the writer whenever its connection ends.
     private func keepWriterConnected() async {
@@ -407,12 +490,26 @@ final class RedisLog: NodeLog {
                     configuration(role: "writer", commandTimeout: .seconds(5)), group: group,
                     retryingWith: &backoff, shouldStop: { self.isStopping })
             else { return }
-            // Where the stream ends now: what the old connection appended is before it.
+            // Where the stream ends now: what the old connection appended is before it. A
+            // log that is not the one the state was built from (the epoch is gone or
+            // another, or it ends before what was applied: Redis restarted without its
+            // data, or from an older file) was lost: the node starts on a fresh one.
             let tail: StreamID
             do {
+                let epoch = try await writer.send(RESPCommand(["GET", ClusterKeys.epoch])).string
                 let newest = try await writer.send(RESPCommand(["XREVRANGE", ClusterKeys.log, "+", "-", "COUNT", "1"]))
                 tail = try StreamEntry.entries(ofRange: newest).first?.id ?? .zero
+                let applied = lastApplied.withLockedValue { $0 }
+                let known = links.withLockedValue { $0.epoch }
+                if epoch == nil || epoch != known || tail < applied {
+                    try await startFreshLog(
+                        on: writer,
+                        because: epoch == nil
+                            ? "the epoch key is gone"
+                            : epoch != known ? "the epoch changed" : "the log ends before \(applied)")
+                }
             } catch {
+                logger.warning("Redis could not be used after reconnecting", metadata: ["reason": "\(error)"])
                 await writer.close()
                 continue
             }
@@ -435,6 +532,96 @@ final class RedisLog: NodeLog {
         }
     }
 
+    /// Starts this node on a fresh log after Redis lost the one its state was built from:
+    /// the state starts again empty; a new epoch is set unless another node set one first;
+    /// this node's connections are announced in the fresh log, from which every replica
+    /// rebuilds the state (conflicting names settled by log order); and the reader reads it
+    /// from its start. Commands in doubt are refused (they went with the old log). Run
+    /// again whole if the connection fails half-way (the announcement is idempotent).
+    private func startFreshLog(on writer: RedisConnection, because reason: String) async throws {
+        let begun = applying.withLock {
+            links.withLockedValue {
+                links -> (announced: [Reannouncement], lostEpoch: String?, abandoned: [HubCommand])? in
+                if let pending = links.announcements { return (pending, links.lostEpoch, []) }
+                let announced = replica.startFreshLog()
+                lastApplied.withLockedValue { $0 = .zero }
+                links.lostEpoch = links.epoch
+                links.epoch = nil
+                links.announcements = announced
+                return (announced, links.lostEpoch, links.ledger.abandonAll())
+            }
+        }
+        guard let (announced, lostEpoch, abandoned) = begun else { return }
+        if !abandoned.isEmpty || lostEpoch != nil {
+            logger.error(
+                "Redis lost the cluster's hub log; starting a fresh one and announcing this node's connections there (topics, invitations, history and bans are lost)",
+                metadata: ["reason": "\(reason)", "connections": "\(announced.count)", "refused": "\(abandoned.count)"])
+        }
+        for command in abandoned { unavailable(command) }
+        let node = replica.node
+        let timeout = "\(settings.nodeTimeout.milliseconds)"
+        // Compare and set: the first node to notice starts the fresh log (and clears what is
+        // left of the old one); the others adopt its epoch.
+        let adopted = try await writer.send(
+            RESPCommand([
+                "EVAL", Self.startEpochScript, "4", ClusterKeys.epoch, ClusterKeys.log, ClusterKeys.snapshot,
+                ClusterKeys.snapshotLease, lostEpoch ?? "", Self.newEpoch(),
+            ]))
+        guard let epoch = adopted.string else {
+            throw ClusterError.unreachable(url: "\(settings.redis)", reason: "no epoch")
+        }
+        _ = try await writer.send(
+            RESPCommand(["EVAL", Self.raiseCounterScript, "1", ClusterKeys.nodeCounter, "\(node)"]))
+        _ = try await writer.send(RESPCommand(["SET", ClusterKeys.settings, fingerprint, "NX", "PX", timeout]))
+        _ = try await writer.send(
+            RESPCommand(["SET", ClusterKeys.heartbeat(of: node), settings.nodeID, "PX", timeout]))
+        var start = announced.startIndex
+        repeat {
+            let end = min(start + Self.announcementsPerEntry, announced.endIndex)
+            let command = HubCommand.reannounce(node, Array(announced[start..<end]))
+            _ = try await writer.send(
+                RESPCommand(bytes: [
+                    Array("XADD".utf8), Array(ClusterKeys.log.utf8), [UInt8(ascii: "*")],
+                    Array(ClusterKeys.commandField.utf8), LogEntryCoding.encode(command),
+                ]))
+            start = end
+        } while start < announced.endIndex
+        let reader = links.withLockedValue { links -> RedisConnection? in
+            links.epoch = epoch
+            links.lostEpoch = nil
+            links.announcements = nil
+            return links.reader
+        }
+        logger.notice(
+            "Started on the fresh hub log",
+            metadata: ["epoch": "\(epoch)", "connections_announced": "\(announced.count)"])
+        // Its next read would be of the lost log's epoch: it reconnects and reads the fresh one.
+        await reader?.close()
+    }
+
+    /// Connections per announcement entry: an entry stays well under a megabyte.
+    static let announcementsPerEntry = 500
+
+    /// KEYS: epoch, log, snapshot, snapshot lease. ARGV: the lost epoch, a new one. Sets the
+    /// new epoch (and clears the lost log's keys) when the epoch is the lost one or gone;
+    /// returns the epoch in force.
+    static let startEpochScript = """
+        local current = redis.call('GET', KEYS[1])
+        if current == false or current == ARGV[1] then
+          redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
+          redis.call('SET', KEYS[1], ARGV[2])
+          return ARGV[2]
+        end
+        return current
+        """
+
+    /// KEYS: the node counter. ARGV: a node number in use. The counter never gives it again.
+    static let raiseCounterScript = """
+        local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+        if current < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
+        return 1
+        """
+
     /// Every heartbeat: refreshes this node's key (and the settings' lease), and appends
     /// `nodeDown` for each node that holds connections but whose key has expired. Liveness
     /// is judged only through a working connection: without Redis, nobody is declared gone.
@@ -443,8 +630,8 @@ final class RedisLog: NodeLog {
         while !isStopping {
             guard (try? await Task.sleep(for: settings.heartbeat)) != nil else { return }
             guard
-                let (writer, judge) = links.withLockedValue({ links in
-                    links.writer.map { ($0, ContinuousClock.now >= links.judgeNotBefore) }
+                let (writer, judge, epoch) = links.withLockedValue({ links in
+                    links.writer.map { ($0, ContinuousClock.now >= links.judgeNotBefore, links.epoch) }
                 })
             else { continue }
             let node = replica.node
@@ -452,11 +639,21 @@ final class RedisLog: NodeLog {
                 judge ? replica.read { state in state.connectionsPerNode.keys.filter { $0 != node } }.sorted() : []
             let commands =
                 [
+                    RESPCommand(["GET", ClusterKeys.epoch]),
                     RESPCommand(["SET", ClusterKeys.heartbeat(of: node), settings.nodeID, "PX", timeout]),
                     RESPCommand(["PEXPIRE", ClusterKeys.settings, timeout]),
                 ] + others.map { RESPCommand(["EXISTS", ClusterKeys.heartbeat(of: $0)]) }
             let results = await writer.pipeline(commands)
-            for (other, result) in zip(others, results.dropFirst(2)) {
+            guard case .success(let found) = results[0], found.string == epoch else {
+                // Redis lost the log under a live connection: nobody is judged on the keys
+                // of a log that is gone; the writer reconnects and starts the fresh one.
+                if case .success = results[0] {
+                    logger.error("The cluster's epoch changed under this node; reconnecting to Redis")
+                    await writer.close()
+                }
+                continue
+            }
+            for (other, result) in zip(others, results.dropFirst(3)) {
                 guard case .success(.integer(0)) = result else { continue }
                 let users = replica.read { state in state.connectionsPerNode[other] ?? 0 }
                 logger.notice(
@@ -476,6 +673,7 @@ final class RedisLog: NodeLog {
         let interval = settings.snapshotInterval
         var written: StreamID?
         var trimmedTo: StreamID?
+        var writtenIn: String?
         while !isStopping {
             guard (try? await Task.sleep(for: interval)) != nil else { return }
             guard let writer = links.withLockedValue({ $0.writer }) else { continue }
@@ -490,8 +688,11 @@ final class RedisLog: NodeLog {
                 (written, trimmedTo) = (nil, nil)
                 continue
             }
-            let (state, upTo) = applying.withLock { (replica.read { $0 }, lastApplied.withLockedValue { $0 }) }
-            guard upTo > .zero else { continue }
+            let (state, upTo, epoch) = applying.withLock {
+                (replica.read { $0 }, lastApplied.withLockedValue { $0 }, links.withLockedValue { $0.epoch })
+            }
+            guard upTo > .zero, let epoch else { continue }
+            if epoch != writtenIn { (written, trimmedTo, writtenIn) = (nil, nil, epoch) }
             if upTo == written {
                 // Nothing new: the log behind the latest snapshot can go.
                 if let written, trimmedTo != written, await trim(writer, to: written) != nil { trimmedTo = written }
@@ -500,10 +701,14 @@ final class RedisLog: NodeLog {
             do {
                 let started = ContinuousClock.now
                 let bytes = try HubSnapshot(state).stored(upTo: upTo)
+                // Only into the log it belongs to: never a lost log's state into a fresh one.
                 let stored = await writer.pipeline([
-                    RESPCommand(bytes: [Array("SET".utf8), Array(ClusterKeys.snapshot.utf8), bytes])
+                    RESPCommand(bytes: [
+                        Array("EVAL".utf8), Array(Self.storeSnapshotScript.utf8), Array("2".utf8),
+                        Array(ClusterKeys.epoch.utf8), Array(ClusterKeys.snapshot.utf8), Array(epoch.utf8), bytes,
+                    ])
                 ])
-                guard case .success = stored[0] else { continue }
+                guard case .success(.integer(1)) = stored[0] else { continue }
                 var trimmed: Int64 = 0
                 if let previous = written, let count = await trim(writer, to: previous) {
                     trimmed = count
@@ -522,6 +727,13 @@ final class RedisLog: NodeLog {
             }
         }
     }
+
+    /// KEYS: epoch, snapshot. ARGV: the epoch the snapshot belongs to, the snapshot.
+    static let storeSnapshotScript = """
+        if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+        redis.call('SET', KEYS[2], ARGV[2])
+        return 1
+        """
 
     /// Removes the log's entries before `id`.
     /// - Returns: how many went, or `nil` when the command failed.

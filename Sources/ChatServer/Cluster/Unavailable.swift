@@ -18,7 +18,7 @@ extension HubCommand {
             .kick(let id, _), .setTopic(let id, _), .privateMessage(let id, _, _), .ban(let id, _, _),
             .unban(let id, _), .wall(let id, _):
             return address(id).map { .lines($0, [HubState.encode(line)]) }
-        case .release, .codeUsed, .nodeDown, .sweep, .shutdown:
+        case .release, .codeUsed, .nodeDown, .reannounce, .sweep, .shutdown:
             return nil
         }
     }

@@ -48,6 +48,10 @@ enum HubCommand: Codable, Equatable, Sendable {
     /// A node is gone (its heartbeat expired): every connection it held is released, as
     /// if each had closed. Idempotent: a node with nothing left changes nothing.
     case nodeDown(NodeNumber)
+    /// Redis lost the log: a node announces its connections again, in a fresh log that
+    /// every replica rebuilds its state from. A name another node announced first is not
+    /// taken over: that user is told and disconnected.
+    case reannounce(NodeNumber, [Reannouncement])
 
     // MARK: Housekeeping
 

@@ -55,6 +55,25 @@ final class HubReplica: Sendable {
         }
     }
 
+    /// Redis lost the log (a cluster node): the state starts again empty, to be rebuilt
+    /// from the fresh log, and this node's connections are returned for it to announce
+    /// there. Until its announcement comes back, its users are in no room (the new state
+    /// numbers rooms afresh, and a line for a new room must not reach a member of an old
+    /// one); their connections stay open and keep counting as this node's.
+    func startFreshLog() -> [Reannouncement] {
+        let (announced, exits) = locked.withLockedValue { locked in
+            let announced = locked.state.reannouncements(of: locked.node)
+            let exits = announced.compactMap { connection -> HubEffect? in
+                guard let member = connection.member, let room = locked.state.rooms[member.roomKey] else { return nil }
+                return .exitRoom(member.address, room.id)
+            }
+            locked.state = HubState(configuration: locked.state.configuration)
+            return (announced, exits)
+        }
+        deliver(exits)
+        return announced
+    }
+
     /// The shard of `eventLoop`, or `nil` when there is none for it (a connection on a
     /// loop of another group: a wiring mistake). Never another loop's shard: its state is
     /// confined to its own loop, and touching it from this one would be a data race.

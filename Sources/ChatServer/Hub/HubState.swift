@@ -106,6 +106,8 @@ struct HubState: Sendable {
             for session in connections.keys.filter({ SessionIDSpace.node(of: $0) == node }).sorted() {
                 release(session, effects: &effects)
             }
+        case .reannounce(_, let connections):
+            reannounce(connections, &effects)
         case .sweep:
             bans = bans.filter { now < $0.value }
             connectionRate.sweep(now: now)

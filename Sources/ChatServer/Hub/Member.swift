@@ -1,5 +1,5 @@
 /// A user who is online, as the hub knows them.
-struct Member: Codable, Sendable {
+struct Member: Codable, Equatable, Sendable {
     var name: String
     /// The name lower-cased: the key of the name index and of ignore lists, kept so no
     /// line has to lower-case it again.
