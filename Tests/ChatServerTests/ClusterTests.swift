@@ -7,6 +7,8 @@ import NIOPosix
 import RedisClient
 import Testing
 
+@testable import ChatServer
+
 /// Several real `chat-server` processes sharing one hub through a real `redis-server`: the
 /// cluster behaves as one server.
 @Suite(.serialized, .timeLimit(.minutes(3))) struct ClusterTests {
@@ -460,6 +462,13 @@ import Testing
             #expect(try await bob.readLine() == "[alice]: after the snapshot")
             #expect(try await cluster.scrape(node: 0).value(#"chat_cluster_snapshots_total{event="written"}"#) >= 1)
             #expect(try await cluster.scrape(node: node).value(#"chat_cluster_snapshots_total{event="loaded"}"#) == 1)
+            // The snapshot said how many entries the log had taken by then: the new node's lag
+            // in entries is counted from it, and is nothing once it has caught up.
+            let lag: Double = try await cluster.eventually {
+                let lag = try await cluster.scrape(node: node).value("chat_cluster_log_lag_entries")
+                return lag == 0 ? lag : nil
+            }
+            #expect(lag == 0)
         }
     }
 
@@ -533,6 +542,72 @@ import Testing
             #expect(try await bob.linesArriving(within: .milliseconds(300)).isEmpty)
             _ = try await cluster.nodes[node].waitForLog("(Reading the hub log failed; reconnecting)")
             #expect(cluster.redis.logText.contains("output buffer limits"))
+        }
+    }
+
+    @Test func aNodeThatStopsHearingItsOwnEntriesReconnectsRatherThanGoDeaf() async throws {
+        try await TestCluster.run(nodes: 1, environment: ["METRICS_PORT": "0"]) { cluster in
+            let proxy = try await StallProxy.start(to: cluster.redis.port)
+            defer { proxy.stop() }
+            // Node 2 connects its writer first, then its reader: the newest connection.
+            let node = try await cluster.addNode(environment: ["CLUSTER_REDIS_URL": "redis://127.0.0.1:\(proxy.port)"])
+            let alice = try await cluster.login("alice", node: 0, from: "127.0.0.2")
+            let bob = try await cluster.login("bob", node: node, from: "127.0.0.3")
+            try await alice.readUntil("*** bob joined the room ***")
+            // Its reader hears nothing more, on a connection that looks fine; its writer and
+            // heartbeats go on, so nobody declares it gone. Its own heartbeat entries stop
+            // coming back: within the node timeout and a beat it reconnects.
+            proxy.deafenNewestConnection()
+            let deafened = ContinuousClock.now
+            for number in 1...3 { try await alice.send("unheard \(number)") }
+            _ = try await cluster.nodes[node].waitForLog(
+                "(This node has not read its own entries back)", timeout: .seconds(15))
+            #expect(ContinuousClock.now - deafened < .seconds(6))
+            // It reads on from where it was: bob gets every line once, in order, and stays.
+            #expect(try await bob.readLines(3, timeout: .seconds(10)) == (1...3).map { "[alice]: unheard \($0)" })
+            try await bob.send("heard")
+            try await alice.readUntil("[bob]: heard")
+            #expect(try await bob.readLine() == "[bob]: heard")
+            #expect(!bob.isClosed)
+            #expect(try await cluster.scrape(node: node).value("chat_cluster_deaf_reconnects_total") == 1)
+            #expect(try await cluster.scrape(node: 0).value("chat_cluster_nodes_declared_down_total") == 0)
+        }
+    }
+
+    @Test func aNodeCutOffLongerThanTheLogKeepsStartsAgainFromTheSnapshot() async throws {
+        try await TestCluster.run(nodes: 1, environment: ["CLUSTER_SNAPSHOT_SECONDS": "1", "METRICS_PORT": "0"]) {
+            cluster in
+            let proxy = try await StallProxy.start(to: cluster.redis.port)
+            defer { proxy.stop() }
+            let node = try await cluster.addNode(environment: ["CLUSTER_REDIS_URL": "redis://127.0.0.1:\(proxy.port)"])
+            let alice = try await cluster.login("alice", node: 0, from: "127.0.0.2")
+            let bob = try await cluster.login("bob", node: node, from: "127.0.0.3")
+            try await alice.readUntil("*** bob joined the room ***")
+            // Cut off: node 2 is declared gone, and the log it has not read is trimmed behind
+            // node 1's snapshots.
+            proxy.stall()
+            // Node 2 has applied at most the entries the log has taken by now.
+            let admin = try await RedisConnection.connect(.init(port: cluster.redis.port, clientName: "test-admin"))
+            let before = try #require(StreamInfo(try await admin.send(RESPCommand(["XINFO", "STREAM", "{chat}:log"]))))
+            try await alice.readUntil("*** bob left the room ***", timeout: .seconds(15))
+            for number in 1...5 { try await alice.send("while bob is away \(number)") }
+            _ = try await cluster.eventually {
+                let info = StreamInfo(try await admin.send(RESPCommand(["XINFO", "STREAM", "{chat}:log"])))
+                return info.map { $0.trimmedCount > before.entriesAdded } == true ? true : nil
+            }
+            await admin.close()
+
+            // Back, it finds the gap, closes its connections and reads on from the snapshot.
+            proxy.resume()
+            _ = try await bob.waitForClose(timeout: .seconds(30))
+            _ = try await cluster.nodes[node].waitForLog("(This node fell behind the trimmed hub log)")
+            _ = try await cluster.nodes[node].waitForLog("(Started again from the snapshot)")
+            let carol = try await cluster.login("carol", node: node, from: "127.0.0.4")
+            try await carol.send("/users")
+            #expect(try await carol.readLines(3) == ["Online Users (2):", "  - alice", "  - carol (you)"])
+            try await carol.send("back")
+            try await alice.readUntil("[carol]: back", timeout: .seconds(10))
+            #expect(try await cluster.scrape(node: node).value("chat_cluster_fell_behind_total") == 1)
         }
     }
 

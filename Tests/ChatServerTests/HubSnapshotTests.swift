@@ -55,8 +55,9 @@ import Testing
 
     @Test func aLoadedSnapshotDecidesAsTheStateItWasTakenOf() throws {
         let original = busyState()
-        let stored = try HubSnapshot(original).stored(upTo: StreamID(milliseconds: 5, sequence: 2))
-        let (snapshot, upTo) = try HubSnapshot.read(stored)
+        let stored = try HubSnapshot(original).stored(upTo: StreamID(milliseconds: 5, sequence: 2), position: 17)
+        let (snapshot, upTo, position) = try HubSnapshot.read(stored)
+        #expect(position == 17)
         #expect(upTo == StreamID(milliseconds: 5, sequence: 2))
         var loaded = snapshot.state(configuration: configuration)
         var before = original

@@ -1,8 +1,9 @@
 import Foundation
 
 /// The proxy of `Tests/Fixtures/stall_proxy.py` in front of a local port: ``stall()`` stops
-/// every byte in both directions without closing anything (a network partition), and
-/// ``resume()`` lets them through again.
+/// every byte in both directions without closing anything (a network partition),
+/// ``deafenNewestConnection()`` stops only what the newest connection receives, and
+/// ``resume()`` lets everything through again.
 public final class StallProxy: Sendable {
     public let port: Int
     private let process: SpawnedProcess
@@ -37,6 +38,8 @@ public final class StallProxy: Sendable {
     }
 
     public func stall() { process.signal(SIGUSR1) }
+
+    public func deafenNewestConnection() { process.signal(SIGHUP) }
 
     public func resume() { process.signal(SIGUSR2) }
 

@@ -4,7 +4,9 @@
 Listens on 127.0.0.1 (an ephemeral port), prints "READY <port>", and forwards every
 connection to --target-port on 127.0.0.1. SIGUSR1 stalls it: no byte is forwarded in
 either direction, on open connections and new ones, but nothing is closed (what a network
-partition looks like to both ends). SIGUSR2 resumes forwarding. It runs until terminated.
+partition looks like to both ends). SIGHUP stalls only what the newest open connection
+receives (a connection that still sends but hears nothing back). SIGUSR2 resumes all
+forwarding. It runs until terminated.
 """
 import argparse
 import asyncio
@@ -18,16 +20,20 @@ async def main():
     args = parser.parse_args()
     flowing = asyncio.Event()
     flowing.set()
+    # Per open connection, in the order opened: whether what it receives flows.
+    replies = []
 
-    async def pump(reader, writer):
+    async def pump(reader, writer, gates):
         try:
             while True:
-                await flowing.wait()
+                for gate in gates:
+                    await gate.wait()
                 data = await reader.read(65536)
                 if not data:
                     break
                 # Read before the stall, held until the partition ends.
-                await flowing.wait()
+                for gate in gates:
+                    await gate.wait()
                 writer.write(data)
                 await writer.drain()
         except (ConnectionError, asyncio.CancelledError):
@@ -41,11 +47,30 @@ async def main():
         except OSError:
             client_writer.close()
             return
-        await asyncio.gather(pump(client_reader, server_writer), pump(server_reader, client_writer))
+        received = asyncio.Event()
+        received.set()
+        replies.append(received)
+        try:
+            await asyncio.gather(
+                pump(client_reader, server_writer, [flowing]),
+                pump(server_reader, client_writer, [flowing, received]),
+            )
+        finally:
+            replies.remove(received)
+
+    def deafen_newest():
+        if replies:
+            replies[-1].clear()
+
+    def resume():
+        flowing.set()
+        for received in replies:
+            received.set()
 
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGUSR1, flowing.clear)
-    loop.add_signal_handler(signal.SIGUSR2, flowing.set)
+    loop.add_signal_handler(signal.SIGUSR2, resume)
+    loop.add_signal_handler(signal.SIGHUP, deafen_newest)
     server = await asyncio.start_server(handle, "127.0.0.1", 0)
     print(f"READY {server.sockets[0].getsockname()[1]}", flush=True)
     async with server:

@@ -17,6 +17,10 @@ enum ClusterKeys {
     /// Which node writes the snapshots: a lease, so one node at a time does.
     static let snapshotLease = "{chat}:snapshot-lease"
 
+    /// Hash: how far each node has applied the log (node number → entry id), refreshed
+    /// every heartbeat: the log is never trimmed past a live node.
+    static let applied = "{chat}:applied"
+
     /// A node's heartbeat: its `NODE_ID`, expiring unless refreshed.
     static func heartbeat(of node: NodeNumber) -> String { "{chat}:node:\(node)" }
 
@@ -24,4 +28,7 @@ enum ClusterKeys {
     static let commandField = "c"
     /// The stream field that says which node's which append it is (``AppendLedger``).
     static let tagField = "i"
+    /// The only field of a heartbeat entry: the node's number. A node that stops reading
+    /// its own back knows it has gone deaf.
+    static let beatField = "b"
 }

@@ -11,7 +11,9 @@ struct HubSnapshot: Codable {
     /// The format this version writes and reads. A snapshot of another format is refused,
     /// never misread (see README, "Running several nodes", on rolling upgrades).
     static let format = 1
-    /// The first line of a stored snapshot, before the JSON: `chat-snapshot/<format> <entry id>`.
+    /// The first line of a stored snapshot, before the JSON: `chat-snapshot/<format> <entry
+    /// id> <position>`, the position (how many entries the log had taken up to that one)
+    /// being optional.
     static let magic = "chat-snapshot/"
 
     var connections: [SessionID: String]
@@ -71,20 +73,23 @@ struct HubSnapshot: Codable {
     }
 
     /// The stored form: the header line, then JSON.
-    func stored(upTo entry: StreamID) throws -> [UInt8] {
-        Array("\(Self.magic)\(Self.format) \(entry)\n".utf8) + Array(try JSONEncoder().encode(self))
+    func stored(upTo entry: StreamID, position: Int64?) throws -> [UInt8] {
+        let header = "\(Self.magic)\(Self.format) \(entry)" + (position.map { " \($0)" } ?? "")
+        return Array("\(header)\n".utf8) + Array(try JSONEncoder().encode(self))
     }
 
     /// Reads a stored snapshot.
     /// - Throws: ``ReadError`` for one of another format (before decoding anything of it).
-    static func read(_ bytes: [UInt8]) throws -> (snapshot: HubSnapshot, upTo: StreamID) {
+    static func read(_ bytes: [UInt8]) throws -> (snapshot: HubSnapshot, upTo: StreamID, position: Int64?) {
         guard let newline = bytes.firstIndex(of: UInt8(ascii: "\n")) else { throw ReadError.notASnapshot }
         let header = String(decoding: bytes[..<newline], as: UTF8.self)
         guard header.hasPrefix(magic) else { throw ReadError.notASnapshot }
         let fields = header.dropFirst(magic.count).split(separator: " ")
-        guard fields.count == 2, let id = StreamID(String(fields[1])) else { throw ReadError.notASnapshot }
+        guard fields.count == 2 || fields.count == 3, let id = StreamID(String(fields[1])) else {
+            throw ReadError.notASnapshot
+        }
         guard fields[0] == "\(format)" else { throw ReadError.otherFormat(String(fields[0])) }
         let snapshot = try JSONDecoder().decode(HubSnapshot.self, from: Data(bytes[(newline + 1)...]))
-        return (snapshot, id)
+        return (snapshot, id, fields.count == 3 ? Int64(fields[2]) : nil)
     }
 }

@@ -53,11 +53,21 @@ final class RedisLog: NodeLog {
         /// connections to announce there (taken once from the old state).
         var lostEpoch: String?
         var announcements: [Reannouncement]?
+        /// When an entry this node wrote last came back to it.
+        var lastOwnEntry = ContinuousClock.now
+        /// When this node's heartbeat key was last refreshed. While it is fresh the log is
+        /// not trimmed past what the node reported applied; once a beat was missed, the
+        /// key may have expired, and each read first checks that nothing it has not read
+        /// was trimmed.
+        var lastRefresh = ContinuousClock.now
     }
 
     private let links = NIOLockedValueBox(Links())
     /// The id of the last entry applied: where reading resumes.
     private let lastApplied = NIOLockedValueBox(StreamID.zero)
+    /// How many entries the log had taken up to the last one applied (`nil` when a snapshot
+    /// did not say): the lag in entries is Redis's count of entries added minus this.
+    private let position = NIOLockedValueBox<Int64?>(0)
     /// Ends when ``stop()`` is called: ``run()`` waits on it. (A stream, not a promise: a
     /// node that never joined never stops, and a promise left pending must not be dropped.)
     private let stopped: AsyncStream<Void>
@@ -227,6 +237,8 @@ final class RedisLog: NodeLog {
             links.withLockedValue {
                 $0.writer = writer
                 $0.reader = reader
+                $0.lastOwnEntry = .now
+                $0.lastRefresh = .now
             }
             logger.notice(
                 "Joined the cluster",
@@ -273,17 +285,24 @@ final class RedisLog: NodeLog {
         guard case .bulkString(let bytes) = try await writer.send(RESPCommand(["GET", ClusterKeys.snapshot])) else {
             return nil
         }
-        let loaded: (snapshot: HubSnapshot, upTo: StreamID)
         do {
-            loaded = try HubSnapshot.read(bytes)
+            return try load(bytes)
         } catch {
             await writer.close()
             throw ClusterError.snapshot("\(error)")
         }
-        replica.load(
-            loaded.snapshot.state(configuration: configuration),
-            lastTime: LogTime(milliseconds: loaded.upTo.milliseconds))
-        lastApplied.withLockedValue { $0 = loaded.upTo }
+    }
+
+    /// Replaces the state by a stored snapshot's.
+    /// - Returns: the id of the last entry it includes.
+    private func load(_ bytes: [UInt8]) throws -> StreamID {
+        let loaded = try HubSnapshot.read(bytes)
+        let state = loaded.snapshot.state(configuration: configuration)
+        applying.withLock {
+            replica.load(state, lastTime: LogTime(milliseconds: loaded.upTo.milliseconds))
+            lastApplied.withLockedValue { $0 = loaded.upTo }
+            position.withLockedValue { $0 = loaded.position }
+        }
         clusterMetrics?.snapshotLoaded()
         return loaded.upTo
     }
@@ -331,9 +350,18 @@ final class RedisLog: NodeLog {
         guard let last = entries.last?.id else { return links.withLockedValue { $0.epoch == epoch } }
         var commands: [(command: HubCommand, time: LogTime)] = []
         commands.reserveCapacity(entries.count)
+        var ownBeatCameBack = false
         for entry in entries {
-            guard let bytes = entry.fields[ClusterKeys.commandField], let command = try? LogEntryCoding.decode(bytes)
-            else {
+            guard let bytes = entry.fields[ClusterKeys.commandField] else {
+                if let beat = entry.fields[ClusterKeys.beatField] {
+                    ownBeatCameBack = ownBeatCameBack || beat.elementsEqual("\(replica.node)".utf8)
+                } else {
+                    logger.error(
+                        "Skipping a hub log entry this version cannot read", metadata: ["entry": "\(entry.id)"])
+                }
+                continue
+            }
+            guard let command = try? LogEntryCoding.decode(bytes) else {
                 logger.error("Skipping a hub log entry this version cannot read", metadata: ["entry": "\(entry.id)"])
                 continue
             }
@@ -343,9 +371,11 @@ final class RedisLog: NodeLog {
             guard links.withLockedValue({ $0.epoch == epoch }) else { return false }
             replica.apply(commands)
             lastApplied.withLockedValue { $0 = last }
+            position.withLockedValue { $0 = $0.map { $0 + Int64(entries.count) } }
             return true
         }
         guard current else { return false }
+        if ownBeatCameBack { links.withLockedValue { $0.lastOwnEntry = .now } }
         clusterMetrics?.applied(
             entries.count, lag: .milliseconds(max(0, LocalLog.wallClock().milliseconds - last.milliseconds)))
         confirmOwnAppends(entries)
@@ -368,6 +398,7 @@ final class RedisLog: NodeLog {
                     let sequence = AppendLedger.sequence(inTag: tag, ofNode: links.node)
                 else { continue }
                 links.ledger.confirm(sequence)
+                links.lastOwnEntry = .now
             }
         }
     }
@@ -430,6 +461,21 @@ final class RedisLog: NodeLog {
                     guard (try? await Task.sleep(for: .milliseconds(100))) != nil else { return }
                     continue
                 }
+                // Behind the trimmed log (cut off for longer than the log keeps): what was
+                // missed cannot be read any more, so the node starts again from the snapshot.
+                if let info = try? await StreamInfo(connected.send(RESPCommand(["XINFO", "STREAM", ClusterKeys.log]))),
+                    info.missedEntries(
+                        applied: lastApplied.withLockedValue { $0 }, position: position.withLockedValue { $0 })
+                {
+                    do {
+                        try await startAgainFromSnapshot(connected, trimmed: info.trimmedCount)
+                    } catch {
+                        logger.error("The snapshot could not be loaded; trying again", metadata: ["error": "\(error)"])
+                        await connected.close()
+                        guard (try? await Task.sleep(for: .seconds(1))) != nil else { return }
+                        continue
+                    }
+                }
                 epoch = found
                 reader = connected
                 let kept = links.withLockedValue { links in
@@ -444,11 +490,25 @@ final class RedisLog: NodeLog {
             do {
                 while !isStopping {
                     let after = lastApplied.withLockedValue { $0 }
-                    let reply = try await reader.send(
-                        RESPCommand([
-                            "XREAD", "COUNT", "\(batch.count)", "BLOCK", "\(Self.readBlock.milliseconds)", "STREAMS",
-                            ClusterKeys.log, "\(after)",
-                        ]))
+                    let read = RESPCommand([
+                        "XREAD", "COUNT", "\(batch.count)", "BLOCK", "\(Self.readBlock.milliseconds)", "STREAMS",
+                        ClusterKeys.log, "\(after)",
+                    ])
+                    let reply: RESPValue
+                    if isUnprotected {
+                        // Redis runs one client's pipelined commands back to back: nothing
+                        // is trimmed between the check and the read.
+                        let results = await reader.pipeline([RESPCommand(["XINFO", "STREAM", ClusterKeys.log]), read])
+                        if case .success(let answer) = results[0], let info = StreamInfo(answer),
+                            info.missedEntries(applied: after, position: position.withLockedValue { $0 })
+                        {
+                            try await startAgainFromSnapshot(reader, trimmed: info.trimmedCount)
+                            continue
+                        }
+                        reply = try results[1].get()
+                    } else {
+                        reply = try await reader.send(read)
+                    }
                     let entries = try StreamEntry.entries(ofXREAD: reply)
                     guard let epoch, apply(entries, epoch: epoch) else { throw EpochChanged() }
                     batch.succeeded(entries: entries.count)
@@ -470,6 +530,38 @@ final class RedisLog: NodeLog {
                 await reader.close()
             }
         }
+    }
+
+    /// This node missed entries that were trimmed away: its state is not the others' any
+    /// more, and what its users saw cannot be squared with what happened. Its connections
+    /// are closed (and released for everyone through `nodeDown`), and it reads on from the
+    /// snapshot, serving new connections as before.
+    private func startAgainFromSnapshot(_ connection: RedisConnection, trimmed: Int64) async throws {
+        logger.error(
+            "This node fell behind the trimmed hub log; its users are disconnected and it starts again from the snapshot",
+            metadata: [
+                "applied": "\(lastApplied.withLockedValue { $0 })",
+                "position": "\(position.withLockedValue { $0 }.map { "\($0)" } ?? "unknown")",
+                "entries_trimmed": "\(trimmed)",
+            ])
+        replica.closeAll()
+        submit(.nodeDown(replica.node))
+        guard case .bulkString(let bytes) = try await connection.send(RESPCommand(["GET", ClusterKeys.snapshot])) else {
+            throw ClusterError.snapshot("there is none")
+        }
+        let upTo = try load(bytes)
+        clusterMetrics?.fellBehind()
+        // What this node sent and did not read back was for connections now closed.
+        let abandoned = links.withLockedValue { $0.ledger.abandonAll() }
+        logger.notice(
+            "Started again from the snapshot", metadata: ["snapshot": "\(upTo)", "abandoned": "\(abandoned.count)"])
+    }
+
+    /// Whether this node's heartbeat key may have expired (a beat was missed), so the log
+    /// may be trimmed past what it has read.
+    private var isUnprotected: Bool {
+        let heartbeat = settings.heartbeat
+        return links.withLockedValue { ContinuousClock.now - $0.lastRefresh > heartbeat * 3 / 2 }
     }
 
     /// The reader read in an epoch that is not the node's any more.
@@ -520,6 +612,7 @@ final class RedisLog: NodeLog {
                 links.outageLogged = false
                 links.ledger.reconnected(tail: tail)
                 links.judgeNotBefore = .now + nodeTimeout
+                links.lastOwnEntry = .now
                 defer { links.releasesToResend = [] }
                 return links.releasesToResend
             }
@@ -545,6 +638,7 @@ final class RedisLog: NodeLog {
                 if let pending = links.announcements { return (pending, links.lostEpoch, []) }
                 let announced = replica.startFreshLog()
                 lastApplied.withLockedValue { $0 = .zero }
+                position.withLockedValue { $0 = 0 }
                 links.lostEpoch = links.epoch
                 links.epoch = nil
                 links.announcements = announced
@@ -564,8 +658,8 @@ final class RedisLog: NodeLog {
         // left of the old one); the others adopt its epoch.
         let adopted = try await writer.send(
             RESPCommand([
-                "EVAL", Self.startEpochScript, "4", ClusterKeys.epoch, ClusterKeys.log, ClusterKeys.snapshot,
-                ClusterKeys.snapshotLease, lostEpoch ?? "", Self.newEpoch(),
+                "EVAL", Self.startEpochScript, "5", ClusterKeys.epoch, ClusterKeys.log, ClusterKeys.snapshot,
+                ClusterKeys.snapshotLease, ClusterKeys.applied, lostEpoch ?? "", Self.newEpoch(),
             ]))
         guard let epoch = adopted.string else {
             throw ClusterError.unreachable(url: "\(settings.redis)", reason: "no epoch")
@@ -575,6 +669,7 @@ final class RedisLog: NodeLog {
         _ = try await writer.send(RESPCommand(["SET", ClusterKeys.settings, fingerprint, "NX", "PX", timeout]))
         _ = try await writer.send(
             RESPCommand(["SET", ClusterKeys.heartbeat(of: node), settings.nodeID, "PX", timeout]))
+        links.withLockedValue { $0.lastRefresh = .now }
         var start = announced.startIndex
         repeat {
             let end = min(start + Self.announcementsPerEntry, announced.endIndex)
@@ -602,13 +697,13 @@ final class RedisLog: NodeLog {
     /// Connections per announcement entry: an entry stays well under a megabyte.
     static let announcementsPerEntry = 500
 
-    /// KEYS: epoch, log, snapshot, snapshot lease. ARGV: the lost epoch, a new one. Sets the
+    /// KEYS: epoch, log, snapshot, snapshot lease, applied. ARGV: the lost epoch, a new one. Sets the
     /// new epoch (and clears the lost log's keys) when the epoch is the lost one or gone;
     /// returns the epoch in force.
     static let startEpochScript = """
         local current = redis.call('GET', KEYS[1])
         if current == false or current == ARGV[1] then
-          redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
+          redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[5])
           redis.call('SET', KEYS[1], ARGV[2])
           return ARGV[2]
         end
@@ -637,13 +732,19 @@ final class RedisLog: NodeLog {
             let node = replica.node
             let others =
                 judge ? replica.read { state in state.connectionsPerNode.keys.filter { $0 != node } }.sorted() : []
+            let applied = lastApplied.withLockedValue { $0 }
             let commands =
                 [
                     RESPCommand(["GET", ClusterKeys.epoch]),
                     RESPCommand(["SET", ClusterKeys.heartbeat(of: node), settings.nodeID, "PX", timeout]),
                     RESPCommand(["PEXPIRE", ClusterKeys.settings, timeout]),
+                    // Before this node's beat entry, which it has not read yet.
+                    RESPCommand(["XINFO", "STREAM", ClusterKeys.log]),
+                    RESPCommand(["XADD", ClusterKeys.log, "*", ClusterKeys.beatField, "\(node)"]),
+                    RESPCommand(["HSET", ClusterKeys.applied, "\(node)", "\(applied)"]),
                 ] + others.map { RESPCommand(["EXISTS", ClusterKeys.heartbeat(of: $0)]) }
             let results = await writer.pipeline(commands)
+            if case .success = results[1] { links.withLockedValue { $0.lastRefresh = .now } }
             guard case .success(let found) = results[0], found.string == epoch else {
                 // Redis lost the log under a live connection: nobody is judged on the keys
                 // of a log that is gone; the writer reconnects and starts the fresh one.
@@ -653,7 +754,17 @@ final class RedisLog: NodeLog {
                 }
                 continue
             }
-            for (other, result) in zip(others, results.dropFirst(3)) {
+            if case .success(let reply) = results[3], let info = StreamInfo(reply) {
+                let position = position.withLockedValue { $0 }
+                if let position { clusterMetrics?.lagging(entries: max(0, info.entriesAdded - position)) }
+                if info.missedEntries(applied: applied, position: position) {
+                    // The reader finds the gap as it connects again, and starts from the snapshot.
+                    logger.error("Entries this node has not read were trimmed; reading the log again")
+                    await links.withLockedValue({ $0.reader })?.close()
+                }
+            }
+            await reconnectIfDeaf(writer)
+            for (other, result) in zip(others, results.dropFirst(6)) {
                 guard case .success(.integer(0)) = result else { continue }
                 let users = replica.read { state in state.connectionsPerNode[other] ?? 0 }
                 logger.notice(
@@ -661,8 +772,28 @@ final class RedisLog: NodeLog {
                     metadata: ["node_number": "\(other)", "connections": "\(users)"])
                 clusterMetrics?.nodeDeclaredDown()
                 submit(.nodeDown(other))
+                _ = try? await writer.send(RESPCommand(["HDEL", ClusterKeys.applied, "\(other)"]))
             }
         }
+    }
+
+    /// When none of this node's own entries (its appends, its heartbeat entries) came back
+    /// for a node timeout, its reading (or writing) is stuck somewhere Redis cannot tell it:
+    /// both connections start again, so the node never goes deaf silently.
+    private func reconnectIfDeaf(_ writer: RedisConnection) async {
+        let timeout = settings.nodeTimeout
+        let (deaf, reader) = links.withLockedValue { links in
+            guard ContinuousClock.now - links.lastOwnEntry > timeout else { return (false, links.reader) }
+            links.lastOwnEntry = .now
+            return (true, links.reader)
+        }
+        guard deaf else { return }
+        logger.error(
+            "This node has not read its own entries back; reconnecting to Redis",
+            metadata: ["for_more_than": "\(timeout)"])
+        clusterMetrics?.wentDeaf()
+        await reader?.close()
+        await writer.close()
     }
 
     /// Every snapshot interval, the node holding the snapshot lease writes the state and
@@ -688,8 +819,11 @@ final class RedisLog: NodeLog {
                 (written, trimmedTo) = (nil, nil)
                 continue
             }
-            let (state, upTo, epoch) = applying.withLock {
-                (replica.read { $0 }, lastApplied.withLockedValue { $0 }, links.withLockedValue { $0.epoch })
+            let (state, upTo, position, epoch) = applying.withLock {
+                (
+                    replica.read { $0 }, lastApplied.withLockedValue { $0 }, self.position.withLockedValue { $0 },
+                    links.withLockedValue { $0.epoch }
+                )
             }
             guard upTo > .zero, let epoch else { continue }
             if epoch != writtenIn { (written, trimmedTo, writtenIn) = (nil, nil, epoch) }
@@ -700,7 +834,7 @@ final class RedisLog: NodeLog {
             }
             do {
                 let started = ContinuousClock.now
-                let bytes = try HubSnapshot(state).stored(upTo: upTo)
+                let bytes = try HubSnapshot(state).stored(upTo: upTo, position: position)
                 // Only into the log it belongs to: never a lost log's state into a fresh one.
                 let stored = await writer.pipeline([
                     RESPCommand(bytes: [
@@ -735,12 +869,37 @@ final class RedisLog: NodeLog {
         return 1
         """
 
-    /// Removes the log's entries before `id`.
-    /// - Returns: how many went, or `nil` when the command failed.
+    /// Removes the log's entries before `id`, or before what a live node has not applied
+    /// yet, whichever is older: the log is never trimmed past a node still reading it.
+    /// - Returns: how many went, or `nil` when a command failed.
     private func trim(_ writer: RedisConnection, to id: StreamID) async -> Int64? {
+        guard case .success(let reported) = await writer.pipeline([RESPCommand(["HGETALL", ClusterKeys.applied])])[0]
+        else { return nil }
+        var positions: [(node: NodeNumber, applied: StreamID)] = []
+        var pairs: [(RESPValue, RESPValue)] = []
+        switch reported {
+        case .map(let map): pairs = map.map { ($0.key, $0.value) }
+        case .array(let flat): pairs = stride(from: 0, to: flat.count - 1, by: 2).map { (flat[$0], flat[$0 + 1]) }
+        default: break
+        }
+        for (field, value) in pairs {
+            if let node = field.string.flatMap({ NodeNumber($0) }), let applied = value.string.flatMap(StreamID.init) {
+                positions.append((node, applied))
+            }
+        }
+        let alive = await writer.pipeline(
+            positions.map { RESPCommand(["EXISTS", ClusterKeys.heartbeat(of: $0.node)]) })
+        var point = id
+        for (position, result) in zip(positions, alive) {
+            switch result {
+            case .success(.integer(1)): point = min(point, position.applied)
+            case .success: _ = try? await writer.send(RESPCommand(["HDEL", ClusterKeys.applied, "\(position.node)"]))
+            case .failure: return nil
+            }
+        }
         guard
             case .integer(let count) = try? await writer.send(
-                RESPCommand(["XTRIM", ClusterKeys.log, "MINID", "\(id)"]))
+                RESPCommand(["XTRIM", ClusterKeys.log, "MINID", "\(point)"]))
         else { return nil }
         if count > 0 { logger.debug("Hub log trimmed", metadata: ["before": "\(id)", "entries": "\(count)"]) }
         return count
@@ -762,7 +921,10 @@ final class RedisLog: NodeLog {
             return (links.writer, links.reader)
         }
         if let writer {
-            _ = try? await writer.send(RESPCommand(["DEL", ClusterKeys.heartbeat(of: replica.node)]))
+            _ = await writer.pipeline([
+                RESPCommand(["DEL", ClusterKeys.heartbeat(of: replica.node)]),
+                RESPCommand(["HDEL", ClusterKeys.applied, "\(replica.node)"]),
+            ])
             await writer.close()
         }
         await reader?.close()

@@ -82,3 +82,47 @@ struct StreamEntry: Sendable {
         }
     }
 }
+
+/// What `XINFO STREAM` says of the hub log that a node checks itself against.
+struct StreamInfo: Sendable {
+    /// Every entry ever appended (Redis 7 counts them), trimmed or not.
+    var entriesAdded: Int64
+    /// The entries in it now.
+    var length: Int64
+    /// The oldest entry left.
+    var firstID: StreamID
+
+    /// The entries trimmed away (the log is only ever trimmed, never deleted from).
+    var trimmedCount: Int64 { entriesAdded - length }
+
+    /// Whether a node that applied up to `applied`, the `position`th entry of the log, has
+    /// missed entries that were trimmed: more were trimmed than it read. Without a position
+    /// (a snapshot that did not say), whether what it applied is gone and something after it.
+    func missedEntries(applied: StreamID, position: Int64?) -> Bool {
+        if let position { return trimmedCount > position }
+        return trimmedCount > 0 && firstID > applied
+    }
+
+    /// From the reply: a map (RESP3) or a flat array of names and values (RESP2); `nil`
+    /// when it is neither, or lacks the fields (Redis before 7).
+    init?(_ reply: RESPValue) {
+        var fields: [String: RESPValue] = [:]
+        switch reply {
+        case .map(let pairs):
+            for pair in pairs { if let name = pair.key.string { fields[name] = pair.value } }
+        case .array(let flat):
+            var index = 0
+            while index + 1 < flat.count {
+                if let name = flat[index].string { fields[name] = flat[index + 1] }
+                index += 2
+            }
+        default: return nil
+        }
+        guard case .integer(let added) = fields["entries-added"], case .integer(let length) = fields["length"],
+            let first = fields["recorded-first-entry-id"]?.string.flatMap(StreamID.init)
+        else { return nil }
+        entriesAdded = added
+        self.length = length
+        firstID = first
+    }
+}

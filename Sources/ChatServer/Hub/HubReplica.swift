@@ -46,12 +46,13 @@ final class HubReplica: Sendable {
         self.nextSessionID = NIOLockedValueBox(SessionIDSpace.firstID(of: node))
     }
 
-    /// Replaces the state by a snapshot's (a cluster node starting), before any command.
+    /// Replaces the state by a snapshot's (a cluster node starting, or one that fell behind
+    /// the trimmed log). This node's connections are counted from it.
     func load(_ state: HubState, lastTime: LogTime) {
         locked.withLockedValue { locked in
-            precondition(locked.localConnections == 0, "a snapshot is loaded before the node has connections")
             locked.state = state
             locked.lastTime = lastTime
+            locked.localConnections = state.connectionsPerNode[locked.node] ?? 0
         }
     }
 

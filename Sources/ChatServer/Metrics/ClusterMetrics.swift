@@ -11,6 +11,9 @@ final class ClusterMetrics: Sendable {
 
     private let entriesApplied: Counter
     private let lagSeconds: Meter
+    private let lagEntries: Meter
+    private let deafReconnects: Counter
+    private let fellBehindTrim: Counter
     private let reconnects: [Connection: Counter]
     private let refusedCommands: Counter
     private let snapshotsWritten: Counter
@@ -20,6 +23,9 @@ final class ClusterMetrics: Sendable {
     init(factory: any MetricsFactory) {
         entriesApplied = Counter(label: "chat_cluster_entries_applied_total", factory: factory)
         lagSeconds = Meter(label: "chat_cluster_log_lag_seconds", factory: factory)
+        lagEntries = Meter(label: "chat_cluster_log_lag_entries", factory: factory)
+        deafReconnects = Counter(label: "chat_cluster_deaf_reconnects_total", factory: factory)
+        fellBehindTrim = Counter(label: "chat_cluster_fell_behind_total", factory: factory)
         reconnects = Dictionary(
             uniqueKeysWithValues: Connection.allCases.map {
                 (
@@ -36,7 +42,15 @@ final class ClusterMetrics: Sendable {
             label: "chat_cluster_snapshots_total", dimensions: [("event", "loaded")], factory: factory)
         nodesDeclaredDown = Counter(label: "chat_cluster_nodes_declared_down_total", factory: factory)
         lagSeconds.set(0)
+        lagEntries.set(0)
     }
+
+    /// Entries in the log this node has not applied yet (measured every heartbeat).
+    func lagging(entries: Int64) { lagEntries.set(Double(entries)) }
+    /// Its own entries stopped coming back: it reconnected.
+    func wentDeaf() { deafReconnects.increment() }
+    /// Entries it had not read were trimmed: it started again from the snapshot.
+    func fellBehind() { fellBehindTrim.increment() }
 
     /// A batch of entries applied; `lag`: from the newest entry's stamp to now.
     func applied(_ count: Int, lag: Duration) {
