@@ -397,6 +397,73 @@ import Testing
         }
     }
 
+    @Test func redisDownForFiveSecondsWhileThreeNodesSendEachLineIsDeliveredOnceOrRefused() async throws {
+        try await TestCluster.run(nodes: 3, environment: ["MESSAGE_BURST": "100", "MESSAGES_PER_SECOND": "100"]) {
+            cluster in
+            let names = ["alice", "bob", "carol", "dave", "erin", "frank"]
+            var members: [TestClient] = []
+            for (index, name) in names.enumerated() {
+                members.append(try await cluster.login(name, node: index % 3, from: "127.0.0.\(index + 2)"))
+            }
+            try await members[0].readUntil("*** frank joined the room ***")
+            for member in members { _ = try await member.linesArriving(within: .milliseconds(300)) }
+
+            // alice, bob and carol (one per node) send a line every 100 ms for 9 s; Redis is
+            // stopped after 2 s and started again (with its append-only file) 5 s later.
+            let lines = 90
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for sender in 0..<3 {
+                    let client = members[sender]
+                    group.addTask {
+                        for number in 1...lines {
+                            try await client.send("s\(sender) \(number)")
+                            try await Task.sleep(for: .milliseconds(100))
+                        }
+                    }
+                }
+                group.addTask {
+                    try await Task.sleep(for: .seconds(2))
+                    cluster.stopRedis()
+                    try await Task.sleep(for: .seconds(5))
+                    try await cluster.startRedisAgain()
+                }
+                try await group.waitForAll()
+            }
+            for node in cluster.nodes {
+                _ = try await node.waitForLog("(Connected to Redis again)", timeout: .seconds(20))
+            }
+            // Everything that is coming has come once a member hears nothing for a second.
+            var received: [[String]] = []
+            for member in members {
+                var all: [String] = []
+                for _ in 0..<30 {
+                    let more = try await member.linesArriving(within: .seconds(1))
+                    if more.isEmpty { break }
+                    all += more
+                }
+                received.append(all)
+            }
+            let unavailable = "ERROR: The chat is briefly unavailable. Please try again in a moment."
+            let chat = received.map { $0.filter { $0 != unavailable } }
+            // The outage was longer than the node timeout: nobody was declared gone.
+            #expect(chat[0].allSatisfy { $0.hasPrefix("[") }, "\(chat[0].filter { !$0.hasPrefix("[") })")
+            // Every member has the same lines, in the same order, each once.
+            for other in chat.dropFirst() { #expect(other == chat[0]) }
+            #expect(Set(chat[0]).count == chat[0].count)
+            for sender in 0..<3 {
+                let prefix = "[\(names[sender])]: s\(sender) "
+                let delivered = chat[0].filter { $0.hasPrefix(prefix) }.compactMap { Int($0.dropFirst(prefix.count)) }
+                let refused = received[sender].filter { $0 == unavailable }.count
+                // In the order sent; each line delivered or refused, never both, never neither.
+                #expect(delivered == delivered.sorted())
+                #expect(delivered.count + refused == lines, "\(names[sender]): \(delivered.count) + \(refused)")
+                #expect(refused > 0 && delivered.count > 0)
+                // Only senders were told of refusals.
+                #expect(received[sender + 3].filter { $0 == unavailable }.isEmpty)
+            }
+        }
+    }
+
     @Test func anAppendLostWithItsConnectionIsRefusedAndNeverDelivered() async throws {
         try await TestCluster.run(nodes: 2) { cluster in
             let (alice, bob) = try await cluster.aliceAndBob()
@@ -469,6 +536,37 @@ import Testing
                 return lag == 0 ? lag : nil
             }
             #expect(lag == 0)
+        }
+    }
+
+    @Test func heavyChatBringsTheSnapshotForwardSoTheLogStaysBoundedInEntries() async throws {
+        let environment = [
+            "CLUSTER_SNAPSHOT_SECONDS": "3600", "CLUSTER_SNAPSHOT_ENTRIES": "1000", "MESSAGE_BURST": "3000",
+            "MESSAGES_PER_SECOND": "3000", "METRICS_PORT": "0",
+        ]
+        try await TestCluster.run(nodes: 1, environment: environment) { cluster in
+            let alice = try await cluster.login("alice", node: 0, from: "127.0.0.2")
+            // No hour passes, but the log grows by more than 1000 entries twice: a snapshot
+            // after each, and the log trimmed behind the first.
+            for round in 1...2 {
+                for number in 1...1200 { try await alice.send("line \(number)") }
+                _ = try await alice.readUntil("[alice]: line 1200", timeout: .seconds(30))
+                let written: Double = try await cluster.eventually {
+                    let written = try await cluster.scrape(node: 0).value(
+                        #"chat_cluster_snapshots_total{event="written"}"#)
+                    return written >= Double(round) ? written : nil
+                }
+                #expect(written == Double(round))
+            }
+            let admin = try await RedisConnection.connect(.init(port: cluster.redis.port))
+            let length: Int64 = try await cluster.eventually {
+                guard case .integer(let length) = try await admin.send(RESPCommand(["XLEN", "{chat}:log"])) else {
+                    return nil
+                }
+                return length < 2000 ? length : nil
+            }
+            await admin.close()
+            #expect(length < 2000)
         }
     }
 

@@ -796,17 +796,27 @@ final class RedisLog: NodeLog {
         await writer.close()
     }
 
-    /// Every snapshot interval, the node holding the snapshot lease writes the state and
+    /// Every snapshot interval (or `CLUSTER_SNAPSHOT_ENTRIES` entries), the node holding the snapshot lease writes the state and
     /// the id of its last entry to ``ClusterKeys/snapshot``, and trims the log behind the
     /// snapshot before: a node that loaded that one, or reads slowly, has an interval to
     /// read on. When nothing new came, the log is trimmed behind the latest snapshot.
     private func writeSnapshots() async {
         let interval = settings.snapshotInterval
+        let entries = Int64(settings.snapshotEntries)
+        let tick = min(interval, .seconds(1))
         var written: StreamID?
         var trimmedTo: StreamID?
         var writtenIn: String?
+        var lastAttempt = ContinuousClock.now
+        var positionThen = position.withLockedValue { $0 } ?? 0
         while !isStopping {
-            guard (try? await Task.sleep(for: interval)) != nil else { return }
+            guard (try? await Task.sleep(for: tick)) != nil else { return }
+            // Every interval, or sooner once the log has grown by CLUSTER_SNAPSHOT_ENTRIES.
+            let positionNow = position.withLockedValue { $0 } ?? 0
+            guard ContinuousClock.now - lastAttempt >= interval || positionNow - positionThen >= entries else {
+                continue
+            }
+            (lastAttempt, positionThen) = (.now, positionNow)
             guard let writer = links.withLockedValue({ $0.writer }) else { continue }
             let node = "\(replica.node)"
             let lease = "\(interval.milliseconds * 3)"

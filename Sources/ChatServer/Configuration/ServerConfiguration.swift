@@ -167,7 +167,8 @@ public struct ServerConfiguration: Sendable {
         }
         return ClusterSettings(
             redis: url, caFile: caFile.isEmpty ? nil : caFile, nodeID: nodeID, heartbeat: .seconds(heartbeat),
-            nodeTimeout: .seconds(timeout), snapshotInterval: .seconds(try values.integer(.clusterSnapshotSeconds)))
+            nodeTimeout: .seconds(timeout), snapshotInterval: .seconds(try values.integer(.clusterSnapshotSeconds)),
+            snapshotEntries: try values.integer(.clusterSnapshotEntries))
     }
 
     private static func tls(_ values: SettingValues) throws(ConfigurationError) -> TLSSettings? {
@@ -336,11 +337,15 @@ public struct ClusterSettings: Sendable, Equatable {
     public var nodeTimeout: Duration
     /// How often the snapshot is written (by one node at a time).
     public var snapshotInterval: Duration
+    /// Entries after which the snapshot is written sooner: under heavy chat the log kept
+    /// between snapshots stays bounded in entries, not only in time.
+    public var snapshotEntries: Int
 
     public init(
         redis: RedisURL, caFile: String? = nil, nodeID: String, heartbeat: Duration, nodeTimeout: Duration,
-        snapshotInterval: Duration = .seconds(30)
+        snapshotInterval: Duration = .seconds(30), snapshotEntries: Int = 100_000
     ) {
+        self.snapshotEntries = snapshotEntries
         self.redis = redis
         self.caFile = caFile
         self.nodeID = nodeID

@@ -60,6 +60,7 @@ public enum Setting: String, CaseIterable, Sendable {
     case clusterHeartbeatSeconds = "CLUSTER_HEARTBEAT_SECONDS"
     case clusterNodeTimeoutSeconds = "CLUSTER_NODE_TIMEOUT_SECONDS"
     case clusterSnapshotSeconds = "CLUSTER_SNAPSHOT_SECONDS"
+    case clusterSnapshotEntries = "CLUSTER_SNAPSHOT_ENTRIES"
 
     /// What one setting is.
     public struct Definition: Sendable {
@@ -316,6 +317,10 @@ public enum Setting: String, CaseIterable, Sendable {
             Definition(
                 "30", range: 1...3600,
                 "seconds between snapshots of the shared state in Redis (the log is trimmed behind them)")
+        case .clusterSnapshotEntries:
+            Definition(
+                "100000", range: 1000...100_000_000,
+                "log entries after which a snapshot is written sooner than CLUSTER_SNAPSHOT_SECONDS")
         }
     }
 
