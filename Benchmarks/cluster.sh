@@ -5,6 +5,8 @@
 #
 #   Benchmarks/cluster.sh [OUTDIR]
 #   CLIENTS (500) SENDERS (5) RATE (100) DURATION (15) ROUNDS (2) change the run.
+#   BEFORE=/path/to/chat-server also runs two nodes of that build (e.g. the commit before a
+#   change), in the same rounds, so a change to the cluster path is measured side by side.
 # Builds release binaries first. Everything it starts, it stops; all traffic is on 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +29,7 @@ ulimit -n "$(ulimit -Hn)"
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return; sleep 0.1; done; }
 
+server_bin=.build/release/chat-server
 start_node() { # mail [redis_port] -> pid in $node_pid, port in $node_port
     local extra=()
     # A free port can be taken by a client's ephemeral port before the node binds it: then
@@ -35,7 +38,7 @@ start_node() { # mail [redis_port] -> pid in $node_pid, port in $node_port
         node_port=$(free_port)
         [ -n "${2:-}" ] && extra=(CLUSTER_REDIS_URL="redis://127.0.0.1:$2" NODE_ID="bench-$node_port")
         env $(grep -v '^#' Benchmarks/bench-server.env | xargs) MAIL_DIR="$1" TCP_PORT="$node_port" "${extra[@]}" \
-            .build/release/chat-server >>"$out/server-$node_port.log" 2>&1 &
+            "$server_bin" >>"$out/server-$node_port.log" 2>&1 &
         node_pid=$!
         pids+=("$node_pid")
         wait_port "$node_port"
@@ -43,9 +46,11 @@ start_node() { # mail [redis_port] -> pid in $node_pid, port in $node_port
     done
 }
 
-run() { # label nodes(1|2) rate
+run() { # label nodes(1|2|2b: two nodes of $BEFORE) rate
     local mail=$work/mail-$1 ports=() server_pids=()
     mkdir -p "$mail"
+    server_bin=.build/release/chat-server
+    [ "$2" = 2b ] && server_bin=$BEFORE
     if [ "$2" = 1 ]; then
         start_node "$mail"
         ports+=(--port "$node_port")
@@ -75,26 +80,28 @@ run() { # label nodes(1|2) rate
 for round in $(seq "$rounds"); do
     for rate_label in "rate:$rate" "closed:0"; do
         label=${rate_label%%:*} r=${rate_label##*:}
-        if [ $((round % 2)) = 1 ]; then order="1 2"; else order="2 1"; fi
+        if [ $((round % 2)) = 1 ]; then order="1 2${BEFORE:+ 2b}"; else order="${BEFORE:+2b }2 1"; fi
         for nodes in $order; do run "$label-$nodes-node-$round" "$nodes" "$r"; done
     done
 done
 
-python3 - "$out" "$rounds" <<'PY'
+python3 - "$out" "$rounds" "${BEFORE:+2b}" <<'PY'
 import json, statistics, sys
 out, rounds = sys.argv[1], int(sys.argv[2])
+configurations = ["1", "2"] + ([sys.argv[3]] if len(sys.argv) > 3 and sys.argv[3] else [])
 def phase(name):
     for line in open(f"{out}/{name}.txt"):
         if line.startswith("{"):
             return json.loads(line)["phases"][0]
 for label in ("rate", "closed"):
     print(f"{label}:")
-    for nodes in (1, 2):
+    for nodes in configurations:
         rows = [phase(f"{label}-{nodes}-node-{r}") for r in range(1, rounds + 1)]
+        name = {"1": "1 node", "2": "2 nodes", "2b": "2 nodes (BEFORE)"}[nodes]
         for r, p in enumerate(rows, 1):
             each = p.get("server_cpu_seconds_each", [])
             per = ", ".join(f"{c * 1e6 / max(p['deliveries'], 1):.3f}" for c in each)
-            print(f"  {nodes} node(s) round {r}: {p['deliveries_per_second']:.0f} deliveries/s, "
+            print(f"  {name} round {r}: {p['deliveries_per_second']:.0f} deliveries/s, "
                   f"p99 {p['p99_ms']:.2f} ms, CPU/delivery {p['server_cpu_us_per_delivery']:.3f} µs"
                   + (f" (nodes, Redis: {per})" if each else "")
                   + f", lost {p['lost']}, out of order {p['out_of_order']}")

@@ -70,6 +70,12 @@ import Testing
         }
         // In id order: bob's session was numbered before carol's.
         #expect(notices == ["*** bob left the room ***", "*** carol left the room ***"])
+        // Their node closes the connections the state released (and no others).
+        let closed = effects.compactMap { effect -> SessionID? in
+            guard case .close(let id) = effect else { return nil }
+            return id
+        }
+        #expect(closed.count == 2 && closed.allSatisfy { SessionIDSpace.node(of: $0) == 2 })
         #expect(state.sessions.keys.sorted() == [alice.id])
         #expect(state.member(named: "bob") == nil && state.member(named: "carol") == nil)
         #expect(state.connectionsPerIP == ["10.0.0.1": 1])

@@ -53,13 +53,18 @@ final class RedisLog: NodeLog {
         /// connections to announce there (taken once from the old state).
         var lostEpoch: String?
         var announcements: [Reannouncement]?
-        /// When an entry this node wrote last came back to it.
-        var lastOwnEntry = ContinuousClock.now
-        /// When this node's heartbeat key was last refreshed. While it is fresh the log is
-        /// not trimmed past what the node reported applied; once a beat was missed, the
-        /// key may have expired, and each read first checks that nothing it has not read
-        /// was trimmed.
+        /// Since when a heartbeat entry Redis has taken (it answered the append) has not
+        /// come back to this node's reader; `nil` when every one has.
+        var unreadBeatSince: ContinuousClock.Instant?
+        /// When the last heartbeat refresh that succeeded was sent. While refreshes keep
+        /// coming the log is not trimmed past what the node reported applied; once one is
+        /// late, the key may have expired, and each read first checks that nothing it has
+        /// not read was trimmed.
         var lastRefresh = ContinuousClock.now
+        /// Set when a refresh succeeded long after the one before (it waited out a
+        /// partition): the key may have expired in between. The reader checks once, then
+        /// clears it.
+        var mayHaveMissedEntries = false
     }
 
     private let links = NIOLockedValueBox(Links())
@@ -237,7 +242,7 @@ final class RedisLog: NodeLog {
             links.withLockedValue {
                 $0.writer = writer
                 $0.reader = reader
-                $0.lastOwnEntry = .now
+                $0.unreadBeatSince = nil
                 $0.lastRefresh = .now
             }
             logger.notice(
@@ -375,16 +380,17 @@ final class RedisLog: NodeLog {
             return true
         }
         guard current else { return false }
-        if ownBeatCameBack { links.withLockedValue { $0.lastOwnEntry = .now } }
+        // The stream's order: every beat taken before this one has come back too.
+        if ownBeatCameBack { links.withLockedValue { $0.unreadBeatSince = nil } }
         clusterMetrics?.applied(
             entries.count, lag: .milliseconds(max(0, LocalLog.wallClock().milliseconds - last.milliseconds)))
         confirmOwnAppends(entries)
         let own = replica.node
         if commands.contains(where: { $0.command == .nodeDown(own) }) {
-            // The others stopped hearing this node and released its users: their
-            // connections are dead to the cluster, so they are closed rather than left deaf.
+            // The others stopped hearing this node and released its users: the state closed
+            // the connections it released (dead to the cluster, not left deaf); those it
+            // admitted since stay.
             logger.error("The cluster declared this node gone (no heartbeat in time); closing its connections")
-            replica.closeAll()
         }
         return true
     }
@@ -398,7 +404,6 @@ final class RedisLog: NodeLog {
                     let sequence = AppendLedger.sequence(inTag: tag, ofNode: links.node)
                 else { continue }
                 links.ledger.confirm(sequence)
-                links.lastOwnEntry = .now
             }
         }
     }
@@ -495,7 +500,7 @@ final class RedisLog: NodeLog {
                         ClusterKeys.log, "\(after)",
                     ])
                     let reply: RESPValue
-                    if isUnprotected {
+                    if needsTrimCheck() {
                         // Redis runs one client's pipelined commands back to back: nothing
                         // is trimmed between the check and the read.
                         let results = await reader.pipeline([RESPCommand(["XINFO", "STREAM", ClusterKeys.log]), read])
@@ -505,6 +510,7 @@ final class RedisLog: NodeLog {
                             try await startAgainFromSnapshot(reader, trimmed: info.trimmedCount)
                             continue
                         }
+                        if case .success = results[0] { links.withLockedValue { $0.mayHaveMissedEntries = false } }
                         reply = try results[1].get()
                     } else {
                         reply = try await reader.send(read)
@@ -559,9 +565,11 @@ final class RedisLog: NodeLog {
 
     /// Whether this node's heartbeat key may have expired (a beat was missed), so the log
     /// may be trimmed past what it has read.
-    private var isUnprotected: Bool {
+    private func needsTrimCheck() -> Bool {
         let heartbeat = settings.heartbeat
-        return links.withLockedValue { ContinuousClock.now - $0.lastRefresh > heartbeat * 3 / 2 }
+        return links.withLockedValue {
+            $0.mayHaveMissedEntries || ContinuousClock.now - $0.lastRefresh > heartbeat * 3 / 2
+        }
     }
 
     /// The reader read in an epoch that is not the node's any more.
@@ -612,7 +620,7 @@ final class RedisLog: NodeLog {
                 links.outageLogged = false
                 links.ledger.reconnected(tail: tail)
                 links.judgeNotBefore = .now + nodeTimeout
-                links.lastOwnEntry = .now
+                links.unreadBeatSince = nil
                 defer { links.releasesToResend = [] }
                 return links.releasesToResend
             }
@@ -743,8 +751,16 @@ final class RedisLog: NodeLog {
                     RESPCommand(["XADD", ClusterKeys.log, "*", ClusterKeys.beatField, "\(node)"]),
                     RESPCommand(["HSET", ClusterKeys.applied, "\(node)", "\(applied)"]),
                 ] + others.map { RESPCommand(["EXISTS", ClusterKeys.heartbeat(of: $0)]) }
+            let sent = ContinuousClock.now
             let results = await writer.pipeline(commands)
-            if case .success = results[1] { links.withLockedValue { $0.lastRefresh = .now } }
+            let nodeTimeout = settings.nodeTimeout
+            links.withLockedValue { links in
+                if case .success = results[1] {
+                    if ContinuousClock.now - links.lastRefresh > nodeTimeout { links.mayHaveMissedEntries = true }
+                    links.lastRefresh = sent
+                }
+                if case .success = results[4] { links.unreadBeatSince = links.unreadBeatSince ?? .now }
+            }
             guard case .success(let found) = results[0], found.string == epoch else {
                 // Redis lost the log under a live connection: nobody is judged on the keys
                 // of a log that is gone; the writer reconnects and starts the fresh one.
@@ -777,14 +793,18 @@ final class RedisLog: NodeLog {
         }
     }
 
-    /// When none of this node's own entries (its appends, its heartbeat entries) came back
-    /// for a node timeout, its reading (or writing) is stuck somewhere Redis cannot tell it:
-    /// both connections start again, so the node never goes deaf silently.
+    /// When a heartbeat entry Redis took has not come back to this node's reader for a node
+    /// timeout, its reading is stuck somewhere no deadline sees: both connections start
+    /// again, so the node never goes deaf silently. (Counted from Redis's answer to the
+    /// append, not from the send: after a partition the beats sent into it are taken late,
+    /// and come back at once.)
     private func reconnectIfDeaf(_ writer: RedisConnection) async {
         let timeout = settings.nodeTimeout
         let (deaf, reader) = links.withLockedValue { links in
-            guard ContinuousClock.now - links.lastOwnEntry > timeout else { return (false, links.reader) }
-            links.lastOwnEntry = .now
+            guard let since = links.unreadBeatSince, ContinuousClock.now - since > timeout else {
+                return (false, links.reader)
+            }
+            links.unreadBeatSince = nil
             return (true, links.reader)
         }
         guard deaf else { return }

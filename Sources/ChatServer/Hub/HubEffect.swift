@@ -23,6 +23,9 @@ enum HubEffect: Sendable {
     case everyone(ByteBuffer)
     /// Lines for one session, then its connection is closed.
     case disconnect(SessionAddress, [ByteBuffer])
+    /// The connection's slot was released for it (its node was declared gone): it is
+    /// closed without a line, by whichever of its node's shards holds it.
+    case close(SessionID)
     /// The session is now a member of the room: it receives `lines`, then the history.
     case enterRoom(SessionAddress, RoomID, [ByteBuffer], history: [HistoryLine])
     /// The session is no longer a member of the room.

@@ -105,6 +105,7 @@ struct HubState: Sendable {
             // In id order, so every replica releases them (and tells the rooms) alike.
             for session in connections.keys.filter({ SessionIDSpace.node(of: $0) == node }).sorted() {
                 release(session, effects: &effects)
+                effects.append(.close(session))
             }
         case .reannounce(_, let connections):
             reannounce(connections, &effects)

@@ -43,6 +43,9 @@ struct ShardOutbox {
         case .disconnect(let session, let lines):
             guard isLocal(session) else { return false }
             post(.disconnect(session.id, lines), toShard: session.shard)
+        case .close(let id):
+            guard SessionIDSpace.node(of: id) == node else { return false }
+            for index in shards.indices { post(.disconnect(id, []), toShard: index) }
         case .enterRoom(let session, let room, let lines, let history):
             guard isLocal(session) else { return false }
             post(.enterRoom(session.id, room, lines, history: history), toShard: session.shard)
