@@ -5,6 +5,8 @@
 #
 #   Benchmarks/cluster.sh [OUTDIR]
 #   CLIENTS (500) SENDERS (5) RATE (100) DURATION (15) ROUNDS (2) change the run.
+#   CLUSTER_THREADS=n gives each cluster node n event loop threads (default: one per core,
+#   as the single node has), e.g. 1 so two nodes on a 2-core machine do not oversubscribe it.
 #   BEFORE=/path/to/chat-server also runs two nodes of that build (e.g. the commit before a
 #   change), in the same rounds, so a change to the cluster path is measured side by side.
 # Builds release binaries first. Everything it starts, it stops; all traffic is on 127.0.0.1.
@@ -36,7 +38,8 @@ start_node() { # mail [redis_port] -> pid in $node_pid, port in $node_port
     # the node exits, and another port is tried (up to three).
     for _ in 1 2 3; do
         node_port=$(free_port)
-        [ -n "${2:-}" ] && extra=(CLUSTER_REDIS_URL="redis://127.0.0.1:$2" NODE_ID="bench-$node_port")
+        [ -n "${2:-}" ] && extra=(CLUSTER_REDIS_URL="redis://127.0.0.1:$2" NODE_ID="bench-$node_port"
+            ${CLUSTER_THREADS:+EVENT_LOOP_THREADS=$CLUSTER_THREADS})
         env $(grep -v '^#' Benchmarks/bench-server.env | xargs) MAIL_DIR="$1" TCP_PORT="$node_port" "${extra[@]}" \
             "$server_bin" >>"$out/server-$node_port.log" 2>&1 &
         node_pid=$!

@@ -326,9 +326,8 @@ import Testing
     @Test func afterALostLogTheLaterOfTwoUsersWithOneNameIsDisconnected() async throws {
         try await TestCluster.run(nodes: 1) { cluster in
             // Node 2 reaches Redis through a proxy the test can stall; node 1 directly.
-            let proxy = try await StallProxy.start(to: cluster.redis.port)
+            let (node, proxy) = try await cluster.addNodeBehindProxy()
             defer { proxy.stop() }
-            let node = try await cluster.addNode(environment: ["CLUSTER_REDIS_URL": "redis://127.0.0.1:\(proxy.port)"])
             let bob = try await cluster.login("bob", node: 0, from: "127.0.0.3")
             let stranded = try await cluster.login("alice", node: node, from: "127.0.0.2")
             try await bob.readUntil("*** alice joined the room ***")
@@ -573,9 +572,8 @@ import Testing
     @Test func aPartitionedNodeIsDeclaredGoneAndRecoversWhenItsRedisComesBack() async throws {
         try await TestCluster.run(nodes: 1) { cluster in
             // Node 2 reaches Redis through a proxy the test can stall; node 1 directly.
-            let proxy = try await StallProxy.start(to: cluster.redis.port)
+            let (node, proxy) = try await cluster.addNodeBehindProxy()
             defer { proxy.stop() }
-            let node = try await cluster.addNode(environment: ["CLUSTER_REDIS_URL": "redis://127.0.0.1:\(proxy.port)"])
             let alice = try await cluster.login("alice", node: 0, from: "127.0.0.2")
             let carol = try await cluster.login("carol", node: node, from: "127.0.0.4")
             try await alice.readUntil("*** carol joined the room ***")
@@ -619,9 +617,8 @@ import Testing
             nodes: 1, redisArguments: ["--client-output-buffer-limit", "normal", "65536", "0", "0"],
             environment: environment
         ) { cluster in
-            let proxy = try await StallProxy.start(to: cluster.redis.port)
+            let (node, proxy) = try await cluster.addNodeBehindProxy()
             defer { proxy.stop() }
-            let node = try await cluster.addNode(environment: ["CLUSTER_REDIS_URL": "redis://127.0.0.1:\(proxy.port)"])
             let alice = try await cluster.login("alice", node: 0, from: "127.0.0.2")
             let bob = try await cluster.login("bob", node: node, from: "127.0.0.3")
             try await alice.readUntil("*** bob joined the room ***")
@@ -645,10 +642,9 @@ import Testing
 
     @Test func aNodeThatStopsHearingItsOwnEntriesReconnectsRatherThanGoDeaf() async throws {
         try await TestCluster.run(nodes: 1, environment: ["METRICS_PORT": "0"]) { cluster in
-            let proxy = try await StallProxy.start(to: cluster.redis.port)
-            defer { proxy.stop() }
             // Node 2 connects its writer first, then its reader: the newest connection.
-            let node = try await cluster.addNode(environment: ["CLUSTER_REDIS_URL": "redis://127.0.0.1:\(proxy.port)"])
+            let (node, proxy) = try await cluster.addNodeBehindProxy()
+            defer { proxy.stop() }
             let alice = try await cluster.login("alice", node: 0, from: "127.0.0.2")
             let bob = try await cluster.login("bob", node: node, from: "127.0.0.3")
             try await alice.readUntil("*** bob joined the room ***")
@@ -675,9 +671,8 @@ import Testing
     @Test func aNodeCutOffLongerThanTheLogKeepsStartsAgainFromTheSnapshot() async throws {
         try await TestCluster.run(nodes: 1, environment: ["CLUSTER_SNAPSHOT_SECONDS": "1", "METRICS_PORT": "0"]) {
             cluster in
-            let proxy = try await StallProxy.start(to: cluster.redis.port)
+            let (node, proxy) = try await cluster.addNodeBehindProxy()
             defer { proxy.stop() }
-            let node = try await cluster.addNode(environment: ["CLUSTER_REDIS_URL": "redis://127.0.0.1:\(proxy.port)"])
             let alice = try await cluster.login("alice", node: 0, from: "127.0.0.2")
             let bob = try await cluster.login("bob", node: node, from: "127.0.0.3")
             try await alice.readUntil("*** bob joined the room ***")
@@ -844,6 +839,18 @@ final class TestCluster: @unchecked Sendable {
         nodes.append(node)
         ports.append(try await node.waitForPort())
         return nodes.count - 1
+    }
+
+    /// Starts one more node that reaches Redis through a ``StallProxy`` (which the caller
+    /// stops), so the test can cut it off or deafen it; returns its index and the proxy.
+    func addNodeBehindProxy() async throws -> (node: Int, proxy: StallProxy) {
+        let proxy = try await StallProxy.start(to: redis.port)
+        do {
+            return (try await addNode(environment: ["CLUSTER_REDIS_URL": "redis://127.0.0.1:\(proxy.port)"]), proxy)
+        } catch {
+            proxy.stop()
+            throw error
+        }
     }
 
     /// Starts node `index` again, as a new process; returns its port.
