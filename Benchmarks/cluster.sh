@@ -8,7 +8,8 @@
 #   CLUSTER_THREADS=n gives each cluster node n event loop threads (default: one per core,
 #   as the single node has), e.g. 1 so two nodes on a 2-core machine do not oversubscribe it.
 #   BEFORE=/path/to/chat-server also runs two nodes of that build (e.g. the commit before a
-#   change), in the same rounds, so a change to the cluster path is measured side by side.
+#   change), in the same rounds, so a change to the cluster path is measured side by side;
+#   BEFORE_THREADS=n gives those nodes n event loop threads instead of CLUSTER_THREADS.
 # Builds release binaries first. Everything it starts, it stops; all traffic is on 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,7 +40,7 @@ start_node() { # mail [redis_port] -> pid in $node_pid, port in $node_port
     for _ in 1 2 3; do
         node_port=$(free_port)
         [ -n "${2:-}" ] && extra=(CLUSTER_REDIS_URL="redis://127.0.0.1:$2" NODE_ID="bench-$node_port"
-            ${CLUSTER_THREADS:+EVENT_LOOP_THREADS=$CLUSTER_THREADS})
+            ${threads:+EVENT_LOOP_THREADS=$threads})
         env $(grep -v '^#' Benchmarks/bench-server.env | xargs) MAIL_DIR="$1" TCP_PORT="$node_port" "${extra[@]}" \
             "$server_bin" >>"$out/server-$node_port.log" 2>&1 &
         node_pid=$!
@@ -52,8 +53,8 @@ start_node() { # mail [redis_port] -> pid in $node_pid, port in $node_port
 run() { # label nodes(1|2|2b: two nodes of $BEFORE) rate
     local mail=$work/mail-$1 ports=() server_pids=()
     mkdir -p "$mail"
-    server_bin=.build/release/chat-server
-    [ "$2" = 2b ] && server_bin=$BEFORE
+    server_bin=.build/release/chat-server threads=${CLUSTER_THREADS:-}
+    if [ "$2" = 2b ]; then server_bin=$BEFORE threads=${BEFORE_THREADS:-${CLUSTER_THREADS:-}}; fi
     if [ "$2" = 1 ]; then
         start_node "$mail"
         ports+=(--port "$node_port")

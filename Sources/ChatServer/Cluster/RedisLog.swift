@@ -312,8 +312,8 @@ final class RedisLog: NodeLog {
         return loaded.upTo
     }
 
-    /// Applies every entry up to the last one there is now.
-    /// - Returns: how many entries were applied.
+    /// Applies every entry up to the last one there is now, in batches that shrink when
+    /// Redis closes the connection for a reply over its output buffer limit.
     /// - Returns: how many entries were applied, and the reader connection (another one
     ///   when Redis closed the first for a reply over its output buffer limit).
     private func catchUp(_ reader: RedisConnection, epoch: String) async throws -> (Int, RedisConnection) {
