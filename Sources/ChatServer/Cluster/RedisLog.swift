@@ -499,23 +499,22 @@ final class RedisLog: NodeLog {
                         "XREAD", "COUNT", "\(batch.count)", "BLOCK", "\(Self.readBlock.milliseconds)", "STREAMS",
                         ClusterKeys.log, "\(after)",
                     ])
-                    let reply: RESPValue
-                    if needsTrimCheck() {
-                        // Redis runs one client's pipelined commands back to back: nothing
-                        // is trimmed between the check and the read.
-                        let results = await reader.pipeline([RESPCommand(["XINFO", "STREAM", ClusterKeys.log]), read])
-                        if case .success(let answer) = results[0], let info = StreamInfo(answer),
+                    let entries = try StreamEntry.entries(ofXREAD: try await reader.send(read))
+                    // Checked when the answer is in, not when the read was sent: a read sent
+                    // into a partition runs only after it, perhaps after a trim. Trimming only
+                    // grows, so a check after the read misses no gap (it may see one that
+                    // came after the read: then the node starts again needlessly, which only
+                    // happens to a node whose heartbeat lapsed).
+                    if !entries.isEmpty, needsTrimCheck() {
+                        let answer = try await reader.send(RESPCommand(["XINFO", "STREAM", ClusterKeys.log]))
+                        if let info = StreamInfo(answer),
                             info.missedEntries(applied: after, position: position.withLockedValue { $0 })
                         {
                             try await startAgainFromSnapshot(reader, trimmed: info.trimmedCount)
                             continue
                         }
-                        if case .success = results[0] { links.withLockedValue { $0.mayHaveMissedEntries = false } }
-                        reply = try results[1].get()
-                    } else {
-                        reply = try await reader.send(read)
+                        links.withLockedValue { $0.mayHaveMissedEntries = false }
                     }
-                    let entries = try StreamEntry.entries(ofXREAD: reply)
                     guard let epoch, apply(entries, epoch: epoch) else { throw EpochChanged() }
                     batch.succeeded(entries: entries.count)
                     settleInDoubtAppends()
