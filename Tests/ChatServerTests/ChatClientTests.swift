@@ -21,6 +21,9 @@ import Testing
         try await terminal.waitFor("code>")
         let code = try await server.mail.code(for: "\(name)@example.com", mailIndex: 0)
         try terminal.type(code)
+        // The client echoes asynchronously (slowly under TSan): wait for the mask, then
+        // check it is the whole prompt line.
+        try await terminal.waitFor("code> ******")
         #expect(try terminal.promptLine() == "code> ******")
         try terminal.press("Enter")
         try await terminal.waitFor("username>")
@@ -42,6 +45,7 @@ import Testing
 
             // A half-typed line stays as it is while lines arrive above it.
             try terminal.type("half typed")
+            try await terminal.waitFor("#general> half typed")
             let bob = try await server.login("bob")
             try await bob.send("hello alice")
             try await bob.send("second line")
