@@ -109,7 +109,7 @@ final class LoopShard: Sendable {
             if end - index > 1 {
                 state.handleRoomRun(batch[index..<end])
             } else {
-                state.handle(batch[index])
+                state.handle(batch[index])  // a lone room line comes back as a run of one
             }
             index = end
         }
@@ -148,18 +148,8 @@ private final class LocalState {
 
     func handle(_ event: ShardEvent) {
         switch event {
-        case .room(let room, let line, let sender):
-            guard let members = rooms[room] else { return }
-            // A local count, added once: a stored property of a class costs an access check
-            // per change.
-            var written = 0
-            for member in members {
-                // The ignore check costs nothing for the many who ignore nobody.
-                if let sender, !member.ignoring.isEmpty, member.ignoring.contains(key: sender) { continue }
-                write(line, to: member)
-                written += 1
-            }
-            deliveries += written
+        case .room:
+            handleRoomRun(CollectionOfOne(event))
         case .presence(let room, let line, let except):
             guard let members = rooms[room] else { return }
             for member in members where member.id != except {
@@ -233,22 +223,30 @@ private final class LocalState {
         return end
     }
 
-    /// Consecutive lines for one room, from a busy room's drain: joined once into one
-    /// buffer, which is written to each member who ignores nobody. A member then costs one
-    /// write for the whole run instead of one per line; what NIO does per write (the
-    /// pipeline, the pending-writes entry, retaining the buffer) was most of the CPU per
-    /// delivery under load. Members who ignore someone get the lines one by one, filtered.
-    func handleRoomRun(_ run: ArraySlice<ShardEvent>) {
-        guard case .room(let room, _, _) = run.first, let members = rooms[room] else { return }
-        var bytes = 0
-        for case .room(_, let line, _) in run { bytes += line.readableBytes }
-        var joined = allocator.buffer(capacity: bytes)
-        for case .room(_, let line, _) in run { joined.writeImmutableBuffer(line) }
+    /// Consecutive lines for one room (one line, or a run from a busy room's drain), written
+    /// to each member who ignores nobody as one buffer: the line itself, or the run joined
+    /// once. A member then costs one write for the whole run instead of one per line; what
+    /// NIO does per write (the pipeline, the pending-writes entry, retaining the buffer) was
+    /// most of the CPU per delivery under load. Members who ignore someone get the lines one
+    /// by one, filtered.
+    func handleRoomRun(_ run: some Collection<ShardEvent>) {
+        guard case .room(let room, let first, _) = run.first, let members = rooms[room] else { return }
+        let count = run.count
+        var whole = first
+        if count > 1 {
+            var bytes = 0
+            for case .room(_, let line, _) in run { bytes += line.readableBytes }
+            whole = allocator.buffer(capacity: bytes)
+            for case .room(_, let line, _) in run { whole.writeImmutableBuffer(line) }
+        }
+        // A local count, added once: a stored property of a class costs an access check
+        // per change.
         var written = 0
         for member in members {
+            // The ignore check costs nothing for the many who ignore nobody.
             if member.ignoring.isEmpty {
-                write(joined, to: member)
-                written += run.count
+                write(whole, to: member)
+                written += count
                 continue
             }
             for case .room(_, let line, let sender) in run {
