@@ -364,10 +364,12 @@ public final class ChatServer: Service, Sendable {
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            // Idle connections must be cheap: start small, grow only for busy clients.
+            // Idle connections must be cheap: NIO keeps each connection's receive buffer
+            // for its next read, at the size it was first allocated. A login line (an
+            // address of up to 254 bytes) fits in 256; busy clients' buffers grow.
             .childChannelOption(
                 .recvAllocator,
-                value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 16384)
+                value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 256, maximum: 16384)
             )
             .childChannelOption(.maxMessagesPerRead, value: 4)
             // Over the high watermark a client's reads pause (it is not reading what it is

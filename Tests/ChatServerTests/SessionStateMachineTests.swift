@@ -71,7 +71,7 @@ import Testing
         #expect(machine.isWaiting)
         #expect(
             machine.answered(.login(.success("alice")))
-                == [.log(.info, "User logged in", ["operator": "true"]), .count(.loggedIn)])
+                == [.log(.info, "User logged in", ["operator": "true"]), .stopLoginTimer, .count(.loggedIn)])
         #expect(machine.state == .chatting(username: "alice"))
         #expect(machine.lineReceived("/users") == [.route(.users)])
         #expect(machine.lineReceived("hi") == [.route(.say("hi"))])
@@ -352,7 +352,7 @@ import Testing
                     if let action = router.route(command, hub: log, ignoring: &ignoring, lastPrivateSender: nil) {
                         perform([action])
                     }
-                case .revokeCode, .startLoginTimer, .log, .count: break
+                case .revokeCode, .startLoginTimer, .stopLoginTimer, .log, .count: break
                 }
             }
         }

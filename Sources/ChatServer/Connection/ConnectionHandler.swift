@@ -231,6 +231,9 @@ final class ConnectionHandler: ChannelInboundHandler, HubAnswerReceiver {
                 self.loginTimer = nil
                 self.perform(self.session?.loginTimedOut() ?? [], context: context)
             }
+        case .stopLoginTimer:
+            loginTimer?.cancel()
+            loginTimer = nil
         case .log(let level, let message, let metadata):
             logger.log(level: level, "\(message)", metadata: metadata)
         case .count(let event):

@@ -24,6 +24,9 @@ enum SessionAction: Equatable, Sendable {
     /// Start the time allowed to log in; report its end with
     /// ``SessionStateMachine/loginTimedOut()``.
     case startLoginTimer
+    /// The user is logged in: the login deadline no longer applies (its scheduled task and
+    /// what it holds are let go now, not when it would have fired).
+    case stopLoginTimer
     /// Write a line to the server log, with the connection's metadata.
     case log(Logger.Level, String, Logger.Metadata = [:])
     /// Count this in the server's metrics.

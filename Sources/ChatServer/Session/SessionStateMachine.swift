@@ -164,7 +164,7 @@ struct SessionStateMachine {
         case (.login(.success(let username)), .claiming(let email)):
             state = .chatting(username: username)
             let role: [String: String] = adminEmails.contains(email.key) ? ["operator": "true"] : [:]
-            return [.log(.info, "User logged in", role.mapValues { .string($0) }), .count(.loggedIn)]
+            return [.log(.info, "User logged in", role.mapValues { .string($0) }), .stopLoginTimer, .count(.loggedIn)]
         case (.login(.failure(.banned)), .claiming):
             return [.log(.info, "Login refused: banned"), .count(.loginFailed(.banned))]
                 + close([UserError.banned.line])
