@@ -81,16 +81,40 @@ public final class TestClient: Sendable {
     }
 
     /// Stops reading and asks for far more than the kernel's buffers hold (the replies to
-    /// 3000 `/help`, about 4 MB), so the server's own send queue for this client stays full:
-    /// a line the server writes to it now is not flushed, and the connection (and a
-    /// shutdown's drain) lasts until the server gives up on it. Needs `MAX_SENDQ_BYTES` high
-    /// enough not to disconnect the client, and a small receive buffer
-    /// (`receiveBufferSize: 2048`) so loopback's autotuning does not swallow it all.
-    public func stallWithAFullSendQueue() async throws {
+    /// 8000 `/help`, about 11 MB; loopback's autotuning lets the server's socket take about
+    /// 4 MB), then waits until the server has stopped reading from this connection: the
+    /// kernel's buffers are full, the server's own send queue for this client holds the
+    /// rest, and a line the server writes to it now is not flushed. The connection (and a
+    /// shutdown's drain) then lasts until the server gives up on it. Also returns when the
+    /// server closed the connection (a `MAX_SENDQ_BYTES` low enough to disconnect it).
+    ///
+    /// A fixed pause was not enough: on a loaded machine (or under ThreadSanitizer) the
+    /// server had answered too few lines by then, the kernel took all of it, and a later
+    /// line was flushed after all. The server's side of the connection, in `/proc/net/tcp`,
+    /// shows when it stopped: input it leaves unread, and neither queue moving for half a
+    /// second.
+    public func stallWithAFullSendQueue(timeout: Duration = .seconds(60)) async throws {
         try await stopReading()
-        try await sendRaw(Array(String(repeating: "/help\n", count: 3000).utf8))
-        // Pacing, not a result: the server answers the lines until its reads pause.
-        try await Task.sleep(for: .seconds(1))
+        try await sendRaw(Array(String(repeating: "/help\n", count: 8000).utf8))
+        guard let clientPort = channel.localAddress?.port, let serverPort = channel.remoteAddress?.port else {
+            throw TestFailure("the connection has no addresses")
+        }
+        let clock = ContinuousClock()
+        let deadline = clock.now + timeout
+        var last: KernelSocketQueues?
+        var unchangedSince = clock.now
+        while clock.now < deadline {
+            guard let queues = KernelSocketQueues.of(localPort: serverPort, remotePort: clientPort) else { return }
+            if queues != last {
+                last = queues
+                unchangedSince = clock.now
+            } else if queues.receiveQueue > 0, clock.now - unchangedSince >= .milliseconds(500) {
+                return
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw TestFailure(
+            "the server kept reading from the stalled connection (last seen: \(String(describing: last)))")
     }
 
     public func send(_ line: String) async throws {
