@@ -91,8 +91,9 @@ public final class TestClient: Sendable {
     /// A fixed pause was not enough: on a loaded machine (or under ThreadSanitizer) the
     /// server had answered too few lines by then, the kernel took all of it, and a later
     /// line was flushed after all. The server's side of the connection, in `/proc/net/tcp`,
-    /// shows when it stopped: input it leaves unread, and neither queue moving for half a
-    /// second.
+    /// shows when it stopped: input it leaves unread, output the kernel holds, and neither
+    /// queue moving for a second. (A server loop busy elsewhere for that long looks the
+    /// same; under ThreadSanitizer on a loaded machine that happened, see `.ci/run`.)
     public func stallWithAFullSendQueue(timeout: Duration = .seconds(60)) async throws {
         try await stopReading()
         try await sendRaw(Array(String(repeating: "/help\n", count: 8000).utf8))
@@ -108,7 +109,7 @@ public final class TestClient: Sendable {
             if queues != last {
                 last = queues
                 unchangedSince = clock.now
-            } else if queues.receiveQueue > 0, clock.now - unchangedSince >= .milliseconds(500) {
+            } else if queues.receiveQueue > 0, queues.sendQueue > 0, clock.now - unchangedSince >= .seconds(1) {
                 return
             }
             try await Task.sleep(for: .milliseconds(50))
