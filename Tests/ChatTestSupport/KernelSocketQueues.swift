@@ -11,8 +11,8 @@ public struct KernelSocketQueues: Equatable, Sendable {
     /// or closed).
     public static func of(localPort: Int, remotePort: Int) -> KernelSocketQueues? {
         for file in ["/proc/net/tcp", "/proc/net/tcp6"] {
-            // Read to the end: the kernel makes these files a page at a time, and they report
-            // no size, so a read of "the whole file" can stop after the first page.
+            // Read until the end of the file: these files report a size of 0, so nothing
+            // here depends on the size.
             guard let handle = FileHandle(forReadingAtPath: file) else { continue }
             defer { try? handle.close() }
             guard let data = try? handle.readToEnd(), let table = String(data: data, encoding: .utf8) else { continue }

@@ -86,7 +86,9 @@ public final class TestClient: Sendable {
     /// kernel's buffers are full, the server's own send queue for this client holds the
     /// rest, and a line the server writes to it now is not flushed. The connection (and a
     /// shutdown's drain) then lasts until the server gives up on it. Also returns when the
-    /// server closed the connection (a `MAX_SENDQ_BYTES` low enough to disconnect it).
+    /// server closed the connection (a `MAX_SENDQ_BYTES` low enough to disconnect it). Give
+    /// the client a small receive buffer (`receiveBufferSize: 2048`), so that little of the
+    /// output sits on its side.
     ///
     /// A fixed pause was not enough: on a loaded machine (or under ThreadSanitizer) the
     /// server had answered too few lines by then, the kernel took all of it, and a later
