@@ -17,6 +17,8 @@ final class RESPChannelHandler: ChannelDuplexHandler {
     private var waiting = CircularBuffer<EventLoopPromise<RESPValue>>()
     /// Set once the connection cannot be used any more: every later command fails with it.
     private var failure: RedisError?
+    /// Whether a flush is queued on the loop (see ``flush(context:)``).
+    private var flushScheduled = false
 
     init(parser: RESPParser = RESPParser(), onPush: @escaping @Sendable (RESPValue) -> Void) {
         self.parser = parser
@@ -34,6 +36,18 @@ final class RESPChannelHandler: ChannelDuplexHandler {
         command.encode(into: &buffer)
         if let reply { waiting.append(reply) }
         context.write(wrapOutboundOut(buffer), promise: promise)
+    }
+
+    /// A flush waits behind the tasks already queued on the event loop (the rest of its
+    /// tick): commands sent meanwhile (the appends of many clients' lines) leave in one
+    /// write, and Redis wakes once for them, not once per command.
+    func flush(context: ChannelHandlerContext) {
+        guard !flushScheduled else { return }
+        flushScheduled = true
+        context.eventLoop.assumeIsolated().execute {
+            self.flushScheduled = false
+            context.flush()
+        }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {

@@ -179,6 +179,10 @@ public final class RedisConnection: Sendable {
         }
     }
 
+    /// The event loop the connection's answers complete on: a caller that goes on from an
+    /// answer there saves a hop to another thread.
+    public var eventLoop: any EventLoop { channel.eventLoop }
+
     /// Whether the connection is open.
     public var isActive: Bool { channel.isActive }
 

@@ -127,6 +127,36 @@ struct RedisConnectionTests {
         }
     }
 
+    @Test func commandsSentInOneEventLoopTickLeaveInOneWrite() async throws {
+        try await withRedis { server in
+            let redis = try await RedisConnection.connect(.init(port: server.port))
+            let observer = try await RedisConnection.connect(.init(port: server.port))
+            defer {
+                Task {
+                    await redis.close()
+                    await observer.close()
+                }
+            }
+            // Redis counts the reads it made from all its clients.
+            func readsProcessed() async throws -> Int {
+                let info = try await observer.send(RESPCommand(["INFO", "stats"])).string ?? ""
+                let line = info.split(whereSeparator: \.isNewline).first { $0.hasPrefix("total_reads_processed:") }
+                return try #require(line.flatMap { Int($0.dropFirst("total_reads_processed:".count)) })
+            }
+            let before = try await readsProcessed()
+            // 200 appends from one task on the connection's loop, as a loop handing on its
+            // clients' lines sends them: about 8 KiB, one write, which Redis takes in one read.
+            let answers = try await redis.eventLoop.submit {
+                (0..<200).map { _ in redis.sendWithoutWaiting(RESPCommand(["RPUSH", "lines", "a line of chat"])) }
+            }.get()
+            for answer in answers { _ = try await answer.get() }
+            let after = try await readsProcessed()
+            // The observer's own INFO is one of the reads; 200 writes would be up to 200.
+            #expect(after - before <= 3)
+            #expect(try await observer.send(RESPCommand(["LLEN", "lines"])) == .integer(200))
+        }
+    }
+
     @Test func pushFramesGoApartFromReplies() async throws {
         try await withRedis { server in
             let pushes = NIOLockedValueBox<[RESPValue]>([])
