@@ -493,19 +493,21 @@ final class RedisLog: NodeLog {
                 logger.notice("Reading the hub log again", metadata: ["after": "\(lastApplied.withLockedValue { $0 })"])
             }
             do {
+                guard let epoch else { throw EpochChanged() }
                 while !isStopping {
-                    let after = lastApplied.withLockedValue { $0 }
-                    let read = RESPCommand([
-                        "XREAD", "COUNT", "\(batch.count)", "BLOCK", "\(Self.readBlock.milliseconds)", "STREAMS",
-                        ClusterKeys.log, "\(after)",
-                    ])
-                    let entries = try StreamEntry.entries(ofXREAD: try await reader.send(read))
-                    // Checked when the answer is in, not when the read was sent: a read sent
-                    // into a partition runs only after it, perhaps after a trim. Trimming only
-                    // grows, so a check after the read misses no gap (it may see one that
-                    // came after the read: then the node starts again needlessly, which only
-                    // happens to a node whose heartbeat lapsed).
-                    if !entries.isEmpty, needsTrimCheck() {
+                    let pause = try await readOnLoop(reader, epoch: epoch, batch: batch).get()
+                    batch = pause.batch
+                    switch pause.reason {
+                    case .stopping:
+                        return
+                    case .failed(let error):
+                        throw error
+                    case .mustCheckTrim(let entries, let after):
+                        // Checked when the answer is in, not when the read was sent: a read
+                        // sent into a partition runs only after it, perhaps after a trim.
+                        // Trimming only grows, so a check after the read misses no gap (it may
+                        // see one that came after the read: then the node starts again
+                        // needlessly, which only happens to a node whose heartbeat lapsed).
                         let answer = try await reader.send(RESPCommand(["XINFO", "STREAM", ClusterKeys.log]))
                         if let info = StreamInfo(answer),
                             info.missedEntries(applied: after, position: position.withLockedValue { $0 })
@@ -514,10 +516,10 @@ final class RedisLog: NodeLog {
                             continue
                         }
                         links.withLockedValue { $0.mayHaveMissedEntries = false }
+                        guard apply(entries, epoch: epoch) else { throw EpochChanged() }
+                        batch.succeeded(entries: entries.count)
+                        settleInDoubtAppends()
                     }
-                    guard let epoch, apply(entries, epoch: epoch) else { throw EpochChanged() }
-                    batch.succeeded(entries: entries.count)
-                    settleInDoubtAppends()
                 }
             } catch {
                 guard !isStopping else { return }
@@ -533,6 +535,90 @@ final class RedisLog: NodeLog {
                 links.withLockedValue { $0.reader = nil }
                 epoch = nil
                 await reader.close()
+            }
+        }
+    }
+
+    /// Why reading on the reader's event loop paused, and the batch size to go on with.
+    private struct ReadPause: Sendable {
+        enum Reason: Sendable {
+            case stopping
+            case failed(any Error)
+            /// The entries were read while this node's heartbeat key may have expired: the
+            /// log may have been trimmed past them, which needs a look before they apply.
+            case mustCheckTrim([StreamEntry], after: StreamID)
+        }
+
+        var reason: Reason
+        var batch: ReadBatch
+    }
+
+    /// Reads and applies the log, batch after batch, on the reader connection's event loop:
+    /// a reply is applied where it is parsed. A read awaited in a task cost two thread
+    /// wake-ups per batch (the reply handed to the task's thread, the next read handed back);
+    /// a cluster node had about seven times a single node's context switches under load
+    /// (BENCHMARKS.md). The task takes over again only for what needs more than one command:
+    /// a trim check, an error, the node stopping.
+    private func readOnLoop(_ reader: RedisConnection, epoch: String, batch: ReadBatch) -> EventLoopFuture<ReadPause> {
+        let paused = reader.eventLoop.makePromise(of: ReadPause.self)
+        readNext(reader, epoch: epoch, batch: batch, paused: paused)
+        return paused.futureResult
+    }
+
+    /// One read; its answer, applied, sends the next.
+    ///
+    /// Redis answers a blocked `XREAD` right after the first `XADD` that reaches it, even
+    /// when more `XADD`s of the same write wait behind it: a node's appends of one loop tick
+    /// leave in one write, so a blocked read came back with one entry and the rest came with
+    /// the next read. Each such lone line cost a drain, and a write to every member, of its
+    /// own (about a third of a cluster node's drains under load). So an answer to a blocked
+    /// read is held, and a read that does not block fetches what came with it; both apply
+    /// together. While entries keep coming, reads do not block; the first that finds nothing
+    /// is followed by one that does.
+    /// - Parameters:
+    ///   - held: entries read but not applied yet (the answer to a blocked read).
+    ///   - blocking: whether this read waits for new entries (`BLOCK`).
+    private func readNext(
+        _ reader: RedisConnection, epoch: String, batch: ReadBatch, paused: EventLoopPromise<ReadPause>,
+        held: [StreamEntry] = [], blocking: Bool = true
+    ) {
+        guard !isStopping else { return paused.succeed(ReadPause(reason: .stopping, batch: batch)) }
+        let applied = lastApplied.withLockedValue { $0 }
+        var arguments = ["XREAD", "COUNT", "\(batch.count)"]
+        if blocking { arguments += ["BLOCK", "\(Self.readBlock.milliseconds)"] }
+        arguments += ["STREAMS", ClusterKeys.log, "\(held.last?.id ?? applied)"]
+        reader.sendWithoutWaiting(RESPCommand(arguments)).whenComplete { result in
+            var batch = batch
+            let read: [StreamEntry]
+            var entries = held
+            do {
+                read = try StreamEntry.entries(ofXREAD: result.get())
+                if blocking && !read.isEmpty {
+                    // The next read asks for as many: a reply Redis refused would lose these
+                    // too, and the batch would never grow back past it.
+                    return self.readNext(
+                        reader, epoch: epoch, batch: batch, paused: paused, held: read, blocking: false)
+                }
+                batch.succeeded(entries: read.count)
+                entries += read
+                if !entries.isEmpty, self.needsTrimCheck() {
+                    return paused.succeed(ReadPause(reason: .mustCheckTrim(entries, after: applied), batch: batch))
+                }
+                guard self.apply(entries, epoch: epoch) else { throw EpochChanged() }
+                self.settleInDoubtAppends()
+            } catch {
+                return paused.succeed(ReadPause(reason: .failed(error), batch: batch))
+            }
+            guard !read.isEmpty else {
+                // Nothing new: wait for it.
+                return self.readNext(reader, epoch: epoch, batch: batch, paused: paused)
+            }
+            // Queued behind the drain the batch scheduled on this loop: the next read goes
+            // out once this loop's members have been written to, so what arrives meanwhile
+            // comes as one batch, and a loop that falls behind reads more slowly instead of
+            // letting its shard's queue grow.
+            reader.eventLoop.execute { [batch] in
+                self.readNext(reader, epoch: epoch, batch: batch, paused: paused, blocking: false)
             }
         }
     }
