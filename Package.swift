@@ -183,7 +183,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ChatBenchTests",
-            dependencies: ["chat-bench"],
+            dependencies: ["chat-bench", "ChatTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -21,7 +21,11 @@ final class BenchClient: ChannelInboundHandler {
     private var partial: [UInt8] = []
     private var loginStep = LoginStep.emailPrompt
     private var loginDone: EventLoopPromise<Void>?
+    /// How the login ended, kept for ``startLogin(_:)`` when it comes later: the server can
+    /// finish a login before the task that connected gets to wait for it.
+    private var loginEnded: Result<Void, any Error>?
     private var loginStarted: NIODeadline = .now()
+    private(set) var loginLatency = TimeAmount.zero
 
     /// Sender side: this client's index among the senders, and its next sequence number.
     var senderIndex: Int?
@@ -48,21 +52,35 @@ final class BenchClient: ChannelInboundHandler {
         self.sequences = SequenceCheck(senders: senders)
     }
 
+    /// Whether the server has welcomed the user (and, with a room, let them in).
+    var isLoggedIn: Bool { loginStep == .done }
+
+    /// Completes `done` when the login ends (at once if it has ended already).
     func startLogin(_ done: EventLoopPromise<Void>) {
+        if let loginEnded { return done.completeWith(loginEnded) }
         loginDone = done
-        loginStarted = .now()
     }
 
-    var loginLatency: TimeAmount { .now() - loginStarted }
+    private func endLogin(_ result: Result<Void, any Error>) {
+        guard loginEnded == nil else { return }
+        loginEnded = result
+        loginLatency = .now() - loginStarted
+        loginDone?.completeWith(result)
+        loginDone = nil
+    }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
     }
 
+    func channelActive(context: ChannelHandlerContext) {
+        loginStarted = .now()
+        context.fireChannelActive()
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
         disconnectedAt = .now()
-        loginDone?.fail(BenchError.closed("client \(index) disconnected during login (step \(loginStep))"))
-        loginDone = nil
+        endLogin(.failure(BenchError.closed("client \(index) disconnected during login (step \(loginStep))")))
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -132,8 +150,7 @@ final class BenchClient: ChannelInboundHandler {
 
     private func loginLine(_ line: String) {
         if line.hasPrefix("ERROR:") {
-            loginDone?.fail(BenchError.login("client \(index): \(line)"))
-            loginDone = nil
+            endLogin(.failure(BenchError.login("client \(index): \(line)")))
             return
         }
         switch loginStep {
@@ -149,8 +166,7 @@ final class BenchClient: ChannelInboundHandler {
                     self.loginStep = .usernamePrompt
                     self.write(code)
                 case .failure(let error):
-                    self.loginDone?.fail(error)
-                    self.loginDone = nil
+                    self.endLogin(.failure(error))
                 }
             }
         case .usernamePrompt where line.hasPrefix("*** Enter username"):
@@ -172,8 +188,7 @@ final class BenchClient: ChannelInboundHandler {
 
     private func finishLogin() {
         loginStep = .done
-        loginDone?.succeed()
-        loginDone = nil
+        endLogin(.success(()))
     }
 
     // MARK: Sending
