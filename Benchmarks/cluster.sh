@@ -2,6 +2,7 @@
 # One node alone next to two nodes sharing a Redis, in the same run, with the same load:
 # a room of CLIENTS (500) members split over the nodes, at RATE (100) lines/s and in a
 # closed loop (rate 0). chat-bench counts every process's CPU: the node(s), and Redis.
+# For the cluster runs it also gives the log entries per XREAD reply (Redis's command counts).
 #
 #   Benchmarks/cluster.sh [OUTDIR]
 #   CLIENTS (500) SENDERS (5) RATE (100) DURATION (15) ROUNDS (2) change the run.
@@ -77,6 +78,8 @@ run() { # label nodes(1|2|2b: two nodes of $BEFORE) rate
     fi
     .build/release/chat-bench fanout --clients "$clients" --senders "$senders" --rate "$3" \
         --duration "$duration" --mail-dir "$mail" "${ports[@]}" "${server_pids[@]}" >"$out/$1.txt" 2>&1
+    # Redis's command counts: log entries per XREAD reply is the batch a node applies at once.
+    if [ "$2" != 1 ]; then redis-cli -p "$redis_port" info commandstats >"$out/$1.redis-commands" 2>&1 || true; fi
     stop_all
     rm -rf "$mail" "$work/redis-$1"
 }
@@ -90,9 +93,19 @@ for round in $(seq "$rounds"); do
 done
 
 python3 - "$out" "$rounds" "${BEFORE:+2b}" <<'PY'
-import json, statistics, sys
+import json, os, re, statistics, sys
 out, rounds = sys.argv[1], int(sys.argv[2])
 configurations = ["1", "2"] + ([sys.argv[3]] if len(sys.argv) > 3 and sys.argv[3] else [])
+def entries_per_read(name):
+    path = f"{out}/{name}.redis-commands"
+    if not os.path.exists(path):
+        return ""
+    text = open(path).read()
+    calls = {c: int(n) for c, n in re.findall(r"cmdstat_(xadd|xread):calls=(\d+)", text)}
+    if not calls.get("xread"):
+        return ""
+    # Each node reads every entry (two nodes); warm-up and logins included.
+    return f", {2 * calls.get('xadd', 0) / calls['xread']:.1f} entries per XREAD"
 def phase(name):
     for line in open(f"{out}/{name}.txt"):
         if line.startswith("{"):
@@ -108,6 +121,16 @@ for label in ("rate", "closed"):
             print(f"  {name} round {r}: {p['deliveries_per_second']:.0f} deliveries/s, "
                   f"p99 {p['p99_ms']:.2f} ms, CPU/delivery {p['server_cpu_us_per_delivery']:.3f} µs"
                   + (f" (nodes, Redis: {per})" if each else "")
-                  + f", lost {p['lost']}, out of order {p['out_of_order']}")
+                  + f", lost {p['lost']}, out of order {p['out_of_order']}"
+                  + entries_per_read(f"{label}-{nodes}-node-{r}"))
+    # Each round's cluster against the node alone of the same round: the machine drifts
+    # between rounds more than the two differ.
+    alone = [phase(f"{label}-1-node-{r}")["server_cpu_us_per_delivery"] for r in range(1, rounds + 1)]
+    for nodes in configurations[1:]:
+        ratios = [phase(f"{label}-{nodes}-node-{r}")["server_cpu_us_per_delivery"] / a
+                  for r, a in enumerate(alone, 1)]
+        name = {"2": "2 nodes", "2b": "2 nodes (BEFORE)"}[nodes]
+        print(f"  CPU/delivery, {name} / 1 node, round by round: " + ", ".join(f"{x:.2f}" for x in ratios)
+              + f" (median {statistics.median(ratios):.2f})")
 PY
 echo "results in $out"
