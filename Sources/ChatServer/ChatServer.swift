@@ -41,12 +41,14 @@ public final class ChatServer: Service, Sendable {
     ///   - mailer: delivers OTP mails.
     ///   - eventLoopGroup: the loops connections run on; the hub shards by loop.
     ///   - logger: the server's logger.
+    ///   - clock: where it reads the time (tests move it on instead of sleeping).
     /// - Throws: ``ConfigurationError`` when the TLS certificate or key cannot be used.
     public init(
         configuration: ServerConfiguration,
         mailer: any Mailer,
         eventLoopGroup: MultiThreadedEventLoopGroup,
-        logger: Logger
+        logger: Logger,
+        clock: ServerClock = .system
     ) throws(ConfigurationError) {
         self.configuration = configuration
         self.group = eventLoopGroup
@@ -95,15 +97,17 @@ public final class ChatServer: Service, Sendable {
         } else {
             log = LocalLog(
                 eventLoops: eventLoops, configuration: hub, maxSendQueueBytes: configuration.maxSendQueueBytes,
-                metrics: metrics)
+                metrics: metrics, clock: clock.wallTime)
         }
         self.services = ServerServices(
             configuration: configuration,
             log: log,
-            otp: OTPService(expiry: configuration.otpExpiration, maximumAttempts: configuration.otpMaxRetries),
+            otp: OTPService(
+                expiry: configuration.otpExpiration, maximumAttempts: configuration.otpMaxRetries, clock: clock.now),
             mailer: mailer,
             metrics: metrics,
-            logger: logger
+            logger: logger,
+            clock: clock
         )
         self.listening = eventLoopGroup.any().makePromise(of: [String: SocketAddress].self)
     }

@@ -9,15 +9,21 @@ import NIOConcurrencyHelpers
 /// across I/O (the mail is sent after `issue` returns).
 final class OTPService: Sendable {
     private let store: NIOLockedValueBox<OTPStore>
+    private let clock: @Sendable () -> ContinuousClock.Instant
 
-    init(expiry: Duration, maximumAttempts: Int) {
+    /// - Parameter clock: the time codes expire by (``ServerClock/now``).
+    init(
+        expiry: Duration, maximumAttempts: Int,
+        clock: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now }
+    ) {
         self.store = NIOLockedValueBox(OTPStore(expiry: expiry, maximumAttempts: maximumAttempts))
+        self.clock = clock
     }
 
     /// A fresh code for `email` from the system's cryptographically secure generator,
     /// replacing any earlier one.
     func issue(for email: EmailAddress) -> OTPStore.IssuedCode {
-        let now = ContinuousClock.now
+        let now = clock()
         return store.withLockedValue { store in
             var generator = SecureRandom()
             return store.issue(for: email, now: now, using: &generator)
@@ -25,7 +31,7 @@ final class OTPService: Sendable {
     }
 
     func verify(_ guess: Substring, for email: EmailAddress) -> OTPStore.Verification {
-        let now = ContinuousClock.now
+        let now = clock()
         return store.withLockedValue { $0.verify(guess, for: email, now: now) }
     }
 
@@ -35,7 +41,7 @@ final class OTPService: Sendable {
 
     /// Drops expired codes, so memory does not grow.
     func sweep() {
-        let now = ContinuousClock.now
+        let now = clock()
         store.withLockedValue { _ = $0.sweep(now: now) }
     }
 

@@ -10,10 +10,11 @@ final class ServerServices: Sendable {
     let mailer: any Mailer
     let metrics: ChatMetrics
     let logger: Logger
+    let clock: ServerClock
 
     init(
         configuration: ServerConfiguration, log: any NodeLog, otp: OTPService, mailer: any Mailer, metrics: ChatMetrics,
-        logger: Logger
+        logger: Logger, clock: ServerClock = .system
     ) {
         self.configuration = configuration
         self.log = log
@@ -21,5 +22,6 @@ final class ServerServices: Sendable {
         self.mailer = mailer
         self.metrics = metrics
         self.logger = logger
+        self.clock = clock
     }
 }

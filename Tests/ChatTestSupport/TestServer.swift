@@ -18,13 +18,16 @@ public struct TestServer: Sendable {
     public let group: MultiThreadedEventLoopGroup
     /// What the server logged so far.
     public let log: CapturedLog
+    /// The server's time: a test moves it on instead of sleeping.
+    public let clock: MovableServerClock
     private let nextAddress = Counter()
 
     public init(
         server: ChatServer, port: Int, tlsPort: Int? = nil, mail: MailFolder, group: MultiThreadedEventLoopGroup,
-        log: CapturedLog
+        log: CapturedLog, clock: MovableServerClock = MovableServerClock()
     ) {
         self.log = log
+        self.clock = clock
         self.server = server
         self.port = port
         self.tlsPort = tlsPort
@@ -146,11 +149,13 @@ public func withTestServer(
     let capturedLog = CapturedLog()
     var logger = Logger(label: "chat-test") { _ in CapturingLogHandler(log: capturedLog) }
     logger.logLevel = .trace
+    let clock = MovableServerClock()
     let server = try ChatServer(
         configuration: configuration,
         mailer: try customMailer ?? FileMailer(directory: mail.path),
         eventLoopGroup: group,
-        logger: logger
+        logger: logger,
+        clock: clock.serverClock
     )
     let outcome: Result<Void, any Error> = await withTaskGroup(of: Result<Void, any Error>?.self) { tasks in
         tasks.addTask {
@@ -162,7 +167,8 @@ public func withTestServer(
             let port = try await server.localAddress(of: "tcp")?.port ?? 0
             let tlsPort = try await server.localAddress(of: "tls")?.port
             let testServer = TestServer(
-                server: server, port: port, tlsPort: tlsPort, mail: mail, group: clientGroup, log: capturedLog)
+                server: server, port: port, tlsPort: tlsPort, mail: mail, group: clientGroup, log: capturedLog,
+                clock: clock)
             result = await runWithTimeLimit(timeLimit) { try await body(testServer) }
         } catch {
             result = .failure(error)

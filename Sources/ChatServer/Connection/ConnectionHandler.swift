@@ -39,7 +39,8 @@ final class ConnectionHandler: ChannelInboundHandler, HubAnswerReceiver {
     init(services: ServerServices) {
         let limits = services.configuration.limits
         self.services = services
-        self.floodControl = TokenBucket(burst: limits.messageBurst, perSecond: limits.messagesPerSecond, now: .now)
+        self.floodControl = TokenBucket(
+            burst: limits.messageBurst, perSecond: limits.messagesPerSecond, now: services.clock.now())
     }
 
     /// Made when something is logged (rarely), so an idle connection keeps no metadata.
@@ -165,7 +166,7 @@ final class ConnectionHandler: ChannelInboundHandler, HubAnswerReceiver {
     ///   ``linesHeldBack``); a line handled without waiting ends the count.
     private func processQueue(context: ChannelHandlerContext, afterWait: Bool = false) {
         while queueTimer == nil, session?.acceptsInput == true, let line = queue.first {
-            if let wait = floodControl.take(now: .now) {
+            if let wait = floodControl.take(now: services.clock.now()) {
                 queueTimer = context.eventLoop.assumeIsolated().scheduleTask(
                     in: max(.milliseconds(1), TimeAmount(wait))
                 ) {
