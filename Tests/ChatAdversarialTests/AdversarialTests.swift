@@ -194,6 +194,7 @@ import Testing
             do {
                 return try await server.connectAndGreet(from: source)
             } catch  where "\(error)".contains("already has an active connection") {
+                // The server's view of the close, which a client cannot see, is what is waited for.
                 try await Task.sleep(for: .milliseconds(20))
             }
         }

@@ -30,11 +30,10 @@ import Testing
             }
             // The client logs in on its own, as soon as it is connected; the task that
             // connected it comes to wait only now, after the login.
-            let deadline = ContinuousClock.now + .seconds(10)
-            while try await !channel.eventLoop.submit({ try client().isLoggedIn }).get() {
-                guard ContinuousClock.now < deadline else { throw TestFailure("the client did not log in") }
-                try await Task.sleep(for: .milliseconds(10))
+            let loggedIn = try await poll(timeout: .seconds(10)) {
+                try await channel.eventLoop.submit({ try client().isLoggedIn }).get()
             }
+            guard loggedIn else { throw TestFailure("the client did not log in") }
             let endedAtOnce = try await channel.eventLoop.submit {
                 let done = channel.eventLoop.makePromise(of: Void.self)
                 var ended = false

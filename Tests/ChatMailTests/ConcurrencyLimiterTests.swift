@@ -25,7 +25,7 @@ import Testing
                 group.addTask {
                     let ran: Void? = try await limiter.run {
                         gauge.enter()
-                        try await Task.sleep(for: .milliseconds(200))
+                        try await Task.sleep(for: .milliseconds(200))  // Holds the slot, as a mail being sent.
                         gauge.leave()
                     }
                     return ran != nil

@@ -215,7 +215,7 @@ import Testing
             while !mallory.isClosed, chunks < 320 {
                 try? await mallory.sendRaw(Array(String(repeating: line, count: 10).utf8))
                 chunks += 1
-                try await Task.sleep(for: .milliseconds(25))
+                try await Task.sleep(for: .milliseconds(25))  // The flood's pace: 400 lines a second.
             }
             #expect(
                 try await mallory.waitForClose().last == "ERROR: You are sending too fast (flooding). Disconnected.")

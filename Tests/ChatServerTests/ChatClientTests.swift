@@ -162,9 +162,7 @@ import Testing
             try process.run()
             try output.close()
             input.fileHandleForWriting.write(Data("not-an-address\n/quit\n".utf8))
-            let deadline = ContinuousClock.now + .seconds(10)
-            while process.isRunning, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
-            #expect(!process.isRunning)
+            #expect(try await poll(timeout: .seconds(10)) { !process.isRunning })
             try? input.fileHandleForWriting.close()
             process.waitUntilExit()
             #expect(process.terminationStatus == 0)

@@ -50,7 +50,7 @@ import Testing
         try await withTestServer { server in
             var clients: [TestClient] = []
             for index in 0..<6 { clients.append(try await server.login("user\(index)")) }
-            for client in clients { _ = try await client.linesArriving(within: .milliseconds(100)) }
+            for client in clients { _ = try await client.linesUntilCaughtUp() }
             let senders = Array(clients.prefix(3))
             let perSender = 150
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -82,7 +82,7 @@ import Testing
         try await withTestServer { server in
             var watchers: [TestClient] = []
             for index in 0..<4 { watchers.append(try await server.login("watcher\(index)")) }
-            for watcher in watchers { _ = try await watcher.linesArriving(within: .milliseconds(100)) }
+            for watcher in watchers { _ = try await watcher.linesUntilCaughtUp() }
 
             var expected: [String] = []
             for index in 0..<6 {

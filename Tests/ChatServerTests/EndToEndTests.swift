@@ -212,8 +212,7 @@ final class ServerProcess: Sendable {
     /// Waits (bounded) for a log line matching `pattern` and returns its first group.
     func waitForLog(_ pattern: String, timeout: Duration = .seconds(60)) async throws -> String {
         let regex = try NSRegularExpression(pattern: pattern)
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
+        let found = try await poll(every: .milliseconds(20), timeout: timeout) { () throws -> String? in
             let text = log
             if let match = regex.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)),
                 let range = Range(match.range(at: 1), in: text)
@@ -221,8 +220,9 @@ final class ServerProcess: Sendable {
                 return String(text[range])
             }
             guard process.isRunning else { throw TestFailure("chat-server exited: \(text)") }
-            try await Task.sleep(for: .milliseconds(20))
+            return nil
         }
+        if let found { return found }
         throw TestFailure("no log line matching \(pattern): \(log)")
     }
 
@@ -243,10 +243,8 @@ final class ServerProcess: Sendable {
     }
 
     func waitForExit(timeout: Duration) async throws -> Int32 {
-        let deadline = ContinuousClock.now + timeout
-        while process.isRunning {
-            guard ContinuousClock.now < deadline else { throw TestFailure("chat-server did not exit: \(log)") }
-            try await Task.sleep(for: .milliseconds(20))
+        guard try await poll(every: .milliseconds(20), timeout: timeout, until: { !process.isRunning }) else {
+            throw TestFailure("chat-server did not exit: \(log)")
         }
         return process.terminationStatus
     }

@@ -181,15 +181,14 @@ final class HAProxy: Sendable {
     /// renamed into place once every listener is bound, so the frontend is haproxy's own)
     /// and the frontend accepts connections.
     func waitUntilListening(timeout: Duration = .seconds(10)) async throws {
-        let deadline = ContinuousClock.now + timeout
         let socket = folder.appendingPathComponent("admin.sock").path
-        while ContinuousClock.now < deadline {
+        let listening = try await poll(every: .milliseconds(20), timeout: timeout) {
             guard process.isRunning, !output.contains("cannot bind") else {
                 throw TestFailure("haproxy did not start: \(output)")
             }
-            if FileManager.default.fileExists(atPath: socket), Self.accepts(port: port) { return }
-            try await Task.sleep(for: .milliseconds(20))
+            return FileManager.default.fileExists(atPath: socket) && Self.accepts(port: port)
         }
+        if listening { return }
         throw TestFailure("haproxy did not listen on \(port): \(output)")
     }
 
@@ -225,13 +224,12 @@ final class HAProxy: Sendable {
     /// The stats socket may appear a moment after the frontend accepts connections (HAProxy
     /// renames it into place at the end of its start): until then the answer is "no socket".
     func waitForServerStatus(_ status: String, timeout: Duration = .seconds(10)) async throws -> String {
-        let deadline = ContinuousClock.now + timeout
         var current = "no socket"
-        while true {
+        _ = try await poll(every: .milliseconds(20), timeout: timeout) {
             if let answer = try? await serverStatus() { current = answer }
-            if current == status || ContinuousClock.now >= deadline { return current }
-            try await Task.sleep(for: .milliseconds(20))
+            return current == status
         }
+        return current
     }
 
     /// Closes the lifeline (the shell then ends haproxy) and waits for both to exit.

@@ -35,7 +35,7 @@ import Testing
                     "*** Type /help for available commands. ***",
                 ])
             #expect(try await bob.readLine() == "*** alice joined the room ***")
-            #expect(try await alice.linesArriving(within: .milliseconds(200)) == [])
+            #expect(try await alice.linesUntilCaughtUp() == [])
         }
     }
 

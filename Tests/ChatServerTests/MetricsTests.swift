@@ -33,14 +33,14 @@ import Testing
     private func scrape(
         _ port: Int, until condition: (PrometheusSamples) throws -> Bool
     ) async throws -> PrometheusSamples {
-        let deadline = ContinuousClock.now + .seconds(10)
         var samples = try await scrape(port)
-        while try !condition(samples) {
-            guard ContinuousClock.now < deadline else { throw TestFailure("metrics never got there: \(samples)") }
-            try await Task.sleep(for: .milliseconds(20))
+        let reached = try await poll(every: .milliseconds(20), timeout: .seconds(10)) {
+            () throws -> PrometheusSamples? in
             samples = try await scrape(port)
+            return try condition(samples) ? samples : nil
         }
-        return samples
+        guard let reached else { throw TestFailure("metrics never got there: \(samples)") }
+        return reached
     }
 
     @Test func countersAndGaugesMoveByTheRightAmounts() async throws {
@@ -186,11 +186,10 @@ import Testing
             #expect(try await httpRequest(port: port, path: "/health").status == 200)
 
             server.server.shutdown()
-            let deadline = ContinuousClock.now + .seconds(3)
-            var status = try await httpRequest(port: port, path: "/health").status
-            while status == 200, ContinuousClock.now < deadline {
-                try await Task.sleep(for: .milliseconds(20))
+            var status = 200
+            _ = try await poll(every: .milliseconds(20), timeout: .seconds(3)) {
                 status = try await httpRequest(port: port, path: "/health").status
+                return status != 200
             }
             #expect(status == 503)
             // Metrics are still served while the connections drain.

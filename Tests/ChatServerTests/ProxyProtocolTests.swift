@@ -56,7 +56,7 @@ import Testing
             let header = v1("198.51.100.2")
             for start in stride(from: 0, to: header.count, by: 7) {
                 try await pieces.sendRaw(Array(header[start..<min(start + 7, header.count)]))
-                try await Task.sleep(for: .milliseconds(5))
+                try await Task.sleep(for: .milliseconds(5))  // So the pieces arrive apart.
             }
             #expect(try await pieces.readLines(3) == ServerLine.welcome)
         }

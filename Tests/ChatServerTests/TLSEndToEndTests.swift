@@ -142,19 +142,15 @@ final class OpenSSLClient: Sendable {
 
     /// Waits (bounded) until the line has arrived.
     func readUntil(_ line: String, timeout: Duration = .seconds(15)) async throws {
-        let deadline = ContinuousClock.now + timeout
-        while !lines.contains(line) {
-            guard ContinuousClock.now < deadline else { throw TestFailure("openssl never got '\(line)': \(lines)") }
-            try await Task.sleep(for: .milliseconds(10))
+        guard try await poll(timeout: timeout, until: { lines.contains(line) }) else {
+            throw TestFailure("openssl never got '\(line)': \(lines)")
         }
     }
 
     /// Waits (bounded, without blocking a thread) until openssl has exited.
     func waitForExit(timeout: Duration = .seconds(15)) async throws -> Int32 {
-        let deadline = ContinuousClock.now + timeout
-        while process.isRunning {
-            guard ContinuousClock.now < deadline else { throw TestFailure("openssl s_client did not exit") }
-            try await Task.sleep(for: .milliseconds(10))
+        guard try await poll(timeout: timeout, until: { !process.isRunning }) else {
+            throw TestFailure("openssl s_client did not exit")
         }
         return process.terminationStatus
     }

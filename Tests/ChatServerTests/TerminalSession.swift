@@ -45,14 +45,13 @@ final class TerminalSession: Sendable {
     /// Waits (bounded) until the screen holds `text`; returns the screen.
     @discardableResult
     func waitFor(_ text: String, timeout: Duration = .seconds(10)) async throws -> String {
-        let deadline = ContinuousClock.now + timeout
         var current = try screen()
-        while !current.contains(text) {
-            guard ContinuousClock.now < deadline else {
-                throw TestFailure("the terminal never showed \(text.debugDescription); it shows:\n\(current)")
-            }
-            try await Task.sleep(for: .milliseconds(20))
+        let shown = try await poll(every: .milliseconds(20), timeout: timeout) {
             current = try screen()
+            return current.contains(text)
+        }
+        guard shown else {
+            throw TestFailure("the terminal never showed \(text.debugDescription); it shows:\n\(current)")
         }
         return current
     }

@@ -24,19 +24,17 @@ public struct MailFolder: Sendable {
 
     /// Waits (bounded) for mail number `index` (0-based) for `email` and returns its code.
     public func code(for email: String, mailIndex index: Int, timeout: Duration = .seconds(10)) async throws -> String {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
+        let code = try await poll(every: .milliseconds(5), timeout: timeout) { () throws -> String? in
             let mails = mails(for: email)
-            if mails.count > index {
-                let text = try String(contentsOfFile: path + "/" + mails[index], encoding: .utf8)
-                guard let range = text.range(of: #"code is: \d{6}"#, options: .regularExpression) else {
-                    throw MailError.noCode(mails[index])
-                }
-                return String(text[range].suffix(6))
+            guard mails.count > index else { return nil }
+            let text = try String(contentsOfFile: path + "/" + mails[index], encoding: .utf8)
+            guard let range = text.range(of: #"code is: \d{6}"#, options: .regularExpression) else {
+                throw MailError.noCode(mails[index])
             }
-            try await Task.sleep(for: .milliseconds(5))
+            return String(text[range].suffix(6))
         }
-        throw MailError.noMail(email)
+        guard let code else { throw MailError.noMail(email) }
+        return code
     }
 
     public enum MailError: Error {

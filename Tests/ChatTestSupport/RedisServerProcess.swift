@@ -79,16 +79,14 @@ public final class RedisServerProcess: Sendable {
     /// Waits (bounded) until the server says it is ready: its log line, not a connection to
     /// the port, which might reach another test's server if that one took the port first.
     public func waitUntilReady(timeout: Duration = .seconds(10)) async throws {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
+        let ready = try await poll(timeout: timeout) {
             let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
-            if text.contains("Ready to accept connections") { return }
             if text.contains("Could not create server TCP listening socket") {
                 throw TestFailure("redis-server could not listen on \(port): \(text)")
             }
-            try await Task.sleep(for: .milliseconds(20))
+            return text.contains("Ready to accept connections")
         }
-        throw TestFailure("redis-server did not start on \(port)")
+        guard ready else { throw TestFailure("redis-server did not start on \(port)") }
     }
 
     /// Starts a server and waits until it is ready, on a fresh port each try (up to three):

@@ -67,16 +67,17 @@ public final class SMTPTestServer: Sendable {
         let output = ProcessOutput(pipe)
         try process.run()
 
-        let deadline = ContinuousClock.now + .seconds(30)
-        while ContinuousClock.now < deadline {
+        let listening = try await poll(every: .milliseconds(20), timeout: .seconds(30)) { () -> Int?? in
             let text = output.text
             if let range = text.range(of: #"READY (\d+)"#, options: .regularExpression),
                 let port = Int(text[range].dropFirst(6))
             {
-                return SMTPTestServer(port: port, folder: folder, process: process, output: output)
+                return port
             }
-            if !process.isRunning { break }
-            try await Task.sleep(for: .milliseconds(20))
+            return process.isRunning ? nil : .some(nil)
+        }
+        if let port = listening ?? nil {
+            return SMTPTestServer(port: port, folder: folder, process: process, output: output)
         }
         process.terminate()
         let text = output.text
@@ -109,12 +110,11 @@ public final class SMTPTestServer: Sendable {
 
     /// Waits (bounded) until `count` messages have arrived.
     public func waitForMessages(_ count: Int, timeout: Duration = .seconds(20)) async throws -> [Received] {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
+        let messages = try await poll(every: .milliseconds(20), timeout: timeout) { () throws -> [Received]? in
             let messages = try received()
-            if messages.count >= count { return messages }
-            try await Task.sleep(for: .milliseconds(20))
+            return messages.count >= count ? messages : nil
         }
+        if let messages { return messages }
         throw SMTPServerFailure("expected \(count) message(s); server log: \(log)")
     }
 
@@ -122,10 +122,7 @@ public final class SMTPTestServer: Sendable {
     public func stop() async {
         if process.isRunning {
             process.terminate()
-            let deadline = ContinuousClock.now + .seconds(5)
-            while process.isRunning && ContinuousClock.now < deadline {
-                try? await Task.sleep(for: .milliseconds(10))
-            }
+            _ = try? await poll(timeout: .seconds(5)) { !process.isRunning }
             if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         }
         try? FileManager.default.removeItem(atPath: folder)

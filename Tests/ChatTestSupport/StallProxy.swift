@@ -22,16 +22,12 @@ public final class StallProxy: Sendable {
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("stall-proxy-\(UUID().uuidString).log")
         let process = try SpawnedProcess(
             "/usr/bin/env", ["python3", script, "--target-port", "\(targetPort)"], output: log.path)
-        let deadline = ContinuousClock.now + .seconds(10)
-        while ContinuousClock.now < deadline {
+        let listening = try await poll(every: .milliseconds(20), timeout: .seconds(10)) { () -> Int? in
             let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
-            if let range = text.range(of: #"READY (\d+)"#, options: .regularExpression),
-                let port = Int(text[range].dropFirst(6))
-            {
-                return StallProxy(port: port, process: process, log: log)
-            }
-            try await Task.sleep(for: .milliseconds(20))
+            guard let range = text.range(of: #"READY (\d+)"#, options: .regularExpression) else { return nil }
+            return Int(text[range].dropFirst(6))
         }
+        if let listening { return StallProxy(port: listening, process: process, log: log) }
         process.signal(SIGKILL)
         _ = process.wait()
         throw TestFailure("the stall proxy did not start: \((try? String(contentsOf: log, encoding: .utf8)) ?? "")")

@@ -102,20 +102,18 @@ public final class TestClient: Sendable {
         guard let clientPort = channel.localAddress?.port, let serverPort = channel.remoteAddress?.port else {
             throw TestFailure("the connection has no addresses")
         }
-        let clock = ContinuousClock()
-        let deadline = clock.now + timeout
         var last: KernelSocketQueues?
-        var unchangedSince = clock.now
-        while clock.now < deadline {
-            guard let queues = KernelSocketQueues.of(localPort: serverPort, remotePort: clientPort) else { return }
+        var unchangedSince = ContinuousClock.now
+        let stalled = try await poll(every: .milliseconds(50), timeout: timeout) {
+            guard let queues = KernelSocketQueues.of(localPort: serverPort, remotePort: clientPort) else { return true }
             if queues != last {
                 last = queues
-                unchangedSince = clock.now
-            } else if queues.receiveQueue > 0, queues.sendQueue > 0, clock.now - unchangedSince >= .seconds(1) {
-                return
+                unchangedSince = .now
+                return false
             }
-            try await Task.sleep(for: .milliseconds(50))
+            return queues.receiveQueue > 0 && queues.sendQueue > 0 && .now - unchangedSince >= .seconds(1)
         }
+        guard !stalled else { return }
         throw TestFailure(
             "the server kept reading from the stalled connection (last seen: \(String(describing: last)))")
     }
@@ -154,9 +152,25 @@ public final class TestClient: Sendable {
         }
     }
 
-    /// Asserts that nothing arrives for `duration`; returns what did arrive (empty if quiet).
+    /// Every line that reaches this client before the server has handled all it was sent
+    /// so far, proven by a round trip instead of a pause: a private message to a name nobody
+    /// has, whose error comes back through the hub (in a cluster, through the log) and this
+    /// client's shard, in order with everything else addressed to it. What another user
+    /// did counts only once the server has acknowledged it to them (their echo or error).
+    /// The client must be logged in, and the log reachable.
+    public func linesUntilCaughtUp(timeout: Duration = defaultTimeout) async throws -> [String] {
+        let marker = "zz_marker_\(Self.markers.next())"
+        try await send("/msg \(marker) .")
+        return try await readUntil("ERROR: User '\(marker)' is not online.", timeout: timeout)
+    }
+
+    private static let markers = Counter()
+
+    /// What arrives within `duration`, for a client that cannot use
+    /// ``linesUntilCaughtUp(timeout:)`` (not logged in, or its log is down): the pause
+    /// stands for the absence of an event, which has no signal to wait on.
     public func linesArriving(within duration: Duration) async throws -> [String] {
-        try await Task.sleep(for: duration)
+        try await Task.sleep(for: duration)  // Proves silence where no round trip can.
         return inbox.state.withLockedValue { state in
             defer { state.lines.removeAll() }
             return state.lines
@@ -187,23 +201,23 @@ public final class TestClient: Sendable {
         try? await channel.close()
     }
 
-    /// Polls the inbox until `take` returns a value, the connection closes, or time is up.
-    /// Bounded by `timeout`; polling every few milliseconds keeps this free of blocking.
+    /// Waits until `take` returns a value, the connection closes, or time is up: woken by
+    /// each change to the inbox (a line, the close), bounded by `timeout`.
     private func wait<T: Sendable>(
         for what: String,
         timeout: Duration,
         allowClosed: Bool = false,
         _ take: @Sendable (inout Inbox.State) -> T?
     ) async throws -> T {
-        let deadline = ContinuousClock.now + timeout
+        let deadline = NIODeadline.now() + TimeAmount(timeout)
         while true {
-            let (value, closed, received) = inbox.state.withLockedValue { state in
-                (take(&state), state.isClosed, state.lines)
+            let (value, closed, received, version) = inbox.state.withLockedValue { state in
+                (take(&state), state.isClosed, state.lines, state.version)
             }
             if let value { return value }
             if closed && !allowClosed { throw Failure.closed(received: received) }
-            guard ContinuousClock.now < deadline else { throw Failure.timedOut(waitingFor: what, received: received) }
-            try await Task.sleep(for: .milliseconds(5))
+            guard NIODeadline.now() < deadline else { throw Failure.timedOut(waitingFor: what, received: received) }
+            await inbox.change(after: version, notAfter: deadline, on: channel.eventLoop)
         }
     }
 
@@ -213,8 +227,52 @@ public final class TestClient: Sendable {
             var partial: [UInt8] = []
             var isClosed = false
             var error: String?
+            /// Counts changes, so a waiter knows whether one came since it looked.
+            var version = 0
+            var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
+            /// Each waiter's deadline timer, cancelled when a change wakes it first.
+            var timers: [Int: Scheduled<Void>] = [:]
+            var nextWaiter = 0
         }
         let state = NIOLockedValueBox(State())
+
+        /// Called (under no lock) after `state` changed: wakes every waiter.
+        func changed() {
+            let (waiters, timers) = state.withLockedValue { state in
+                state.version += 1
+                defer { (state.waiters, state.timers) = ([:], [:]) }
+                return (Array(state.waiters.values), Array(state.timers.values))
+            }
+            for timer in timers { timer.cancel() }
+            for waiter in waiters { waiter.resume() }
+        }
+
+        /// Returns once the inbox changed after `version`, or at `deadline`.
+        func change(after version: Int, notAfter deadline: NIODeadline, on eventLoop: any EventLoop) async {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let waiter = state.withLockedValue { state -> Int? in
+                    guard state.version == version else { return nil }
+                    defer { state.nextWaiter += 1 }
+                    state.waiters[state.nextWaiter] = continuation
+                    return state.nextWaiter
+                }
+                guard let waiter else { return continuation.resume() }
+                // Whichever comes first resumes it: a change, or this deadline.
+                let timer = eventLoop.scheduleTask(deadline: deadline) { () -> Void in
+                    let expired = self.state.withLockedValue { state in
+                        state.timers[waiter] = nil
+                        return state.waiters.removeValue(forKey: waiter)
+                    }
+                    expired?.resume()
+                }
+                let waiting = state.withLockedValue { state in
+                    guard state.waiters[waiter] != nil else { return false }
+                    state.timers[waiter] = timer
+                    return true
+                }
+                if !waiting { timer.cancel() }
+            }
+        }
     }
 }
 
@@ -237,10 +295,12 @@ private final class LineCollector: ChannelInboundHandler {
                 }
             }
         }
+        inbox.changed()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         inbox.state.withLockedValue { $0.isClosed = true }
+        inbox.changed()
         context.fireChannelInactive()
     }
 

@@ -97,14 +97,12 @@ public struct TestServer: Sendable {
         timeout: Duration = .seconds(10),
         _ condition: (ChatServer.Occupancy) -> Bool
     ) async throws -> ChatServer.Occupancy {
-        let deadline = ContinuousClock.now + timeout
-        var occupancy = server.occupancy
-        while !condition(occupancy) {
-            guard ContinuousClock.now < deadline else { throw TestFailure("server still holds \(occupancy)") }
-            try await Task.sleep(for: .milliseconds(10))
-            occupancy = server.occupancy
+        let reached = try await poll(timeout: timeout) {
+            let occupancy = server.occupancy
+            return condition(occupancy) ? occupancy : nil
         }
-        return occupancy
+        guard let reached else { throw TestFailure("server still holds \(server.occupancy)") }
+        return reached
     }
 }
 
@@ -196,7 +194,7 @@ public func runWithTimeLimit(
             return .success(())
         }
         tasks.addTask {
-            try? await Task.sleep(for: limit)
+            try? await Task.sleep(for: limit)  // The time limit itself, cancelled when the body ends.
             return .failure(TestFailure("test exceeded its time limit of \(limit)"))
         }
         let first = await tasks.next()!

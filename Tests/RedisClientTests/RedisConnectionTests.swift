@@ -171,10 +171,7 @@ struct RedisConnectionTests {
             try await subscriber.sendExpectingNoReply(RESPCommand(["SUBSCRIBE", "news"]))
             #expect(try await subscriber.send(RESPCommand(["PING"])) == .simpleString("PONG"))
             #expect(try await publisher.send(RESPCommand(["PUBLISH", "news", "hello"])) == .integer(1))
-            let deadline = ContinuousClock.now + .seconds(5)
-            while pushes.withLockedValue({ $0.count }) < 2, ContinuousClock.now < deadline {
-                try await Task.sleep(for: .milliseconds(10))
-            }
+            _ = try await poll(timeout: .seconds(5)) { pushes.withLockedValue { $0.count } >= 2 }
             #expect(
                 pushes.withLockedValue { $0 } == [
                     .push([.bulk("subscribe"), .bulk("news"), .integer(1)]),
@@ -192,6 +189,7 @@ struct RedisConnectionTests {
             [RESPCommand(["SET", "first", "value"]), RESPCommand(["DEBUG", "SLEEP", "2"])]
             + (0..<100).map { RESPCommand(["SET", "key-\($0)", "value"]) }
         async let results = redis.pipeline(commands)
+        // Redis is asleep in DEBUG SLEEP by then; it says nothing while it sleeps.
         try await Task.sleep(for: .milliseconds(300))
         server.kill()
         let outcome = await results
@@ -210,9 +208,7 @@ struct RedisConnectionTests {
             // BLPOP on an empty list blocks longer than the timeout.
             await #expect(throws: RedisError.timeout) { try await redis.send(RESPCommand(["BLPOP", "empty", "5"])) }
             // The connection closes with it (at once, or a moment later on its loop).
-            let deadline = ContinuousClock.now + .seconds(2)
-            while redis.isActive, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
-            #expect(!redis.isActive)
+            #expect(try await poll(timeout: .seconds(2)) { !redis.isActive })
             await #expect(throws: RedisError.connectionClosed) { try await redis.send(RESPCommand(["PING"])) }
         }
     }
@@ -263,7 +259,7 @@ struct RedisConnectionTests {
                     failed: { _ in failures.withLockedValue { $0 += 1 } })
             }
             // Nothing listens yet: the attempts fail, then a server comes up on that port.
-            try await Task.sleep(for: .milliseconds(600))
+            _ = try await poll(timeout: .seconds(5)) { failures.withLockedValue { $0 } >= 2 }
             let failed = failures.withLockedValue { $0 }
             let server = try RedisServerProcess(port: port)
             defer { server.stop() }
