@@ -389,6 +389,8 @@ import Testing
             try await cluster.startRedisAgain()
             _ = try await cluster.nodes[0].waitForLog("(Connected to Redis again)", timeout: .seconds(20))
             _ = try await cluster.nodes[1].waitForLog("(Reading the hub log again)", timeout: .seconds(20))
+            // bob's round trip below goes through his node's writer.
+            _ = try await cluster.nodes[1].waitForLog("(Connected to Redis again)", timeout: .seconds(20))
             try await alice.send("back")
             #expect(try await bob.readLine(timeout: .seconds(10)) == "[alice]: back")
             #expect(try await alice.readLine(timeout: .seconds(10)) == "[alice]: back")

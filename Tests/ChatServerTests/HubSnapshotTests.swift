@@ -1,4 +1,5 @@
 import ChatCore
+import Foundation
 import NIOCore
 import Testing
 
@@ -55,11 +56,10 @@ import Testing
 
     @Test func aLoadedSnapshotDecidesAsTheStateItWasTakenOf() throws {
         let original = busyState()
-        let stored = try HubSnapshot(original).stored(upTo: StreamID(milliseconds: 5, sequence: 2), position: 17)
-        let (snapshot, upTo, position) = try HubSnapshot.read(stored)
+        let stored = try HubSnapshot.stored(original, upTo: StreamID(milliseconds: 5, sequence: 2), position: 17)
+        var (loaded, upTo, position) = try HubSnapshot.read(stored, configuration: configuration)
         #expect(position == 17)
         #expect(upTo == StreamID(milliseconds: 5, sequence: 2))
-        var loaded = snapshot.state(configuration: configuration)
         var before = original
 
         let later = now + .seconds(60)
@@ -82,13 +82,104 @@ import Testing
     }
 
     @Test func aSnapshotOfAnotherFormatIsRefusedNotMisread() {
-        let future = Array("chat-snapshot/2 5-0\n{\"anything\":1}".utf8)
-        #expect(throws: HubSnapshot.ReadError.self) { try HubSnapshot.read(future) }
-        #expect(throws: HubSnapshot.ReadError.self) { try HubSnapshot.read(Array("hello".utf8)) }
-        do {
-            _ = try HubSnapshot.read(future)
-        } catch {
-            #expect("\(error)" == "{chat}:snapshot is of format 2, this version reads 1 only")
+        let future = Array("chat-snapshot/3 5-0\n{\"anything\":1}".utf8)
+        #expect(throws: HubSnapshot.ReadError.self) { try HubSnapshot.read(future, configuration: configuration) }
+        #expect(throws: HubSnapshot.ReadError.self) {
+            try HubSnapshot.read(Array("hello".utf8), configuration: configuration)
         }
+        do {
+            _ = try HubSnapshot.read(future, configuration: configuration)
+        } catch {
+            #expect("\(error)" == "{chat}:snapshot is of format 3, this version reads 1 to 2 only")
+        }
+    }
+
+    /// Every field of the state is in the snapshot, with nothing listed by hand (what the
+    /// fields hold is compared by the decisions above: dictionaries encode in no fixed order).
+    @Test func everyFieldOfTheStateIsStored() throws {
+        let original = busyState()
+        let stored = try HubSnapshot.stored(original, upTo: StreamID(milliseconds: 5, sequence: 0), position: nil)
+        let (loaded, _, position) = try HubSnapshot.read(stored, configuration: configuration)
+        #expect(position == nil)
+        let fields = Set(Mirror(reflecting: original).children.compactMap(\.label))
+        let json = try #require(
+            try JSONSerialization.jsonObject(with: JSONEncoder().encode(original)) as? [String: Any])
+        #expect(Set(json.keys) == fields)
+        #expect(loaded.sessions == original.sessions)
+        #expect(loaded.bans == original.bans)
+        #expect(loaded.connections == original.connections)
+        #expect(loaded.nextRoomID == original.nextRoomID)
+    }
+
+    /// A snapshot does not carry its writer's shutdown or limits into the loading node.
+    @Test func aLoadedStateTakesTheLoadingNodesLimitsAndNoShutdown() throws {
+        var original = busyState()
+        _ = original.apply(.shutdown, at: now)
+        #expect(original.isShuttingDown)
+        var mine = configuration
+        mine.presenceNoticeMaxMembers = 7
+        let stored = try HubSnapshot.stored(original, upTo: StreamID(milliseconds: 5, sequence: 0), position: 3)
+        let (loaded, _, _) = try HubSnapshot.read(stored, configuration: mine)
+        #expect(!loaded.isShuttingDown)
+        #expect(loaded.configuration == mine)
+    }
+
+    /// The format before this one (the state's fields without its configuration) still loads.
+    @Test func aSnapshotOfTheFormatBeforeLoads() throws {
+        let original = busyState()
+        var object = try #require(
+            try JSONSerialization.jsonObject(with: JSONEncoder().encode(original)) as? [String: Any])
+        object["configuration"] = nil
+        object["isShuttingDown"] = nil
+        let stored = Array("chat-snapshot/1 5-0 9\n".utf8) + Array(try JSONSerialization.data(withJSONObject: object))
+        var (loaded, upTo, position) = try HubSnapshot.read(stored, configuration: configuration)
+        #expect(upTo == StreamID(milliseconds: 5, sequence: 0) && position == 9)
+        var before = original
+        let command = HubCommand.say(address(2).id, text: "still here", isAction: false)
+        #expect(text(loaded.apply(command, at: now)) == text(before.apply(command, at: now)))
+    }
+}
+
+/// The cluster's settings check, derived from the configuration.
+@Suite struct SettingsFingerprintTests {
+    @Test func fieldsAreNamedAsSettingsNestedOnesToo() {
+        #expect(SettingsFingerprint.settingName("historySize") == "HISTORY_SIZE")
+        #expect(SettingsFingerprint.settingName("maxConnectionsPerIP") == "MAX_CONNECTIONS_PER_IP")
+        #expect(SettingsFingerprint.settingName("connectionsPerIPPerMinute") == "CONNECTIONS_PER_IP_PER_MINUTE")
+        let line = SettingsFingerprint.of(
+            .init(
+                historySize: 7, maxConnectionsPerIP: 2,
+                codeRequests: .init(interval: .seconds(30), perAddressPerHour: 5, perClientPerHour: 20, perMinute: 100))
+        )
+        #expect(line.hasPrefix("hub-log/2 "))
+        #expect(line.contains(" HISTORY_SIZE=7 "))
+        #expect(line.contains(" CODE_REQUESTS_INTERVAL=30000ms "))
+        #expect(line.contains(" CODE_REQUESTS_PER_MINUTE=100 "))
+    }
+
+    /// Every field counts: a change to any one of them, nested ones too, changes the line.
+    @Test func everyFieldCounts() {
+        let base = HubState.Configuration(historySize: 7, maxConnectionsPerIP: 2)
+        var changes: [HubState.Configuration] = []
+        for change in 0..<10 {
+            var other = base
+            switch change {
+            case 0: other.shardCount = 2
+            case 1: other.historySize = 8
+            case 2: other.maxConnectionsPerIP = 3
+            case 3: other.maxConnections = 10
+            case 4: other.connectionsPerIPPerMinute = 10
+            case 5: other.codeRequests.interval = .seconds(1)
+            case 6: other.codeRequests.perAddressPerHour = 1
+            case 7: other.codeRequests.perClientPerHour = 1
+            case 8: other.codeRequests.perMinute = 1
+            default: other.presenceNoticeMaxMembers = 1
+            }
+            changes.append(other)
+        }
+        let lines = Set(([base] + changes).map(SettingsFingerprint.of))
+        #expect(lines.count == 11)
+        // The version, then the ten fields (the four of the code-request limits one by one).
+        #expect(SettingsFingerprint.of(base).split(separator: " ").count == 11)
     }
 }

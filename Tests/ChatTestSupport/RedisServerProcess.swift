@@ -81,10 +81,12 @@ public final class RedisServerProcess: Sendable {
     public func waitUntilReady(timeout: Duration = .seconds(10)) async throws {
         let ready = try await poll(timeout: timeout) {
             let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+            // Ready first: a server that listens may still have failed on another address.
+            if text.contains("Ready to accept connections") { return true }
             if text.contains("Could not create server TCP listening socket") {
                 throw TestFailure("redis-server could not listen on \(port): \(text)")
             }
-            return text.contains("Ready to accept connections")
+            return false
         }
         guard ready else { throw TestFailure("redis-server did not start on \(port)") }
     }

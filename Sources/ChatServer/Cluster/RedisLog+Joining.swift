@@ -92,10 +92,9 @@ extension RedisLog {
     /// Replaces the state by a stored snapshot's.
     /// - Returns: the id of the last entry it includes.
     func load(_ bytes: [UInt8]) throws -> StreamID {
-        let loaded = try HubSnapshot.read(bytes)
-        let state = loaded.snapshot.state(configuration: configuration)
+        let loaded = try HubSnapshot.read(bytes, configuration: configuration)
         applying.withLock {
-            replica.load(state, lastTime: LogTime(milliseconds: loaded.upTo.milliseconds))
+            replica.load(loaded.state, lastTime: LogTime(milliseconds: loaded.upTo.milliseconds))
             machine.withLockedValue { $0.loaded(upTo: loaded.upTo, position: loaded.position) }
         }
         clusterMetrics?.snapshotLoaded()

@@ -42,7 +42,7 @@ extension RedisLog {
             case .write(let previous):
                 do {
                     let started = ContinuousClock.now
-                    let bytes = try HubSnapshot(state).stored(upTo: upTo, position: position)
+                    let bytes = try HubSnapshot.stored(state, upTo: upTo, position: position)
                     // Only into the log it belongs to: never a lost log's state into a fresh one.
                     let stored = await writer.pipeline([
                         RESPCommand(bytes: [

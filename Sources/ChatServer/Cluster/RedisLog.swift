@@ -25,7 +25,7 @@ final class RedisLog: NodeLog {
 
     let replica: HubReplica
     let settings: ClusterSettings
-    /// The settings every replica must decide with alike (see ``fingerprint(of:)``).
+    /// The settings every replica must decide with alike (``SettingsFingerprint``).
     let fingerprint: String
     let logger: Logger
     let group: any EventLoopGroup
@@ -66,7 +66,7 @@ final class RedisLog: NodeLog {
             eventLoops: eventLoops, configuration: configuration, maxSendQueueBytes: maxSendQueueBytes,
             metrics: metrics)
         self.settings = settings
-        self.fingerprint = Self.fingerprint(of: configuration)
+        self.fingerprint = SettingsFingerprint.of(configuration)
         self.configuration = configuration
         self.machine = NIOLockedValueBox(
             Machine(
@@ -84,25 +84,6 @@ final class RedisLog: NodeLog {
             self.tls = nil
         }
         (self.stopped, self.endRun) = AsyncStream<Void>.makeStream()
-    }
-
-    /// The settings that decide what the hub does, in one line: replicas that decided with
-    /// different limits would drift apart, so a node whose settings differ from the
-    /// cluster's is not let in.
-    static func fingerprint(of configuration: HubState.Configuration) -> String {
-        let limits = configuration.codeRequests
-        return [
-            "hub-log/1",
-            "HISTORY_SIZE=\(configuration.historySize)",
-            "MAX_CONNECTIONS_PER_IP=\(configuration.maxConnectionsPerIP)",
-            "MAX_CONNECTIONS=\(configuration.maxConnections)",
-            "CONNECTIONS_PER_IP_PER_MINUTE=\(configuration.connectionsPerIPPerMinute)",
-            "OTP_REQUEST_INTERVAL=\(limits.interval)",
-            "OTP_REQUESTS_PER_HOUR=\(limits.perAddressPerHour)",
-            "OTP_REQUESTS_PER_IP_PER_HOUR=\(limits.perClientPerHour)",
-            "OTP_REQUESTS_PER_MINUTE=\(limits.perMinute)",
-            "PRESENCE_NOTICE_MAX_MEMBERS=\(configuration.presenceNoticeMaxMembers)",
-        ].joined(separator: " ")
     }
 
     // MARK: HubLog

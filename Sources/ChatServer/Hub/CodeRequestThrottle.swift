@@ -3,7 +3,7 @@ import ChatCore
 /// How many OTP codes may be asked for: per address (spacing and hourly cap, which also
 /// stop brute force by asking for fresh codes), per client IP, and server-wide.
 struct CodeRequestThrottle: Codable, Sendable {
-    struct Limits: Sendable {
+    struct Limits: Codable, Equatable, Sendable {
         var interval: Duration
         var perAddressPerHour: Int
         var perClientPerHour: Int

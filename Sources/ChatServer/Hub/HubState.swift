@@ -8,8 +8,11 @@ import NIOCore
 /// no lock and does no I/O; what the command causes comes back as ``HubEffect`` values. The
 /// same commands at the same times in the same order give the same state and effects on
 /// any machine.
-struct HubState: Sendable {
-    struct Configuration: Sendable {
+struct HubState: Codable, Sendable {
+    /// The limits the state decides with. Replicas must decide alike, so a cluster lets in
+    /// only nodes whose configuration is this one (``SettingsFingerprint``, derived from it
+    /// field by field).
+    struct Configuration: Codable, Equatable, Sendable {
         /// Event loop shards (``LocalLog`` sets it to its number of loops).
         var shardCount = 1
         var historySize: Int
@@ -26,7 +29,8 @@ struct HubState: Sendable {
     /// The longest topic, in characters.
     static let maximumTopicLength = 256
 
-    let configuration: Configuration
+    /// Set once; a loaded snapshot takes the loading node's (``HubSnapshot``).
+    var configuration: Configuration
     /// Admitted connections and the IP (limit key) each holds a slot of.
     var connections: [SessionID: String] = [:]
     var connectionsPerIP: [String: Int] = [:]
