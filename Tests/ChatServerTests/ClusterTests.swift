@@ -272,6 +272,8 @@ import Testing
             // arrives again.
             _ = try await cluster.nodes[0].waitForLog("(Connected to Redis again)", timeout: .seconds(20))
             _ = try await cluster.nodes[1].waitForLog("(Reading the hub log again)", timeout: .seconds(20))
+            // bob's round trip below goes through his node's writer.
+            _ = try await cluster.nodes[1].waitForLog("(Connected to Redis again)", timeout: .seconds(20))
             try await alice.send("after")
             #expect(try await bob.readLine(timeout: .seconds(20)) == "[alice]: after")
             #expect(try await alice.readLine(timeout: .seconds(20)) == "[alice]: after")
