@@ -1,29 +1,35 @@
 import NIOCore
 
-/// A command as Redis reads it: an array of bulk strings (`*2\r\n$3\r\nGET\r\n$1\r\nk\r\n`).
+/// A command as Redis reads it: an array of bulk strings (`*2\r\n$3\r\nGET\r\n$1\r\nk\r\n`),
+/// encoded once, when it is made, straight into the buffer the connection writes.
 public struct RESPCommand: Sendable, Hashable {
-    public var arguments: [[UInt8]]
+    /// The wire form.
+    public let encoded: ByteBuffer
+    /// The command's name, for logs (never its arguments: they may hold a password).
+    public let name: String
 
     public init(_ arguments: [String]) {
-        self.arguments = arguments.map { Array($0.utf8) }
+        var buffer = ByteBufferAllocator().buffer(
+            capacity: arguments.reduce(16) { $0 + $1.utf8.count + 16 })
+        buffer.writeString("*\(arguments.count)\r\n")
+        for argument in arguments {
+            buffer.writeString("$\(argument.utf8.count)\r\n")
+            buffer.writeString(argument)
+            buffer.writeString("\r\n")
+        }
+        self.encoded = buffer
+        self.name = arguments.first?.uppercased() ?? ""
     }
 
     public init(bytes arguments: [[UInt8]]) {
-        self.arguments = arguments
-    }
-
-    /// The command's name, for logs (never its arguments: they may hold a password).
-    public var name: String {
-        arguments.first.map { String(decoding: $0, as: UTF8.self).uppercased() } ?? ""
-    }
-
-    /// Appends the command's wire form to `buffer`.
-    public func encode(into buffer: inout ByteBuffer) {
+        var buffer = ByteBufferAllocator().buffer(capacity: arguments.reduce(16) { $0 + $1.count + 16 })
         buffer.writeString("*\(arguments.count)\r\n")
         for argument in arguments {
             buffer.writeString("$\(argument.count)\r\n")
             buffer.writeBytes(argument)
             buffer.writeString("\r\n")
         }
+        self.encoded = buffer
+        self.name = arguments.first.map { String(decoding: $0, as: UTF8.self).uppercased() } ?? ""
     }
 }

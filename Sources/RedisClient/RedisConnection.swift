@@ -48,11 +48,9 @@ public final class RedisConnection: Sendable {
     }
 
     private let channel: any Channel
-    private let commandTimeout: TimeAmount
 
-    private init(channel: any Channel, commandTimeout: TimeAmount) {
+    private init(channel: any Channel) {
         self.channel = channel
-        self.commandTimeout = commandTimeout
     }
 
     /// Connects and says `HELLO 3` (with AUTH when a password is set), then `SELECT`s the
@@ -76,7 +74,9 @@ public final class RedisConnection: Sendable {
                             try channel.pipeline.syncOperations.addHandler(
                                 NIOSSLClientHandler(context: sslContext, serverHostname: serverName))
                         }
-                        try channel.pipeline.syncOperations.addHandler(RESPChannelHandler(onPush: onPush))
+                        try channel.pipeline.syncOperations.addHandler(
+                            RESPChannelHandler(
+                                commandTimeout: TimeAmount(configuration.commandTimeout), onPush: onPush))
                     }
                 }
                 .connect(host: configuration.host, port: configuration.port)
@@ -84,7 +84,7 @@ public final class RedisConnection: Sendable {
         } catch {
             throw RedisError.connectFailed("\(error)")
         }
-        let connection = RedisConnection(channel: channel, commandTimeout: TimeAmount(configuration.commandTimeout))
+        let connection = RedisConnection(channel: channel)
         do {
             var hello = ["HELLO", "3"]
             if let password = configuration.password {
@@ -168,12 +168,8 @@ public final class RedisConnection: Sendable {
     /// Sends one command without waiting: the future completes with its answer (an error
     /// reply as ``RedisError/server(_:)``). For callers that must not suspend, such as an
     /// event loop handing a command on.
-    ///
-    /// - Parameter timeout: whether the command times out; a caller sending many commands
-    ///   may rely on another command's timeout (a heartbeat) to notice a hung server, and
-    ///   save a timer per command.
-    public func sendWithoutWaiting(_ command: RESPCommand, timeout: Bool = true) -> EventLoopFuture<RESPValue> {
-        answer(to: command, timeout: timeout).flatMapThrowing { value in
+    public func sendWithoutWaiting(_ command: RESPCommand) -> EventLoopFuture<RESPValue> {
+        answer(to: command).flatMapThrowing { value in
             if let error = value.error { throw RedisError.server(error) }
             return value
         }
@@ -194,20 +190,9 @@ public final class RedisConnection: Sendable {
     }
 
     /// The answer's future; the command times out (closing the connection) after the
-    /// command timeout.
-    private func answer(to command: RESPCommand, flush: Bool = true, timeout: Bool = true) -> EventLoopFuture<RESPValue>
-    {
+    /// command timeout (``RESPChannelHandler``).
+    private func answer(to command: RESPCommand, flush: Bool = true) -> EventLoopFuture<RESPValue> {
         let promise = channel.eventLoop.makePromise(of: RESPValue.self)
-        let channel = self.channel
-        if timeout {
-            let timer = channel.eventLoop.scheduleTask(in: commandTimeout) {
-                promise.fail(RedisError.timeout)
-                // The answers after this one can no longer be matched: the connection ends,
-                // and the commands still waiting fail as `connectionClosed`.
-                channel.close(promise: nil)
-            }
-            promise.futureResult.whenComplete { _ in timer.cancel() }
-        }
         // A write that fails (the channel is closed) is a closed connection to the caller.
         if flush {
             channel.writeAndFlush((command, Optional(promise))).whenFailure { _ in

@@ -96,9 +96,14 @@ struct RESPParserTests {
     }
 
     @Test func commandsAreArraysOfBulkStrings() {
-        var buffer = ByteBuffer()
-        RESPCommand(["SET", "key", "a\r\nb"]).encode(into: &buffer)
+        let buffer = RESPCommand(["SET", "key", "a\r\nb"]).encoded
         #expect(String(buffer: buffer) == "*3\r\n$3\r\nSET\r\n$3\r\nkey\r\n$4\r\na\r\nb\r\n")
+        #expect(
+            RESPCommand(bytes: [Array("SET".utf8), Array("key".utf8), [0, 255]]).encoded
+                == ByteBuffer(
+                    bytes: Array("*3\r\n$3\r\nSET\r\n$3\r\nkey\r\n$2\r\n".utf8) + [0, 255] + Array("\r\n".utf8)))
+        // Not its arguments' UTF-8 counts but their bytes: a name with more bytes than characters.
+        #expect(String(buffer: RESPCommand(["GET", "é"]).encoded) == "*2\r\n$3\r\nGET\r\n$2\r\né\r\n")
         #expect(RESPCommand(["hello", "3", "AUTH", "user", "secret"]).name == "HELLO")
     }
 }

@@ -212,6 +212,26 @@ struct RedisConnectionTests {
             await #expect(throws: RedisError.connectionClosed) { try await redis.send(RESPCommand(["PING"])) }
         }
     }
+
+    /// One timer watches every command's deadline: commands answered in time leave it
+    /// alone, and a command sent later still times out a full timeout after it was sent
+    /// (not at an earlier command's deadline); the ones behind it fail as closed.
+    @Test func everyCommandHasItsDeadlineWatchedByOneTimer() async throws {
+        try await withRedis { server in
+            let timeout = Duration.milliseconds(400)
+            let redis = try await RedisConnection.connect(.init(port: server.port, commandTimeout: timeout))
+            for _ in 0..<3 { #expect(try await redis.send(RESPCommand(["PING"])) == .simpleString("PONG")) }
+            let sent = ContinuousClock.now
+            // Appends without waiting, as a cluster node sends them, behind a read that blocks.
+            let blocked = redis.sendWithoutWaiting(RESPCommand(["BLPOP", "empty", "5"]))
+            let behind = (0..<3).map { redis.sendWithoutWaiting(RESPCommand(["SET", "k\($0)", "v"])) }
+            await #expect(throws: RedisError.timeout) { try await blocked.get() }
+            #expect(ContinuousClock.now - sent >= timeout)
+            for future in behind {
+                await #expect(throws: RedisError.connectionClosed) { try await future.get() }
+            }
+        }
+    }
 }
 
 /// `rediss://`: the client over TLS to a real `redis-server` with a certificate the test mints.

@@ -118,7 +118,7 @@ extension RedisLog {
                 let reply = try await reader.send(
                     RESPCommand(["XREAD", "COUNT", "\(batch.count)", "STREAMS", ClusterKeys.log, "\(after)"]))
                 entries = try StreamEntry.entries(ofXREAD: reply)
-            } catch RedisError.connectionClosed where batch.count > ReadBatch.minimum {
+            } catch let error as RedisError where error.code == .connectionClosed && batch.count > ReadBatch.minimum {
                 batch.failed()
                 logger.warning(
                     "Reading the hub log failed; reconnecting",

@@ -104,11 +104,10 @@ final class RedisLog: NodeLog {
             LogEntryCoding.encode(command), Array(ClusterKeys.tagField.utf8),
             Array(AppendLedger.entryTag(node: node, sequence: sequence).utf8),
         ])
-        // No timer per append: the heartbeat's commands on the same connection time out
-        // when Redis hangs, which closes it and fails every append still waiting.
-        writer.sendWithoutWaiting(append, timeout: false).whenFailure { error in
-            let rejected: Bool
-            if case RedisError.server = error { rejected = true } else { rejected = false }
+        // Its deadline is watched by the connection's one timer: a Redis that hangs closes
+        // the writer, and the appends still waiting are in doubt.
+        writer.sendWithoutWaiting(append).whenFailure { error in
+            let rejected = (error as? RedisError)?.code == .server
             let (logOutage, refused) = self.machine.withLockedValue {
                 $0.appendFailed(sequence: sequence, rejectedByRedis: rejected)
             }
