@@ -38,46 +38,40 @@ import Testing
 
     @Test func theHappyPath() {
         var machine = makeMachine(adminEmails: ["alice@example.com"])
-        #expect(machine.connected() == [.submit(.admit(me, ip: "10.0.0.1", display: "10.0.0.1"))])
+        #expect(machine.connected() == .submit(.admit(me, ip: "10.0.0.1", display: "10.0.0.1")))
         #expect(machine.isWaiting)
         #expect(
             machine.answered(.admission(.admitted))
-                == [.log(.info, "Client connected"), .startLoginTimer, .send(ServerLine.welcome)])
+                == .log(.info, "Client connected") + .startLoginTimer + .send(ServerLine.welcome))
         #expect(
             machine.lineReceived("alice@example.com")
-                == [
-                    .send(["*** Please wait while we verify your email address... ***"]),
-                    .submit(.requestCode(me, emailKey: "alice@example.com", ip: "10.0.0.1")),
-                ])
+                == .send(["*** Please wait while we verify your email address... ***"])
+                + .submit(.requestCode(me, emailKey: "alice@example.com", ip: "10.0.0.1")))
         #expect(machine.isWaiting)
-        #expect(machine.answered(.codeRequest(.allowed)) == [.mailCode(email)])
+        #expect(machine.answered(.codeRequest(.allowed)) == .mailCode(email))
         machine.codeIssued(ticket: 42)
         #expect(
             machine.codeMailed(success: true)
-                == [.send(["*** OTP sent to your email. Please check your inbox. ***", "*** Enter OTP code: ***"])])
-        #expect(machine.lineReceived("123456") == [.verifyCode("123456", email)])
+                == .send(["*** OTP sent to your email. Please check your inbox. ***", "*** Enter OTP code: ***"]))
+        #expect(machine.lineReceived("123456") == .verifyCode("123456", email))
         #expect(
             machine.codeChecked(.verified)
-                == [
-                    .submit(.codeUsed(emailKey: "alice@example.com")),
-                    .send(["*** OTP verified successfully! ***", usernamePrompt]),
-                ])
+                == .submit(.codeUsed(emailKey: "alice@example.com"))
+                + .send(["*** OTP verified successfully! ***", usernamePrompt]))
         #expect(
             machine.lineReceived("alice")
-                == [
-                    .submit(
-                        .login(me, username: "alice", emailKey: "alice@example.com", ip: "10.0.0.1", isOperator: true))
-                ])
+                == .submit(
+                    .login(me, username: "alice", emailKey: "alice@example.com", ip: "10.0.0.1", isOperator: true)))
         #expect(machine.isWaiting)
         #expect(
             machine.answered(.login(.success("alice")))
-                == [.log(.info, "User logged in", ["operator": "true"]), .stopLoginTimer, .count(.loggedIn)])
+                == .log(.info, "User logged in", ["operator": "true"]) + .stopLoginTimer + .count(.loggedIn))
         #expect(machine.state == .chatting(username: "alice"))
-        #expect(machine.lineReceived("/users") == [.route(.users)])
-        #expect(machine.lineReceived("hi") == [.route(.say("hi"))])
-        #expect(machine.lineReceived("/quit") == [.close(["*** Goodbye! ***"])])
+        #expect(machine.lineReceived("/users") == .route(.users))
+        #expect(machine.lineReceived("hi") == .route(.say("hi")))
+        #expect(machine.lineReceived("/quit") == .close(["*** Goodbye! ***"]))
         // The code was used: nothing to revoke; the slot and name are given back.
-        #expect(machine.closed() == [.submit(.release(1)), .log(.info, "Client disconnected")])
+        #expect(machine.closed() == .submit(.release(1)) + .log(.info, "Client disconnected"))
     }
 
     @Test func failuresGoBackToTheRightPrompt() {
@@ -88,47 +82,38 @@ import Testing
         // A failed mail revokes its code.
         #expect(
             machine.codeMailed(success: false)
-                == [
-                    .revokeCode(email, ticket: 7),
-                    .send([
-                        "ERROR: Failed to send OTP. Please try again later.", "*** Enter your email address below ***",
-                    ]),
-                ])
+                == .revokeCode(email, ticket: 7)
+                + .send([
+                    "ERROR: Failed to send OTP. Please try again later.", "*** Enter your email address below ***",
+                ]))
         #expect(machine.state == .awaitingEmail)
         _ = machine.lineReceived("alice@example.com")
         #expect(
             machine.answered(.codeRequest(.throttled(.tooManyCodes(retryAfterSeconds: 27))))
-                == [
-                    .log(
-                        .notice, "OTP request throttled",
-                        ["reason": "Too many codes requested. Try again in 27 seconds."]),
-                    .count(.codeThrottled),
-                    .send([
-                        "ERROR: Too many codes requested. Try again in 27 seconds.",
-                        "*** Enter your email address below ***",
-                    ]),
-                ])
+                == .log(
+                    .notice, "OTP request throttled",
+                    ["reason": "Too many codes requested. Try again in 27 seconds."]) + .count(.codeThrottled)
+                + .send([
+                    "ERROR: Too many codes requested. Try again in 27 seconds.",
+                    "*** Enter your email address below ***",
+                ]))
         _ = machine.lineReceived("alice@example.com")
         _ = machine.answered(.codeRequest(.allowed))
         _ = machine.codeMailed(success: true)
         #expect(
             machine.codeChecked(.invalid(attemptsLeft: 1))
-                == [
-                    .count(.loginFailed(.invalidCode)),
-                    .send(["ERROR: Invalid OTP code (1 attempts left).", "*** Enter OTP code: ***"]),
-                ])
+                == .count(.loginFailed(.invalidCode))
+                + .send(["ERROR: Invalid OTP code (1 attempts left).", "*** Enter OTP code: ***"]))
         #expect(
             machine.codeChecked(.expired)
-                == [
-                    .count(.loginFailed(.codeExpired)),
-                    .send(["ERROR: OTP has expired.", "*** Enter your email address below ***"]),
-                ])
+                == .count(.loginFailed(.codeExpired))
+                + .send(["ERROR: OTP has expired.", "*** Enter your email address below ***"]))
         _ = machine.lineReceived("alice@example.com")
         _ = machine.answered(.codeRequest(.allowed))
         _ = machine.codeMailed(success: true)
         #expect(
             machine.codeChecked(.attemptsExhausted)
-                == [.count(.loginFailed(.tooManyAttempts)), .close(["ERROR: Maximum verification attempts exceeded."])])
+                == .count(.loginFailed(.tooManyAttempts)) + .close(["ERROR: Maximum verification attempts exceeded."]))
     }
 
     @Test func usernamesAreCheckedBeforeTheHubIsAsked() {
@@ -139,17 +124,13 @@ import Testing
         _ = machine.codeChecked(.verified)
         #expect(
             machine.lineReceived("a b")
-                == [
-                    .count(.loginFailed(.invalidUsername)),
-                    .send(["ERROR: Username may only contain letters, digits and underscores.", usernamePrompt]),
-                ])
+                == .count(.loginFailed(.invalidUsername))
+                + .send(["ERROR: Username may only contain letters, digits and underscores.", usernamePrompt]))
         _ = machine.lineReceived("alice")
         #expect(
             machine.answered(.login(.failure(.usernameTaken("alice"))))
-                == [
-                    .count(.loginFailed(.usernameTaken)),
-                    .send(["ERROR: Username 'alice' is already taken.", usernamePrompt]),
-                ])
+                == .count(.loginFailed(.usernameTaken))
+                + .send(["ERROR: Username 'alice' is already taken.", usernamePrompt]))
         #expect(machine.state == .awaitingUsername(email))
     }
 
@@ -158,30 +139,22 @@ import Testing
         #expect(
             refused.answered(
                 .admission(.refused(line: "ERROR: Server is full. Please try again later.", reason: .serverFull)))
-                == [
-                    .log(.info, "Connection refused", ["reason": "ERROR: Server is full. Please try again later."]),
-                    .count(.refused(.serverFull)),
-                    .close(["ERROR: Server is full. Please try again later."]),
-                ])
+                == .log(.info, "Connection refused", ["reason": "ERROR: Server is full. Please try again later."])
+                + .count(.refused(.serverFull)) + .close(["ERROR: Server is full. Please try again later."]))
         // Never admitted: the release is a no-op for the hub, and nothing is logged.
-        #expect(refused.closed() == [.submit(.release(1))])
+        #expect(refused.closed() == .submit(.release(1)))
 
         var banned = admittedMachine()
         _ = banned.lineReceived("alice@example.com")
         #expect(
             banned.answered(.codeRequest(.banned))
-                == [
-                    .log(.info, "Login refused: e-mail address is banned"),
-                    .count(.loginFailed(.banned)),
-                    .close(["ERROR: You are banned from this server."]),
-                ])
+                == .log(.info, "Login refused: e-mail address is banned") + .count(.loginFailed(.banned))
+                + .close(["ERROR: You are banned from this server."]))
         var bannedAtLogin = claimingMachine()
         #expect(
             bannedAtLogin.answered(.login(.failure(.banned)))
-                == [
-                    .log(.info, "Login refused: banned"), .count(.loginFailed(.banned)),
-                    .close(["ERROR: You are banned from this server."]),
-                ])
+                == .log(.info, "Login refused: banned") + .count(.loginFailed(.banned))
+                + .close(["ERROR: You are banned from this server."]))
     }
 
     /// A cluster node without Redis: the step is refused and asked again.
@@ -191,14 +164,14 @@ import Testing
         _ = atEmail.lineReceived("alice@example.com")
         #expect(
             atEmail.answered(.codeRequest(.unavailable))
-                == [.count(.loginFailed(.chatUnavailable)), .send([unavailable, ServerLine.emailPrompt])])
+                == .count(.loginFailed(.chatUnavailable)) + .send([unavailable, ServerLine.emailPrompt]))
         #expect(atEmail.state == .awaitingEmail)
 
         var atName = claimingMachine()
         let email = EmailAddress("alice@example.com")!
         #expect(
             atName.answered(.login(.failure(.chatUnavailable)))
-                == [.count(.loginFailed(.chatUnavailable)), .send([unavailable, usernamePrompt])])
+                == .count(.loginFailed(.chatUnavailable)) + .send([unavailable, usernamePrompt]))
         #expect(atName.state == .awaitingUsername(email))
     }
 
@@ -210,27 +183,25 @@ import Testing
         _ = machine.codeMailed(success: true)
         #expect(
             machine.loginTimedOut()
-                == [
-                    .log(.info, "Login timed out"), .count(.loginFailed(.timedOut)),
-                    .close(["ERROR: Login timed out."]),
-                ])
+                == .log(.info, "Login timed out") + .count(.loginFailed(.timedOut))
+                + .close(["ERROR: Login timed out."]))
         // The code asked for is revoked when the connection ends.
         #expect(
             machine.closed()
-                == [.revokeCode(email, ticket: 9), .submit(.release(1)), .log(.info, "Client disconnected")])
+                == .revokeCode(email, ticket: 9) + .submit(.release(1)) + .log(.info, "Client disconnected"))
         // An answer for a session that is gone changes nothing.
-        #expect(machine.answered(.login(.success("alice"))) == [])
-        #expect(machine.loginTimedOut() == [])
+        #expect(machine.answered(.login(.success("alice"))) == .none)
+        #expect(machine.loginTimedOut() == .none)
     }
 
     @Test func quitAtAnyLoginStep() {
         var machine = admittedMachine()
-        #expect(machine.lineReceived("/Quit") == [.close(["*** Goodbye! ***"])])
+        #expect(machine.lineReceived("/Quit") == .close(["*** Goodbye! ***"]))
         var atCode = admittedMachine()
         _ = atCode.lineReceived("alice@example.com")
         _ = atCode.answered(.codeRequest(.allowed))
         _ = atCode.codeMailed(success: true)
-        #expect(atCode.lineReceived("/quit") == [.close(["*** Goodbye! ***"])])
+        #expect(atCode.lineReceived("/quit") == .close(["*** Goodbye! ***"]))
     }
 
     // MARK: With a log that answers late
@@ -336,23 +307,22 @@ import Testing
             }
         }
 
-        private mutating func perform(_ actions: [SessionAction]) {
-            for action in actions {
-                switch action {
-                case .send(let lines), .close(let lines): output += lines
-                case .submit(let command): log.submit(command)
-                case .mailCode(let email):
-                    let issued = otp.issue(for: email)
-                    code = issued.code
-                    machine.codeIssued(ticket: issued.ticket)
-                    perform(machine.codeMailed(success: true))
-                case .verifyCode(let guess, let email): perform(machine.codeChecked(otp.verify(guess, for: email)))
-                case .route(let command):
-                    let router = CommandRouter(session: machine.identity.address.id, username: machine.username!)
-                    if let action = router.route(command, hub: log, ignoring: &ignoring, lastPrivateSender: nil) {
-                        perform([action])
-                    }
-                case .revokeCode, .startLoginTimer, .stopLoginTimer, .log, .count: break
+        private mutating func perform(_ action: SessionAction) {
+            output += action.lines
+            if let command = action.submit { log.submit(command) }
+            switch action.code {
+            case .mail(let email):
+                let issued = otp.issue(for: email)
+                code = issued.code
+                machine.codeIssued(ticket: issued.ticket)
+                perform(machine.codeMailed(success: true))
+            case .verify(let guess, let email): perform(machine.codeChecked(otp.verify(guess, for: email)))
+            case nil: break
+            }
+            if let command = action.route {
+                let router = CommandRouter(session: machine.identity.address.id, username: machine.username!)
+                if let routed = router.route(command, hub: log, ignoring: &ignoring, lastPrivateSender: nil) {
+                    perform(routed)
                 }
             }
         }

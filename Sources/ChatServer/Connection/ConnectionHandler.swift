@@ -5,8 +5,10 @@ import NIOCore
 
 /// One client connection's transport: the input queue with flood control by back-pressure,
 /// the send path, writes. What the connection means is decided by its session
-/// (``SessionStateMachine`` and ``CommandRouter``); this handler feeds the session events and
-/// carries out the ``SessionAction``s it returns. Lives on the connection's event loop.
+/// (``SessionStateMachine`` and ``CommandRouter``); this handler feeds the session events (a
+/// line, a line too long, a flood, an answer, a code mailed or checked, a timer, an error,
+/// the close) and carries out the one ``SessionAction`` each returns: it closes the
+/// connection only when told to. Lives on the connection's event loop.
 final class ConnectionHandler: ChannelInboundHandler, HubAnswerReceiver {
     typealias InboundIn = InboundLine
     typealias OutboundOut = ByteBuffer
@@ -96,14 +98,9 @@ final class ConnectionHandler: ChannelInboundHandler, HubAnswerReceiver {
         loginTimer?.cancel()
         queueTimer?.cancel()
         queue.removeAll()
-        if let local, let shard {
-            shard.detach(local)
-            if local.disconnectedAsSlowConsumer {
-                services.metrics.disconnectedSlowConsumer()
-                logger.warning("Disconnected slow consumer: more than MAX_SENDQ_BYTES queued for it")
-            }
-        }
-        if let actions = session?.closed() { perform(actions, context: context) }
+        if let local, let shard { shard.detach(local) }
+        let slowConsumer = local?.disconnectedAsSlowConsumer == true
+        if let action = session?.closed(slowConsumer: slowConsumer) { perform(action, context: context) }
         local = nil
         context.fireChannelInactive()
     }
@@ -112,19 +109,15 @@ final class ConnectionHandler: ChannelInboundHandler, HubAnswerReceiver {
         guard isOpen else { return }
         switch unwrapInboundIn(data) {
         case .tooLong:
-            send([UserError.lineTooLong(maximum: services.configuration.maxLineBytes).line], context: context)
+            let action = session?.lineTooLong(maximum: services.configuration.maxLineBytes) ?? .none
+            perform(action, context: context)
         case .line(let text):
             // Empty lines are ignored, and cost nothing.
             guard let line = InputLine.trimmed(text) else { return }
             queue.append(String(line))
             guard queue.count + linesHeldBack <= services.configuration.limits.maxQueuedLines else {
-                logger.warning(
-                    "Disconnecting flooding client: over MAX_QUEUED_LINES lines held back",
-                    metadata: ["queued": "\(queue.count)", "held_back": "\(linesHeldBack)"])
-                services.metrics.disconnectedFlooding()
-                writeDirect([UserError.flooding.line], context: context)
-                context.close(promise: nil)
-                return
+                let action = session?.flooded(queued: queue.count, heldBack: linesHeldBack) ?? .none
+                return perform(action, context: context)
             }
             processQueue(context: context)
         }
@@ -139,16 +132,21 @@ final class ConnectionHandler: ChannelInboundHandler, HubAnswerReceiver {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        logger.debug("Connection error", metadata: ["error": "\(error)"])
-        context.close(promise: nil)
+        guard session != nil else {
+            // Before the client's address is known there is no session to decide: the
+            // connection (a failed TLS handshake, a bad PROXY header) just ends.
+            logger.debug("Connection error", metadata: ["error": "\(error)"])
+            return context.close(promise: nil)
+        }
+        perform(session?.failed(error) ?? .none, context: context)
     }
 
     // MARK: HubAnswerReceiver
 
     /// The hub answered (on this loop, from the shard's drain).
     func hubAnswered(_ answer: HubAnswer) {
-        guard let context, let actions = session?.answered(answer) else { return }
-        perform(actions, context: context)
+        guard let context, let action = session?.answered(answer) else { return }
+        perform(action, context: context)
         // Lines typed while the answer was on its way are handled now, in order.
         processQueue(context: context)
     }
@@ -178,8 +176,8 @@ final class ConnectionHandler: ChannelInboundHandler, HubAnswerReceiver {
             queue.removeFirst()
             linesHeldBack = afterWait ? linesHeldBack + 1 : 0
             // Mutated in place through the optional: no copy of the session per line.
-            let actions = session?.lineReceived(Substring(line)) ?? []
-            perform(actions, context: context)
+            let action = session?.lineReceived(Substring(line)) ?? .none
+            perform(action, context: context)
         }
         readsPausedForQueue = !queue.isEmpty
         updateReading(context: context)
@@ -197,48 +195,48 @@ final class ConnectionHandler: ChannelInboundHandler, HubAnswerReceiver {
 
     // MARK: Actions
 
-    private func perform(_ actions: [SessionAction], context: ChannelHandlerContext) {
-        for action in actions { perform(action, context: context) }
-    }
-
+    /// Carries out a session's answer to one event, in the order ``SessionAction`` gives.
     private func perform(_ action: SessionAction, context: ChannelHandlerContext) {
-        switch action {
-        case .send(let lines):
-            send(lines, context: context)
-        case .close(let lines):
-            loginTimer?.cancel()
-            loginTimer = nil
-            writeDirect(lines, context: context)
-            context.close(promise: nil)
-        case .submit(let command):
-            if case .say = command { services.metrics.messageSent() }
-            services.log.submit(command)
-        case .route(let command):
-            guard let local, let username = session?.username else { return }
-            let router = CommandRouter(session: local.id, username: username)
-            let action = router.route(
-                command, hub: services.log, ignoring: &local.ignoring, lastPrivateSender: local.lastPrivateSender)
-            if let action { perform(action, context: context) }
-        case .mailCode(let email):
-            mailCode(to: email, context: context)
-        case .verifyCode(let guess, let email):
-            let actions = session?.codeChecked(services.otp.verify(guess, for: email)) ?? []
-            perform(actions, context: context)
-        case .revokeCode(let email, let ticket):
-            services.otp.revoke(for: email, ticket: ticket)
-        case .startLoginTimer:
+        if let line = action.log { logger.log(level: line.level, "\(line.message)", metadata: line.metadata) }
+        if let event = action.count { services.metrics.record(event) }
+        if let (email, ticket) = action.revokeCode { services.otp.revoke(for: email, ticket: ticket) }
+        switch action.loginTimer {
+        case .start:
             let timeout = services.configuration.limits.loginTimeout
             loginTimer = context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(timeout)) {
                 self.loginTimer = nil
-                self.perform(self.session?.loginTimedOut() ?? [], context: context)
+                self.perform(self.session?.loginTimedOut() ?? .none, context: context)
             }
-        case .stopLoginTimer:
+        case .stop:
             loginTimer?.cancel()
             loginTimer = nil
-        case .log(let level, let message, let metadata):
-            logger.log(level: level, "\(message)", metadata: metadata)
-        case .count(let event):
-            services.metrics.record(event)
+        case nil:
+            break
+        }
+        if !action.closes { send(action.lines, context: context) }
+        if let command = action.submit {
+            if case .say = command { services.metrics.messageSent() }
+            services.log.submit(command)
+        }
+        switch action.code {
+        case .mail(let email):
+            mailCode(to: email, context: context)
+        case .verify(let guess, let email):
+            perform(session?.codeChecked(services.otp.verify(guess, for: email)) ?? .none, context: context)
+        case nil:
+            break
+        }
+        if let command = action.route, let local, let username = session?.username {
+            let router = CommandRouter(session: local.id, username: username)
+            let routed = router.route(
+                command, hub: services.log, ignoring: &local.ignoring, lastPrivateSender: local.lastPrivateSender)
+            if let routed { perform(routed, context: context) }
+        }
+        if action.closes {
+            loginTimer?.cancel()
+            loginTimer = nil
+            writeDirect(action.lines, context: context)
+            context.close(promise: nil)
         }
     }
 
@@ -270,7 +268,7 @@ final class ConnectionHandler: ChannelInboundHandler, HubAnswerReceiver {
             services.metrics.mailHandedOver(true)
             logger.info("OTP mail sent", metadata: ["transport": "\(services.mailer.name)"])
         }
-        perform(session?.codeMailed(success: succeeded) ?? [], context: context)
+        perform(session?.codeMailed(success: succeeded) ?? .none, context: context)
         processQueue(context: context)
     }
 

@@ -111,6 +111,8 @@ final class ChatMetrics: Sendable {
         case .loggedIn: logins.increment()
         case .loginFailed(let reason): loginFailed(reason)
         case .codeThrottled: codesThrottled.increment()
+        case .disconnectedFlooding: disconnectedFlooding()
+        case .disconnectedSlowConsumer: disconnectedSlowConsumer()
         }
     }
 

@@ -78,17 +78,17 @@ struct SessionStateMachine {
     // MARK: Events
 
     /// The connection is up: ask for a slot.
-    func connected() -> [SessionAction] {
-        [.submit(.admit(identity.address, ip: identity.ip, display: identity.displayIP))]
+    func connected() -> SessionAction {
+        .submit(.admit(identity.address, ip: identity.ip, display: identity.displayIP))
     }
 
     /// A trimmed, non-empty line arrived (and the session is not waiting).
-    mutating func lineReceived(_ line: Substring) -> [SessionAction] {
+    mutating func lineReceived(_ line: Substring) -> SessionAction {
         if case .chatting = state {
             switch ChatCommand.parse(line) {
             case .success(.quit): return close([ServerLine.goodbye])
-            case .success(let command): return [.route(command)]
-            case .failure(let error): return [.send([error.line])]
+            case .success(let command): return .route(command)
+            case .failure(let error): return .send([error.line])
             }
         }
         if line.lowercased() == "/quit" { return close([ServerLine.goodbye]) }
@@ -97,88 +97,96 @@ struct SessionStateMachine {
             guard let email = EmailAddress(line) else {
                 invalidEmails += 1
                 if invalidEmails >= maxEmailAttempts {
-                    return [.count(.loginFailed(.invalidEmail))]
+                    return .count(.loginFailed(.invalidEmail))
                         + close([
                             ServerLine.verifyingEmail, UserError.invalidEmail.line, UserError.tooManyInvalidEmails.line,
                         ])
                 }
-                return [
-                    .count(.loginFailed(.invalidEmail)),
-                    .send([ServerLine.verifyingEmail, UserError.invalidEmail.line, ServerLine.emailPrompt]),
-                ]
+                return .count(.loginFailed(.invalidEmail))
+                    + .send([ServerLine.verifyingEmail, UserError.invalidEmail.line, ServerLine.emailPrompt])
             }
             state = .requestingCode(email)
-            return [
-                .send([ServerLine.verifyingEmail]),
-                .submit(.requestCode(identity.address, emailKey: email.key, ip: identity.ip)),
-            ]
+            return .send([ServerLine.verifyingEmail])
+                + .submit(.requestCode(identity.address, emailKey: email.key, ip: identity.ip))
         case .awaitingCode(let email):
-            return [.verifyCode(line, email)]
+            return .verifyCode(line, email)
         case .awaitingUsername(let email):
             if let violation = usernameRules.violation(in: line) {
-                return [
-                    .count(.loginFailed(.invalidUsername)),
-                    .send([UserError.invalidUsername(violation).line, usernamePrompt]),
-                ]
+                return .count(.loginFailed(.invalidUsername))
+                    + .send([UserError.invalidUsername(violation).line, usernamePrompt])
             }
             state = .claiming(email)
-            return [
-                .submit(
-                    .login(
-                        identity.address, username: String(line), emailKey: email.key, ip: identity.ip,
-                        isOperator: adminEmails.contains(email.key)))
-            ]
+            return .submit(
+                .login(
+                    identity.address, username: String(line), emailKey: email.key, ip: identity.ip,
+                    isOperator: adminEmails.contains(email.key)))
         case .connecting, .requestingCode, .sendingCode, .claiming, .chatting, .closed:
-            return []
+            return .none
         }
     }
 
+    /// A line longer than the limit arrived (its bytes were dropped, up to its end).
+    func lineTooLong(maximum: Int) -> SessionAction {
+        guard isOpen else { return .none }
+        return .send([UserError.lineTooLong(maximum: maximum).line])
+    }
+
+    /// More lines than `MAX_QUEUED_LINES` are held back by flood control: the client sends
+    /// faster than it may, for longer than a paste.
+    mutating func flooded(queued: Int, heldBack: Int) -> SessionAction {
+        guard isOpen else { return .none }
+        return .log(
+            .warning, "Disconnecting flooding client: over MAX_QUEUED_LINES lines held back",
+            ["queued": "\(queued)", "held_back": "\(heldBack)"])
+            + .count(.disconnectedFlooding) + close([UserError.flooding.line])
+    }
+
+    /// The connection failed (a reset, a TLS error): it is closed without a word.
+    mutating func failed(_ error: any Error) -> SessionAction {
+        guard isOpen else { return .none }
+        return .log(.debug, "Connection error", ["error": "\(error)"]) + close([])
+    }
+
     /// The hub answered a request.
-    mutating func answered(_ answer: HubAnswer) -> [SessionAction] {
+    mutating func answered(_ answer: HubAnswer) -> SessionAction {
         switch (answer, state) {
         case (.admission(.admitted), .connecting):
             admitted = true
             state = .awaitingEmail
-            return [.log(.info, "Client connected"), .startLoginTimer, .send(ServerLine.welcome)]
+            return .log(.info, "Client connected") + .startLoginTimer + .send(ServerLine.welcome)
         case (.admission(.refused(let line, let reason)), .connecting):
-            return [.log(.info, "Connection refused", ["reason": "\(line)"]), .count(.refused(reason))] + close([line])
+            return .log(.info, "Connection refused", ["reason": "\(line)"]) + .count(.refused(reason)) + close([line])
         case (.codeRequest(.allowed), .requestingCode(let email)):
             state = .sendingCode(email)
-            return [.mailCode(email)]
+            return .mailCode(email)
         case (.codeRequest(.throttled(let error)), .requestingCode):
             state = .awaitingEmail
-            return [
-                .log(.notice, "OTP request throttled", ["reason": "\(error.message)"]),
-                .count(.codeThrottled),
-                .send([error.line, ServerLine.emailPrompt]),
-            ]
+            return .log(.notice, "OTP request throttled", ["reason": "\(error.message)"]) + .count(.codeThrottled)
+                + .send([error.line, ServerLine.emailPrompt])
         case (.codeRequest(.unavailable), .requestingCode):
             state = .awaitingEmail
-            return [
-                .count(.loginFailed(.chatUnavailable)),
-                .send([UserError.chatUnavailable.line, ServerLine.emailPrompt]),
-            ]
+            return .count(.loginFailed(.chatUnavailable))
+                + .send([UserError.chatUnavailable.line, ServerLine.emailPrompt])
         case (.codeRequest(.banned), .requestingCode):
-            return [.log(.info, "Login refused: e-mail address is banned"), .count(.loginFailed(.banned))]
+            return .log(.info, "Login refused: e-mail address is banned") + .count(.loginFailed(.banned))
                 + close([UserError.banned.line])
         case (.login(.success(let username)), .claiming(let email)):
             state = .chatting(username: username)
-            let role: [String: String] = adminEmails.contains(email.key) ? ["operator": "true"] : [:]
-            return [.log(.info, "User logged in", role.mapValues { .string($0) }), .stopLoginTimer, .count(.loggedIn)]
+            let role: Logger.Metadata = adminEmails.contains(email.key) ? ["operator": "true"] : [:]
+            return .log(.info, "User logged in", role) + .stopLoginTimer + .count(.loggedIn)
         case (.login(.failure(.banned)), .claiming):
-            return [.log(.info, "Login refused: banned"), .count(.loginFailed(.banned))]
-                + close([UserError.banned.line])
+            return .log(.info, "Login refused: banned") + .count(.loginFailed(.banned)) + close([UserError.banned.line])
         case (.login(.failure(let error)), .claiming(let email)):
             // The hub refuses a name because it is taken (or the user is banned, above), or
             // a cluster node could not reach the hub log.
             state = .awaitingUsername(email)
             let reason: LoginFailure = error == .chatUnavailable ? .chatUnavailable : .usernameTaken
-            return [.count(.loginFailed(reason)), .send([error.line, usernamePrompt])]
+            return .count(.loginFailed(reason)) + .send([error.line, usernamePrompt])
         case (.note(let note), _):
-            return [Self.log(note)]
+            return Self.log(note)
         default:
             // An answer the session no longer waits for (it closed meanwhile).
-            return []
+            return .none
         }
     }
 
@@ -189,19 +197,19 @@ struct SessionStateMachine {
     }
 
     /// The mail with the code was handed over for delivery, or not.
-    mutating func codeMailed(success: Bool) -> [SessionAction] {
-        guard case .sendingCode(let email) = state else { return [] }
+    mutating func codeMailed(success: Bool) -> SessionAction {
+        guard case .sendingCode(let email) = state else { return .none }
         if success {
             state = .awaitingCode(email)
-            return [.send([ServerLine.otpSent, ServerLine.otpPrompt])]
+            return .send([ServerLine.otpSent, ServerLine.otpPrompt])
         }
         state = .awaitingEmail
-        return revokePendingCode() + [.send([UserError.mailFailed.line, ServerLine.emailPrompt])]
+        return revokePendingCode() + .send([UserError.mailFailed.line, ServerLine.emailPrompt])
     }
 
     /// The guess was checked.
-    mutating func codeChecked(_ verification: OTPStore.Verification) -> [SessionAction] {
-        guard case .awaitingCode(let email) = state else { return [] }
+    mutating func codeChecked(_ verification: OTPStore.Verification) -> SessionAction {
+        guard case .awaitingCode(let email) = state else { return .none }
         if case .invalid = verification {
             // Still pending, and ours to revoke if the connection ends.
         } else {
@@ -210,54 +218,59 @@ struct SessionStateMachine {
         switch verification {
         case .verified:
             state = .awaitingUsername(email)
-            return [.submit(.codeUsed(emailKey: email.key)), .send([ServerLine.otpVerified, usernamePrompt])]
+            return .submit(.codeUsed(emailKey: email.key)) + .send([ServerLine.otpVerified, usernamePrompt])
         case .invalid(let attemptsLeft):
-            return [
-                .count(.loginFailed(.invalidCode)),
-                .send([UserError.invalidCode(attemptsLeft: attemptsLeft).line, ServerLine.otpPrompt]),
-            ]
+            return .count(.loginFailed(.invalidCode))
+                + .send([UserError.invalidCode(attemptsLeft: attemptsLeft).line, ServerLine.otpPrompt])
         case .attemptsExhausted:
-            return [.count(.loginFailed(.tooManyAttempts))] + close([UserError.tooManyAttempts.line])
+            return .count(.loginFailed(.tooManyAttempts)) + close([UserError.tooManyAttempts.line])
         case .expired:
             state = .awaitingEmail
-            return [.count(.loginFailed(.codeExpired)), .send([UserError.codeExpired.line, ServerLine.emailPrompt])]
+            return .count(.loginFailed(.codeExpired)) + .send([UserError.codeExpired.line, ServerLine.emailPrompt])
         case .noCode:
             state = .awaitingEmail
-            return [.count(.loginFailed(.noCode)), .send([UserError.noCodePending.line, ServerLine.emailPrompt])]
+            return .count(.loginFailed(.noCode)) + .send([UserError.noCodePending.line, ServerLine.emailPrompt])
         }
     }
 
     /// The time allowed to log in is up.
-    mutating func loginTimedOut() -> [SessionAction] {
+    mutating func loginTimedOut() -> SessionAction {
         switch state {
-        case .chatting, .closed: return []
+        case .chatting, .closed: return .none
         default:
-            return [.log(.info, "Login timed out"), .count(.loginFailed(.timedOut))]
+            return .log(.info, "Login timed out") + .count(.loginFailed(.timedOut))
                 + close([UserError.loginTimedOut.line])
         }
     }
 
     /// The connection is gone, whoever closed it: forget the pending code, give the slot
     /// (and the name) back.
-    mutating func closed() -> [SessionAction] {
+    /// - Parameter slowConsumer: the server closed it for more than `MAX_SENDQ_BYTES`
+    ///   queued for a client that does not read.
+    mutating func closed(slowConsumer: Bool = false) -> SessionAction {
         state = .closed
-        var actions = revokePendingCode()
-        actions.append(.submit(.release(identity.address.id)))
-        if admitted { actions.append(.log(.info, "Client disconnected")) }
-        return actions
+        var action = revokePendingCode() + .submit(.release(identity.address.id))
+        if slowConsumer {
+            action =
+                action + .log(.warning, "Disconnected slow consumer: more than MAX_SENDQ_BYTES queued for it")
+                + .count(.disconnectedSlowConsumer)
+        } else if admitted {
+            action = action + .log(.info, "Client disconnected")
+        }
+        return action
     }
 
     // MARK: Helpers
 
-    private mutating func close(_ lines: [String]) -> [SessionAction] {
+    private mutating func close(_ lines: [String]) -> SessionAction {
         state = .closed
-        return [.close(lines)]
+        return .close(lines)
     }
 
-    private mutating func revokePendingCode() -> [SessionAction] {
-        guard let pendingCode else { return [] }
+    private mutating func revokePendingCode() -> SessionAction {
+        guard let pendingCode else { return .none }
         self.pendingCode = nil
-        return [.revokeCode(pendingCode.email, ticket: pendingCode.ticket)]
+        return .revokeCode(pendingCode.email, ticket: pendingCode.ticket)
     }
 
     private var usernamePrompt: String {

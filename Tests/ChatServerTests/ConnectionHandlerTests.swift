@@ -1,0 +1,94 @@
+import ChatCore
+import ChatMail
+import Logging
+import NIOCore
+import NIOEmbedded
+import Prometheus
+import Testing
+
+@testable import ChatServer
+
+/// The connection handler driven on an `EmbeddedChannel`: it carries out what its session
+/// decides, and closes the connection only when the session says so.
+@Suite struct ConnectionHandlerTests {
+    /// A handler for a client at 10.0.0.1, on a hub of its own on the channel's loop,
+    /// admitted and greeted.
+    private func greetedHandler(
+        configure: (inout ServerConfiguration) -> Void = { _ in }
+    ) throws -> (EmbeddedChannel, PrometheusCollectorRegistry) {
+        let channel = EmbeddedChannel()
+        var configuration = ServerConfiguration()
+        configure(&configuration)
+        let registry = PrometheusCollectorRegistry()
+        let metrics = ChatMetrics(
+            factory: PrometheusMetricsFactory(registry: registry), listeners: ["tcp"], eventLoops: 1)
+        let log = LocalLog(
+            eventLoops: [channel.embeddedEventLoop],
+            configuration: .init(historySize: 10, maxConnectionsPerIP: 1), metrics: metrics)
+        let logger = Logger(label: "connection-handler-test") { _ in SwiftLogNoOpLogHandler() }
+        let services = ServerServices(
+            configuration: configuration, log: log, otp: OTPService(expiry: .seconds(300), maximumAttempts: 3),
+            mailer: LogMailer(logger: logger), metrics: metrics, logger: logger)
+        try channel.pipeline.syncOperations.addHandler(ConnectionHandler(services: services))
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 8888)).wait()
+        channel.pipeline.fireUserInboundEventTriggered(
+            ClientAddressResolved(address: ClientAddress(display: "10.0.0.1", limitKey: "10.0.0.1")))
+        channel.embeddedEventLoop.run()
+        #expect(try lines(from: channel) == ServerLine.welcome)
+        return (channel, registry)
+    }
+
+    private func lines(from channel: EmbeddedChannel) throws -> [String] {
+        var lines: [String] = []
+        while let buffer = try channel.readOutbound(as: ByteBuffer.self) {
+            lines += String(buffer: buffer).split(separator: "\n").map(String.init)
+        }
+        return lines
+    }
+
+    @Test func aLineTooLongIsAnsweredAndTheConnectionStays() throws {
+        let (channel, _) = try greetedHandler()
+        try channel.writeInbound(InboundLine.tooLong)
+        channel.embeddedEventLoop.run()
+        #expect(try lines(from: channel) == [UserError.lineTooLong(maximum: 4096).line])
+        #expect(channel.isActive)
+        try channel.writeInbound(InboundLine.line("not-an-address"))
+        channel.embeddedEventLoop.run()
+        #expect(
+            try lines(from: channel) == [
+                ServerLine.verifyingEmail, UserError.invalidEmail.line, ServerLine.emailPrompt,
+            ])
+        _ = try? channel.finish()
+    }
+
+    @Test func aFloodPastTheQueueLimitIsToldAndClosedThroughTheSession() throws {
+        let (channel, registry) = try greetedHandler { $0.limits.maxQueuedLines = 3 }
+        // The session waits for the hub's answer to the first address (it comes when the
+        // loop runs): the rest queue up, and the fourth is one too many.
+        channel.pipeline.fireChannelRead(InboundLine.line("a@example.com"))
+        for index in 0..<4 { channel.pipeline.fireChannelRead(InboundLine.line("line \(index)")) }
+        channel.embeddedEventLoop.run()
+        let received = try lines(from: channel)
+        #expect(received.last == UserError.flooding.line)
+        #expect(!channel.isActive)
+        var exposition: [UInt8] = []
+        registry.emit(into: &exposition)
+        #expect(String(decoding: exposition, as: UTF8.self).contains(#"chat_disconnects_total{reason="flood"} 1"#))
+    }
+
+    @Test func aConnectionErrorClosesThroughTheSession() throws {
+        let (channel, _) = try greetedHandler()
+        channel.pipeline.fireErrorCaught(ChannelError.ioOnClosedChannel)
+        channel.embeddedEventLoop.run()
+        #expect(!channel.isActive)
+        #expect(try lines(from: channel).isEmpty, "closed without a word")
+    }
+
+    @Test func quitSaysGoodbyeAndCloses() throws {
+        let (channel, _) = try greetedHandler()
+        try channel.writeInbound(InboundLine.line("/quit"))
+        channel.embeddedEventLoop.run()
+        #expect(try lines(from: channel) == ["*** Goodbye! ***"])
+        #expect(!channel.isActive)
+    }
+}
