@@ -20,6 +20,8 @@ public enum ChatCommand: Equatable, Sendable {
     case unban(String)
     case bans
     case wall(String)
+    /// Away with this message; `nil`: back.
+    case away(String?)
     case quit
 
     /// Parses one trimmed, non-empty line.
@@ -80,6 +82,8 @@ public enum ChatCommand: Equatable, Sendable {
             return rest.isEmpty ? nil : .me(String(rest))
         case "/wall":
             return rest.isEmpty ? nil : .wall(String(rest))
+        case "/away":
+            return .away(rest.isEmpty ? nil : String(rest))
         case "/ban":
             guard !first.isEmpty else { return nil }
             let (minutes, extra) = remainder.splitFirstWord()
@@ -169,6 +173,10 @@ extension ChatCommand {
         Description(
             "/wall <text>", "Announce to everyone (operators)", "Sends a system line to everyone online.",
             operatorOnly: true),
+        Description(
+            "/away [message]", "Mark yourself away, or back",
+            "With a message, marks you away: /users and /who show it, and whoever sends you a private message is told, once, until you are back. Without one, or when you next send anything, you are back."
+        ),
         Description("/quit", "Disconnect from the server", "Says goodbye and closes the connection."),
     ]
 

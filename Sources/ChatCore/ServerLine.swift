@@ -67,16 +67,28 @@ public enum ServerLine {
 
     // MARK: Command output
 
-    public static func userList(_ users: [(name: String, isOperator: Bool)], caller: String) -> [String] {
+    public static func userList(
+        _ users: [(name: String, isOperator: Bool, away: String?)], caller: String
+    ) -> [String] {
         var lines = ["Online Users (\(users.count)):"]
         lines.reserveCapacity(users.count + 1)
         for user in users {
             let you = user.name == caller ? " (you)" : ""
             let role = user.isOperator ? " (operator)" : ""
-            lines.append("  - \(user.name)\(you)\(role)")
+            lines.append("  - \(user.name)\(you)\(role)\(awayMark(user.away))")
         }
         return lines
     }
+
+    /// How `/users` and `/who` show an away user: ` (away: lunch)`.
+    static func awayMark(_ message: String?) -> String { message.map { " (away: \($0))" } ?? "" }
+
+    /// To the sender of a private message to an away user (once per sender until they are back).
+    public static func away(_ user: String, _ message: String) -> String { system("\(user) is away: \(message)") }
+    /// To the user who set `/away <message>`.
+    public static func nowAway(_ message: String) -> String { system("You are away: \(message)") }
+    /// To the user who is back (`/away`, or sending anything).
+    public static let back = system("You are back")
 
     /// One row of `/rooms`.
     public struct RoomListing: Sendable, Equatable {
@@ -143,13 +155,13 @@ public enum ServerLine {
     }
 
     public static func memberList(
-        room: String, members: [(name: String, isOwner: Bool)], caller: String
+        room: String, members: [(name: String, isOwner: Bool, away: String?)], caller: String
     ) -> [String] {
         var lines = ["Members of \(room) (\(members.count)):"]
         for member in members {
             let owner = member.isOwner ? " (owner)" : ""
             let you = member.name == caller ? " (you)" : ""
-            lines.append("  - \(member.name)\(owner)\(you)")
+            lines.append("  - \(member.name)\(owner)\(you)\(awayMark(member.away))")
         }
         return lines
     }

@@ -6,7 +6,9 @@ import Testing
 struct CompletionAndRosterTests {
     @Test func theRosterLearnsFromUsersJoinsLeavesAndSpeakers() {
         var roster = Roster()
-        for line in ServerLine.userList([("alice", false), ("Bob", true)], caller: "alice") { roster.learn(from: line) }
+        for line in ServerLine.userList([("alice", false, nil), ("Bob", true, "lunch")], caller: "alice") {
+            roster.learn(from: line)
+        }
         #expect(roster.all == ["alice", "Bob"])
         roster.learn(from: ServerLine.joinedRoom("carol"))
         roster.learn(from: ServerLine.chat(from: "dave", "hi"))
@@ -14,7 +16,7 @@ struct CompletionAndRosterTests {
         roster.learn(from: ServerLine.leftRoom("Bob"))
         #expect(roster.all == ["alice", "carol", "dave", "erin"])
         // A new /users list replaces what was known.
-        for line in ServerLine.userList([("zed", false)], caller: "zed") { roster.learn(from: line) }
+        for line in ServerLine.userList([("zed", false, nil)], caller: "zed") { roster.learn(from: line) }
         #expect(roster.all == ["zed"])
     }
 

@@ -69,13 +69,14 @@ import Testing
     @Test func userListIsMarkedForTheCaller() {
         #expect(
             ServerLine.userList(
-                [("alice", false), ("bob", false), ("charlie", false)], caller: "bob") == [
+                [("alice", false, nil), ("bob", false, nil), ("charlie", false, nil)], caller: "bob") == [
                     "Online Users (3):", "  - alice", "  - bob (you)", "  - charlie",
                 ])
         #expect(
-            ServerLine.userList([("root", true), ("zed", false)], caller: "root") == [
-                "Online Users (2):", "  - root (you) (operator)", "  - zed",
+            ServerLine.userList([("root", true, nil), ("zed", false, "lunch")], caller: "root") == [
+                "Online Users (2):", "  - root (you) (operator)", "  - zed (away: lunch)",
             ])
+        #expect(ServerLine.away("alicia", "lunch") == "*** alicia is away: lunch ***")
     }
 
     @Test func roomList() {

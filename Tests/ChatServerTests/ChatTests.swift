@@ -22,6 +22,39 @@ import Testing
         }
     }
 
+    @Test func anAwayUserIsShownAndEachSenderToldOnceUntilTheyAreBack() async throws {
+        try await withTestServer { server in
+            let alice = try await server.login("alice")
+            let bob = try await server.login("bob")
+            try await alice.readUntil("*** bob joined the room ***")
+            try await alice.send("/away lunch")
+            #expect(try await alice.readLine() == "*** You are away: lunch ***")
+            try await bob.send("/users")
+            #expect(try await bob.readLines(3) == ["Online Users (2):", "  - alice (away: lunch)", "  - bob (you)"])
+            try await bob.send("/who")
+            #expect(
+                try await bob.readLines(3) == ["Members of #general (2):", "  - alice (away: lunch)", "  - bob (you)"])
+            try await bob.send("/msg alice hi")
+            #expect(try await bob.readLines(2) == ["[PM to alice]: hi", "*** alice is away: lunch ***"])
+            #expect(try await alice.readLine() == "[bob]: [PM] hi")
+            try await bob.send("/msg alice again")
+            #expect(try await bob.readLine() == "[PM to alice]: again")
+            #expect(try await alice.readLine() == "[bob]: [PM] again")
+            #expect(try await bob.linesUntilCaughtUp() == [])
+            // Sending anything ends it.
+            try await alice.send("I am back")
+            #expect(try await alice.readLines(2) == ["*** You are back ***", "[alice]: I am back"])
+            #expect(try await bob.readLine() == "[alice]: I am back")
+            try await bob.send("/users")
+            #expect(try await bob.readLines(3) == ["Online Users (2):", "  - alice", "  - bob (you)"])
+            // So does /away alone; a message is sanitised like any text.
+            try await alice.send("/away \u{1B}[31mbrb")
+            #expect(try await alice.readLine() == "*** You are away: brb ***")
+            try await alice.send("/away")
+            #expect(try await alice.readLine() == "*** You are back ***")
+        }
+    }
+
     @Test func helpListsEveryCommand() async throws {
         try await withTestServer { server in
             let alice = try await server.login("alice")

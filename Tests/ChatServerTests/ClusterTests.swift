@@ -86,6 +86,27 @@ import Testing
         }
     }
 
+    @Test func awayIsSeenAndToldAcrossNodes() async throws {
+        try await TestCluster.run(nodes: 2) { cluster in
+            let (alice, bob) = try await cluster.aliceAndBob()
+            try await alice.send("/away in a meeting")
+            #expect(try await alice.readLine() == "*** You are away: in a meeting ***")
+            // bob's node applied it in the log's order: his next command there sees it.
+            try await bob.send("/msg alice ping")
+            #expect(try await bob.readLines(2) == ["[PM to alice]: ping", "*** alice is away: in a meeting ***"])
+            #expect(try await alice.readLine() == "[bob]: [PM] ping")
+            try await bob.send("/users")
+            #expect(
+                try await bob.readLines(3) == ["Online Users (2):", "  - alice (away: in a meeting)", "  - bob (you)"])
+            try await bob.send("/msg alice ping")
+            #expect(try await bob.readLine() == "[PM to alice]: ping")
+            try await alice.send("/away")
+            #expect(try await alice.readLines(2) == ["[bob]: [PM] ping", "*** You are back ***"])
+            try await bob.send("/users")
+            #expect(try await bob.readLines(3) == ["Online Users (2):", "  - alice", "  - bob (you)"])
+        }
+    }
+
     @Test func theIPLimitCountsConnectionsOnEveryNode() async throws {
         try await TestCluster.run(nodes: 2, environment: ["MAX_CONNECTIONS_PER_IP": "1"]) { cluster in
             let first = try await TestClient.connect(port: cluster.ports[0], from: "127.0.0.6", group: cluster.group)

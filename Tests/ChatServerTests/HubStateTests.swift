@@ -57,6 +57,53 @@ import Testing
         return address
     }
 
+    @Test mutating func anAwayUserTellsEachSenderOnceUntilBackAndSendingAnythingEndsIt() {
+        let alice = login("alice", ip: "10.0.0.1")
+        let bob = login("bob", ip: "10.0.0.2")
+        let carol = login("carol", ip: "10.0.0.3")
+        #expect(
+            lines(state.apply(.setAway(alice.id, message: "lunch"), at: now)) == [
+                alice.id: ["*** You are away: lunch ***"]
+            ])
+        #expect(state.onlineUsers.first { $0.name == "alice" }?.away == "lunch")
+        let away = "*** alice is away: lunch ***"
+        // bob is told once, carol once too; the messages themselves are delivered as usual.
+        let first = state.apply(.privateMessage(bob.id, target: "alice", text: "hi"), at: now)
+        #expect(lines(first)[bob.id] == ["[PM to alice]: hi", away])
+        #expect(first.contains { if case .privateMessage(alice, _, from: "bob") = $0 { true } else { false } })
+        #expect(
+            lines(state.apply(.privateMessage(bob.id, target: "alice", text: "again"), at: now))[bob.id] == [
+                "[PM to alice]: again"
+            ])
+        #expect(
+            lines(state.apply(.privateMessage(carol.id, target: "Alice", text: "yo"), at: now))[carol.id] == [
+                "[PM to alice]: yo", away,
+            ])
+        // alice says something: she is back, and nobody is told any more.
+        #expect(
+            lines(state.apply(.say(alice.id, text: "back", isAction: false), at: now))[alice.id] == [
+                "*** You are back ***"
+            ])
+        #expect(state.onlineUsers.first { $0.name == "alice" }?.away == nil)
+        #expect(
+            lines(state.apply(.privateMessage(bob.id, target: "alice", text: "?"), at: now))[bob.id] == [
+                "[PM to alice]: ?"
+            ])
+        // Away again: the count starts over; /away alone is back.
+        _ = state.apply(.setAway(alice.id, message: "gone"), at: now)
+        #expect(
+            lines(state.apply(.privateMessage(bob.id, target: "alice", text: "!"), at: now))[bob.id] == [
+                "[PM to alice]: !", "*** alice is away: gone ***",
+            ])
+        #expect(lines(state.apply(.setAway(alice.id, message: nil), at: now)) == [alice.id: ["*** You are back ***"]])
+        // A private message she sends ends it too.
+        _ = state.apply(.setAway(alice.id, message: "gone"), at: now)
+        #expect(
+            lines(state.apply(.privateMessage(alice.id, target: "bob", text: "k"), at: now))[alice.id] == [
+                "*** You are back ***", "[PM to bob]: k",
+            ])
+    }
+
     @Test mutating func aNodeGoingDownReleasesEveryConnectionItHeld() {
         let alice = login("alice", onNode: 1, ip: "10.0.0.1")
         _ = login("bob", onNode: 2, ip: "10.0.0.2")

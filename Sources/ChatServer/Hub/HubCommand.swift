@@ -36,6 +36,8 @@ enum HubCommand: Codable, Equatable, Sendable {
     case kick(SessionID, target: String)
     case setTopic(SessionID, text: String)
     case privateMessage(SessionID, target: String, text: String)
+    /// Away with this message (sanitised), or back (`nil`).
+    case setAway(SessionID, message: String?)
 
     // MARK: Operators
 

@@ -4,8 +4,8 @@ import ChatCore
 /// the state as it is, without going through the log.
 extension HubState {
     /// Everyone online, sorted without regard to case.
-    var onlineUsers: [(name: String, isOperator: Bool)] {
-        sessions.values.map { (name: $0.name, isOperator: $0.isOperator) }
+    var onlineUsers: [(name: String, isOperator: Bool, away: String?)] {
+        sessions.values.map { (name: $0.name, isOperator: $0.isOperator, away: $0.away?.message) }
             .sorted { ($0.name.lowercased(), $0.name) < ($1.name.lowercased(), $1.name) }
     }
 
@@ -24,8 +24,10 @@ extension HubState {
     /// The `/who` lines for the session's room.
     func memberLines(for session: SessionID) -> [String] {
         guard let member = sessions[session], let room = rooms[member.roomKey] else { return [] }
-        let members = room.members.compactMap { id in sessions[id].map { (name: $0.name, isOwner: id == room.owner) } }
-            .sorted { ($0.name.lowercased(), $0.name) < ($1.name.lowercased(), $1.name) }
+        let members = room.members.compactMap { id in
+            sessions[id].map { (name: $0.name, isOwner: id == room.owner, away: $0.away?.message) }
+        }
+        .sorted { ($0.name.lowercased(), $0.name) < ($1.name.lowercased(), $1.name) }
         return ServerLine.memberList(room: room.name.display, members: members, caller: member.name)
     }
 

@@ -99,6 +99,8 @@ struct HubState: Codable, Sendable {
             setTopic(session, text: text, &effects)
         case .privateMessage(let session, let target, let text):
             privateMessage(session, target: target, text: text, &effects)
+        case .setAway(let session, let message):
+            setAway(session, message: message, &effects)
         case .ban(let session, let target, let minutes):
             ban(session, target: target, minutes: minutes, at: now, &effects)
         case .unban(let session, let target):
@@ -212,6 +214,7 @@ struct HubState: Codable, Sendable {
         _ session: SessionID, text: String, isAction: Bool, at now: LogTime, _ effects: inout [HubEffect]
     ) {
         guard let member = sessions[session], let index = rooms.index(forKey: member.roomKey) else { return }
+        if member.away != nil { setAway(session, message: nil, &effects) }
         let line = Self.encode(
             isAction ? ServerLine.action(by: member.name, text) : ServerLine.chat(from: member.name, text))
         let sender = member.key
@@ -228,6 +231,7 @@ struct HubState: Codable, Sendable {
             return reply(to: sender, .userNotOnline(target), &effects)
         }
         guard targetID != session else { return reply(to: sender, .messageToSelf, &effects) }
+        if sender.away != nil { setAway(session, message: nil, &effects) }
         // The sender's echo first: the recipient may answer at once, and the answer must
         // not arrive before the echo.
         effects.append(.lines(sender.address, [Self.encode(ServerLine.privateMessageEcho(to: recipient.name, text))]))
@@ -235,6 +239,18 @@ struct HubState: Codable, Sendable {
             .privateMessage(
                 recipient.address, Self.encode(ServerLine.privateMessage(from: sender.name, text)),
                 from: sender.key))
+        if let away = recipient.away, !away.told.contains(sender.key) {
+            sessions[targetID]?.away?.told.insert(sender.key)
+            effects.append(.lines(sender.address, [Self.encode(ServerLine.away(recipient.name, away.message))]))
+        }
+    }
+
+    /// Marks the user away with `message`, or back (`nil`), and tells them.
+    private mutating func setAway(_ session: SessionID, message: String?, _ effects: inout [HubEffect]) {
+        guard let member = sessions[session] else { return }
+        sessions[session]?.away = message.map { Member.Away(message: $0) }
+        let line = message.map(ServerLine.nowAway) ?? ServerLine.back
+        effects.append(.lines(member.address, [Self.encode(line)]))
     }
 
     // MARK: Operators

@@ -9,6 +9,14 @@ struct Member: Codable, Equatable, Sendable {
     var emailKey: String
     var ip: String
     var isOperator: Bool
+    /// The away message while the user is away, and who was told it since.
+    var away: Away?
+
+    struct Away: Codable, Equatable, Sendable {
+        var message: String
+        /// The keys of the users already told (once per sender until the user is back).
+        var told: Set<String> = []
+    }
 
     var shard: Int { address.shard }
 }

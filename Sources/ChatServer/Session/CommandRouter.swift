@@ -90,6 +90,10 @@ struct CommandRouter {
             }
         case .wall(let text):
             return clean(text).map { .submit(.wall(session, text: $0)) }
+        case .away(nil):
+            return .submit(.setAway(session, message: nil))
+        case .away(let message?):
+            return clean(message).map { .submit(.setAway(session, message: $0)) }
         case .quit:
             return nil  // the state machine's
         }
