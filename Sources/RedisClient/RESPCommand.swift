@@ -9,19 +9,14 @@ public struct RESPCommand: Sendable, Hashable {
     public let name: String
 
     public init(_ arguments: [String]) {
-        var buffer = ByteBufferAllocator().buffer(
-            capacity: arguments.reduce(16) { $0 + $1.utf8.count + 16 })
-        buffer.writeString("*\(arguments.count)\r\n")
-        for argument in arguments {
-            buffer.writeString("$\(argument.utf8.count)\r\n")
-            buffer.writeString(argument)
-            buffer.writeString("\r\n")
-        }
-        self.encoded = buffer
-        self.name = arguments.first?.uppercased() ?? ""
+        self.init(encoding: arguments.map(\.utf8))
     }
 
     public init(bytes arguments: [[UInt8]]) {
+        self.init(encoding: arguments)
+    }
+
+    private init<Argument: Collection<UInt8>>(encoding arguments: [Argument]) {
         var buffer = ByteBufferAllocator().buffer(capacity: arguments.reduce(16) { $0 + $1.count + 16 })
         buffer.writeString("*\(arguments.count)\r\n")
         for argument in arguments {
