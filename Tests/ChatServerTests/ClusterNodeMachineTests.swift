@@ -210,6 +210,19 @@ import Testing
         #expect(resent == [5], "a release made while announcing is kept")
     }
 
+    @Test func aLogIsLostWhenItsEpochIsGoneOrAnotherOrItEndsBeforeWhatWasApplied() {
+        var (machine, _, _) = joinedMachine()
+        let applied = StreamID(milliseconds: 90, sequence: 1)
+        machine.applied(count: 5, upTo: applied, ownBeatCameBack: false)
+        #expect(machine.lostLog(epoch: "e1", tail: applied) == nil)
+        #expect(machine.lostLog(epoch: "e1", tail: StreamID(milliseconds: 95, sequence: 0)) == nil)
+        #expect(machine.lostLog(epoch: nil, tail: applied) == "the epoch key is gone")
+        #expect(machine.lostLog(epoch: "e2", tail: applied) == "the epoch changed")
+        // Redis came back from an older file: the log ends before what this node applied.
+        #expect(
+            machine.lostLog(epoch: "e1", tail: StreamID(milliseconds: 90, sequence: 0)) == "the log ends before 90-1")
+    }
+
     @Test func aStoppingNodeKeepsNoConnectionAndLogsNoOutage() {
         var (machine, writer, reader) = joinedMachine()
         let closing = machine.stop()

@@ -257,6 +257,20 @@ where Clock.Duration == Duration {
 
     // MARK: A fresh log
 
+    /// After the writer reconnected, whether Redis still holds the log this node's state
+    /// was built from: not when the epoch key is gone or another, or when the log ends
+    /// before what was applied (Redis restarted without its data, or from an older file).
+    /// - Parameters:
+    ///   - epoch: the epoch key's value now.
+    ///   - tail: the id of the stream's last entry now (`.zero` for none).
+    /// - Returns: why the log is lost, or `nil` when it is the node's.
+    func lostLog(epoch found: String?, tail: StreamID) -> String? {
+        if found == nil { return "the epoch key is gone" }
+        if found != epoch { return "the epoch changed" }
+        if tail < lastApplied { return "the log ends before \(lastApplied)" }
+        return nil
+    }
+
     /// Whether a fresh log is being begun (its announcements were taken and not yet made).
     var isStartingFreshLog: Bool { announcements != nil }
 

@@ -30,13 +30,8 @@ extension RedisLog {
                 let epoch = try await writer.send(RESPCommand(["GET", ClusterKeys.epoch])).string
                 let newest = try await writer.send(RESPCommand(["XREVRANGE", ClusterKeys.log, "+", "-", "COUNT", "1"]))
                 tail = try StreamEntry.entries(ofRange: newest).first?.id ?? .zero
-                let (applied, known) = machine.withLockedValue { ($0.lastApplied, $0.epoch) }
-                if epoch == nil || epoch != known || tail < applied {
-                    try await startFreshLog(
-                        on: writer,
-                        because: epoch == nil
-                            ? "the epoch key is gone"
-                            : epoch != known ? "the epoch changed" : "the log ends before \(applied)")
+                if let reason = machine.withLockedValue({ $0.lostLog(epoch: epoch, tail: tail) }) {
+                    try await startFreshLog(on: writer, because: reason)
                 }
             } catch {
                 logger.warning("Redis could not be used after reconnecting", metadata: ["reason": "\(error)"])
