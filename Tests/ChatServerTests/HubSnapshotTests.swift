@@ -126,7 +126,11 @@ import Testing
 
     /// The format before this one (the state's fields without its configuration) still loads.
     @Test func aSnapshotOfTheFormatBeforeLoads() throws {
-        let original = busyState()
+        var original = busyState()
+        // A session id past 2^53 (a high node number) survives the conversion exactly.
+        let far = address(9, node: 1 << 20)
+        _ = original.apply(.admit(far, ip: "10.0.0.9", display: "10.0.0.9"), at: now)
+        #expect(far.id > 1 << 53)
         var object = try #require(
             try JSONSerialization.jsonObject(with: JSONEncoder().encode(original)) as? [String: Any])
         object["configuration"] = nil
@@ -134,6 +138,7 @@ import Testing
         let stored = Array("chat-snapshot/1 5-0 9\n".utf8) + Array(try JSONSerialization.data(withJSONObject: object))
         var (loaded, upTo, position) = try HubSnapshot.read(stored, configuration: configuration)
         #expect(upTo == StreamID(milliseconds: 5, sequence: 0) && position == 9)
+        #expect(loaded.connections == original.connections)
         var before = original
         let command = HubCommand.say(address(2).id, text: "still here", isAction: false)
         #expect(text(loaded.apply(command, at: now)) == text(before.apply(command, at: now)))
