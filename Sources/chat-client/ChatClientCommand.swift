@@ -36,7 +36,11 @@ struct ChatClientCommand: AsyncParsableCommand {
     var reconnect = false
 
     func validate() throws {
-        if (caFile != nil || insecure) && !tls { throw ValidationError("--ca-file and --insecure need --tls") }
+        if !tls {
+            // Names the option given, not a list the user has to match against.
+            if caFile != nil { throw ValidationError("--ca-file needs --tls") }
+            if insecure { throw ValidationError("--insecure needs --tls") }
+        }
         if caFile != nil && insecure { throw ValidationError("--ca-file and --insecure exclude each other") }
         _ = try endpoint()
     }

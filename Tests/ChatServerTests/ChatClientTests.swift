@@ -144,6 +144,35 @@ import Testing
         #expect(try await terminal.exitStatus() == 1)
     }
 
+    /// Runs the client with `arguments` and no input; returns its exit status and output.
+    private func runClient(_ arguments: [String]) async throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try Self.client)
+        process.arguments = arguments
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        #expect(try await poll(timeout: .seconds(10)) { !process.isRunning })
+        process.waitUntilExit()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        return (process.terminationStatus, text)
+    }
+
+    @Test func aTLSOptionWithoutTLSNamesTheOptionGiven() async throws {
+        // The error line (the usage that follows it lists every option).
+        func error(_ output: String) -> String? {
+            output.split(separator: "\n").first { $0.hasPrefix("Error:") }.map(String.init)
+        }
+        let insecure = try await runClient(["--insecure", "127.0.0.1:1"])
+        #expect(insecure.status != 0)
+        #expect(error(insecure.output) == "Error: --insecure needs --tls")
+        let caFile = try await runClient(["--ca-file", "/tmp/ca.pem", "127.0.0.1:1"])
+        #expect(caFile.status != 0)
+        #expect(error(caFile.output) == "Error: --ca-file needs --tls")
+    }
+
     @Test func pipedItPassesLinesThroughPlainly() async throws {
         try await withTestServer { server in
             let process = Process()
