@@ -243,6 +243,15 @@ import Testing
             try await carol.readUntil("*** bob left the room ***")
             try await carol.send("/users")
             #expect(try await carol.readLines(3) == ["Online Users (2):", "  - alice", "  - carol (you)"])
+            // The dead node is named by its NODE_ID, apart from the node that logs it (either
+            // of the other two may be the one that notices first).
+            let release = try #require(
+                try await poll(timeout: .seconds(10)) {
+                    (cluster.nodes[0].log + cluster.nodes[2].log).split(separator: "\n")
+                        .first { $0.contains("A node's heartbeat expired") }.map(String.init)
+                })
+            #expect(release.contains("dead_node_id=node2"), "\(release)")
+            #expect(release.contains("dead_node_number="), "\(release)")
 
             // Node 2 again (a new process): it catches up and its users chat with the others.
             let port = try await cluster.restartNode(1)

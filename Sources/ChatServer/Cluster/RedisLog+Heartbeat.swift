@@ -10,6 +10,9 @@ extension RedisLog {
     /// is judged only through a working connection: without Redis, nobody is declared gone.
     func beat() async {
         let timeout = "\(settings.nodeTimeout.milliseconds)"
+        // Each other node's `NODE_ID`, as its heartbeat key last held it: a node whose key
+        // is gone is named by it in the log.
+        var nodeIDs: [NodeNumber: String] = [:]
         while !isStopping {
             guard (try? await Task.sleep(for: settings.heartbeat)) != nil else { return }
             guard let beat = machine.withLockedValue({ $0.beat() }) else { continue }
@@ -26,7 +29,7 @@ extension RedisLog {
                     RESPCommand(["XINFO", "STREAM", ClusterKeys.log]),
                     RESPCommand(["XADD", ClusterKeys.log, "*", ClusterKeys.beatField, "\(node)"]),
                     RESPCommand(["HSET", ClusterKeys.applied, "\(node)", "\(beat.applied)"]),
-                ] + others.map { RESPCommand(["EXISTS", ClusterKeys.heartbeat(of: $0)]) }
+                ] + others.map { RESPCommand(["GET", ClusterKeys.heartbeat(of: $0)]) }
             let results = await beat.writer.pipeline(commands)
             machine.withLockedValue {
                 $0.beatAnswered(
@@ -53,11 +56,18 @@ extension RedisLog {
             }
             await reconnectIfDeaf(beat.writer)
             for (other, result) in zip(others, results.dropFirst(6)) {
-                guard case .success(.integer(0)) = result else { continue }
+                guard case .success(let key) = result else { continue }
+                if let id = key.string {
+                    nodeIDs[other] = id
+                    continue
+                }
                 let users = replica.read { state in state.connectionsPerNode[other] ?? 0 }
                 logger.notice(
                     "A node's heartbeat expired; its connections are released",
-                    metadata: ["node_number": "\(other)", "connections": "\(users)"])
+                    metadata: [
+                        "dead_node_id": "\(nodeIDs.removeValue(forKey: other) ?? "unknown")",
+                        "dead_node_number": "\(other)", "connections": "\(users)",
+                    ])
                 clusterMetrics?.nodeDeclaredDown()
                 submit(.nodeDown(other))
                 _ = try? await beat.writer.send(RESPCommand(["HDEL", ClusterKeys.applied, "\(other)"]))
