@@ -310,6 +310,8 @@ import Testing
             try await bob.send("/users")
             #expect(try await bob.readLines(3) == ["Online Users (2):", "  - alice", "  - bob (you)"])
             #expect(try await bob.linesUntilCaughtUp().isEmpty)
+            // A restart is not Redis refusing a reply: the read batch stays as it was.
+            for node in cluster.nodes { #expect(!node.log.contains("next_batch=")) }
         }
     }
 
@@ -686,6 +688,7 @@ import Testing
             #expect(try await bob.linesUntilCaughtUp().isEmpty)
             _ = try await cluster.nodes[node].waitForLog("(Reading the hub log failed; reconnecting)")
             #expect(cluster.redis.logText.contains("output buffer limits"))
+            #expect(cluster.nodes[node].log.contains("next_batch=500"))
         }
     }
 

@@ -14,6 +14,9 @@ extension RedisLog {
         var backoff = Self.backoff()
         var epoch = machine.withLockedValue { $0.epoch }
         var batch = ReadBatch()
+        if let joined = machine.withLockedValue({ $0.reader }) {
+            _ = batch.connected(toRun: await runID(of: joined))
+        }
         while !isStopping {
             let reader: RedisConnection
             if let current = machine.withLockedValue({ $0.reader }), epoch != nil {
@@ -50,6 +53,11 @@ extension RedisLog {
                 }
                 epoch = found
                 reader = connected
+                if batch.connected(toRun: await runID(of: connected)) {
+                    logger.warning(
+                        "Redis closed the reader, most likely for a reply over its output buffer limit; reading on in smaller batches",
+                        metadata: ["next_batch": "\(batch.count)"])
+                }
                 guard machine.withLockedValue({ $0.readerConnected(connected) }) else { return await connected.close() }
                 clusterMetrics?.reconnected(.reader)
                 logger.notice("Reading the hub log again", metadata: ["after": "\(progress.applied)"])
@@ -88,17 +96,21 @@ extension RedisLog {
                 if error is EpochChanged {
                     logger.notice("The hub log this node read is gone; reading the fresh one")
                 } else {
-                    // Perhaps Redis closed it for a reply over its output buffer limit.
-                    batch.failed()
-                    logger.warning(
-                        "Reading the hub log failed; reconnecting",
-                        metadata: ["reason": "\(error)", "next_batch": "\(batch.count)"])
+                    // Perhaps Redis closed it for a reply over its output buffer limit: told
+                    // apart from a restart once the reader is back.
+                    batch.readerFailed()
+                    logger.warning("Reading the hub log failed; reconnecting", metadata: ["reason": "\(error)"])
                 }
                 machine.withLockedValue { $0.readerLost() }
                 epoch = nil
                 await reader.close()
             }
         }
+    }
+
+    /// The `run_id` of the Redis process behind a connection (`nil` when it cannot say).
+    private func runID(of connection: RedisConnection) async -> String? {
+        (try? await connection.send(RESPCommand(["INFO", "server"])))?.string.flatMap(ReadBatch.runID(inInfo:))
     }
 
     /// Why reading on the reader's event loop paused, and the batch size to go on with.
