@@ -46,12 +46,6 @@ struct ChatServerCommand: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "chat-server")
-        let openFiles = raiseOpenFileLimit()
-        if openFiles >= 0 && openFiles < configuration.limits.maxConnections + 64 {
-            logger.warning(
-                "The open-files limit is below MAX_CONNECTIONS; raise it (ulimit -n) to hold that many",
-                metadata: ["open_files": "\(openFiles)", "max_connections": "\(configuration.limits.maxConnections)"])
-        }
 
         let threads = configuration.eventLoopThreads == 0 ? System.coreCount : configuration.eventLoopThreads
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
@@ -78,13 +72,6 @@ struct ChatServerCommand: AsyncParsableCommand {
         switch configuration.mailTransport {
         case .log:
             mailer = LogMailer(logger: Logger(label: "chat-server.mail"))
-            logger.warning(
-                """
-                DEVELOPMENT MAIL TRANSPORT: OTP codes are written to this log and no mail is sent, \
-                so e-mail addresses are NOT verified. Set SMTP_HOST (see README) or MAIL_TRANSPORT=file \
-                for real use.
-                """
-            )
         case .file(let directory):
             do {
                 mailer = try FileMailer(directory: directory, from: configuration.mailFrom)
@@ -92,7 +79,6 @@ struct ChatServerCommand: AsyncParsableCommand {
                 printError("chat-server: Invalid setting MAIL_DIR: \(error)")
                 throw ExitCode(2)
             }
-            logger.notice("OTP mails are written as .eml files", metadata: ["mail_dir": "\(directory)"])
         case .smtp(let settings):
             do {
                 mailer = try SMTPMailer(settings: settings, group: group)
@@ -100,7 +86,6 @@ struct ChatServerCommand: AsyncParsableCommand {
                 printError("chat-server: Invalid setting SMTP_CA_FILE: \(error)")
                 throw ExitCode(2)
             }
-            logger.notice("OTP mails are sent by SMTP", metadata: ["smtp": "\(settings)"])
         }
 
         let server: ChatServer
@@ -110,6 +95,9 @@ struct ChatServerCommand: AsyncParsableCommand {
             printError("chat-server: \(error)")
             throw ExitCode(2)
         }
+        // Every setting has been checked by now (the TLS pair by the server): what a start
+        // that then fails would have logged first is logged only now.
+        announce(configuration, logger: logger)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: server)]
         if configuration.tls != nil {
             services.append(
@@ -125,6 +113,30 @@ struct ChatServerCommand: AsyncParsableCommand {
         } catch {
             logger.error("Server failed", metadata: ["error": "\(error)"])
             throw ExitCode(1)
+        }
+    }
+
+    /// What the operator should know of a start whose settings are all valid.
+    private static func announce(_ configuration: ServerConfiguration, logger: Logger) {
+        let openFiles = raiseOpenFileLimit()
+        if openFiles >= 0 && openFiles < configuration.limits.maxConnections + 64 {
+            logger.warning(
+                "The open-files limit is below MAX_CONNECTIONS; raise it (ulimit -n) to hold that many",
+                metadata: ["open_files": "\(openFiles)", "max_connections": "\(configuration.limits.maxConnections)"])
+        }
+        switch configuration.mailTransport {
+        case .log:
+            logger.warning(
+                """
+                DEVELOPMENT MAIL TRANSPORT: OTP codes are written to this log and no mail is sent, \
+                so e-mail addresses are NOT verified. Set SMTP_HOST (see README) or MAIL_TRANSPORT=file \
+                for real use.
+                """
+            )
+        case .file(let directory):
+            logger.notice("OTP mails are written as .eml files", metadata: ["mail_dir": "\(directory)"])
+        case .smtp(let settings):
+            logger.notice("OTP mails are sent by SMTP", metadata: ["smtp": "\(settings)"])
         }
     }
 

@@ -65,6 +65,25 @@ import Testing
         }
     }
 
+    /// Every invalid-setting error names the value given, once, and never a secret's.
+    @Test(arguments: [
+        ("TRUSTED_PROXIES", "10.0.0.0/33", ["PROXY_PROTOCOL": "on"]),
+        ("METRICS_PORT", "abc", [:]),
+        ("PROXY_PROTOCOL", "maybe", [:]),
+        ("NODE_ID", "has space", ["CLUSTER_REDIS_URL": "redis://127.0.0.1:6379"]),
+    ])
+    func anInvalidSettingNamesTheValueGiven(name: String, value: String, more: [String: String]) async throws {
+        do {
+            _ = try await ServerConfiguration.load(
+                flags: [:], environmentFile: "/none", environment: more.merging([name: value]) { $1 })
+            Issue.record("\(name)=\(value) must stop start-up")
+        } catch {
+            let text = "\(error)"
+            #expect(text.hasPrefix("Invalid setting \(name): "), "\(text)")
+            #expect(text.components(separatedBy: value).count == 2, "the value once: \(text)")
+        }
+    }
+
     @Test func usernameBoundsMustBeOrdered() async throws {
         await #expect(throws: ConfigurationError.self) {
             try await ServerConfiguration.load(

@@ -42,6 +42,10 @@ extension ServerConfiguration {
             EnvironmentVariablesProvider(environmentVariables: environment, secretsSpecifier: secrets),
             fileProvider,
         ])
-        return try ServerConfiguration(reader: reader)
+        do {
+            return try ServerConfiguration(reader: reader)
+        } catch {
+            throw error.givenValue(SettingValues(reader: reader).given(error.setting))
+        }
     }
 }

@@ -408,13 +408,27 @@ public struct AbuseLimits: Sendable, Equatable {
 public struct ConfigurationError: Error, CustomStringConvertible, Equatable {
     public let setting: Setting
     public let problem: String
+    /// The value the setting was given, when it was given one and is not secret.
+    public private(set) var value: String?
 
     public init(_ setting: Setting, _ problem: String) {
         self.setting = setting
         self.problem = problem
     }
 
-    public var description: String { "Invalid setting \(setting.name): \(problem)" }
+    /// The same error, naming the value given (never a secret's).
+    func givenValue(_ value: String?) -> ConfigurationError {
+        var error = self
+        error.value = setting.isSecret ? nil : value
+        return error
+    }
+
+    /// `Invalid setting NAME: problem`, with the value given when the problem does not
+    /// quote it already.
+    public var description: String {
+        let given = value.map { !$0.isEmpty && !problem.contains($0) ? " (given: '\($0)')" : "" } ?? ""
+        return "Invalid setting \(setting.name): \(problem)\(given)"
+    }
 }
 
 /// Reads settings as text from a `ConfigReader`, falling back to the catalogue defaults.
@@ -424,6 +438,11 @@ struct SettingValues {
     func string(_ setting: Setting) throws(ConfigurationError) -> String {
         let value = reader.string(forKey: ConfigKey(setting.name), isSecret: setting.isSecret)
         return (value ?? setting.defaultValue).trimmingSpaces
+    }
+
+    /// The value the setting was given, if any (not its default).
+    func given(_ setting: Setting) -> String? {
+        reader.string(forKey: ConfigKey(setting.name), isSecret: setting.isSecret)?.trimmingSpaces
     }
 
     /// A whole-number setting that may be `off` (`nil`), within its range.
