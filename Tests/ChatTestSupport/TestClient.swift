@@ -97,11 +97,13 @@ public final class TestClient: Sendable {
     /// queue moving for a second. (A server loop busy elsewhere for that long looks the
     /// same; under ThreadSanitizer on a loaded machine that happened, see `.ci/run`.)
     public func stallWithAFullSendQueue(timeout: Duration = .seconds(60)) async throws {
-        try await stopReading()
-        try await sendRaw(Array(String(repeating: "/help\n", count: 8000).utf8))
+        // Taken before the flood: a server with a low MAX_SENDQ_BYTES may close the
+        // connection before the flood's send returns, and a closed channel has no addresses.
         guard let clientPort = channel.localAddress?.port, let serverPort = channel.remoteAddress?.port else {
             throw TestFailure("the connection has no addresses")
         }
+        try await stopReading()
+        try await sendRaw(Array(String(repeating: "/help\n", count: 8000).utf8))
         var last: KernelSocketQueues?
         var unchangedSince = ContinuousClock.now
         let stalled = try await poll(every: .milliseconds(50), timeout: timeout) {
