@@ -102,6 +102,9 @@ import Testing
             #expect(try await bob.readLine() == "[PM to alice]: ping")
             try await alice.send("/away")
             #expect(try await alice.readLines(2) == ["[bob]: [PM] ping", "*** You are back ***"])
+            // /users is read from bob's node's copy: a round trip through the log first makes
+            // sure that node has applied alice's entry (a CI run read it a moment before).
+            #expect(try await bob.linesUntilCaughtUp().isEmpty)
             try await bob.send("/users")
             #expect(try await bob.readLines(3) == ["Online Users (2):", "  - alice", "  - bob (you)"])
         }
