@@ -17,6 +17,8 @@ let package = Package(
         .library(name: "RedisClient", targets: ["RedisClient"]),
         .library(name: "ChatCore", targets: ["ChatCore"]),
         .library(name: "ChatMail", targets: ["ChatMail"]),
+        .library(name: "ChatHub", targets: ["ChatHub"]),
+        .library(name: "ChatCluster", targets: ["ChatCluster"]),
         .library(name: "ChatServer", targets: ["ChatServer"]),
     ],
     dependencies: [
@@ -51,12 +53,43 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The hub: the shared state and its commands (pure), the log that orders them on one
+        // node and its codec, and delivery on each event loop. Knows no connection, session,
+        // setting or store.
+        .target(
+            name: "ChatHub",
+            dependencies: [
+                "ChatCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The hub log across nodes: the node's decisions as a pure machine, and the drivers
+        // that carry them out over Redis Streams (DESIGN.md, "Growing past one machine").
+        .target(
+            name: "ChatCluster",
+            dependencies: [
+                "ChatCore",
+                "ChatHub",
+                "RedisClient",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // glibc's malloc_trim, for the server's MemoryReclaimer.
         .target(name: "CSystemMemory"),
         .target(
             name: "ChatServer",
             dependencies: [
                 "ChatCore",
+                "ChatHub",
+                "ChatCluster",
                 "ChatMail",
                 "RedisClient",
                 "CSystemMemory",
@@ -199,9 +232,34 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "ChatHubTests",
+            dependencies: [
+                "ChatHub",
+                "ChatCore",
+                "ChatTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ChatClusterTests",
+            dependencies: [
+                "ChatCluster",
+                "ChatHub",
+                "ChatCore",
+                "RedisClient",
+                "ChatTestSupport",
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "ChatServerTests",
             dependencies: [
                 "ChatServer",
+                "ChatHub",
+                "ChatCluster",
                 "RedisClient",
                 "ChatCore",
                 "ChatMail",
@@ -221,6 +279,8 @@ let package = Package(
             name: "ChatAdversarialTests",
             dependencies: [
                 "ChatServer",
+                "ChatHub",
+                "ChatCluster",
                 "ChatCore",
                 "ChatTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),

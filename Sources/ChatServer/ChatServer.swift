@@ -1,4 +1,6 @@
+import ChatCluster
 import ChatCore
+import ChatHub
 import ChatMail
 import Logging
 import NIOConcurrencyHelpers

@@ -1,4 +1,5 @@
 import ChatCore
+import ChatHub
 import NIOConcurrencyHelpers
 
 /// The node's pending OTP codes, shared by its connections. Codes never leave the node

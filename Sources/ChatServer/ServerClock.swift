@@ -1,4 +1,5 @@
 import ChatCore
+import ChatHub
 
 /// Where the server reads the time: every decision that depends on it takes its time from
 /// here, so a test can move the server's time on (an OTP code expires, a ban ends) instead

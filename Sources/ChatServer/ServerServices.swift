@@ -1,3 +1,4 @@
+import ChatHub
 import ChatMail
 import Logging
 

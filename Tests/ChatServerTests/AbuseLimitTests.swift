@@ -3,6 +3,7 @@ import ChatTestSupport
 import NIOCore
 import Testing
 
+@testable import ChatHub
 @testable import ChatServer
 
 /// Each limit of issue "Hard to abuse", over real sockets.

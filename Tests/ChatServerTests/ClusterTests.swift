@@ -7,6 +7,7 @@ import NIOPosix
 import RedisClient
 import Testing
 
+@testable import ChatCluster
 @testable import ChatServer
 
 /// Several real `chat-server` processes sharing one hub through a real `redis-server`: the

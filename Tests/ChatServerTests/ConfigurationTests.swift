@@ -5,6 +5,7 @@ import Foundation
 import RedisClient
 import Testing
 
+@testable import ChatCluster
 @testable import ChatServer
 
 @Suite struct ConfigurationTests {

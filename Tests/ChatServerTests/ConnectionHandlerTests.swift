@@ -6,6 +6,7 @@ import NIOEmbedded
 import Prometheus
 import Testing
 
+@testable import ChatHub
 @testable import ChatServer
 
 /// The connection handler driven on an `EmbeddedChannel`: it carries out what its session

@@ -1,6 +1,7 @@
 import ChatCore
 import NIOConcurrencyHelpers
 
+@testable import ChatHub
 @testable import ChatServer
 
 /// A hub log that holds every command until the test lets it through, the way a log

@@ -2,6 +2,7 @@ import ChatCore
 import ChatTestSupport
 import Testing
 
+@testable import ChatHub
 @testable import ChatServer
 
 @Suite(.serialized) struct RoomManagementTests {

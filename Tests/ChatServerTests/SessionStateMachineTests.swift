@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import Testing
 
+@testable import ChatHub
 @testable import ChatServer
 
 /// The session (login state machine and command router) without a channel.

@@ -1,3 +1,4 @@
+import ChatCluster
 import ChatCore
 import ChatMail
 import Configuration
@@ -49,9 +50,6 @@ public struct ServerConfiguration: Sendable {
     /// How often the server checks whether connection churn left memory to give back
     /// (see `MemoryReclaimer`). Not a setting: tests shorten it.
     public var memoryReclaimPeriod: Duration = .seconds(10)
-
-    /// The longest chat message, in characters (fixed by the protocol).
-    public static let maximumMessageLength = 1024
 
     /// Every setting at its default (``Setting/defaultValue``, the one place defaults live).
     public init() {
@@ -323,35 +321,6 @@ public struct ProxyProtocolSettings: Sendable, Equatable {
     public init(trustedProxies: [IPNetwork], headerTimeout: Duration) {
         self.trustedProxies = trustedProxies
         self.headerTimeout = headerTimeout
-    }
-}
-
-/// How this node joins a cluster: the Redis that carries the hub log, and its heartbeats.
-public struct ClusterSettings: Sendable, Equatable {
-    public var redis: RedisURL
-    /// Extra trusted CA certificates for `rediss://`.
-    public var caFile: String?
-    public var nodeID: String
-    public var heartbeat: Duration
-    /// A node without a heartbeat for this long is gone.
-    public var nodeTimeout: Duration
-    /// How often the snapshot is written (by one node at a time).
-    public var snapshotInterval: Duration
-    /// Entries after which the snapshot is written sooner: under heavy chat the log kept
-    /// between snapshots stays bounded in entries, not only in time.
-    public var snapshotEntries: Int
-
-    public init(
-        redis: RedisURL, caFile: String? = nil, nodeID: String, heartbeat: Duration, nodeTimeout: Duration,
-        snapshotInterval: Duration = .seconds(30), snapshotEntries: Int = 100_000
-    ) {
-        self.snapshotEntries = snapshotEntries
-        self.redis = redis
-        self.caFile = caFile
-        self.nodeID = nodeID
-        self.heartbeat = heartbeat
-        self.nodeTimeout = nodeTimeout
-        self.snapshotInterval = snapshotInterval
     }
 }
 

@@ -1,4 +1,5 @@
 import ChatCore
+import ChatHub
 import ChatMail
 import Logging
 import NIOCore

@@ -1,3 +1,4 @@
+import ChatHub
 import NIOCore
 
 /// A plain listener's address step: the client is the socket's peer. Fires

@@ -1,3 +1,4 @@
+import ChatHub
 import Logging
 import NIOCore
 import NIOTLS

@@ -1,3 +1,4 @@
+import ChatHub
 import CoreMetrics
 
 /// What the server counts, for `GET /metrics`: made once per server through swift-metrics
@@ -8,7 +9,7 @@ import CoreMetrics
 /// bans, queued lines) are read from the hub when a scrape asks (``refresh(from:)``), so
 /// the hot paths pay nothing for them. Names follow Prometheus's conventions: counters end
 /// in `_total`, every name starts with `chat_`.
-final class ChatMetrics: Sendable {
+final class ChatMetrics: DeliveryCounting {
     private let logins: Counter
     private let mailsSent: Counter
     private let mailsFailed: Counter
@@ -71,7 +72,7 @@ final class ChatMetrics: Sendable {
 
     /// What one drain of a loop's shard wrote: room lines to their recipients, private
     /// messages to theirs. Counted per drain, not per write: one atomic add for a burst.
-    func delivered(roomLines: Int, privateMessages count: Int) {
+    package func delivered(roomLines: Int, privateMessages count: Int) {
         if roomLines > 0 { deliveries.increment(by: Int64(roomLines)) }
         if count > 0 { privateMessages.increment(by: Int64(count)) }
     }

@@ -1,4 +1,5 @@
 import ChatCore
+import ChatHub
 
 /// Turns an online user's chat commands into hub commands and replies, without any I/O.
 ///
@@ -12,6 +13,12 @@ struct CommandRouter {
     let session: SessionID
     let username: String
 
+    /// The longest chat message, in characters: fixed by the protocol (SPEC.md §3, the
+    /// exact `ERROR: Message too long...` line).
+    static let maximumMessageLength = 1024
+    /// The longest topic, in characters: a topic is shown to everyone who joins.
+    static let maximumTopicLength = 256
+    /// A `/ban` without minutes lasts this long.
     static let defaultBanMinutes = 60
 
     /// - Parameters:
@@ -57,8 +64,8 @@ struct CommandRouter {
         case .topic(let text):
             let topic = text.map { TextSanitizer.sanitize($0) } ?? ""
             guard !topic.isEmpty else { return .send(hub.read { $0.topicLine(for: session) }.map { [$0] } ?? []) }
-            guard topic.count <= HubState.maximumTopicLength else {
-                return .send([UserError.topicTooLong(maximum: HubState.maximumTopicLength).line])
+            guard topic.count <= Self.maximumTopicLength else {
+                return .send([UserError.topicTooLong(maximum: Self.maximumTopicLength).line])
             }
             return .submit(.setTopic(session, text: topic))
         case .privateMessage(let target, let text):
@@ -107,8 +114,8 @@ struct CommandRouter {
     /// is too long; nothing when it is empty.
     private func clean(_ text: String) -> Clean {
         let clean = TextSanitizer.sanitize(text)
-        guard clean.count <= ServerConfiguration.maximumMessageLength else {
-            return .error(UserError.messageTooLong(maximum: ServerConfiguration.maximumMessageLength))
+        guard clean.count <= Self.maximumMessageLength else {
+            return .error(UserError.messageTooLong(maximum: Self.maximumMessageLength))
         }
         return clean.isEmpty ? .empty : .text(clean)
     }

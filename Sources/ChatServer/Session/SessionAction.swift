@@ -1,4 +1,5 @@
 import ChatCore
+import ChatHub
 import Logging
 
 /// What a session asks its connection to do in answer to one event: one value, not a list

@@ -1,3 +1,5 @@
+import ChatHub
+
 /// Something a session reports for the server's metrics (``ChatMetrics``); the connection
 /// handler counts it.
 enum SessionEvent: Equatable, Sendable {

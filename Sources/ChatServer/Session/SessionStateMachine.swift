@@ -1,4 +1,5 @@
 import ChatCore
+import ChatHub
 import Logging
 
 /// One connection's session from admission to goodbye, without any I/O: the whole login

@@ -1,0 +1,204 @@
+import ChatHub
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import RedisClient
+
+/// The log reader: reads the stream on the reader connection's event loop, in batches,
+/// reconnecting when the connection fails, and only ever in the epoch of the node's state.
+extension RedisLog {
+    /// Reads the log until the node stops, reconnecting when the connection fails. A
+    /// connection reads only in the epoch of the node's state: when the log in Redis is
+    /// another (Redis lost its data), it waits until the writer has started the node on the
+    /// fresh log, then reads that from its start.
+    func readEntries() async {
+        var backoff = Self.backoff()
+        var epoch = machine.withLockedValue { $0.epoch }
+        var batch = ReadBatch()
+        if let joined = machine.withLockedValue({ $0.reader }) {
+            _ = batch.connected(toRun: await runID(of: joined))
+        }
+        while !isStopping {
+            let reader: RedisConnection
+            if let current = machine.withLockedValue({ $0.reader }), epoch != nil {
+                reader = current
+            } else {
+                guard
+                    let connected = await RedisConnection.connect(
+                        configuration(role: "reader", commandTimeout: Self.readBlock + .seconds(5)), group: group,
+                        retryingWith: &backoff, shouldStop: { self.isStopping })
+                else { return }
+                let found = try? await connected.send(RESPCommand(["GET", ClusterKeys.epoch])).string
+                let (known, writer) = machine.withLockedValue { ($0.epoch, $0.writer) }
+                guard let found, found == known else {
+                    await connected.close()
+                    // The writer settles it: it starts the node on the fresh log.
+                    if known != nil, let writer { await writer.close() }
+                    // Waits for the writer's task, which has no signal to wait on here.
+                    guard (try? await Task.sleep(for: .milliseconds(100))) != nil else { return }
+                    continue
+                }
+                // Behind the trimmed log (cut off for longer than the log keeps): what was
+                // missed cannot be read any more, so the node starts again from the snapshot.
+                if let info = try? await StreamInfo(connected.send(RESPCommand(["XINFO", "STREAM", ClusterKeys.log]))),
+                    info.missedEntries(applied: progress.applied, position: progress.position)
+                {
+                    do {
+                        try await startAgainFromSnapshot(connected, trimmed: info.trimmedCount)
+                    } catch {
+                        logger.error("The snapshot could not be loaded; trying again", metadata: ["error": "\(error)"])
+                        await connected.close()
+                        guard (try? await Task.sleep(for: .seconds(1))) != nil else { return }
+                        continue
+                    }
+                }
+                epoch = found
+                reader = connected
+                if batch.connected(toRun: await runID(of: connected)) {
+                    logger.warning(
+                        "Redis closed the reader, most likely for a reply over its output buffer limit; reading on in smaller batches",
+                        metadata: ["next_batch": "\(batch.count)"])
+                }
+                guard machine.withLockedValue({ $0.readerConnected(connected) }) else { return await connected.close() }
+                clusterMetrics?.reconnected(.reader)
+                logger.notice("Reading the hub log again", metadata: ["after": "\(progress.applied)"])
+            }
+            do {
+                guard let epoch else { throw EpochChanged() }
+                while !isStopping {
+                    let pause = try await readOnLoop(reader, epoch: epoch, batch: batch).get()
+                    batch = pause.batch
+                    switch pause.reason {
+                    case .stopping:
+                        return
+                    case .failed(let error):
+                        throw error
+                    case .mustCheckTrim(let entries, let after):
+                        // Checked when the answer is in, not when the read was sent: a read
+                        // sent into a partition runs only after it, perhaps after a trim.
+                        // Trimming only grows, so a check after the read misses no gap (it may
+                        // see one that came after the read: then the node starts again
+                        // needlessly, which only happens to a node whose heartbeat lapsed).
+                        let answer = try await reader.send(RESPCommand(["XINFO", "STREAM", ClusterKeys.log]))
+                        if let info = StreamInfo(answer),
+                            info.missedEntries(applied: after, position: progress.position)
+                        {
+                            try await startAgainFromSnapshot(reader, trimmed: info.trimmedCount)
+                            continue
+                        }
+                        machine.withLockedValue { $0.trimChecked() }
+                        // (The read was counted in the batch size when it came in.)
+                        guard apply(entries, epoch: epoch) else { throw EpochChanged() }
+                        settleInDoubtAppends()
+                    }
+                }
+            } catch {
+                guard !isStopping else { return }
+                if error is EpochChanged {
+                    logger.notice("The hub log this node read is gone; reading the fresh one")
+                } else {
+                    // Perhaps Redis closed it for a reply over its output buffer limit: told
+                    // apart from a restart once the reader is back.
+                    batch.readerFailed()
+                    logger.warning("Reading the hub log failed; reconnecting", metadata: ["reason": "\(error)"])
+                }
+                machine.withLockedValue { $0.readerLost() }
+                epoch = nil
+                await reader.close()
+            }
+        }
+    }
+
+    /// The `run_id` of the Redis process behind a connection (`nil` when it cannot say).
+    private func runID(of connection: RedisConnection) async -> String? {
+        (try? await connection.send(RESPCommand(["INFO", "server"])))?.string.flatMap(ReadBatch.runID(inInfo:))
+    }
+
+    /// Why reading on the reader's event loop paused, and the batch size to go on with.
+    struct ReadPause: Sendable {
+        enum Reason: Sendable {
+            case stopping
+            case failed(any Error)
+            /// The entries were read while this node's heartbeat key may have expired: the
+            /// log may have been trimmed past them, which needs a look before they apply.
+            case mustCheckTrim([StreamEntry], after: StreamID)
+        }
+
+        var reason: Reason
+        var batch: ReadBatch
+    }
+
+    /// The reader read in an epoch that is not the node's any more.
+    struct EpochChanged: Error {}
+
+    /// Reads and applies the log, batch after batch, on the reader connection's event loop:
+    /// a reply is applied where it is parsed. A read awaited in a task cost two hand-overs
+    /// between threads per batch (the reply to the task's thread, the next read back to the
+    /// loop): 1 703 futex calls in 4 s of a busy node, against 58 now (BENCHMARKS.md). The
+    /// task takes over again only for what needs more than one command: a trim check, an
+    /// error, the node stopping.
+    private func readOnLoop(_ reader: RedisConnection, epoch: String, batch: ReadBatch) -> EventLoopFuture<ReadPause> {
+        let paused = reader.eventLoop.makePromise(of: ReadPause.self)
+        readNext(reader, epoch: epoch, batch: batch, paused: paused)
+        return paused.futureResult
+    }
+
+    /// One read; its answer, applied, sends the next.
+    ///
+    /// Redis answers a blocked `XREAD` right after the first `XADD` that reaches it, even
+    /// when more `XADD`s of the same write wait behind it: a node's appends of one loop tick
+    /// leave in one write, so a blocked read came back with one entry and the rest came with
+    /// the next read. Each such lone line cost a drain, and a write to every member, of its
+    /// own (about a third of a cluster node's drains under load). So an answer to a blocked
+    /// read is held, and a read that does not block fetches what came with it; both apply
+    /// together. While entries keep coming, reads do not block; the first that finds nothing
+    /// is followed by one that does.
+    /// - Parameters:
+    ///   - held: entries read but not applied yet (the answer to a blocked read).
+    ///   - blocking: whether this read waits for new entries (`BLOCK`).
+    private func readNext(
+        _ reader: RedisConnection, epoch: String, batch: ReadBatch, paused: EventLoopPromise<ReadPause>,
+        held: [StreamEntry] = [], blocking: Bool = true
+    ) {
+        let (applied, isStopping) = machine.withLockedValue { ($0.lastApplied, $0.isStopping) }
+        guard !isStopping else { return paused.succeed(ReadPause(reason: .stopping, batch: batch)) }
+        var arguments = ["XREAD", "COUNT", "\(batch.count)"]
+        if blocking { arguments += ["BLOCK", "\(Self.readBlock.milliseconds)"] }
+        arguments += ["STREAMS", ClusterKeys.log, "\(held.last?.id ?? applied)"]
+        reader.sendWithoutWaiting(RESPCommand(arguments)).whenComplete { result in
+            var batch = batch
+            let read: [StreamEntry]
+            var entries = held
+            do {
+                read = try StreamEntry.entries(ofXREAD: result.get())
+                if blocking && !read.isEmpty {
+                    // Not counted in the batch size yet: a full read would double the next
+                    // one, whose reply Redis may refuse, and these would be lost with it on
+                    // every try.
+                    return self.readNext(
+                        reader, epoch: epoch, batch: batch, paused: paused, held: read, blocking: false)
+                }
+                batch.succeeded(entries: read.count)
+                entries += read
+                if !entries.isEmpty, self.machine.withLockedValue({ $0.needsTrimCheck() }) {
+                    return paused.succeed(ReadPause(reason: .mustCheckTrim(entries, after: applied), batch: batch))
+                }
+                guard self.apply(entries, epoch: epoch) else { throw EpochChanged() }
+                self.settleInDoubtAppends()
+            } catch {
+                return paused.succeed(ReadPause(reason: .failed(error), batch: batch))
+            }
+            guard !read.isEmpty else {
+                // Nothing new: wait for it.
+                return self.readNext(reader, epoch: epoch, batch: batch, paused: paused)
+            }
+            // Queued behind the drain the batch scheduled on this loop: the next read goes
+            // out once this loop's members have been written to, so what arrives meanwhile
+            // comes as one batch, and a loop that falls behind reads more slowly instead of
+            // letting its shard's queue grow.
+            reader.eventLoop.execute { [batch] in
+                self.readNext(reader, epoch: epoch, batch: batch, paused: paused, blocking: false)
+            }
+        }
+    }
+}

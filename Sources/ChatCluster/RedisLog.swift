@@ -1,0 +1,198 @@
+import ChatCore
+import ChatHub
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOSSL
+import RedisClient
+
+/// The hub log of a cluster node: commands are appended to one Redis Stream
+/// (``ClusterKeys/log``), every node reads the whole stream and applies each entry to its
+/// own full ``HubReplica``, at the entry's time, and carries out the effects for its own
+/// sessions. A node's own users' lines reach them when they come back from the stream,
+/// so every member on every node sees a room's lines in the one order of the stream.
+///
+/// Two connections: the writer (appends, heartbeats) and the reader (`XREAD BLOCK`, which
+/// holds its connection while it waits). Each reconnects with backoff and jitter; the
+/// reader resumes after the last entry it applied, so nothing is skipped or applied twice.
+///
+/// The decisions are ``ClusterNodeMachine``'s, held under one lock; this type and its
+/// drivers, one job per file, carry them out: appending (here), joining
+/// (`RedisLog+Joining`), reading (`RedisLog+Reading`), the writer's reconnects and a fresh
+/// log (`RedisLog+Writer`), heartbeats (`RedisLog+Heartbeat`) and snapshots
+/// (`RedisLog+Snapshots`).
+package final class RedisLog: NodeLog {
+    typealias Machine = ClusterNodeMachine<RedisConnection, ContinuousClock>
+
+    package let replica: HubReplica
+    let settings: ClusterSettings
+    /// The settings every replica must decide with alike (``SettingsFingerprint``).
+    let fingerprint: String
+    let logger: Logger
+    let group: any EventLoopGroup
+    private let tls: TLSConfiguration?
+    let clusterMetrics: ClusterMetrics?
+    /// Every decision, and the connections they are about.
+    let machine: NIOLockedValueBox<Machine>
+    /// Ends when ``stop()`` is called: ``run()`` waits on it. (A stream, not a promise: a
+    /// node that never joined never stops, and a promise left pending must not be dropped.)
+    private let stopped: AsyncStream<Void>
+    private let endRun: AsyncStream<Void>.Continuation
+    /// The state's limits (a loaded snapshot takes them).
+    let configuration: HubState.Configuration
+    /// Held while a batch is applied, so a snapshot takes a state and the id of the last
+    /// entry in it that belong together. (Taken before the machine's lock, never after.)
+    let applying = NIOLock()
+
+    /// How long one `XREAD` waits for new entries before asking again.
+    static let readBlock = Duration.seconds(2)
+
+    /// Reconnecting: from 50 ms, at most a second apart. Attempts against a Redis that is down
+    /// cost little, and every second of waiting is a second of refused commands.
+    static func backoff() -> ReconnectBackoff {
+        ReconnectBackoff(initial: .milliseconds(50), maximum: .seconds(1))
+    }
+
+    package init(
+        eventLoops: [any EventLoop], configuration: HubState.Configuration, settings: ClusterSettings,
+        maxSendQueueBytes: Int, metrics: (any DeliveryCounting)?, clusterMetrics: ClusterMetrics? = nil, logger: Logger,
+        group: any EventLoopGroup
+    ) {
+        self.clusterMetrics = clusterMetrics
+        var configuration = configuration
+        // Sessions of other nodes name their own shards: room membership counts every
+        // node's shards, so the state has room for as many as any node may have.
+        configuration.shardCount = 64
+        self.replica = HubReplica(
+            eventLoops: eventLoops, configuration: configuration, maxSendQueueBytes: maxSendQueueBytes,
+            metrics: metrics)
+        self.settings = settings
+        self.fingerprint = SettingsFingerprint.of(configuration)
+        self.configuration = configuration
+        self.machine = NIOLockedValueBox(
+            Machine(
+                clock: ContinuousClock(),
+                timing: .init(heartbeat: settings.heartbeat, nodeTimeout: settings.nodeTimeout)))
+        var logger = logger
+        logger[metadataKey: "node_id"] = "\(settings.nodeID)"
+        self.logger = logger
+        self.group = group
+        if settings.redis.usesTLS {
+            var tls = TLSConfiguration.makeClientConfiguration()
+            if let caFile = settings.caFile { tls.additionalTrustRoots = [.file(caFile)] }
+            self.tls = tls
+        } else {
+            self.tls = nil
+        }
+        (self.stopped, self.endRun) = AsyncStream<Void>.makeStream()
+    }
+
+    // MARK: HubLog
+
+    package func submit(_ command: HubCommand) {
+        let writer: RedisConnection
+        let sequence: UInt64
+        let node: NodeNumber
+        switch machine.withLockedValue({ $0.submit(command) }) {
+        case .refuse(let logOutage):
+            if logOutage { self.logOutage(because: "no connection to Redis") }
+            return unavailable(command)
+        case .append(let connection, let number, let ownNode):
+            (writer, sequence, node) = (connection, number, ownNode)
+        }
+        let append = RESPCommand(bytes: [
+            Array("XADD".utf8), Array(ClusterKeys.log.utf8), [UInt8(ascii: "*")], Array(ClusterKeys.commandField.utf8),
+            LogEntryCoding.encode(command), Array(ClusterKeys.tagField.utf8),
+            Array(AppendLedger.entryTag(node: node, sequence: sequence).utf8),
+        ])
+        // Its deadline is watched by the connection's one timer: a Redis that hangs closes
+        // the writer, and the appends still waiting are in doubt.
+        writer.sendWithoutWaiting(append).whenFailure { error in
+            let rejected = (error as? RedisError)?.code == .server
+            let (logOutage, refused) = self.machine.withLockedValue {
+                $0.appendFailed(sequence: sequence, rejectedByRedis: rejected)
+            }
+            if logOutage { self.logOutage(because: "\(error)") }
+            if let refused { self.unavailable(refused) }
+        }
+    }
+
+    /// Logs the loss of Redis (the machine says when: once per outage).
+    private func logOutage(because reason: String) {
+        logger.error(
+            "Cannot append to the cluster's hub log; commands are refused until Redis is back",
+            metadata: ["reason": "\(reason)", "redis": "\(settings.redis)"])
+    }
+
+    /// A command that is not in the log: its requester is told the chat is briefly
+    /// unavailable; a release is kept and sent again once Redis is back.
+    func unavailable(_ command: HubCommand) {
+        if case .release(let id) = command {
+            let held = replica.read { $0.connections[id] != nil }
+            return machine.withLockedValue { $0.keepRelease(id, isHeld: held) }
+        }
+        let replica = self.replica
+        if let refusal = command.refusalWhileUnavailable(address: { id in replica.read { $0.sessions[id]?.address } }) {
+            clusterMetrics?.commandRefused()
+            replica.deliver([refusal])
+        }
+    }
+
+    package var now: LogTime {
+        max(LocalLog.wallClock(), replica.lastTime)
+    }
+
+    // MARK: Running
+
+    package func run() async {
+        await withTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { await self.readEntries() }
+            tasks.addTask { await self.keepWriterConnected() }
+            tasks.addTask { await self.beat() }
+            tasks.addTask { await self.writeSnapshots() }
+            for await _ in stopped {}
+            tasks.cancelAll()
+        }
+    }
+
+    var isStopping: Bool { machine.withLockedValue { $0.isStopping } }
+
+    /// The id of the last entry applied, and how many entries the log had taken up to it.
+    var progress: (applied: StreamID, position: Int64?) {
+        machine.withLockedValue { ($0.lastApplied, $0.position) }
+    }
+
+    // MARK: Shutdown
+
+    package func beginShutdown(on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
+        let (allClosed, began) = replica.awaitAllClosed(on: eventLoop) { _ in false }
+        if began { replica.beginLeaving(notice: HubState.encode(ServerLine.shuttingDown)) }
+        return allClosed
+    }
+
+    /// Leaves the cluster: the heartbeat key goes (the node's users already left through
+    /// the log), the connections close, ``run()`` returns.
+    package func stop() async {
+        let (writer, reader) = machine.withLockedValue { $0.stop() }
+        if let writer {
+            _ = await writer.pipeline([
+                RESPCommand(["DEL", ClusterKeys.heartbeat(of: replica.node)]),
+                RESPCommand(["HDEL", ClusterKeys.applied, "\(replica.node)"]),
+            ])
+            await writer.close()
+        }
+        await reader?.close()
+        endRun.finish()
+        logger.notice("Left the cluster")
+    }
+
+    func configuration(role: String, commandTimeout: Duration) -> RedisConnection.Configuration {
+        RedisConnection.Configuration(
+            url: settings.redis, clientName: "chat-\(settings.nodeID)-\(role)", connectTimeout: .seconds(5),
+            commandTimeout: commandTimeout, tls: tls)
+    }
+
+    func connect(role: String, commandTimeout: Duration) async throws -> RedisConnection {
+        try await RedisConnection.connect(configuration(role: role, commandTimeout: commandTimeout), group: group)
+    }
+}

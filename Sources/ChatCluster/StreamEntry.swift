@@ -1,0 +1,103 @@
+import ChatHub
+import RedisClient
+
+/// One entry of the hub log as read back: its id and its field-value pairs.
+package struct StreamEntry: Sendable {
+    var id: StreamID
+    var fields: [String: [UInt8]]
+
+    enum ReadError: Error, CustomStringConvertible {
+        case unexpected(String)
+
+        var description: String {
+            switch self {
+            case .unexpected(let what): "unexpected XREAD reply: \(what)"
+            }
+        }
+    }
+
+    /// The entries of one stream in an `XREAD` reply: a map (RESP3) or an array of
+    /// [key, entries] pairs (RESP2), or null when the wait ran out.
+    static func entries(ofXREAD reply: RESPValue) throws(ReadError) -> [StreamEntry] {
+        let streams: [RESPValue]
+        switch reply {
+        case .null: return []
+        case .map(let pairs): streams = pairs.map(\.value)
+        case .array(let pairs):
+            streams = try pairs.map { pair throws(ReadError) in
+                guard case .array(let keyAndEntries) = pair, keyAndEntries.count == 2 else {
+                    throw .unexpected("a stream that is not [key, entries]")
+                }
+                return keyAndEntries[1]
+            }
+        default: throw .unexpected("not a map")
+        }
+        guard let only = streams.first else { return [] }
+        return try entries(ofRange: only)
+    }
+
+    /// The entries of an `XRANGE`/`XREVRANGE` reply (or one stream of an `XREAD` reply).
+    static func entries(ofRange reply: RESPValue) throws(ReadError) -> [StreamEntry] {
+        guard case .array(let items) = reply else { throw .unexpected("entries that are not an array") }
+        return try items.map { item throws(ReadError) in
+            guard case .array(let idAndFields) = item, idAndFields.count == 2,
+                let idText = idAndFields[0].string, let id = StreamID(idText)
+            else { throw .unexpected("an entry that is not [id, fields]") }
+            var fields: [String: [UInt8]] = [:]
+            if case .array(let flat) = idAndFields[1] {
+                var index = 0
+                while index + 1 < flat.count {
+                    if let name = flat[index].string, case .bulkString(let value) = flat[index + 1] {
+                        fields[name] = value
+                    }
+                    index += 2
+                }
+            }
+            return StreamEntry(id: id, fields: fields)
+        }
+    }
+}
+
+/// What `XINFO STREAM` says of the hub log that a node checks itself against.
+package struct StreamInfo: Sendable {
+    /// Every entry ever appended (Redis 7 counts them), trimmed or not.
+    var entriesAdded: Int64
+    /// The entries in it now.
+    var length: Int64
+    /// The oldest entry left.
+    var firstID: StreamID
+
+    /// The entries trimmed away (the log is only ever trimmed, never deleted from).
+    var trimmedCount: Int64 { entriesAdded - length }
+
+    /// Whether a node that applied up to `applied`, the `position`th entry of the log, has
+    /// missed entries that were trimmed: more were trimmed than it read. Without a position
+    /// (a snapshot that did not say), whether what it applied is gone and something after it.
+    func missedEntries(applied: StreamID, position: Int64?) -> Bool {
+        if let position { return trimmedCount > position }
+        return trimmedCount > 0 && firstID > applied
+    }
+
+    /// From the reply: a map (RESP3) or a flat array of names and values (RESP2); `nil`
+    /// when it is neither, or lacks the fields (Redis before 7).
+    init?(_ reply: RESPValue) {
+        var fields: [String: RESPValue] = [:]
+        switch reply {
+        case .map(let pairs):
+            for pair in pairs { if let name = pair.key.string { fields[name] = pair.value } }
+        case .array(let flat):
+            var index = 0
+            while index + 1 < flat.count {
+                if let name = flat[index].string { fields[name] = flat[index + 1] }
+                index += 2
+            }
+        default: return nil
+        }
+        guard case .integer(let added) = fields["entries-added"], case .integer(let length) = fields["length"],
+            let first = fields["recorded-first-entry-id"]?.string.flatMap(StreamID.init)
+        else { return nil }
+        entriesAdded = added
+        self.length = length
+        firstID = first
+    }
+}
