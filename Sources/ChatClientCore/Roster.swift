@@ -1,5 +1,5 @@
 /// The names of users online, as far as the client has seen: learned from `/users`
-/// output, join and leave notices, and who speaks. Tab completion offers them.
+/// output, join and leave notices, name changes, and who speaks. Tab completion offers them.
 public struct Roster: Sendable {
     /// Lower-cased name to the name as spelled.
     private var names: [String: String] = [:]
@@ -42,6 +42,15 @@ public struct Roster: Sendable {
             let name = line.dropFirst(4).dropLast(" left the room ***".count)
             if ServerLineKind.isName(name) { names[name.lowercased()] = nil }
             return
+        }
+        if line.hasPrefix("*** "), line.hasSuffix(" ***") {
+            let parts = line.dropFirst(4).dropLast(4).split(separator: " is now known as ")
+            if parts.count == 2, ServerLineKind.isName(parts[0]), ServerLineKind.isName(parts[1]) {
+                let (old, new) = (parts[0], parts[1])
+                names[old.lowercased()] = nil
+                insert(String(new))
+                return
+            }
         }
         switch ServerLineKind(line) {
         case .chat(let from, _), .privateMessage(let from, _): insert(from)

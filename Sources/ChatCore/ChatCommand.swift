@@ -22,6 +22,8 @@ public enum ChatCommand: Equatable, Sendable {
     case wall(String)
     /// Away with this message; `nil`: back.
     case away(String?)
+    /// Change one's username in place.
+    case nick(String)
     case quit
 
     /// Parses one trimmed, non-empty line.
@@ -59,6 +61,7 @@ public enum ChatCommand: Equatable, Sendable {
         case "/kick": return single.map { .kick($0) }
         case "/unignore": return single.map { .unignore($0) }
         case "/unban": return single.map { .unban($0) }
+        case "/nick": return single.map { .nick($0) }
         case "/ignore":
             guard rest.isEmpty || single != nil else { return nil }
             return .ignore(single)
@@ -176,6 +179,10 @@ extension ChatCommand {
         Description(
             "/away [message]", "Mark yourself away, or back",
             "With a message, marks you away: /users and /who show it, and whoever sends you a private message is told, once, until you are back. Without one, or when you next send anything, you are back."
+        ),
+        Description(
+            "/nick <name>", "Change your username",
+            "Takes a new name under the same rules as at login; your room sees the change, and ignore lists, /reply, room ownership and invitations follow you. A few changes a minute at most."
         ),
         Description("/quit", "Disconnect from the server", "Says goodbye and closes the connection."),
     ]

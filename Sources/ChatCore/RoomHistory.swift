@@ -39,6 +39,11 @@ public struct RoomHistory<Line> {
     }
 
     public var isEmpty: Bool { entries.isEmpty }
+
+    /// Changes every kept line in place (a sender who took a new name).
+    public mutating func updateEach(_ change: (inout Line) -> Void) {
+        for index in entries.indices { change(&entries[index].line) }
+    }
 }
 
 extension RoomHistory: Sendable where Line: Sendable {}

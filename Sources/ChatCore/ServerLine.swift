@@ -89,6 +89,8 @@ public enum ServerLine {
     public static func nowAway(_ message: String) -> String { system("You are away: \(message)") }
     /// To the user who is back (`/away`, or sending anything).
     public static let back = system("You are back")
+    /// To the room of a user who took a new name with `/nick` (SPEC.md §12), the user included.
+    public static func renamed(from old: String, to new: String) -> String { system("\(old) is now known as \(new)") }
 
     /// One row of `/rooms`.
     public struct RoomListing: Sendable, Equatable {

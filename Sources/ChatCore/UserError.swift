@@ -37,6 +37,9 @@ public enum UserError: Error, Equatable, Sendable {
     case banned
     case topicTooLong(maximum: Int)
     case tooManyCodes(retryAfterSeconds: Int)
+    /// `/nick` with the name the user already has.
+    case alreadyNamed(String)
+    case renamingTooFast(retryAfterSeconds: Int)
     case tooManyInvalidEmails
     case loginTimedOut
     case serverFull
@@ -116,6 +119,10 @@ public enum UserError: Error, Equatable, Sendable {
             return "Topic too long. Maximum length is \(maximum) characters."
         case .tooManyCodes(let seconds):
             return "Too many codes requested. Try again in \(seconds) seconds."
+        case .alreadyNamed(let name):
+            return "You are already known as \(name)."
+        case .renamingTooFast(let seconds):
+            return "Too many name changes. Try again in \(seconds) seconds."
         case .tooManyInvalidEmails:
             return "Too many invalid email addresses."
         case .loginTimedOut:

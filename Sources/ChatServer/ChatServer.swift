@@ -88,7 +88,8 @@ public final class ChatServer: Service, Sendable {
                 perAddressPerHour: limits.otpRequestsPerHour,
                 perClientPerHour: limits.otpRequestsPerIPPerHour,
                 perMinute: limits.otpRequestsPerMinute),
-            presenceNoticeMaxMembers: configuration.presenceNoticeMaxMembers)
+            presenceNoticeMaxMembers: configuration.presenceNoticeMaxMembers,
+            renamesPerMinute: limits.nickChangesPerMinute)
         let log: any NodeLog
         if let cluster = configuration.cluster {
             log = RedisLog(

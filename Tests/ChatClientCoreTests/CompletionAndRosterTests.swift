@@ -15,6 +15,8 @@ struct CompletionAndRosterTests {
         roster.learn(from: ServerLine.action(by: "erin", "waves"))
         roster.learn(from: ServerLine.leftRoom("Bob"))
         #expect(roster.all == ["alice", "carol", "dave", "erin"])
+        roster.learn(from: ServerLine.renamed(from: "dave", to: "David"))
+        #expect(roster.all == ["alice", "carol", "David", "erin"])
         // A new /users list replaces what was known.
         for line in ServerLine.userList([("zed", false, nil)], caller: "zed") { roster.learn(from: line) }
         #expect(roster.all == ["zed"])

@@ -82,7 +82,7 @@ import Testing
     }
 
     @Test func aSnapshotOfAnotherFormatIsRefusedNotMisread() {
-        let future = Array("chat-snapshot/3 5-0\n{\"anything\":1}".utf8)
+        let future = Array("chat-snapshot/4 5-0\n{\"anything\":1}".utf8)
         #expect(throws: HubSnapshot.ReadError.self) { try HubSnapshot.read(future, configuration: configuration) }
         #expect(throws: HubSnapshot.ReadError.self) {
             try HubSnapshot.read(Array("hello".utf8), configuration: configuration)
@@ -90,7 +90,7 @@ import Testing
         do {
             _ = try HubSnapshot.read(future, configuration: configuration)
         } catch {
-            #expect("\(error)" == "{chat}:snapshot is of format 3, this version reads 1 to 2 only")
+            #expect("\(error)" == "{chat}:snapshot is of format 4, this version reads 1 to 3 only")
         }
     }
 
@@ -124,8 +124,9 @@ import Testing
         #expect(loaded.configuration == mine)
     }
 
-    /// The format before this one (the state's fields without its configuration) still loads.
-    @Test func aSnapshotOfTheFormatBeforeLoads() throws {
+    /// The formats before this one still load: format 1 held the state's fields without its
+    /// configuration, format 2 had no `/nick` throttle (in the state or its configuration).
+    @Test(arguments: [1, 2]) func aSnapshotOfAFormatBeforeLoads(format: Int) throws {
         var original = busyState()
         // A session id past 2^53 (a high node number) survives the conversion exactly.
         let far = address(9, node: 1 << 20)
@@ -133,9 +134,17 @@ import Testing
         #expect(far.id > 1 << 53)
         var object = try #require(
             try JSONSerialization.jsonObject(with: JSONEncoder().encode(original)) as? [String: Any])
-        object["configuration"] = nil
-        object["isShuttingDown"] = nil
-        let stored = Array("chat-snapshot/1 5-0 9\n".utf8) + Array(try JSONSerialization.data(withJSONObject: object))
+        object["renames"] = nil
+        if format == 1 {
+            object["configuration"] = nil
+            object["isShuttingDown"] = nil
+        } else {
+            var old = try #require(object["configuration"] as? [String: Any])
+            old["renamesPerMinute"] = nil
+            object["configuration"] = old
+        }
+        let stored =
+            Array("chat-snapshot/\(format) 5-0 9\n".utf8) + Array(try JSONSerialization.data(withJSONObject: object))
         var (loaded, upTo, position) = try HubSnapshot.read(stored, configuration: configuration)
         #expect(upTo == StreamID(milliseconds: 5, sequence: 0) && position == 9)
         #expect(loaded.connections == original.connections)
@@ -167,7 +176,7 @@ import Testing
     @Test func everyFieldCounts() {
         let base = HubState.Configuration(historySize: 7, maxConnectionsPerIP: 2)
         var changes: [HubState.Configuration] = []
-        for change in 0..<10 {
+        for change in 0..<11 {
             var other = base
             switch change {
             case 0: other.shardCount = 2
@@ -179,13 +188,14 @@ import Testing
             case 6: other.codeRequests.perAddressPerHour = 1
             case 7: other.codeRequests.perClientPerHour = 1
             case 8: other.codeRequests.perMinute = 1
-            default: other.presenceNoticeMaxMembers = 1
+            case 9: other.presenceNoticeMaxMembers = 1
+            default: other.renamesPerMinute = 1
             }
             changes.append(other)
         }
         let lines = Set(([base] + changes).map(SettingsFingerprint.of))
-        #expect(lines.count == 11)
-        // The version, then the ten fields (the four of the code-request limits one by one).
-        #expect(SettingsFingerprint.of(base).split(separator: " ").count == 11)
+        #expect(lines.count == 12)
+        // The version, then the eleven fields (the four of the code-request limits one by one).
+        #expect(SettingsFingerprint.of(base).split(separator: " ").count == 12)
     }
 }

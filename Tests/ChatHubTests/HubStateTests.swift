@@ -104,6 +104,68 @@ import Testing
             ])
     }
 
+    /// `/nick`: the name moves (the old one is free at once), the room is told, what is
+    /// kept by session or address stays, and what others hold by name follows.
+    @Test mutating func aRenameMovesTheNameAndWhatOthersHoldByIt() throws {
+        state = HubState(
+            configuration: .init(shardCount: 2, historySize: 10, maxConnectionsPerIP: 1, renamesPerMinute: 2))
+        let alice = login("alice", ip: "10.0.0.1")
+        let bob = login("bob", ip: "10.0.0.2", shard: 1)
+        _ = state.apply(.create(alice.id, room: RoomName("#den")!, isPrivate: true), at: now)
+        _ = state.apply(.invite(alice.id, target: "bob"), at: now)
+        _ = state.apply(.join(bob.id, room: RoomName("#den")!), at: now)
+        _ = state.apply(.say(alice.id, text: "mine", isAction: false), at: now)
+        _ = state.apply(.setAway(bob.id, message: "lunch"), at: now)
+        #expect(lines(state.apply(.privateMessage(alice.id, target: "bob", text: "hi"), at: now))[alice.id]?.count == 2)
+
+        // The rules of a login: a name taken in any case, and the name one has.
+        #expect(
+            lines(state.apply(.rename(alice.id, to: "BOB"), at: now)) == [
+                alice.id: ["ERROR: Username 'BOB' is already taken."]
+            ])
+        #expect(
+            lines(state.apply(.rename(alice.id, to: "alice"), at: now)) == [
+                alice.id: ["ERROR: You are already known as alice."]
+            ])
+
+        let effects = state.apply(.rename(alice.id, to: "alicia"), at: now)
+        #expect(answers(effects) == [.renamed(from: "alice", to: "alicia")])
+        let den = try #require(state.rooms["#den"])
+        guard case .room(den.id, let line, nil, let shards) = effects.dropFirst().first else {
+            Issue.record("no line to the room: \(effects)")
+            return
+        }
+        #expect(String(buffer: line) == "*** alice is now known as alicia ***\n")
+        #expect(shards == 0b11)
+        guard case .renamed(fromKey: "alice", to: "alicia") = effects.last else {
+            Issue.record("no rename for the shards: \(effects)")
+            return
+        }
+        #expect(state.member(named: "alice") == nil)
+        #expect(state.member(named: "ALICIA")?.0 == alice.id)
+        #expect(state.rooms["#den"]?.owner == alice.id)
+        // Her line in the history counts as the new name's (for those who ignore her).
+        #expect(state.rooms["#den"]?.history.recent(at: now).map(\.sender) == ["alicia"])
+        // bob's away notice was given to alice: not again under her new name.
+        #expect(
+            lines(state.apply(.privateMessage(alice.id, target: "bob", text: "again"), at: now))[alice.id] == [
+                "[PM to bob]: again"
+            ])
+        // The old name is free at once.
+        state.configuration.maxConnectionsPerIP = 2
+        _ = login("alice", ip: "10.0.0.1")
+
+        // A change of case keeps the name; a third change in a minute waits.
+        #expect(
+            answers(state.apply(.rename(alice.id, to: "Alicia"), at: now)) == [.renamed(from: "alicia", to: "Alicia")])
+        #expect(
+            lines(state.apply(.rename(alice.id, to: "ally"), at: now)) == [
+                alice.id: ["ERROR: Too many name changes. Try again in 60 seconds."]
+            ])
+        now = LogTime(milliseconds: now.milliseconds + 60_000)
+        #expect(answers(state.apply(.rename(alice.id, to: "ally"), at: now)) == [.renamed(from: "Alicia", to: "ally")])
+    }
+
     @Test mutating func aNodeGoingDownReleasesEveryConnectionItHeld() {
         let alice = login("alice", onNode: 1, ip: "10.0.0.1")
         _ = login("bob", onNode: 2, ip: "10.0.0.2")

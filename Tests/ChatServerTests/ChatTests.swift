@@ -55,6 +55,67 @@ import Testing
         }
     }
 
+    /// `/nick` (SPEC.md §12): the room is told, the old name is free at once, and what others
+    /// hold by name (an ignore list, `/reply`) and the room's ownership follow the user.
+    @Test func aUserTakesANewNameAndWhatOthersHoldByItFollows() async throws {
+        try await withTestServer { server in
+            let alice = try await server.login("alice")
+            let bob = try await server.login("bob")
+            let carol = try await server.login("carol")
+            try await alice.readUntil("*** carol joined the room ***")
+            try await bob.readUntil("*** carol joined the room ***")
+            try await bob.send("/ignore alice")
+            #expect(try await bob.readLine() == "*** You are now ignoring alice ***")
+            try await alice.send("/msg carol psst")
+            #expect(try await alice.readLine() == "[PM to carol]: psst")
+            #expect(try await carol.readLine() == "[alice]: [PM] psst")
+
+            // The rules of a login.
+            try await alice.send("/nick BOB")
+            #expect(try await alice.readLine() == "ERROR: Username 'BOB' is already taken.")
+            try await alice.send("/nick al!ce")
+            #expect(try await alice.readLine() == UserError.invalidUsername(.characters).line)
+            try await alice.send("/nick")
+            #expect(try await alice.readLine() == "ERROR: Usage: /nick <name>")
+            try await alice.send("/nick alice")
+            #expect(try await alice.readLine() == "ERROR: You are already known as alice.")
+
+            try await alice.send("/nick alicia")
+            for client in [alice, bob, carol] {
+                #expect(try await client.readLine() == "*** alice is now known as alicia ***")
+            }
+            // bob still ignores her, under her new name.
+            try await bob.send("/ignore")
+            #expect(try await bob.readLines(2) == ["Ignored Users (1):", "  - alicia"])
+            try await alice.send("hello")
+            #expect(try await alice.readLine() == "[alicia]: hello")
+            #expect(try await carol.readLine() == "[alicia]: hello")
+            #expect(try await bob.linesUntilCaughtUp() == [])
+            // carol's /reply goes to alicia; the old name is nobody's.
+            try await carol.send("/reply hi back")
+            #expect(try await carol.readLine() == "[PM to alicia]: hi back")
+            #expect(try await alice.readLine() == "[carol]: [PM] hi back")
+            try await carol.send("/msg alice x")
+            #expect(try await carol.readLine() == "ERROR: User 'alice' is not online.")
+            let newcomer = try await server.login("alice", email: "newcomer@example.com")
+            try await newcomer.readUntil("*** ---------------------------- ***")
+            try await newcomer.send("/users")
+            let users = try await newcomer.readLines(5)
+            #expect(
+                users == [
+                    "Online Users (4):", "  - alice (you)", "  - alicia", "  - bob", "  - carol",
+                ])
+
+            // A room's owner stays its owner under a new name.
+            try await alice.send("/create #den")
+            try await alice.readUntil("*** You joined #den ***")
+            try await alice.send("/nick ali")
+            #expect(try await alice.readLine() == "*** alicia is now known as ali ***")
+            try await alice.send("/who")
+            #expect(try await alice.readLines(2) == ["Members of #den (1):", "  - ali (owner) (you)"])
+        }
+    }
+
     @Test func helpListsEveryCommand() async throws {
         try await withTestServer { server in
             let alice = try await server.login("alice")

@@ -111,6 +111,44 @@ import Testing
         }
     }
 
+    /// `/nick` across nodes: the other node's ignore list follows, and of two users taking
+    /// one name at once on two nodes, the log's order decides: one wins, the other is told
+    /// the name is taken.
+    @Test func aNewNameIsOneNameAcrossNodes() async throws {
+        try await TestCluster.run(nodes: 2) { cluster in
+            let (alice, bob) = try await cluster.aliceAndBob()
+            try await bob.send("/ignore alice")
+            #expect(try await bob.readLine() == "*** You are now ignoring alice ***")
+            try await alice.send("/nick alicia")
+            #expect(try await alice.readLine() == "*** alice is now known as alicia ***")
+            #expect(try await bob.readLine() == "*** alice is now known as alicia ***")
+            try await bob.send("/ignore")
+            #expect(try await bob.readLines(2) == ["Ignored Users (1):", "  - alicia"])
+            try await bob.send("/unignore alicia")
+            #expect(try await bob.readLine() == "*** You are no longer ignoring alicia ***")
+
+            async let aliceSent: Void = alice.send("/nick zed")
+            async let bobSent: Void = bob.send("/nick zed")
+            _ = try await (aliceSent, bobSent)
+            let first = try await alice.readLine()
+            let aliceWon = first == "*** alicia is now known as zed ***"
+            let winner = aliceWon ? "alicia" : "bob"
+            let renamed = "*** \(winner) is now known as zed ***"
+            let taken = "ERROR: Username 'zed' is already taken."
+            if aliceWon {
+                #expect(try await bob.readLines(2) == [renamed, taken])
+            } else {
+                #expect([first, try await alice.readLine()] == [renamed, taken])
+                #expect(try await bob.readLine() == renamed)
+            }
+            #expect(try await alice.linesUntilCaughtUp().isEmpty)
+            #expect(try await bob.linesUntilCaughtUp().isEmpty)
+            try await bob.send("/users")
+            let others = aliceWon ? ["  - bob (you)", "  - zed"] : ["  - alicia", "  - zed (you)"]
+            #expect(try await bob.readLines(3) == ["Online Users (2):"] + others)
+        }
+    }
+
     @Test func theIPLimitCountsConnectionsOnEveryNode() async throws {
         try await TestCluster.run(nodes: 2, environment: ["MAX_CONNECTIONS_PER_IP": "1"]) { cluster in
             let first = try await TestClient.connect(port: cluster.ports[0], from: "127.0.0.6", group: cluster.group)

@@ -75,6 +75,23 @@ import Testing
         #expect(machine.closed() == .submit(.release(1)) + .log(.info, "Client disconnected"))
     }
 
+    /// `/nick`: the name is checked as at login before the hub is asked, and the session
+    /// goes by the new name once the hub has given it.
+    @Test func aNewNameIsCheckedHereAndTakenWhenTheHubSaysSo() {
+        var machine = claimingMachine()
+        _ = machine.answered(.login(.success("alice")))
+        #expect(
+            machine.lineReceived("/nick x") == .send([UserError.invalidUsername(.length(minimum: 3, maximum: 16)).line])
+        )
+        #expect(machine.lineReceived("/nick system") == .send([UserError.invalidUsername(.reserved("system")).line]))
+        #expect(machine.lineReceived("/nick alicia") == .submit(.rename(1, to: "alicia")))
+        #expect(machine.username == "alice")
+        #expect(
+            machine.answered(.renamed(from: "alice", to: "alicia"))
+                == .log(.info, "User changed name", ["previous_user": "alice"]))
+        #expect(machine.username == "alicia")
+    }
+
     @Test func failuresGoBackToTheRightPrompt() {
         var machine = admittedMachine()
         _ = machine.lineReceived("alice@example.com")

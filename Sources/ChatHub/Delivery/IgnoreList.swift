@@ -19,6 +19,13 @@ package struct IgnoreList: Sendable, Equatable {
         names.removeValue(forKey: name.lowercased())
     }
 
+    /// The user ignored as `key` took the name `name`: the list follows them (and no one
+    /// who takes the old name later is ignored for it).
+    mutating func rename(key: String, to name: String) {
+        guard names.removeValue(forKey: key) != nil else { return }
+        insert(name)
+    }
+
     /// The names as spelled, sorted without regard to case.
     package var sortedNames: [String] { names.values.sorted { $0.lowercased() < $1.lowercased() } }
 }

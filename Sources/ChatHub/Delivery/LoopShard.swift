@@ -167,6 +167,11 @@ private final class LocalState {
             for session in sessions.values where session.room != nil {
                 write(line, to: session)
             }
+        case .renamed(let key, let name):
+            for session in sessions.values {
+                session.ignoring.rename(key: key, to: name)
+                if session.lastPrivateSender == key { session.lastPrivateSender = name.lowercased() }
+            }
         case .disconnect(let id, let lines):
             guard let session = sessions[id] else { return }
             for line in lines { write(line, to: session) }

@@ -26,6 +26,8 @@ package enum ShardEvent: Sendable {
     case exitRoom(SessionID, RoomID)
     /// The hub's answer to a request of the session.
     case answer(SessionID, HubAnswer)
+    /// See ``HubEffect/renamed(fromKey:to:)``.
+    case renamed(fromKey: String, to: String)
     /// Tell every local connection and close it once the line is flushed.
     case shutdown(ByteBuffer)
     /// Close every local connection now (the shutdown grace period is over).
@@ -37,7 +39,7 @@ package enum ShardEvent: Sendable {
         case .room, .presence, .privateMessage, .everyoneOnline, .shutdown: 1
         case .direct(_, let lines), .disconnect(_, let lines): lines.count
         case .enterRoom(_, _, let lines, let history): lines.count + history.count
-        case .exitRoom, .answer, .closeAll: 0
+        case .exitRoom, .answer, .renamed, .closeAll: 0
         }
     }
 }

@@ -40,6 +40,8 @@ package struct ShardOutbox {
             post(.privateMessage(session.id, line, from: sender), toShard: session.shard)
         case .everyone(let line):
             for index in shards.indices { post(.everyoneOnline(line), toShard: index) }
+        case .renamed(let key, let name):
+            for index in shards.indices { post(.renamed(fromKey: key, to: name), toShard: index) }
         case .disconnect(let session, let lines):
             guard isLocal(session) else { return false }
             post(.disconnect(session.id, lines), toShard: session.shard)

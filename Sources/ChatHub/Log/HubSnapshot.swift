@@ -12,9 +12,11 @@ import Foundation
 package enum HubSnapshot {
     /// The format this version writes. A snapshot of a format it does not read is refused,
     /// never misread (see README, "Running several nodes", on rolling upgrades).
-    static let format = 2
-    /// Format 1 held the state's fields without its configuration; it is still read.
-    static let formatsRead: ClosedRange<Int> = 1...2
+    static let format = 3
+    /// Older formats lack fields added since (format 1 the configuration, format 2 the
+    /// `/nick` throttle); they are still read, the missing fields taking a fresh state's
+    /// values.
+    static let formatsRead: ClosedRange<Int> = 1...3
     /// The first line of a stored snapshot, before the JSON: `chat-snapshot/<format> <entry
     /// id> <position>`, the position (how many entries the log had taken up to that one)
     /// being optional.
@@ -56,20 +58,22 @@ package enum HubSnapshot {
             throw ReadError.otherFormat(String(fields[0]))
         }
         var json = Data(bytes[(newline + 1)...])
-        if format == 1 { json = try addingConfiguration(configuration, to: json) }
+        if format < Self.format { json = try addingMissingFields(to: json, configuration: configuration) }
         var state = try JSONDecoder().decode(HubState.self, from: json)
         state.configuration = configuration
         state.isShuttingDown = false
         return (state, id, fields.count == 3 ? Int64(fields[2]) : nil)
     }
 
-    /// A format-1 snapshot as format 2: the same fields, plus the two it did not hold.
-    private static func addingConfiguration(_ configuration: HubState.Configuration, to json: Data) throws -> Data {
-        guard var object = try JSONSerialization.jsonObject(with: json) as? [String: Any] else {
-            throw ReadError.notASnapshot
-        }
-        object["configuration"] = try JSONSerialization.jsonObject(with: JSONEncoder().encode(configuration))
-        object["isShuttingDown"] = false
+    /// An older snapshot in this format: every field it lacks as a fresh state has it.
+    private static func addingMissingFields(to json: Data, configuration: HubState.Configuration) throws -> Data {
+        guard var object = try JSONSerialization.jsonObject(with: json) as? [String: Any],
+            let fresh = try JSONSerialization.jsonObject(
+                with: JSONEncoder().encode(HubState(configuration: configuration))) as? [String: Any]
+        else { throw ReadError.notASnapshot }
+        for (key, value) in fresh where object[key] == nil { object[key] = value }
+        // The loader's limits in any case (every field of this version's configuration).
+        object["configuration"] = fresh["configuration"]
         return try JSONSerialization.data(withJSONObject: object)
     }
 }

@@ -4,7 +4,7 @@ import NIOCore
 /// leaves out the senders the joiner ignores.
 package struct HistoryLine: Sendable {
     let line: ByteBuffer
-    let sender: String
+    var sender: String
 }
 
 /// In a snapshot, the line is its text.

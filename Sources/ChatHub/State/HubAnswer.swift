@@ -8,6 +8,8 @@ package enum HubAnswer: Sendable, Equatable {
     case codeRequest(CodeRequestDecision)
     /// The username the user is online under, or why not.
     case login(Result<String, UserError>)
+    /// The requester is online under a new name (`/nick`).
+    case renamed(from: String, to: String)
     /// Something the requester's node logs (moderation, rooms created).
     case note(HubNote)
 

@@ -38,6 +38,8 @@ package enum HubCommand: Codable, Equatable, Sendable {
     case privateMessage(SessionID, target: String, text: String)
     /// Away with this message (sanitised), or back (`nil`).
     case setAway(SessionID, message: String?)
+    /// `/nick`: the user takes `name` (already checked against the username rules).
+    case rename(SessionID, to: String)
 
     // MARK: Operators
 

@@ -32,6 +32,9 @@ package enum HubEffect: Sendable {
     case exitRoom(SessionAddress, RoomID)
     /// The answer to a request the session made.
     case answer(SessionAddress, HubAnswer)
+    /// A user took a new name: every session on every node that ignores the old name, or
+    /// would `/reply` to it, now means the new one.
+    case renamed(fromKey: String, to: String)
     /// Tell every connection the server is shutting down, then close it.
     case shutdown(ByteBuffer)
     /// The last connection is gone while shutting down.

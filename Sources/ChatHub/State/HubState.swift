@@ -23,13 +23,15 @@ package struct HubState: Codable, Sendable {
         /// `PRESENCE_NOTICE_MAX_MEMBERS`: in a room with more members than this (counting
         /// the one who comes or goes), joins and leaves are not announced.
         package var presenceNoticeMaxMembers: Int
+        /// `NICK_CHANGES_PER_MINUTE`: `/nick` changes one account may make in a minute.
+        package var renamesPerMinute: Int
 
         package init(
             shardCount: Int = 1, historySize: Int, maxConnectionsPerIP: Int, maxConnections: Int = .max,
             connectionsPerIPPerMinute: Int = .max,
             codeRequests: CodeRequestThrottle.Limits = .init(
                 interval: .zero, perAddressPerHour: .max, perClientPerHour: .max, perMinute: .max),
-            presenceNoticeMaxMembers: Int = .max
+            presenceNoticeMaxMembers: Int = .max, renamesPerMinute: Int = .max
         ) {
             self.shardCount = shardCount
             self.historySize = historySize
@@ -38,6 +40,7 @@ package struct HubState: Codable, Sendable {
             self.connectionsPerIPPerMinute = connectionsPerIPPerMinute
             self.codeRequests = codeRequests
             self.presenceNoticeMaxMembers = presenceNoticeMaxMembers
+            self.renamesPerMinute = renamesPerMinute
         }
     }
 
@@ -54,6 +57,8 @@ package struct HubState: Codable, Sendable {
     /// New connections per client IP per minute.
     var connectionRate: RateLimit<String>
     var codeRequests: CodeRequestThrottle
+    /// `/nick` changes per account (e-mail key), so a reconnect does not reset the count.
+    var renames: RateLimit<String>
     package var sessions: [SessionID: Member] = [:]
     var sessionIDsByName: [String: SessionID] = [:]
     package var rooms: [String: Room] = [:]
@@ -68,6 +73,7 @@ package struct HubState: Codable, Sendable {
         self.connectionRate = RateLimit(
             limit: max(1, min(configuration.connectionsPerIPPerMinute, 1_000_000)), per: .seconds(60))
         self.codeRequests = CodeRequestThrottle(configuration.codeRequests)
+        self.renames = RateLimit(limit: max(1, min(configuration.renamesPerMinute, 1_000_000)), per: .seconds(60))
         rooms[RoomName.general.key] = Room(
             name: .general, id: 0, isPrivate: false, shardCount: configuration.shardCount,
             historySize: configuration.historySize)
@@ -113,6 +119,8 @@ package struct HubState: Codable, Sendable {
             privateMessage(session, target: target, text: text, &effects)
         case .setAway(let session, let message):
             setAway(session, message: message, &effects)
+        case .rename(let session, let name):
+            rename(session, to: name, at: now, &effects)
         case .ban(let session, let target, let minutes):
             ban(session, target: target, minutes: minutes, at: now, &effects)
         case .unban(let session, let target):
@@ -131,6 +139,7 @@ package struct HubState: Codable, Sendable {
             bans = bans.filter { now < $0.value }
             connectionRate.sweep(now: now)
             codeRequests.sweep(at: now)
+            renames.sweep(now: now)
         case .shutdown:
             shutdown(&effects)
         }

@@ -109,6 +109,7 @@ public struct ServerConfiguration: Sendable {
         limits = AbuseLimits(
             maxConnections: try values.integer(.maxConnections),
             connectionsPerIPPerMinute: try values.integer(.connectionsPerIPPerMinute),
+            nickChangesPerMinute: try values.integer(.nickChangesPerMinute),
             loginTimeout: .seconds(try values.integer(.loginTimeoutSeconds)),
             maxEmailAttempts: try values.integer(.maxEmailAttempts),
             otpRequestInterval: .seconds(try values.integer(.otpRequestIntervalSeconds)),
@@ -340,6 +341,8 @@ public struct MetricsSettings: Sendable, Equatable {
 public struct AbuseLimits: Sendable, Equatable {
     public var maxConnections: Int
     public var connectionsPerIPPerMinute: Int
+    /// `/nick` changes one account may make per minute.
+    public var nickChangesPerMinute: Int
     public var loginTimeout: Duration
     public var maxEmailAttempts: Int
     public var otpRequestInterval: Duration
@@ -354,12 +357,14 @@ public struct AbuseLimits: Sendable, Equatable {
     public static var defaults: AbuseLimits { ServerConfiguration().limits }
 
     public init(
-        maxConnections: Int, connectionsPerIPPerMinute: Int, loginTimeout: Duration, maxEmailAttempts: Int,
+        maxConnections: Int, connectionsPerIPPerMinute: Int, nickChangesPerMinute: Int = 5, loginTimeout: Duration,
+        maxEmailAttempts: Int,
         otpRequestInterval: Duration, otpRequestsPerHour: Int, otpRequestsPerIPPerHour: Int,
         otpRequestsPerMinute: Int, messageBurst: Int, messagesPerSecond: Double, maxQueuedLines: Int
     ) {
         self.maxConnections = maxConnections
         self.connectionsPerIPPerMinute = connectionsPerIPPerMinute
+        self.nickChangesPerMinute = nickChangesPerMinute
         self.loginTimeout = loginTimeout
         self.maxEmailAttempts = maxEmailAttempts
         self.otpRequestInterval = otpRequestInterval

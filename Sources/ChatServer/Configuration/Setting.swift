@@ -38,6 +38,7 @@ public enum Setting: String, CaseIterable, Sendable {
     case logLevel = "LOG_LEVEL"
     case maxConnections = "MAX_CONNECTIONS"
     case connectionsPerIPPerMinute = "CONNECTIONS_PER_IP_PER_MINUTE"
+    case nickChangesPerMinute = "NICK_CHANGES_PER_MINUTE"
     case loginTimeoutSeconds = "LOGIN_TIMEOUT_SECONDS"
     case maxEmailAttempts = "MAX_EMAIL_ATTEMPTS"
     case otpRequestIntervalSeconds = "OTP_REQUEST_INTERVAL_SECONDS"
@@ -228,6 +229,10 @@ public enum Setting: String, CaseIterable, Sendable {
             Definition(
                 "30", range: 1...100_000,
                 "new connections one client IP (IPv6: one /64) may open per minute")
+        case .nickChangesPerMinute:
+            Definition(
+                "5", range: 1...1000,
+                "username changes (/nick) one account (e-mail address) may make per minute")
         case .loginTimeoutSeconds:
             Definition(
                 "120", range: 5...3600,

@@ -101,8 +101,8 @@ struct CommandRouter {
             return .submit(.setAway(session, message: nil))
         case .away(let message?):
             return clean(message).map { .submit(.setAway(session, message: $0)) }
-        case .quit:
-            return nil  // the state machine's
+        case .quit, .nick:
+            return nil  // the state machine's: it holds the name and its rules
         }
     }
 

@@ -88,6 +88,12 @@ struct SessionStateMachine {
         if case .chatting = state {
             switch ChatCommand.parse(line) {
             case .success(.quit): return close([ServerLine.goodbye])
+            case .success(.nick(let name)):
+                // The rules of a login; the hub decides whether the name is free.
+                if let violation = usernameRules.violation(in: Substring(name)) {
+                    return .send([UserError.invalidUsername(violation).line])
+                }
+                return .submit(.rename(identity.address.id, to: name))
             case .success(let command): return .route(command)
             case .failure(let error): return .send([error.line])
             }
@@ -183,6 +189,9 @@ struct SessionStateMachine {
             state = .awaitingUsername(email)
             let reason: LoginFailure = error == .chatUnavailable ? .chatUnavailable : .usernameTaken
             return .count(.loginFailed(reason)) + .send([error.line, usernamePrompt])
+        case (.renamed(let old, let new), .chatting):
+            state = .chatting(username: new)
+            return .log(.info, "User changed name", ["previous_user": "\(old)"])
         case (.note(let note), _):
             return Self.log(note)
         default:
