@@ -442,11 +442,17 @@ import Testing
         try await TestCluster.run(nodes: 2, environment: ["METRICS_PORT": "0"]) { cluster in
             let (alice, bob) = try await cluster.aliceAndBob()
             let unavailable = "ERROR: The chat is briefly unavailable. Please try again in a moment."
+            // Someone at the e-mail prompt when Redis goes.
+            let dave = try await TestClient.connect(port: cluster.ports[0], from: "127.0.0.6", group: cluster.group)
+            try await dave.readUntil(ServerLine.emailPrompt)
 
             cluster.stopRedis()
             _ = try await cluster.nodes[0].waitForLog("(Lost the connection to Redis)", timeout: .seconds(10))
             try await alice.send("anyone?")
             #expect(try await alice.readLine() == unavailable)
+            // The address is answered with the outage, not a "please wait" that leads nowhere.
+            try await dave.send("dave@example.com")
+            #expect(try await dave.readLines(2) == [unavailable, ServerLine.emailPrompt])
             try await alice.send("/create #elsewhere")
             #expect(try await alice.readLine() == unavailable)
             // Reads come from the node's copy and keep working.
@@ -473,8 +479,8 @@ import Testing
             // The refused lines were never delivered.
             #expect(try await bob.linesUntilCaughtUp().isEmpty)
             let metrics = try await cluster.scrape(node: 0)
-            // alice's line and /create, and the newcomer's admission.
-            #expect(try metrics.value("chat_cluster_commands_refused_total") == 3)
+            // alice's line and /create, dave's code request and the newcomer's admission.
+            #expect(try metrics.value("chat_cluster_commands_refused_total") == 4)
             #expect(try metrics.value(#"chat_cluster_redis_reconnects_total{connection="writer"}"#) == 1)
             #expect(try metrics.value(#"chat_cluster_redis_reconnects_total{connection="reader"}"#) == 1)
             #expect(try metrics.value(#"chat_connections_refused_total{reason="chat_unavailable"}"#) == 1)

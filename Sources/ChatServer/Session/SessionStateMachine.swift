@@ -112,9 +112,10 @@ struct SessionStateMachine {
                 return .count(.loginFailed(.invalidEmail))
                     + .send([ServerLine.verifyingEmail, UserError.invalidEmail.line, ServerLine.emailPrompt])
             }
+            // "Please wait" comes with the hub's answer: a node that cannot reach the hub
+            // log answers with the outage error alone, not a wait that leads nowhere.
             state = .requestingCode(email)
-            return .send([ServerLine.verifyingEmail])
-                + .submit(.requestCode(identity.address, emailKey: email.key, ip: identity.ip))
+            return .submit(.requestCode(identity.address, emailKey: email.key, ip: identity.ip))
         case .awaitingCode(let email):
             return .verifyCode(line, email)
         case .awaitingUsername(let email):
@@ -165,18 +166,18 @@ struct SessionStateMachine {
             return .log(.info, "Connection refused", ["reason": "\(line)"]) + .count(.refused(reason)) + close([line])
         case (.codeRequest(.allowed), .requestingCode(let email)):
             state = .sendingCode(email)
-            return .mailCode(email)
+            return .send([ServerLine.verifyingEmail]) + .mailCode(email)
         case (.codeRequest(.throttled(let error)), .requestingCode):
             state = .awaitingEmail
             return .log(.notice, "OTP request throttled", ["reason": "\(error.message)"]) + .count(.codeThrottled)
-                + .send([error.line, ServerLine.emailPrompt])
+                + .send([ServerLine.verifyingEmail, error.line, ServerLine.emailPrompt])
         case (.codeRequest(.unavailable), .requestingCode):
             state = .awaitingEmail
             return .count(.loginFailed(.chatUnavailable))
                 + .send([UserError.chatUnavailable.line, ServerLine.emailPrompt])
         case (.codeRequest(.banned), .requestingCode):
             return .log(.info, "Login refused: e-mail address is banned") + .count(.loginFailed(.banned))
-                + close([UserError.banned.line])
+                + close([ServerLine.verifyingEmail, UserError.banned.line])
         case (.login(.success(let username)), .claiming(let email)):
             state = .chatting(username: username)
             let role: Logger.Metadata = adminEmails.contains(email.key) ? ["operator": "true"] : [:]
