@@ -261,7 +261,11 @@ public final class ChatServer: Service, Sendable {
         return try await makeBootstrap().bind(host: listener.host, port: listener.port) { channel in
             channel.eventLoop.makeCompletedFuture {
                 services.metrics.connectionOpened(on: listener.name)
-                channel.closeFuture.whenComplete { _ in services.metrics.connectionClosed(on: listener.name) }
+                services.openConnections.withLockedValue { $0 += 1 }
+                channel.closeFuture.whenComplete { _ in
+                    services.metrics.connectionClosed(on: listener.name)
+                    services.openConnections.withLockedValue { $0 -= 1 }
+                }
                 try listener.addHandlers(channel)
                 try Self.addCommonHandlers(channel, services: services)
                 return channel
@@ -297,7 +301,8 @@ public final class ChatServer: Service, Sendable {
     }
 
     /// Stops accepting; ``run()`` then tells everyone, closes their connections and returns.
-    public func shutdown() {
+    /// - Parameter signal: the signal that asked for it, for the log (`SIGTERM`).
+    public func shutdown(signal: String? = nil) {
         let channels = state.withLockedValue { state -> [any Channel] in
             switch state {
             case .idle:
@@ -310,6 +315,10 @@ public final class ChatServer: Service, Sendable {
                 return []
             }
         }
+        guard !channels.isEmpty else { return }
+        var metadata: Logger.Metadata = ["connections": "\(services.openConnections.withLockedValue { $0 })"]
+        if let signal { metadata["signal"] = "\(signal)" }
+        services.logger.notice("Shutting down: new connections are refused, the connected are told", metadata: metadata)
         for channel in channels { channel.close(promise: nil) }
     }
 
@@ -349,9 +358,21 @@ public final class ChatServer: Service, Sendable {
             return first
         }
         allClosed.whenComplete { _ in _ = complete() }
+        let open = services.openConnections
         let timeout = loop.scheduleTask(in: TimeAmount(configuration.shutdownTimeout)) {
-            logger.warning("Shutdown timeout reached; closing remaining connections")
-            log.closeAll()
+            let remaining = open.withLockedValue { $0 }
+            if remaining > 0 {
+                logger.warning(
+                    "Shutdown timeout reached; closing remaining connections", metadata: ["connections": "\(remaining)"]
+                )
+                log.closeAll()
+            } else {
+                // Every connection is gone, but the hub log has not confirmed their release
+                // (a cluster node that cannot reach Redis cannot write it).
+                logger.warning(
+                    "Shutdown timeout reached with every connection closed; waiting 5 s more for the hub log to confirm their release"
+                )
+            }
         }
         // A cluster node learns that its connections are released by reading its log back;
         // without Redis it never would, so the wait ends a little after the timeout anyway.

@@ -1,6 +1,7 @@
 import ChatHub
 import ChatMail
 import Logging
+import NIOConcurrencyHelpers
 
 /// What every connection handler shares: created once per server, and held by reference
 /// so that an idle connection does not carry its own copy of the configuration.
@@ -12,6 +13,8 @@ final class ServerServices: Sendable {
     let metrics: ChatMetrics
     let logger: Logger
     let clock: ServerClock
+    /// Connections accepted and not yet closed, on every listener (what a shutdown drains).
+    let openConnections = NIOLockedValueBox(0)
 
     init(
         configuration: ServerConfiguration, log: any NodeLog, otp: OTPService, mailer: any Mailer, metrics: ChatMetrics,

@@ -104,10 +104,19 @@ struct ChatServerCommand: AsyncParsableCommand {
                 .init(service: CertificateReloadOnHangup(server: server), successTerminationBehavior: .ignore))
         }
         var groupConfiguration = ServiceGroupConfiguration(services: services, logger: logger)
-        groupConfiguration.gracefulShutdownSignals = [.sigterm, .sigint]
+        // SIGTERM and SIGINT are handled below rather than by the group, so that the log says
+        // which one began the shutdown, and how many connections it drains.
+        groupConfiguration.gracefulShutdownSignals = []
         // A safety net behind the server's own bounded shutdown.
         groupConfiguration.maximumGracefulShutdownDuration = configuration.shutdownTimeout + .seconds(5)
         let serviceGroup = ServiceGroup(configuration: groupConfiguration)
+        let signals = Task {
+            for await signal in await UnixSignalsSequence(trapping: .sigterm, .sigint) {
+                server.shutdown(signal: "\(signal)")
+                await serviceGroup.triggerGracefulShutdown()
+            }
+        }
+        defer { signals.cancel() }
         do {
             try await serviceGroup.run()
         } catch {

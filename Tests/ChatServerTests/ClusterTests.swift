@@ -709,6 +709,25 @@ import Testing
         }
     }
 
+    /// A node stopped while Redis is down cannot have its connections' release confirmed:
+    /// it tells its users, closes, and says what it waits for before it gives up.
+    @Test func aShutdownDuringAnOutageSaysWhatItWaitsFor() async throws {
+        try await TestCluster.run(nodes: 1, environment: ["SHUTDOWN_TIMEOUT_SECONDS": "1"]) { cluster in
+            let alice = try await cluster.login("alice", node: 0, from: "127.0.0.2")
+            cluster.stopRedis()
+            _ = try await cluster.nodes[0].waitForLog("(Lost the connection to Redis)", timeout: .seconds(10))
+            cluster.nodes[0].terminate()
+            #expect(try await alice.waitForClose() == ["*** Server is shutting down ***"])
+            #expect(try await cluster.nodes[0].waitForExit(timeout: .seconds(20)) == 0)
+            let log = cluster.nodes[0].log
+            let start = try #require(log.components(separatedBy: "\n").first { $0.contains("Shutting down") })
+            #expect(start.contains("connections=1") && start.contains("signal=SIGTERM"), "\(start)")
+            #expect(log.contains("Shutdown timeout reached with every connection closed; waiting 5 s more"))
+            #expect(!log.contains("closing remaining connections"))
+            #expect(log.contains("Connections closed without their release being confirmed by the hub log"))
+        }
+    }
+
     @Test func aNodeRedisClosedForReadingSlowlyReadsOnInSmallerBatches() async throws {
         // Redis closes a client whose waiting replies pass 64 KiB.
         let environment = ["MESSAGE_BURST": "400", "MESSAGES_PER_SECOND": "400", "CLUSTER_NODE_TIMEOUT_SECONDS": "6"]

@@ -43,6 +43,9 @@ import Testing
         try await group.shutdownGracefully()
         try outcome.get()
         #expect(server.log.contains("Server stopped"))
+        // The start of the shutdown, with what began it and what it drains.
+        let start = try #require(server.log.components(separatedBy: "\n").first { $0.contains("Shutting down") })
+        #expect(start.contains("connections=2") && start.contains("signal=SIGTERM"), "\(start)")
     }
 
     @Test func anInvalidSettingStopsStartUpNamingIt() async throws {
