@@ -1,6 +1,7 @@
 import ArgumentParser
 import ChatClientCore
 import Foundation
+import NIOSSL
 
 #if canImport(Glibc)
 import Glibc
@@ -56,9 +57,18 @@ struct ChatClientCommand: AsyncParsableCommand {
     func run() async throws {
         let interactive = isatty(0) == 1 && isatty(1) == 1
         let noColorEnvironment = ProcessInfo.processInfo.environment["NO_COLOR"].map { !$0.isEmpty } ?? false
+        var trustRoots: [NIOSSLCertificate]?
+        if let caFile {
+            do {
+                trustRoots = try ClientOptions.TLS.trustRoots(inFile: caFile)
+            } catch {
+                Output.error(error.message)
+                Glibc.exit(1)
+            }
+        }
         let options = ClientOptions(
             endpoint: try endpoint(),
-            tls: tls ? .init(caFile: caFile, verify: !insecure) : nil,
+            tls: tls ? .init(trustRoots: trustRoots, verify: !insecure) : nil,
             colors: interactive && !noColor && !noColorEnvironment,
             reconnect: reconnect)
         if insecure {

@@ -91,7 +91,7 @@ final class InteractiveClient {
             case .resized:
                 updateWidth()
                 redrawPrompt()
-            case .line, .disconnected:
+            case .line, .disconnected, .refused:
                 break
             }
         }
@@ -114,9 +114,15 @@ final class InteractiveClient {
             case .disconnected(let reason):
                 if leaving { return .ended(0) }
                 notice("Connection lost" + (reason.map { ": \($0)" } ?? "") + ".")
+                // With --reconnect the line stays being typed for the next connection.
+                if !options.reconnect { keepUnsentLine() }
                 guide = LoginGuide()
                 room = nil
                 return .lost
+            case .refused(let message):
+                notice("Cannot chat with \(options.endpoint): \(message).")
+                keepUnsentLine()
+                return .ended(1)
             case .input(let bytes):
                 for key in decoder.decode(bytes) {
                     if let outcome = handle(key, connection: connection) { return outcome }
@@ -175,7 +181,10 @@ final class InteractiveClient {
 
     // MARK: Screen
 
-    private func show(_ line: String) {
+    private func show(_ received: String) {
+        // The server sanitises what users write, but a client does not trust a server with
+        // its terminal.
+        let line = TextSanitizer.sanitize(received)
         roster.learn(from: line)
         if line.hasPrefix("*** You joined "), line.hasSuffix(" ***") {
             room = String(line.dropFirst("*** You joined ".count).dropLast(4))
@@ -187,6 +196,13 @@ final class InteractiveClient {
         let rendered = colorizer.render(line, me: guide.username)
         printAbove(rendered.text, bell: rendered.bell)
         if let hint { printAbove(colorizer.clientNotice(hint)) }
+    }
+
+    /// The client is exiting with a line typed and not sent: it stays on the screen, above
+    /// the prompt that is cleared (a code being typed is not shown).
+    private func keepUnsentLine() {
+        guard !editor.text.isEmpty, !guide.inputIsSecret else { return }
+        notice("Not sent: \(editor.text)")
     }
 
     private func notice(_ text: String) {

@@ -9,7 +9,7 @@ import Glibc
 #endif
 
 /// The client when standard input or output is not a terminal: every line from the server
-/// goes to standard output as it is, every line of standard input goes to the server. When
+/// goes to standard output (without control characters), every line of standard input goes to the server. When
 /// the input ends, the client stops sending and prints what the server still sends until
 /// it closes the connection.
 struct PlainClient {
@@ -32,8 +32,13 @@ struct PlainClient {
         for await event in events {
             switch event {
             case .line(let line):
-                Output.write(line + "\n")
+                // The server sanitises what users write, but a client does not trust a
+                // server with its terminal.
+                Output.write(TextSanitizer.sanitize(line) + "\n")
                 lastLine = line
+            case .refused(let message):
+                Output.error("cannot chat with \(options.endpoint): \(message)")
+                return 1
             case .disconnected(let reason):
                 // Ending the input, or /quit, is the end the user asked for.
                 let asked = inputEnded || lastLine == ServerLine.goodbye

@@ -9,6 +9,9 @@ enum ClientEvent: Sendable {
     case line(String)
     /// The server closed the connection, or it broke.
     case disconnected(reason: String?)
+    /// The connection cannot work as the client was started (a TLS port without `--tls`, a
+    /// certificate it does not trust): trying again would not help.
+    case refused(String)
     /// Bytes typed (or piped) on standard input.
     case input([UInt8])
     /// Standard input ended.
@@ -28,7 +31,7 @@ struct ServerConnection: Sendable {
     ) async throws -> ServerConnection {
         let sslContext: NIOSSLContext? = try options.tls.map { tls in
             var configuration = TLSConfiguration.makeClientConfiguration()
-            if let caFile = tls.caFile { configuration.trustRoots = .file(caFile) }
+            if let roots = tls.trustRoots { configuration.trustRoots = .certificates(roots) }
             if !tls.verify { configuration.certificateVerification = .none }
             return try NIOSSLContext(configuration: configuration)
         }
@@ -44,7 +47,8 @@ struct ServerConnection: Sendable {
                         try channel.pipeline.syncOperations.addHandler(
                             try NIOSSLClientHandler(context: sslContext, serverHostname: isAddress ? nil : host))
                     }
-                    try channel.pipeline.syncOperations.addHandler(LineSplitter(events: events))
+                    try channel.pipeline.syncOperations.addHandler(
+                        LineSplitter(events: events, host: host, overTLS: sslContext != nil))
                 }
             }
             .connect(host: host, port: options.endpoint.port)
@@ -71,15 +75,28 @@ private final class LineSplitter: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
 
     private let events: AsyncStream<ClientEvent>.Continuation
+    private let host: String
+    private let overTLS: Bool
     private var partial: [UInt8] = []
     private var failure: String?
+    private var refusal: String?
+    private var heardAnything = false
 
-    init(events: AsyncStream<ClientEvent>.Continuation) {
+    init(events: AsyncStream<ClientEvent>.Continuation, host: String, overTLS: Bool) {
         self.events = events
+        self.host = host
+        self.overTLS = overTLS
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = unwrapInboundIn(data)
+        if !heardAnything, !overTLS, Self.isTLSRecord(buffer.readableBytesView) {
+            // The server speaks TLS here; what it sent is an alert, not text to show.
+            refusal = "the server at this port speaks TLS: use --tls"
+            context.close(promise: nil)
+            return
+        }
+        heardAnything = true
         for byte in buffer.readableBytesView {
             if byte == UInt8(ascii: "\n") {
                 if partial.last == UInt8(ascii: "\r") { partial.removeLast() }
@@ -93,13 +110,33 @@ private final class LineSplitter: ChannelInboundHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         if !partial.isEmpty { events.yield(.line(String(decoding: partial, as: UTF8.self))) }
-        events.yield(.disconnected(reason: failure))
+        if let refusal {
+            events.yield(.refused(refusal))
+        } else if !heardAnything, failure == nil, !overTLS {
+            // A chat server greets first: a close without a word is not one.
+            events.yield(
+                .refused("the server closed the connection without a word (if this is its TLS port, use --tls)"))
+        } else {
+            events.yield(.disconnected(reason: failure))
+        }
         context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if failure == nil { failure = "\(error)" }
+        if refusal == nil, failure == nil {
+            if let untrusted = ConnectionFailure.untrustedCertificate(error, host: host) {
+                refusal = untrusted
+            } else {
+                failure = ConnectionFailure.describe(error)
+            }
+        }
         context.close(promise: nil)
+    }
+
+    /// A TLS record's first bytes: an alert (21) or handshake (22) of version 3.x.
+    private static func isTLSRecord(_ bytes: ByteBufferView) -> Bool {
+        guard bytes.count >= 2, let first = bytes.first else { return false }
+        return (first == 21 || first == 22) && bytes[bytes.index(after: bytes.startIndex)] == 3
     }
 }
 

@@ -26,15 +26,3 @@ struct ServerEndpoint: Equatable, Sendable, CustomStringConvertible {
 
     var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 }
-
-struct ClientOptions: Sendable {
-    struct TLS: Sendable {
-        var caFile: String?
-        var verify: Bool
-    }
-
-    var endpoint: ServerEndpoint
-    var tls: TLS?
-    var colors: Bool
-    var reconnect: Bool
-}

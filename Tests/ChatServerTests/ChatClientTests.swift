@@ -1,6 +1,8 @@
 import ChatCore
 import ChatTestSupport
 import Foundation
+import NIOCore
+import NIOPosix
 import Testing
 
 @testable import ChatServer
@@ -119,10 +121,15 @@ import Testing
             let terminal = try TerminalSession("\(try Self.client) 127.0.0.1:\(server.port)")
             defer { terminal.close() }
             try await terminal.waitFor("e-mail>")
+            try terminal.type("half typed")
+            try await terminal.waitFor("e-mail> half typed")
             server.server.shutdown()
             try await terminal.waitFor("-- Connection lost.")
-            #expect(try terminal.screen().contains("*** Server is shutting down ***"))
             #expect(try await terminal.exitStatus() == 1)
+            let screen = try terminal.screen()
+            #expect(screen.contains("*** Server is shutting down ***"))
+            // What was typed is still on the screen once the client has gone.
+            #expect(screen.contains("-- Not sent: half typed"), "\(screen)")
         }
     }
 
@@ -144,20 +151,96 @@ import Testing
         #expect(try await terminal.exitStatus() == 1)
     }
 
-    /// Runs the client with `arguments` and no input; returns its exit status and output.
-    private func runClient(_ arguments: [String]) async throws -> (status: Int32, output: String) {
+    /// Runs the client with `arguments` and `input` (none: an empty input) piped; returns
+    /// its exit status and output.
+    private func runClient(_ arguments: [String], input: String? = nil) async throws -> (status: Int32, output: String)
+    {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try Self.client)
         process.arguments = arguments
         let output = Pipe()
         process.standardOutput = output
         process.standardError = output
-        process.standardInput = FileHandle.nullDevice
+        let pipe = Pipe()
+        if input != nil { process.standardInput = pipe } else { process.standardInput = FileHandle.nullDevice }
         try process.run()
+        if let input {
+            pipe.fileHandleForWriting.write(Data(input.utf8))
+            try? pipe.fileHandleForWriting.close()
+        }
         #expect(try await poll(timeout: .seconds(10)) { !process.isRunning })
+        if process.isRunning { process.terminate() }
         process.waitUntilExit()
         let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         return (process.terminationStatus, text)
+    }
+
+    /// What a server sends is shown without what could control the terminal: a client does
+    /// not trust a server with it.
+    @Test func whatTheServerSendsIsShownWithoutControlSequences() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let listener = try await ServerBootstrap(group: group)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(
+                        SayOnceAndHangUp("*** hi ***\n\u{1B}]0;owned\u{07}\u{1B}[31mred\u{1B}[0m\u{08}\n"))
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        let port = try #require(listener.localAddress?.port)
+        let result = try await runClient(["127.0.0.1:\(port)"], input: "")
+        try await listener.close()
+        try await group.shutdownGracefully()
+        #expect(result.output.hasPrefix("*** hi ***\nred\n"), "\(result.output.debugDescription)")
+        #expect(!result.output.contains("\u{1B}") && !result.output.contains("\u{07}"))
+    }
+
+    /// A certificate the client does not trust, a CA file that is missing or not PEM, and a
+    /// TLS port without --tls: each is said in words, and the client exits non-zero.
+    @Test func tlsMistakesAreSaidInWords() async throws {
+        let certificates = try TestCertificates.mint()
+        defer { certificates.remove() }
+        try await withTestServer(configure: { configuration in
+            configuration.tls = TLSSettings(
+                port: 0, certificateFile: certificates.serverCertificatePath, keyFile: certificates.serverKeyPath)
+        }) { server in
+            let tlsPort = try #require(server.tlsPort)
+            let untrusted = try await runClient(["--tls", "localhost:\(tlsPort)"])
+            #expect(untrusted.status == 1)
+            #expect(
+                untrusted.output
+                    == "chat-client: cannot chat with localhost:\(tlsPort): the server's certificate is not trusted for localhost: if the server uses a CA of its own, give its certificate with --ca-file FILE (--insecure skips the check: for testing only)\n"
+            )
+
+            let missing = try await runClient(["--tls", "--ca-file", "/nonexistent/ca.pem", "localhost:\(tlsPort)"])
+            #expect(missing.status == 1)
+            #expect(missing.output == "chat-client: --ca-file /nonexistent/ca.pem: no such file\n")
+            let key = try await runClient(["--tls", "--ca-file", certificates.serverKeyPath, "localhost:\(tlsPort)"])
+            #expect(key.status == 1)
+            #expect(key.output.hasSuffix(": not a PEM file of CA certificates (-----BEGIN CERTIFICATE-----)\n"))
+            let text = FileManager.default.temporaryDirectory.appendingPathComponent(
+                "not-a-ca-\(UUID().uuidString).txt")
+            try Data("hello\n".utf8).write(to: text)
+            defer { try? FileManager.default.removeItem(at: text) }
+            let garbage = try await runClient(["--tls", "--ca-file", text.path, "localhost:\(tlsPort)"])
+            #expect(garbage.status == 1)
+            #expect(
+                garbage.output
+                    == "chat-client: --ca-file \(text.path): not a PEM file of CA certificates (-----BEGIN CERTIFICATE-----)\n"
+            )
+
+            // Plain text to a TLS port: the server's alert is recognised, not shown.
+            let spoken = try await runClient(["127.0.0.1:\(tlsPort)"], input: "alice@example.com\n")
+            #expect(spoken.status == 1)
+            #expect(
+                spoken.output
+                    == "chat-client: cannot chat with 127.0.0.1:\(tlsPort): the server at this port speaks TLS: use --tls\n"
+            )
+            // With nothing to send, the server hangs up without a word: not a success either.
+            let silent = try await runClient(["127.0.0.1:\(tlsPort)"])
+            #expect(silent.status == 1)
+            #expect(silent.output.contains("use --tls"), "\(silent.output)")
+        }
     }
 
     @Test func aTLSOptionWithoutTLSNamesTheOptionGiven() async throws {
@@ -223,6 +306,20 @@ import Testing
             let bob = try await server.login("bob")
             try await bob.send("over plain TCP")
             try await terminal.waitFor("[bob]: over plain TCP")
+        }
+    }
+}
+
+/// A server that sends its bytes as it accepts a connection, then closes it.
+private final class SayOnceAndHangUp: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    let bytes: String
+
+    init(_ bytes: String) { self.bytes = bytes }
+
+    func channelActive(context: ChannelHandlerContext) {
+        context.writeAndFlush(NIOAny(ByteBuffer(string: bytes))).assumeIsolated().whenComplete { _ in
+            context.close(promise: nil)
         }
     }
 }
