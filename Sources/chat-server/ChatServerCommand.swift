@@ -138,7 +138,7 @@ struct ChatServerCommand: AsyncParsableCommand {
             logger.warning(
                 """
                 DEVELOPMENT MAIL TRANSPORT: OTP codes are written to this log and no mail is sent, \
-                so e-mail addresses are NOT verified. Set SMTP_HOST (see README) or MAIL_TRANSPORT=file \
+                so e-mail addresses are NOT verified. Set SMTP_HOST (see docs/CONFIGURATION.md) or MAIL_TRANSPORT=file \
                 for real use.
                 """
             )

@@ -228,20 +228,23 @@ import Testing
         }
     }
 
-    /// README's settings tables list exactly the catalogue, each with its flag and default.
-    @Test func theReadmeListsEverySettingWithItsFlag() throws {
+    /// docs/CONFIGURATION.md's settings tables list exactly the catalogue, each with its flag
+    /// and default, in one row each.
+    @Test func theConfigurationPageListsEverySettingOnceWithItsFlag() throws {
         let readme = URL(fileURLWithPath: #filePath)
             .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("README.md")
+            .appendingPathComponent("docs/CONFIGURATION.md")
         let text = try String(contentsOf: readme, encoding: .utf8)
         var rows: [String: [String]] = [:]
         for line in text.split(separator: "\n") where line.hasPrefix("| `") {
             let cells = line.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
             guard cells.count >= 3, cells[0].hasPrefix("`"), cells[0].uppercased() == cells[0] else { continue }
-            rows[cells[0].trimmingCharacters(in: CharacterSet(charactersIn: "`"))] = cells
+            let name = cells[0].trimmingCharacters(in: CharacterSet(charactersIn: "`"))
+            #expect(rows[name] == nil, "\(name) has more than one row")
+            rows[name] = cells
         }
         for setting in Setting.allCases {
-            let row = try #require(rows[setting.name], "README has no row for \(setting.name)")
+            let row = try #require(rows[setting.name], "docs/CONFIGURATION.md has no row for \(setting.name)")
             #expect(row[1] == (setting.flag.map { "`\($0)`" } ?? "(none)"), "\(setting.name)")
             if !setting.defaultValue.isEmpty {
                 #expect(row[2].contains("`\(setting.defaultValue)`"), "\(setting.name)")

@@ -11,7 +11,7 @@ import Foundation
 /// progress: those are the loading node's, not the writer's.
 package enum HubSnapshot {
     /// The format this version writes. A snapshot of a format it does not read is refused,
-    /// never misread (see README, "Running several nodes", on rolling upgrades).
+    /// never misread (see docs/CLUSTER.md on rolling upgrades).
     static let format = 3
     /// Older formats lack fields added since (format 1 the configuration, format 2 the
     /// `/nick` throttle); they are still read, the missing fields taking a fresh state's

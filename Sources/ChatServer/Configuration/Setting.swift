@@ -2,7 +2,7 @@
 /// and whether it is secret, each in one entry of ``definition``.
 ///
 /// The one source behind `.env` files, environment variables, command-line flags,
-/// validation, `chat-server --help` and the README's table: adding a setting is a case here,
+/// validation, `chat-server --help` and the table in docs/CONFIGURATION.md: adding a setting is a case here,
 /// its entry in ``definition``, and its use in ``ServerConfiguration/init(reader:)``.
 public enum Setting: String, CaseIterable, Sendable {
     case bindAddress = "BIND_ADDRESS"
