@@ -7,11 +7,14 @@
 //   .build-fuzz/chat-core-fuzzer -max_total_time=60 -max_len=16384
 //
 // The same input is also read as the start of a connection behind a load balancer: the
-// PROXY protocol header parser, whole and in every split the read size gives.
+// PROXY protocol header parser, whole and in every split the read size gives; and as a
+// journal file (JournalFormat), as it is and behind a valid header.
 //
 // Invariants checked on every input: no crash; no line longer than the maximum; sanitised
 // text has no control, escape or bidi-override characters; a header's length is within
-// the bytes and the bound; a prefix of a header is never judged a different header.
+// the bytes and the bound; a prefix of a header is never judged a different header; a
+// journal's records lie in order within the file, before where its end is reported, and
+// read back the same once written again.
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOneInput(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
@@ -21,6 +24,8 @@ public func fuzzOneInput(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
     let chunk = Int(input[0] % 64) + 1
     let maximum = Int(input[0] / 64) * 32 + 16
     exerciseProxyHeader(input.dropFirst(), chunk: chunk)
+    exerciseJournal(input)
+    exerciseJournal(JournalFormat.header + input)
     var framer = LineFramer(maximumLineBytes: maximum)
     var buffer: [UInt8] = []
     var offset = 1
@@ -84,5 +89,26 @@ private func exerciseProxyHeader(_ bytes: ArraySlice<UInt8>, chunk: Int) {
             if case .invalid = whole { return }
             preconditionFailure("a prefix was refused, the whole was not")
         }
+    }
+}
+
+private func exerciseJournal(_ bytes: [UInt8]) {
+    guard let reading = try? JournalFormat.read(bytes) else { return }
+    var previous = 0
+    var rewritten = JournalFormat.header
+    for record in reading.records {
+        precondition(record.lowerBound >= previous && record.upperBound <= bytes.count, "a record out of place")
+        precondition(!record.isEmpty && record.count <= JournalFormat.maximumRecordLength, "a record's length")
+        previous = record.upperBound
+        JournalFormat.append(bytes[record], to: &rewritten)
+    }
+    switch reading.end {
+    case .clean: precondition(previous == bytes.count || reading.records.isEmpty, "a clean end before the end")
+    case .tornTail(let offset), .damaged(let offset): precondition(offset >= previous && offset <= bytes.count)
+    }
+    guard let again = try? JournalFormat.read(rewritten) else { preconditionFailure("a rewritten journal unread") }
+    precondition(again.end == .clean && again.records.count == reading.records.count, "rewritten differently")
+    for (first, second) in zip(reading.records, again.records) {
+        precondition(bytes[first].elementsEqual(rewritten[second]), "a record read back differently")
     }
 }
