@@ -29,6 +29,7 @@ public final class ChatServer: Service, Sendable {
     /// How connections come in (one plain TCP listener for now), all on one hub.
     private let listeners: [Listener]
     private let state = NIOLockedValueBox(State.idle)
+    private let shutdownSignal = NIOLockedValueBox<String?>(nil)
     /// The address each listener is bound to, by listener name, once they are.
     private let listening: EventLoopPromise<[String: SocketAddress]>
     /// The TLS listener's certificate and key, when there is one.
@@ -300,9 +301,13 @@ public final class ChatServer: Service, Sendable {
             .get()
     }
 
+    /// Names the signal a coming shutdown is for (`SIGTERM`), for the line it is logged with.
+    public func shutdownRequested(by signal: String) {
+        shutdownSignal.withLockedValue { $0 = $0 ?? signal }
+    }
+
     /// Stops accepting; ``run()`` then tells everyone, closes their connections and returns.
-    /// - Parameter signal: the signal that asked for it, for the log (`SIGTERM`).
-    public func shutdown(signal: String? = nil) {
+    public func shutdown() {
         let channels = state.withLockedValue { state -> [any Channel] in
             switch state {
             case .idle:
@@ -317,7 +322,7 @@ public final class ChatServer: Service, Sendable {
         }
         guard !channels.isEmpty else { return }
         var metadata: Logger.Metadata = ["connections": "\(services.openConnections.withLockedValue { $0 })"]
-        if let signal { metadata["signal"] = "\(signal)" }
+        if let signal = shutdownSignal.withLockedValue({ $0 }) { metadata["signal"] = "\(signal)" }
         services.logger.notice("Shutting down: new connections are refused, the connected are told", metadata: metadata)
         for channel in channels { channel.close(promise: nil) }
     }

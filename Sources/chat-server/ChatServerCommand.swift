@@ -110,13 +110,18 @@ struct ChatServerCommand: AsyncParsableCommand {
         // A safety net behind the server's own bounded shutdown.
         groupConfiguration.maximumGracefulShutdownDuration = configuration.shutdownTimeout + .seconds(5)
         let serviceGroup = ServiceGroup(configuration: groupConfiguration)
-        let signals = Task {
-            for await signal in await UnixSignalsSequence(trapping: .sigterm, .sigint) {
-                server.shutdown(signal: "\(signal)")
+        // Trapped before anything listens: a SIGTERM that comes at once must begin the
+        // shutdown, not end the process.
+        let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
+        let signalHandling = Task {
+            for await signal in signals {
+                // Named first, for the log line the shutdown begins with; the group then
+                // shuts every service down, the server among them.
+                server.shutdownRequested(by: "\(signal)")
                 await serviceGroup.triggerGracefulShutdown()
             }
         }
-        defer { signals.cancel() }
+        defer { signalHandling.cancel() }
         do {
             try await serviceGroup.run()
         } catch {
