@@ -98,6 +98,11 @@ public final class ChatServer: Service, Sendable {
                 maxSendQueueBytes: configuration.maxSendQueueBytes, metrics: metrics,
                 clusterMetrics: ClusterMetrics(factory: PrometheusMetricsFactory(registry: registry)), logger: logger,
                 group: eventLoopGroup)
+        } else if let journal = configuration.journal {
+            log = JournalLog(
+                eventLoops: eventLoops, configuration: hub, settings: journal,
+                maxSendQueueBytes: configuration.maxSendQueueBytes, metrics: metrics, logger: logger,
+                clock: clock.wallTime)
         } else {
             log = LocalLog(
                 eventLoops: eventLoops, configuration: hub, maxSendQueueBytes: configuration.maxSendQueueBytes,

@@ -27,6 +27,9 @@ struct ChatServerCommand: AsyncParsableCommand {
     var settingFlags: [String] = []
 
     func run() async throws {
+        // A write past the file size limit (RLIMIT_FSIZE) fails with EFBIG, which the journal
+        // handles as a full disk, instead of killing the process.
+        signal(SIGXFSZ, SIG_IGN)
         let configuration: ServerConfiguration
         do {
             configuration = try await ServerConfiguration.load(

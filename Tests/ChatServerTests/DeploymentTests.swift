@@ -22,6 +22,7 @@ struct DeploymentTests {
         for option in [
             "DynamicUser=yes", "ProtectSystem=strict", "NoNewPrivileges=yes", "LimitNOFILE=65536",
             "ExecStart=/usr/local/bin/chat-server", "ExecReload=/bin/kill -HUP $MAINPID",
+            "StateDirectory=chat-server", "Environment=DATA_DIR=/var/lib/chat-server/data",
         ] {
             #expect(unit.contains("\n\(option)\n"), "\(option)")
         }

@@ -106,7 +106,7 @@ import Testing
             try await client.send(try SMTPLoginTests.code(in: message.data))
             #expect(try await client.readLine() == "*** OTP verified successfully! ***")
             server.terminate()
-            #expect(try await server.waitForExit(timeout: .seconds(20)) == 0)
+            #expect(try await server.waitForExit(timeout: .seconds(20)) == 0, "\(server.log)")
         }
         try await group.shutdownGracefully()
         await smtp.stop()

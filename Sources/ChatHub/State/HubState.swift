@@ -65,7 +65,7 @@ package struct HubState: Codable, Sendable {
     var nextRoomID: RoomID = 1
     /// Banned e-mail keys and IPs, with when each ban ends.
     var bans: [String: LogTime] = [:]
-    var isShuttingDown = false
+    package var isShuttingDown = false
 
     init(configuration: Configuration) {
         precondition((1...64).contains(configuration.shardCount), "1 to 64 shards")

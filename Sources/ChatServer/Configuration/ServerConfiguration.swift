@@ -47,6 +47,8 @@ public struct ServerConfiguration: Sendable {
     public var metrics: MetricsSettings?
     /// `CLUSTER_REDIS_URL`: this server is one node of a cluster sharing its hub through Redis.
     public var cluster: ClusterSettings?
+    /// `DATA_DIR`: a node on its own that journals its state; `nil`: memory only.
+    public var journal: JournalSettings?
     /// How often the server checks whether connection churn left memory to give back
     /// (see `MemoryReclaimer`). Not a setting: tests shorten it.
     public var memoryReclaimPeriod: Duration = .seconds(10)
@@ -125,6 +127,7 @@ public struct ServerConfiguration: Sendable {
             metrics = MetricsSettings(host: try values.string(.metricsBindAddress), port: port)
         }
         cluster = try Self.cluster(values)
+        journal = try Self.journal(values, cluster: cluster)
         for entry in try values.string(.adminEmails).split(separator: ",") {
             let trimmed = entry.trimmingCharacters(in: .whitespaces)
             guard !trimmed.isEmpty else { continue }
@@ -168,6 +171,21 @@ public struct ServerConfiguration: Sendable {
             redis: url, caFile: caFile.isEmpty ? nil : caFile, nodeID: nodeID, heartbeat: .seconds(heartbeat),
             nodeTimeout: .seconds(timeout), snapshotInterval: .seconds(try values.integer(.clusterSnapshotSeconds)),
             snapshotEntries: try values.integer(.clusterSnapshotEntries))
+    }
+
+    private static func journal(
+        _ values: SettingValues, cluster: ClusterSettings?
+    ) throws(ConfigurationError) -> JournalSettings? {
+        let fsyncText = try values.string(.dataFsync)
+        guard let fsync = JournalSettings.Fsync(rawValue: fsyncText.lowercased()) else {
+            throw ConfigurationError(.dataFsync, "must be always or interval")
+        }
+        let directory = try values.string(.dataDirectory)
+        guard !directory.isEmpty else { return nil }
+        guard cluster == nil else {
+            throw ConfigurationError(.dataDirectory, "is for a node on its own; a cluster keeps its state in Redis")
+        }
+        return JournalSettings(directory: directory, fsync: fsync)
     }
 
     private static func tls(_ values: SettingValues) throws(ConfigurationError) -> TLSSettings? {

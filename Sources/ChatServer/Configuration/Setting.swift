@@ -62,6 +62,8 @@ public enum Setting: String, CaseIterable, Sendable {
     case clusterNodeTimeoutSeconds = "CLUSTER_NODE_TIMEOUT_SECONDS"
     case clusterSnapshotSeconds = "CLUSTER_SNAPSHOT_SECONDS"
     case clusterSnapshotEntries = "CLUSTER_SNAPSHOT_ENTRIES"
+    case dataDirectory = "DATA_DIR"
+    case dataFsync = "DATA_FSYNC"
 
     /// What one setting is.
     public struct Definition: Sendable {
@@ -293,6 +295,16 @@ public enum Setting: String, CaseIterable, Sendable {
             Definition(
                 "127.0.0.1",
                 "address the metrics and health endpoint listens on")
+        case .dataDirectory:
+            Definition(
+                "",
+                "folder where a node on its own journals the chat's state, so a restart keeps it (created 0700); empty: memory only"
+            )
+        case .dataFsync:
+            Definition(
+                "always",
+                "with DATA_DIR: always (a command's effects wait for its record to be on disk) or interval (synced once a second)"
+            )
         case .clusterRedisURL:
             Definition(
                 "", flag: nil, isSecret: true,

@@ -1,0 +1,96 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The files of a journal folder (`DATA_DIR`), by plain POSIX calls, made at start-up and on
+/// the journal's own queue, never on an event loop. Files are 0600 in a folder made 0700:
+/// they hold the chat's history and its users' e-mail addresses.
+enum JournalFiles {
+    static func journal(in directory: String) -> String { directory + "/journal.log" }
+    static func lock(in directory: String) -> String { directory + "/lock" }
+
+    /// Creates the folder if it is missing and takes its lock, writing this process's PID
+    /// into it; the lock lasts until the descriptor is closed or the process ends.
+    /// - Returns: the lock's descriptor.
+    /// - Throws: ``JournalError/inUse(directory:pid:)`` when another process holds it.
+    static func takeLock(of directory: String) throws(JournalError) -> Int32 {
+        if mkdir(directory, 0o700) != 0 && errno != EEXIST {
+            throw .io("create the folder", path: directory, errno: errno)
+        }
+        let path = lock(in: directory)
+        let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { throw .io("open", path: path, errno: errno) }
+        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+            let holder = (try? readAll(path)).flatMap { $0 }.map { String(decoding: $0, as: UTF8.self) } ?? ""
+            close(descriptor)
+            let pid = holder.trimmingCharacters(in: .whitespacesAndNewlines)
+            throw .inUse(directory: directory, pid: pid.isEmpty ? "unknown" : pid)
+        }
+        let pid = Array("\(getpid())\n".utf8)
+        _ = ftruncate(descriptor, 0)
+        _ = try? write(pid, to: descriptor, path: path)
+        return descriptor
+    }
+
+    /// A whole file, or `nil` when there is none.
+    static func readAll(_ path: String) throws(JournalError) -> [UInt8]? {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        if descriptor < 0 {
+            if errno == ENOENT { return nil }
+            throw .io("open", path: path, errno: errno)
+        }
+        defer { close(descriptor) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw .io("read", path: path, errno: errno)
+            }
+            if count == 0 { return bytes }
+            bytes += chunk[..<count]
+        }
+    }
+
+    /// Opens a file for appending, creating it (0600) when it is missing.
+    static func openForAppending(_ path: String) throws(JournalError) -> Int32 {
+        let descriptor = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { throw .io("open", path: path, errno: errno) }
+        return descriptor
+    }
+
+    static func write(_ bytes: [UInt8], to descriptor: Int32, path: String) throws(JournalError) {
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress! + offset, $0.count - offset) }
+            if written < 0 {
+                if errno == EINTR { continue }
+                throw .io("write", path: path, errno: errno)
+            }
+            offset += written
+        }
+    }
+
+    static func sync(_ descriptor: Int32, path: String) throws(JournalError) {
+        guard fsync(descriptor) == 0 else { throw .io("sync", path: path, errno: errno) }
+    }
+
+    /// Makes a file's creation itself durable (its entry in the folder).
+    static func syncFolder(_ directory: String) {
+        let descriptor = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard descriptor >= 0 else { return }
+        _ = fsync(descriptor)
+        close(descriptor)
+    }
+
+    static func truncate(_ path: String, to length: Int) throws(JournalError) {
+        guard Glibc.truncate(path, off_t(length)) == 0 else { throw .io("truncate", path: path, errno: errno) }
+    }
+}

@@ -1,0 +1,221 @@
+import ChatCore
+import ChatTestSupport
+import Foundation
+import NIOPosix
+import Testing
+
+/// `DATA_DIR`: the real `chat-server` process restarted, killed with SIGKILL, and given
+/// damaged, torn and foreign journals, on real files.
+@Suite(.serialized) struct JournalTests {
+    /// A temporary folder for the journal and the mail files.
+    private struct Folders {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("journal-\(UUID().uuidString)")
+        var data: String { root.appendingPathComponent("data").path }
+        var journal: String { data + "/journal.log" }
+        let mail: MailFolder
+
+        init() throws {
+            mail = try MailFolder.makeTemporary()
+            try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        }
+
+        func remove() {
+            mail.remove()
+            try? FileManager.default.removeItem(at: root)
+        }
+    }
+
+    private func environment(_ folders: Folders, _ extra: [String: String] = [:]) -> [String: String] {
+        [
+            "MAIL_TRANSPORT": "file", "MAIL_DIR": folders.mail.path, "TCP_PORT": "0", "BIND_ADDRESS": "127.0.0.1",
+            "DATA_DIR": folders.data, "ADMIN_EMAILS": "boss@example.com", "LOG_LEVEL": "info",
+            "OTP_REQUESTS_PER_IP_PER_HOUR": "10000", "CONNECTIONS_PER_IP_PER_MINUTE": "10000", "HISTORY_SIZE": "10000",
+            "MESSAGE_BURST": "10000", "MESSAGES_PER_SECOND": "10000",
+        ].merging(extra) { $1 }
+    }
+
+    private func login(
+        _ name: String, port: Int, from source: String, folders: Folders, group: MultiThreadedEventLoopGroup
+    ) async throws -> TestClient {
+        try await EndToEndTests.login(name, port: port, from: source, mail: folders.mail, group: group)
+    }
+
+    @Test func aRestartKeepsABanTheHistoryAndTheCodeThrottles() async throws {
+        let folders = try Folders()
+        defer { folders.remove() }
+        let group = MultiThreadedEventLoopGroup.singleton
+        let first = try ServerProcess.start(environment: environment(folders))
+        defer { first.kill() }
+        var port = try await first.waitForPort()
+        let boss = try await login("boss", port: port, from: "127.0.0.2", folders: folders, group: group)
+        let alice = try await login("alice", port: port, from: "127.0.0.3", folders: folders, group: group)
+        try await alice.send("remember me")
+        try await boss.readUntil("[alice]: remember me")
+        try await boss.send("/ban alice")
+        try await boss.readUntil(ServerLine.banned("alice", minutes: 60))
+        _ = try await alice.waitForClose()
+        // A code asked for and not used: the next one for that address must wait.
+        let dave = try await TestClient.connect(port: port, from: "127.0.0.4", group: group)
+        try await dave.readUntil(ServerLine.emailPrompt)
+        try await dave.send("dave@example.com")
+        try await dave.readUntil("*** Enter OTP code: ***")
+        first.terminate()
+        #expect(try await first.waitForExit(timeout: .seconds(20)) == 0)
+
+        let second = try ServerProcess.start(environment: environment(folders))
+        defer { second.kill() }
+        port = try await second.waitForPort()
+        #expect(second.log.contains("Journal replayed"))
+        // Nobody is online after a restart: the replay released the last run's connections.
+        let carol = try await TestClient.connect(port: port, from: "127.0.0.5", group: group)
+        try await carol.readUntil(ServerLine.emailPrompt)
+        try await carol.send("carol@example.com")
+        try await carol.readUntil("*** Enter OTP code: ***")
+        try await carol.send(try await folders.mail.code(for: "carol@example.com", mailIndex: 0))
+        try await carol.readUntil("*** OTP verified successfully! ***")
+        _ = try await carol.readLine()
+        try await carol.send("carol")
+        let welcome = try await carol.readUntil("*** ---------------------------- ***")
+        #expect(welcome.contains("[alice]: remember me"), "\(welcome)")
+        try await carol.send("/users")
+        #expect(try await carol.readLines(2) == ["Online Users (1):", "  - carol (you)"])
+        // The ban holds: alice's address is refused at once.
+        let banned = try await TestClient.connect(port: port, from: "127.0.0.3", group: group)
+        #expect(try await banned.waitForClose() == [UserError.banned.line])
+        // The throttle holds: dave's next code waits out OTP_REQUEST_INTERVAL_SECONDS.
+        let daveAgain = try await TestClient.connect(port: port, from: "127.0.0.6", group: group)
+        try await daveAgain.readUntil(ServerLine.emailPrompt)
+        try await daveAgain.send("dave@example.com")
+        let answer = try await daveAgain.readLines(2)
+        #expect(answer[1].hasPrefix("ERROR: Too many codes requested. Try again in "), "\(answer)")
+        second.terminate()
+        #expect(try await second.waitForExit(timeout: .seconds(20)) == 0)
+    }
+
+    /// `kill -9` while two users chat, again and again: with `DATA_FSYNC=always`, every line
+    /// anyone received (or whose echo its sender got) is in the history afterwards, in order,
+    /// once.
+    @Test func sigkillLosesNoLineAnyoneSaw() async throws {
+        let folders = try Folders()
+        defer { folders.remove() }
+        let group = MultiThreadedEventLoopGroup.singleton
+        for round in 1...4 {
+            let server = try ServerProcess.start(environment: environment(folders, ["DATA_FSYNC": "always"]))
+            defer { server.kill() }
+            let port = try await server.waitForPort()
+            let reader = try await login(
+                "reader\(round)", port: port, from: "127.0.1.\(round)", folders: folders, group: group)
+            let sender = try await login(
+                "sender\(round)", port: port, from: "127.0.2.\(round)", folders: folders, group: group)
+            try await reader.readUntil("*** sender\(round) joined the room ***")
+            // Lines go out without waiting; the kill comes while they are in flight.
+            for number in 1...2000 { try await sender.send("line \(number)") }
+            let seen = try await reader.readUntil("[sender\(round)]: line 50") + ["[sender\(round)]: line 50"]
+            server.kill()
+            _ = try await server.waitForExit(timeout: .seconds(20))
+            var received = seen.filter { $0.hasPrefix("[sender\(round)]: ") }
+            received += try await reader.waitForClose().filter { $0.hasPrefix("[sender\(round)]: ") }
+            let echoed = try await sender.waitForClose().filter { $0.hasPrefix("[sender\(round)]: ") }
+
+            let again = try ServerProcess.start(environment: environment(folders, ["DATA_FSYNC": "always"]))
+            defer { again.kill() }
+            let checker = try await TestClient.connect(
+                port: try await again.waitForPort(), from: "127.0.3.\(round)", group: group)
+            try await checker.readUntil(ServerLine.emailPrompt)
+            try await checker.send("checker\(round)@example.com")
+            try await checker.readUntil("*** Enter OTP code: ***")
+            try await checker.send(try await folders.mail.code(for: "checker\(round)@example.com", mailIndex: 0))
+            try await checker.readUntil("*** OTP verified successfully! ***")
+            _ = try await checker.readLine()
+            try await checker.send("checker\(round)")
+            let history = try await checker.readUntil("*** ---------------------------- ***")
+                .filter { $0.hasPrefix("[sender\(round)]: ") }
+            // In the history, in order and once: everything seen, and maybe more that was
+            // journaled but not yet sent when the process died.
+            #expect(history == (1...history.count).map { "[sender\(round)]: line \($0)" }, "round \(round)")
+            #expect(history.count >= max(received.count, echoed.count), "round \(round): \(history.count) kept")
+            #expect(received == Array(history.prefix(received.count)), "round \(round)")
+            again.terminate()
+            _ = try await again.waitForExit(timeout: .seconds(20))
+        }
+    }
+
+    @Test func aTornTailIsCutOffAndDamageInTheMiddleStopsTheStart() async throws {
+        let folders = try Folders()
+        defer { folders.remove() }
+        let group = MultiThreadedEventLoopGroup.singleton
+        let first = try ServerProcess.start(environment: environment(folders))
+        defer { first.kill() }
+        let alice = try await login(
+            "alice", port: try await first.waitForPort(), from: "127.0.0.2", folders: folders, group: group)
+        try await alice.send("kept")
+        try await alice.readUntil("[alice]: kept")
+        first.terminate()
+        #expect(try await first.waitForExit(timeout: .seconds(20)) == 0)
+        let whole = try Data(contentsOf: URL(fileURLWithPath: folders.journal))
+
+        // A record cut short after the last whole one: cut off, with a warning naming where.
+        try (whole + Data([0xC7, 0x4A, 0x40, 0, 0, 0, 1, 2, 3])).write(to: URL(fileURLWithPath: folders.journal))
+        let second = try ServerProcess.start(environment: environment(folders))
+        defer { second.kill() }
+        let port = try await second.waitForPort()
+        #expect(second.log.contains("offset=\(whole.count)") && second.log.contains("it is cut off"), "\(second.log)")
+        let bob = try await login("bob", port: port, from: "127.0.0.3", folders: folders, group: group)
+        _ = bob
+        second.terminate()
+        #expect(try await second.waitForExit(timeout: .seconds(20)) == 0)
+
+        // A flipped byte in the first record, with good ones after it: the start stops.
+        var damaged = try Data(contentsOf: URL(fileURLWithPath: folders.journal))
+        let offset = JournalFormat.header.count + JournalFormat.frameOverhead + 3
+        damaged[offset] ^= 0x01
+        try damaged.write(to: URL(fileURLWithPath: folders.journal))
+        let third = try ServerProcess.start(environment: environment(folders))
+        defer { third.kill() }
+        #expect(try await third.waitForExit(timeout: .seconds(20)) != 0)
+        #expect(
+            third.log.contains("the journal \(folders.journal) is damaged at byte \(JournalFormat.header.count)"),
+            "\(third.log)")
+        // Nothing on disk was changed by the refused start.
+        #expect(try Data(contentsOf: URL(fileURLWithPath: folders.journal)) == damaged)
+    }
+
+    @Test func aSecondProcessOnTheSameFolderAndANewerJournalAreRefused() async throws {
+        let folders = try Folders()
+        defer { folders.remove() }
+        let first = try ServerProcess.start(environment: environment(folders))
+        defer { first.kill() }
+        _ = try await first.waitForPort()
+        let second = try ServerProcess.start(environment: environment(folders))
+        defer { second.kill() }
+        #expect(try await second.waitForExit(timeout: .seconds(20)) != 0)
+        let pid = try String(contentsOfFile: folders.data + "/lock", encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(second.log.contains("is in use by another chat-server (PID \(pid))"), "\(second.log)")
+        first.terminate()
+        #expect(try await first.waitForExit(timeout: .seconds(20)) == 0, "\(first.log)")
+
+        try Data("chat-journal/9\n".utf8).write(to: URL(fileURLWithPath: folders.journal))
+        let newer = try ServerProcess.start(environment: environment(folders))
+        defer { newer.kill() }
+        #expect(try await newer.waitForExit(timeout: .seconds(20)) != 0)
+        #expect(newer.log.contains("it is of format 9, this version reads 1"), "\(newer.log)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: folders.journal)) == Data("chat-journal/9\n".utf8))
+    }
+
+    @Test func theFolderAndFilesAreKeptFromOthers() async throws {
+        let folders = try Folders()
+        defer { folders.remove() }
+        let server = try ServerProcess.start(environment: environment(folders))
+        defer { server.kill() }
+        _ = try await server.waitForPort()
+        let folder = try FileManager.default.attributesOfItem(atPath: folders.data)
+        #expect((folder[.posixPermissions] as? Int) == 0o700)
+        for file in [folders.journal, folders.data + "/lock"] {
+            let attributes = try FileManager.default.attributesOfItem(atPath: file)
+            #expect((attributes[.posixPermissions] as? Int) == 0o600, "\(file)")
+        }
+        server.terminate()
+        _ = try await server.waitForExit(timeout: .seconds(20))
+    }
+}
