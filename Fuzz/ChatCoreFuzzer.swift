@@ -8,7 +8,8 @@
 //
 // The same input is also read as the start of a connection behind a load balancer: the
 // PROXY protocol header parser, whole and in every split the read size gives; and as a
-// journal file (JournalFormat), as it is and behind a valid header.
+// journal file (JournalFormat) and as a snapshot file (SnapshotFileFormat), as it is and
+// behind a valid header.
 //
 // Invariants checked on every input: no crash; no line longer than the maximum; sanitised
 // text has no control, escape or bidi-override characters; a header's length is within
@@ -26,6 +27,8 @@ public func fuzzOneInput(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
     exerciseProxyHeader(input.dropFirst(), chunk: chunk)
     exerciseJournal(input)
     exerciseJournal(JournalFormat.header + input)
+    exerciseSnapshotFile(input)
+    exerciseSnapshotFile(SnapshotFileFormat.header + input)
     var framer = LineFramer(maximumLineBytes: maximum)
     var buffer: [UInt8] = []
     var offset = 1
@@ -111,4 +114,9 @@ private func exerciseJournal(_ bytes: [UInt8]) {
     for (first, second) in zip(reading.records, again.records) {
         precondition(bytes[first].elementsEqual(rewritten[second]), "a record read back differently")
     }
+}
+
+private func exerciseSnapshotFile(_ bytes: [UInt8]) {
+    guard let contents = try? SnapshotFileFormat.contents(of: bytes) else { return }
+    precondition(SnapshotFileFormat.file(Array(contents)) == bytes, "a snapshot file read as another")
 }

@@ -87,8 +87,11 @@ public enum JournalFormat {
         return Reading(records: records, end: .clean)
     }
 
+    /// A header `<magic><version>\n` (this format's, or another's of the same form).
     /// - Returns: the header's length, or `nil` when the bytes end inside a header.
-    static func headerLength(_ bytes: [UInt8]) throws(HeaderError) -> Int? {
+    static func headerLength(
+        _ bytes: [UInt8], magic: [UInt8] = magic, version supported: Int = version
+    ) throws(HeaderError) -> Int? {
         let prefix = bytes.prefix(magic.count)
         guard prefix.elementsEqual(magic.prefix(prefix.count)) else { throw .notAJournal }
         guard prefix.count == magic.count else { return nil }
@@ -104,7 +107,7 @@ public enum JournalFormat {
         }
         guard index < bytes.count else { return nil }
         guard index > magic.count, version >= 1 else { throw .notAJournal }
-        guard version <= Self.version else { throw .newerFormat(version) }
+        guard version <= supported else { throw .newerFormat(version) }
         return index + 1
     }
 

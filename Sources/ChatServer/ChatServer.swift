@@ -101,7 +101,8 @@ public final class ChatServer: Service, Sendable {
         } else if let journal = configuration.journal {
             log = JournalLog(
                 eventLoops: eventLoops, configuration: hub, settings: journal,
-                maxSendQueueBytes: configuration.maxSendQueueBytes, metrics: metrics, logger: logger,
+                maxSendQueueBytes: configuration.maxSendQueueBytes, metrics: metrics,
+                journalMetrics: JournalMetrics(factory: PrometheusMetricsFactory(registry: registry)), logger: logger,
                 clock: clock.wallTime)
         } else {
             log = LocalLog(

@@ -80,3 +80,32 @@ import Testing
         }
     }
 }
+
+/// A snapshot's file: read back whole, refused when damaged or newer.
+@Suite struct SnapshotFileFormatTests {
+    @Test func aSnapshotFileReadsBackAndAnyDamageIsRefused() throws {
+        let contents = Array("chat-snapshot/3 5-0 9\n{}".utf8)
+        let file = SnapshotFileFormat.file(contents)
+        #expect(file.starts(with: Array("chat-snapshot-file/1\n".utf8)))
+        #expect(Array(try SnapshotFileFormat.contents(of: file)) == contents)
+        for index in SnapshotFileFormat.header.count..<file.count {
+            var damaged = file
+            damaged[index] ^= 0x04
+            #expect(throws: SnapshotFileFormat.ReadError.damaged, "byte \(index)") {
+                try SnapshotFileFormat.contents(of: damaged)
+            }
+        }
+        for cut in 0..<file.count {
+            #expect(throws: (any Error).self, "cut at \(cut)") {
+                try SnapshotFileFormat.contents(of: Array(file[..<cut]))
+            }
+        }
+        #expect(throws: SnapshotFileFormat.ReadError.damaged) { try SnapshotFileFormat.contents(of: file + [0]) }
+        #expect(throws: SnapshotFileFormat.ReadError.newerFormat(2)) {
+            try SnapshotFileFormat.contents(of: Array("chat-snapshot-file/2\n".utf8) + file.dropFirst(21))
+        }
+        #expect(throws: SnapshotFileFormat.ReadError.notASnapshot) {
+            try SnapshotFileFormat.contents(of: Array("chat-journal/1\n".utf8))
+        }
+    }
+}

@@ -236,6 +236,8 @@ final class ServerProcess: Sendable {
 
     func terminate() { process.terminate() }
 
+    var pid: Int32 { process.processIdentifier }
+
     /// SIGHUP: re-read the TLS certificate and key.
     func hangUp() {
         if process.isRunning { Foundation.kill(process.processIdentifier, SIGHUP) }

@@ -11,7 +11,8 @@ import Testing
     private struct Folders {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("journal-\(UUID().uuidString)")
         var data: String { root.appendingPathComponent("data").path }
-        var journal: String { data + "/journal.log" }
+        /// The first segment: the whole journal until a snapshot is written.
+        var journal: String { data + "/journal-000000000000.log" }
         let mail: MailFolder
 
         init() throws {
@@ -178,6 +179,153 @@ import Testing
             "\(third.log)")
         // Nothing on disk was changed by the refused start.
         #expect(try Data(contentsOf: URL(fileURLWithPath: folders.journal)) == damaged)
+    }
+
+    /// Logs `name` in on a server started from the folder and returns the history it is
+    /// shown on joining #general.
+    private func historySeen(
+        by name: String, port: Int, from source: String, folders: Folders
+    ) async throws -> [String] {
+        let client = try await TestClient.connect(
+            port: port, from: source, group: MultiThreadedEventLoopGroup.singleton)
+        try await client.readUntil(ServerLine.emailPrompt)
+        try await client.send("\(name)@example.com")
+        try await client.readUntil("*** Enter OTP code: ***")
+        try await client.send(try await folders.mail.code(for: "\(name)@example.com", mailIndex: 0))
+        try await client.readUntil("*** OTP verified successfully! ***")
+        _ = try await client.readLine()
+        try await client.send(name)
+        let lines = try await client.readUntil("*** ---------------------------- ***")
+        await client.close()
+        return lines.filter { $0.hasPrefix("[") }
+    }
+
+    /// Snapshots bound what a start replays and what the folder keeps; a damaged newest one
+    /// stops the start, or is passed over with `DATA_RECOVERY=salvage` for the one before it.
+    @Test func snapshotsBoundTheReplayAndADamagedOneIsRefusedOrSalvaged() async throws {
+        let folders = try Folders()
+        defer { folders.remove() }
+        let settings = environment(folders, ["DATA_SNAPSHOT_SECONDS": "1"])
+        let first = try ServerProcess.start(environment: settings)
+        defer { first.kill() }
+        let port = try await first.waitForPort()
+        let alice = try await login(
+            "alice", port: port, from: "127.0.0.2", folders: folders, group: MultiThreadedEventLoopGroup.singleton)
+        var written: [String] = []
+        for round in 1...3 {
+            for number in 1...5 {
+                try await alice.send("round \(round) line \(number)")
+                written.append("[alice]: round \(round) line \(number)")
+            }
+            try await alice.readUntil("[alice]: round \(round) line 5")
+            // A snapshot after each round's lines.
+            let snapshots = first.log.components(separatedBy: "Snapshot written").count - 1
+            #expect(
+                try await poll(timeout: .seconds(10)) {
+                    first.log.components(separatedBy: "Snapshot written").count - 1 > snapshots
+                })
+        }
+        first.terminate()
+        #expect(try await first.waitForExit(timeout: .seconds(20)) == 0)
+        let (segments, snapshots) = try listing(folders.data)
+        // The newest snapshot and the one before it, and the segments from that one on.
+        #expect(snapshots.count == 2, "\(snapshots)")
+        #expect(segments.first == snapshots.first, "\(segments) \(snapshots)")
+
+        let second = try ServerProcess.start(environment: settings)
+        defer { second.kill() }
+        #expect(
+            try await historySeen(by: "bob", port: try await second.waitForPort(), from: "127.0.0.3", folders: folders)
+                == written)
+        let replayed = try #require(Int(try await second.waitForLog(#"records_replayed=(\d+)"#)))
+        #expect(replayed < 15, "a start replays the journal after the newest snapshot only (\(replayed))")
+        second.terminate()
+        #expect(try await second.waitForExit(timeout: .seconds(20)) == 0)
+
+        // The newest snapshot damaged: the start stops, naming it.
+        let (_, kept) = try listing(folders.data)
+        let newest = folders.data + "/snapshot-" + (kept.last ?? "") + ".snap"
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: newest))
+        bytes[bytes.count - 2] ^= 0x20
+        try bytes.write(to: URL(fileURLWithPath: newest))
+        let refused = try ServerProcess.start(environment: environment(folders))
+        defer { refused.kill() }
+        #expect(try await refused.waitForExit(timeout: .seconds(20)) != 0)
+        #expect(refused.log.contains("the snapshot \(newest) is damaged"), "\(refused.log)")
+        // Salvaged: the snapshot before it, and the journal since, hold everything.
+        let salvaged = try ServerProcess.start(environment: environment(folders, ["DATA_RECOVERY": "salvage"]))
+        defer { salvaged.kill() }
+        let salvagedPort = try await salvaged.waitForPort()
+        #expect(salvaged.log.contains("A damaged snapshot is passed over"))
+        #expect(try await historySeen(by: "carol", port: salvagedPort, from: "127.0.0.4", folders: folders) == written)
+        salvaged.terminate()
+        #expect(try await salvaged.waitForExit(timeout: .seconds(20)) == 0)
+    }
+
+    /// The segment and snapshot files of a folder, by name, in order.
+    private func listing(_ folder: String) throws -> (segments: [String], snapshots: [String]) {
+        let names = try FileManager.default.contentsOfDirectory(atPath: folder).sorted()
+        return (
+            names.filter { $0.hasPrefix("journal-") && $0.hasSuffix(".log") }.map {
+                String($0.dropFirst(8).dropLast(4))
+            },
+            names.filter { $0.hasPrefix("snapshot-") && $0.hasSuffix(".snap") }.map {
+                String($0.dropFirst(9).dropLast(5))
+            }
+        )
+    }
+
+    /// A disk that takes no more (a file size limit on the running process, set with
+    /// `prlimit`): commands that change the chat get the outage line, once logged; reading
+    /// goes on; once the limit is lifted, writing resumes by itself.
+    @Test func aFullDiskRefusesChangesUntilThereIsRoomAgain() async throws {
+        let folders = try Folders()
+        defer { folders.remove() }
+        let server = try ServerProcess.start(environment: environment(folders))
+        defer { server.kill() }
+        let port = try await server.waitForPort()
+        let alice = try await login(
+            "alice", port: port, from: "127.0.0.2", folders: folders, group: MultiThreadedEventLoopGroup.singleton)
+        try await alice.send("before")
+        try await alice.readUntil("[alice]: before")
+        let size = try FileManager.default.attributesOfItem(atPath: folders.journal)[.size] as? Int ?? 0
+        try limitFileSize(of: server.pid, to: "\(size)")
+        let unavailable = "ERROR: The chat is briefly unavailable. Please try again in a moment."
+        try await alice.send("lost")
+        #expect(try await alice.readLine() == unavailable)
+        try await alice.send("/create #full")
+        #expect(try await alice.readLine() == unavailable)
+        try await alice.send("/users")
+        #expect(try await alice.readLines(2) == ["Online Users (1):", "  - alice (you)"])
+        #expect(server.log.components(separatedBy: "Cannot write the journal").count - 1 == 1)
+        // Nothing half-written is left behind.
+        #expect(try FileManager.default.attributesOfItem(atPath: folders.journal)[.size] as? Int == size)
+
+        try limitFileSize(of: server.pid, to: "unlimited")
+        try await alice.send("after")
+        #expect(try await alice.readLine() == "[alice]: after")
+        #expect(server.log.contains("Writing the journal again"))
+        server.terminate()
+        #expect(try await server.waitForExit(timeout: .seconds(20)) == 0)
+        let again = try ServerProcess.start(environment: environment(folders))
+        defer { again.kill() }
+        #expect(
+            try await historySeen(by: "bob", port: try await again.waitForPort(), from: "127.0.0.3", folders: folders)
+                == ["[alice]: before", "[alice]: after"])
+        again.terminate()
+        _ = try await again.waitForExit(timeout: .seconds(20))
+    }
+
+    private func limitFileSize(of pid: Int32, to limit: String) throws {
+        let prlimit = try #require(
+            ["/usr/bin/prlimit", "/bin/prlimit"].first { FileManager.default.isExecutableFile(atPath: $0) })
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: prlimit)
+        // The soft limit only: lifting it again needs no privilege.
+        process.arguments = ["--pid", "\(pid)", "--fsize=\(limit):unlimited"]
+        try process.run()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
     }
 
     @Test func aSecondProcessOnTheSameFolderAndANewerJournalAreRefused() async throws {

@@ -239,15 +239,25 @@ struct RedisConnectionTests {
     @Test func aRedissURLConnectsOverTLSAndChecksTheCertificate() async throws {
         let certificates = try TestCertificates.mint()
         defer { certificates.remove() }
-        let tlsPort = try RedisServerProcess.freePort()
-        let server = try RedisServerProcess(
-            [
-                "--port", "0", "--tls-port", "\(tlsPort)", "--tls-cert-file", certificates.serverCertificatePath,
-                "--tls-key-file", certificates.serverKeyPath, "--tls-ca-cert-file", certificates.caCertificatePath,
-                "--tls-auth-clients", "no",
-            ])
+        // A free port may be taken by another test before redis-server binds it: up to three.
+        var started: (server: RedisServerProcess, port: Int)?
+        for _ in 0..<3 where started == nil {
+            let port = try RedisServerProcess.freePort()
+            let server = try RedisServerProcess(
+                [
+                    "--port", "0", "--tls-port", "\(port)", "--tls-cert-file", certificates.serverCertificatePath,
+                    "--tls-key-file", certificates.serverKeyPath, "--tls-ca-cert-file", certificates.caCertificatePath,
+                    "--tls-auth-clients", "no",
+                ])
+            do {
+                try await server.waitUntilReady()
+                started = (server, port)
+            } catch {
+                server.kill()
+            }
+        }
+        let (server, tlsPort) = try #require(started)
         defer { server.stop() }
-        try await server.waitUntilReady()
 
         let url = try RedisURL(parsing: "rediss://localhost:\(tlsPort)")
         var tls = TLSConfiguration.makeClientConfiguration()

@@ -8,6 +8,10 @@ package enum JournalError: Error, CustomStringConvertible {
     case damaged(path: String, offset: Int)
     /// Not a journal, or a newer format than this version reads.
     case unreadable(path: String, reason: String)
+    /// A snapshot that fails its checksum or cannot be decoded.
+    case damagedSnapshot(path: String, reason: String)
+    /// The segment starts after records that no file holds.
+    case missing(path: String, from: Int64, to: Int64)
 
     package var description: String {
         switch self {
@@ -20,6 +24,11 @@ package enum JournalError: Error, CustomStringConvertible {
                 + "see docs/OPERATIONS.md, \"Recovering a journal\""
         case .unreadable(let path, let reason):
             "cannot read the journal \(path): \(reason)"
+        case .damagedSnapshot(let path, let reason):
+            "the snapshot \(path) is damaged (\(reason)); see docs/OPERATIONS.md, \"Recovering a journal\""
+        case .missing(let path, let from, let to):
+            "the journal's records \(from) to \(to - 1) are missing before \(path); "
+                + "see docs/OPERATIONS.md, \"Recovering a journal\""
         }
     }
 }

@@ -11,9 +11,75 @@ import Darwin
 /// The files of a journal folder (`DATA_DIR`), by plain POSIX calls, made at start-up and on
 /// the journal's own queue, never on an event loop. Files are 0600 in a folder made 0700:
 /// they hold the chat's history and its users' e-mail addresses.
+///
+/// A journal is kept in segments, each named by the position (the count of records before
+/// it) of its first record, `journal-000000001234.log`; a snapshot by the position it
+/// includes the journal up to, `snapshot-000000001234.snap`. A snapshot at position P is
+/// taken when the segment starting at P begins.
 enum JournalFiles {
-    static func journal(in directory: String) -> String { directory + "/journal.log" }
     static func lock(in directory: String) -> String { directory + "/lock" }
+    static func segment(at position: Int64, in directory: String) -> String {
+        directory + "/journal-\(padded(position)).log"
+    }
+    static func snapshot(at position: Int64, in directory: String) -> String {
+        directory + "/snapshot-\(padded(position)).snap"
+    }
+
+    private static func padded(_ position: Int64) -> String {
+        let digits = String(position)
+        return String(repeating: "0", count: max(0, 12 - digits.count)) + digits
+    }
+
+    /// The positions of the segments and of the snapshots in the folder, in order.
+    static func listing(of directory: String) throws(JournalError) -> (segments: [Int64], snapshots: [Int64]) {
+        let names: [String]
+        do {
+            names = try FileManager.default.contentsOfDirectory(atPath: directory)
+        } catch {
+            throw .io("list", path: directory, errno: errno)
+        }
+        func positions(_ prefix: String, _ suffix: String) -> [Int64] {
+            names.compactMap { name -> Int64? in
+                guard name.hasPrefix(prefix), name.hasSuffix(suffix) else { return nil }
+                let digits = name.dropFirst(prefix.count).dropLast(suffix.count)
+                guard !digits.isEmpty, digits.allSatisfy(\.isASCII), digits.allSatisfy(\.isNumber) else { return nil }
+                return Int64(digits)
+            }.sorted()
+        }
+        return (positions("journal-", ".log"), positions("snapshot-", ".snap"))
+    }
+
+    /// Writes a whole file under a temporary name, syncs it and renames it into place, so
+    /// that the name never holds half of it.
+    static func writeAtomically(_ bytes: [UInt8], to path: String, in directory: String) throws(JournalError) {
+        let temporary = path + ".tmp"
+        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { throw .io("create", path: temporary, errno: errno) }
+        do {
+            try write(bytes, to: descriptor, path: temporary)
+            try sync(descriptor, path: temporary)
+        } catch {
+            close(descriptor)
+            unlink(temporary)
+            throw error
+        }
+        close(descriptor)
+        guard rename(temporary, path) == 0 else {
+            let code = errno
+            unlink(temporary)
+            throw .io("rename", path: temporary, errno: code)
+        }
+        syncFolder(directory)
+    }
+
+    static func remove(_ path: String) {
+        unlink(path)
+    }
+
+    /// Moves a file out of the journal's way, keeping it for the operator.
+    static func setAside(_ path: String) throws(JournalError) {
+        guard rename(path, path + ".set-aside") == 0 else { throw .io("rename", path: path, errno: errno) }
+    }
 
     /// Creates the folder if it is missing and takes its lock, writing this process's PID
     /// into it; the lock lasts until the descriptor is closed or the process ends.

@@ -6,7 +6,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 
 /// The hub log of a single node that remembers (`DATA_DIR`): every command is appended to
-/// a journal file before it is applied, so a restart, or a crash, replays it.
+/// a journal before it is applied, so a restart, or a crash, replays it.
 ///
 /// Commands submitted from any event loop are stamped and framed (``JournalFormat``, the
 /// entry coded as in the Redis log: one codec, two stores) under a short lock, and one
@@ -17,43 +17,50 @@ import NIOCore
 ///
 /// When the disk refuses a write (full, read-only), the batch's commands are refused with
 /// the outage line a cluster node gives without Redis, the file is cut back to its last
-/// whole record, and writing resumes with the next command. Start-up replays the journal,
-/// cutting a torn tail off, and releases every connection of the process before, as a
-/// cluster releases a dead node's.
+/// whole record, and writing resumes with the next command. Start-up (`+Replay`) loads the
+/// newest snapshot and replays the journal after it; snapshots (`+Snapshots`) bound what a
+/// start replays and what the folder holds.
 package final class JournalLog: NodeLog {
     package let replica: HubReplica
     let settings: JournalSettings
+    let configuration: HubState.Configuration
     let logger: Logger
-    private let clock: @Sendable () -> LogTime
-    private let path: String
-    private let queue = DispatchQueue(label: "chat-server.journal")
+    let metrics: JournalMetrics?
+    let clock: @Sendable () -> LogTime
+    /// Writes, syncs, applies, and begins segments, one thing at a time.
+    let queue = DispatchQueue(label: "chat-server.journal")
 
     /// Stamped and framed, not yet written.
-    private struct Pending {
+    struct Pending {
         var bytes: [UInt8] = []
+        var records = 0
         var commands: [(command: HubCommand, time: LogTime)] = []
         var flushScheduled = false
         var lastTime = LogTime(milliseconds: 0)
     }
-    private let pending = NIOLockedValueBox(Pending())
+    let pending = NIOLockedValueBox(Pending())
 
-    /// The open files; touched on ``queue`` (and at start and stop, when nothing else runs).
-    private struct Disk {
-        var journal: Int32 = -1
+    /// The open files; touched on ``queue`` (and at start, before anything else runs).
+    struct Disk {
         var lock: Int32 = -1
-        /// The journal's length after its last whole record.
+        /// The segment being appended to, its path, and its length after its last whole record.
+        var journal: Int32 = -1
+        var path = ""
         var size = 0
+        /// Records in the journal, every segment counted: the position of the next one.
+        var position: Int64 = 0
         var unsynced = false
         /// Writing fails (the warning is logged once per episode).
         var failing = false
     }
-    private let disk = NIOLockedValueBox(Disk())
-    private let stopped = NIOLockedValueBox(false)
+    let disk = NIOLockedValueBox(Disk())
+    /// Finished by ``stop()``: the background work ends.
+    let stopping = AsyncStream.makeStream(of: Void.self)
 
     package init(
         eventLoops: [any EventLoop], configuration: HubState.Configuration, settings: JournalSettings,
-        maxSendQueueBytes: Int = .max, metrics: (any DeliveryCounting)? = nil, logger: Logger,
-        clock: @escaping @Sendable () -> LogTime = LocalLog.wallClock
+        maxSendQueueBytes: Int = .max, metrics: (any DeliveryCounting)? = nil, journalMetrics: JournalMetrics? = nil,
+        logger: Logger, clock: @escaping @Sendable () -> LogTime = LocalLog.wallClock
     ) {
         precondition(!eventLoops.isEmpty && eventLoops.count <= 64, "1 to 64 event loops")
         var configuration = configuration
@@ -61,10 +68,11 @@ package final class JournalLog: NodeLog {
         self.replica = HubReplica(
             eventLoops: eventLoops, configuration: configuration, maxSendQueueBytes: maxSendQueueBytes,
             metrics: metrics)
+        self.configuration = configuration
         self.settings = settings
         self.logger = logger
+        self.metrics = journalMetrics
         self.clock = clock
-        self.path = JournalFiles.journal(in: settings.directory)
     }
 
     // MARK: HubLog
@@ -80,6 +88,7 @@ package final class JournalLog: NodeLog {
             if case .shutdown = command {
             } else {
                 JournalFormat.append(Self.record(entry, at: time), to: &pending.bytes)
+                pending.records += 1
             }
             defer { pending.flushScheduled = true }
             return !pending.flushScheduled
@@ -100,9 +109,7 @@ package final class JournalLog: NodeLog {
 
     /// Reads a record's payload back.
     static func entry(ofRecord payload: ArraySlice<UInt8>) throws -> (command: HubCommand, time: LogTime) {
-        guard payload.count > 8 else {
-            throw JournalError.unreadable(path: "", reason: "a record of \(payload.count) bytes")
-        }
+        guard payload.count > 8 else { throw LogEntryCoding.DecodingError.truncated }
         let start = payload.startIndex
         let milliseconds = (0..<8).reduce(UInt64(0)) { $0 | UInt64(payload[start + $1]) << (8 * $1) }
         let command = try LogEntryCoding.decode(Array(payload[(start + 8)...]))
@@ -112,17 +119,18 @@ package final class JournalLog: NodeLog {
     // MARK: Writing
 
     /// Writes what gathered since the last call, then applies it (on ``queue``).
-    private func flush() {
-        let (bytes, commands) = pending.withLockedValue { pending in
+    func flush() {
+        let (bytes, records, commands) = pending.withLockedValue { pending in
             defer {
                 pending.bytes.removeAll(keepingCapacity: true)
                 pending.commands.removeAll(keepingCapacity: true)
+                pending.records = 0
                 pending.flushScheduled = false
             }
-            return (pending.bytes, pending.commands)
+            return (pending.bytes, pending.records, pending.commands)
         }
         guard !commands.isEmpty else { return }
-        if bytes.isEmpty || write(bytes) {
+        if bytes.isEmpty || write(bytes, records: records) {
             replica.apply(commands)
         } else {
             refuse(commands)
@@ -130,27 +138,32 @@ package final class JournalLog: NodeLog {
     }
 
     /// - Returns: whether the bytes are in the journal (and on disk, with `always`).
-    private func write(_ bytes: [UInt8]) -> Bool {
-        let path = self.path
+    private func write(_ bytes: [UInt8], records: Int) -> Bool {
         let fsync = settings.fsync
         let logger = self.logger
+        let metrics = self.metrics
         return disk.withLockedValue { disk in
             do {
-                try JournalFiles.write(bytes, to: disk.journal, path: path)
+                try JournalFiles.write(bytes, to: disk.journal, path: disk.path)
                 if fsync == .always {
-                    try JournalFiles.sync(disk.journal, path: path)
+                    let started = ContinuousClock.now
+                    try JournalFiles.sync(disk.journal, path: disk.path)
+                    metrics?.synced(in: ContinuousClock.now - started)
                 } else {
                     disk.unsynced = true
                 }
                 disk.size += bytes.count
+                disk.position += Int64(records)
+                metrics?.wrote(bytes: bytes.count)
                 if disk.failing {
                     disk.failing = false
-                    logger.notice("Writing the journal again", metadata: ["path": "\(path)"])
+                    logger.notice("Writing the journal again", metadata: ["path": "\(disk.path)"])
                 }
                 return true
             } catch {
                 // Never half a record in the middle: the next write goes after the last whole one.
-                try? JournalFiles.truncate(path, to: disk.size)
+                try? JournalFiles.truncate(disk.path, to: disk.size)
+                metrics?.writeFailed()
                 if !disk.failing {
                     disk.failing = true
                     logger.warning(
@@ -184,95 +197,17 @@ package final class JournalLog: NodeLog {
         replica.deliver(refusals)
     }
 
-    // MARK: Starting and stopping
-
-    /// Takes the folder, replays the journal, and releases the previous run's connections,
-    /// before the node listens.
-    package func start() async throws {
-        let directory = settings.directory
-        let lock = try JournalFiles.takeLock(of: directory)
-        disk.withLockedValue { $0.lock = lock }
-        let started = ContinuousClock.now
-        let bytes = try JournalFiles.readAll(path) ?? []
-        let reading: JournalFormat.Reading
-        do {
-            reading = try JournalFormat.read(bytes)
-        } catch .newerFormat(let version) {
-            throw JournalError.unreadable(path: path, reason: "it is of format \(version), this version reads 1")
-        } catch {
-            throw JournalError.unreadable(path: path, reason: "it does not start as a journal does")
-        }
-        var size = bytes.count
-        switch reading.end {
-        case .clean:
-            break
-        case .tornTail(let offset):
-            if offset < bytes.count {
-                logger.warning(
-                    "The journal ends in a record cut short (a crash while writing it); it is cut off",
-                    metadata: ["path": "\(path)", "offset": "\(offset)", "bytes_cut": "\(bytes.count - offset)"])
-                try JournalFiles.truncate(path, to: offset)
-            }
-            size = offset
-        case .damaged(let offset):
-            throw JournalError.damaged(path: path, offset: offset)
-        }
-        var batch: [(command: HubCommand, time: LogTime)] = []
-        for (index, record) in reading.records.enumerated() {
-            do {
-                batch.append(try Self.entry(ofRecord: bytes[record]))
-            } catch {
-                throw JournalError.unreadable(
-                    path: path, reason: "record \(index + 1) (byte \(record.lowerBound)): \(error)")
-            }
-            if batch.count == 1024 {
-                replica.apply(batch)
-                batch.removeAll(keepingCapacity: true)
-            }
-        }
-        replica.apply(batch)
-        let journal = try JournalFiles.openForAppending(path)
-        if size == 0 {
-            try JournalFiles.write(JournalFormat.header, to: journal, path: path)
-            try JournalFiles.sync(journal, path: path)
-            JournalFiles.syncFolder(directory)
-            size = JournalFormat.header.count
-        }
-        disk.withLockedValue {
-            $0.journal = journal
-            $0.size = size
-        }
-        let lastTime = replica.lastTime
-        pending.withLockedValue { $0.lastTime = lastTime }
-        let held = replica.read { $0.connections.count }
-        // Nobody stays online across a restart: the last run's connections are gone.
-        submit(.nodeDown(replica.node))
-        queue.sync { flush() }
-        logger.info(
-            "Journal replayed",
-            metadata: [
-                "path": "\(path)", "records": "\(reading.records.count)", "bytes": "\(size)",
-                "connections_released": "\(held)", "duration": "\(ContinuousClock.now - started)",
-                "fsync": "\(settings.fsync.rawValue)",
-            ])
-    }
-
-    /// With `interval`, syncs the journal once a second.
-    package func run() async {
-        guard settings.fsync == .interval else { return }
-        while !stopped.withLockedValue({ $0 }) {
-            guard (try? await Task.sleep(for: .seconds(1))) != nil else { return }
-            queue.async { self.syncIfNeeded() }
-        }
-    }
-
-    private func syncIfNeeded() {
-        let path = self.path
+    /// Syncs what `interval` left unsynced (on ``queue``).
+    func syncIfNeeded() {
+        let logger = self.logger
+        let metrics = self.metrics
         disk.withLockedValue { disk in
             guard disk.unsynced, disk.journal >= 0 else { return }
             disk.unsynced = false
             do {
-                try JournalFiles.sync(disk.journal, path: path)
+                let started = ContinuousClock.now
+                try JournalFiles.sync(disk.journal, path: disk.path)
+                metrics?.synced(in: ContinuousClock.now - started)
             } catch {
                 logger.warning("Cannot sync the journal", metadata: ["error": "\(error)"])
             }
@@ -281,7 +216,7 @@ package final class JournalLog: NodeLog {
 
     /// Writes and syncs what is left, and lets the folder go.
     package func stop() async {
-        stopped.withLockedValue { $0 = true }
+        stopping.continuation.finish()
         queue.sync {
             flush()
             syncIfNeeded()

@@ -11,7 +11,7 @@ package enum LogEntryCoding {
     /// The first byte of a chat line's binary form (JSON starts with `{`).
     static let sayTag = UInt8(ascii: "S")
 
-    enum DecodingError: Error {
+    package enum DecodingError: Error {
         case truncated
     }
 

@@ -3,11 +3,11 @@
 /// id, and what a snapshot records as the last entry it includes.
 package struct StreamID: Comparable, Hashable, Sendable, CustomStringConvertible {
     package var milliseconds: Int64
-    var sequence: Int64
+    package var sequence: Int64
 
     package static let zero = StreamID(milliseconds: 0, sequence: 0)
 
-    init(milliseconds: Int64, sequence: Int64) {
+    package init(milliseconds: Int64, sequence: Int64) {
         self.milliseconds = milliseconds
         self.sequence = sequence
     }

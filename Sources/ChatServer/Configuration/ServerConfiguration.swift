@@ -185,7 +185,13 @@ public struct ServerConfiguration: Sendable {
         guard cluster == nil else {
             throw ConfigurationError(.dataDirectory, "is for a node on its own; a cluster keeps its state in Redis")
         }
-        return JournalSettings(directory: directory, fsync: fsync)
+        let recovery = try values.string(.dataRecovery).lowercased()
+        guard recovery == "off" || recovery == "salvage" else {
+            throw ConfigurationError(.dataRecovery, "must be off or salvage")
+        }
+        return JournalSettings(
+            directory: directory, fsync: fsync, snapshotInterval: .seconds(try values.integer(.dataSnapshotSeconds)),
+            snapshotEntries: try values.integer(.dataSnapshotEntries), salvage: recovery == "salvage")
     }
 
     private static func tls(_ values: SettingValues) throws(ConfigurationError) -> TLSSettings? {

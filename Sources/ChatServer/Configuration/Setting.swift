@@ -64,6 +64,9 @@ public enum Setting: String, CaseIterable, Sendable {
     case clusterSnapshotEntries = "CLUSTER_SNAPSHOT_ENTRIES"
     case dataDirectory = "DATA_DIR"
     case dataFsync = "DATA_FSYNC"
+    case dataSnapshotSeconds = "DATA_SNAPSHOT_SECONDS"
+    case dataSnapshotEntries = "DATA_SNAPSHOT_ENTRIES"
+    case dataRecovery = "DATA_RECOVERY"
 
     /// What one setting is.
     public struct Definition: Sendable {
@@ -304,6 +307,19 @@ public enum Setting: String, CaseIterable, Sendable {
             Definition(
                 "always",
                 "with DATA_DIR: always (a command's effects wait for its record to be on disk) or interval (synced once a second)"
+            )
+        case .dataSnapshotSeconds:
+            Definition(
+                "300", range: 1...86400,
+                "with DATA_DIR: seconds between snapshots of the state; older journal files go")
+        case .dataSnapshotEntries:
+            Definition(
+                "100000", range: 1000...100_000_000,
+                "with DATA_DIR: journal records after which the next snapshot comes sooner")
+        case .dataRecovery:
+            Definition(
+                "off",
+                "with DATA_DIR: salvage starts from what can be read (a damaged snapshot passed over, a damaged journal cut at the damage); off refuses to start"
             )
         case .clusterRedisURL:
             Definition(
