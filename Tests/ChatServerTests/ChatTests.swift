@@ -59,11 +59,8 @@ import Testing
     /// hold by name (an ignore list, `/reply`) and the room's ownership follow the user.
     @Test func aUserTakesANewNameAndWhatOthersHoldByItFollows() async throws {
         try await withTestServer { server in
-            let alice = try await server.login("alice")
-            let bob = try await server.login("bob")
-            let carol = try await server.login("carol")
-            try await alice.readUntil("*** carol joined the room ***")
-            try await bob.readUntil("*** carol joined the room ***")
+            let trio = try await server.loginTogether(["alice", "bob", "carol"])
+            let (alice, bob, carol) = (trio[0], trio[1], trio[2])
             try await bob.send("/ignore alice")
             #expect(try await bob.readLine() == "*** You are now ignoring alice ***")
             try await alice.send("/msg carol psst")

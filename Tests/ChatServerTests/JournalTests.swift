@@ -120,17 +120,9 @@ import Testing
 
             let again = try ServerProcess.start(environment: environment(folders, ["DATA_FSYNC": "always"]))
             defer { again.kill() }
-            let checker = try await TestClient.connect(
-                port: try await again.waitForPort(), from: "127.0.3.\(round)", group: group)
-            try await checker.readUntil(ServerLine.emailPrompt)
-            try await checker.send("checker\(round)@example.com")
-            try await checker.readUntil("*** Enter OTP code: ***")
-            try await checker.send(try await folders.mail.code(for: "checker\(round)@example.com", mailIndex: 0))
-            try await checker.readUntil("*** OTP verified successfully! ***")
-            _ = try await checker.readLine()
-            try await checker.send("checker\(round)")
-            let history = try await checker.readUntil("*** ---------------------------- ***")
-                .filter { $0.hasPrefix("[sender\(round)]: ") }
+            let history = try await historySeen(
+                by: "checker\(round)", port: try await again.waitForPort(), from: "127.0.3.\(round)", folders: folders
+            ).filter { $0.hasPrefix("[sender\(round)]: ") }
             // In the history, in order and once: everything seen, and maybe more that was
             // journaled but not yet sent when the process died.
             #expect(history == (1...history.count).map { "[sender\(round)]: line \($0)" }, "round \(round)")

@@ -162,11 +162,8 @@ import Testing
 
     @Test func meReplyAndIgnore() async throws {
         try await withTestServer { server in
-            let alice = try await server.login("alice")
-            let bob = try await server.login("bob")
-            let carol = try await server.login("carol")
-            try await alice.readUntil("*** carol joined the room ***")
-            try await bob.readUntil("*** carol joined the room ***")
+            let trio = try await server.loginTogether(["alice", "bob", "carol"])
+            let (alice, bob, carol) = (trio[0], trio[1], trio[2])
 
             try await alice.send("/me waves")
             #expect(try await bob.readLine() == "* alice waves")

@@ -80,6 +80,17 @@ public struct TestServer: Sendable {
 
     /// Logs an already greeted client in (over any listener), reading the code from the
     /// mail folder; the welcome lines are consumed.
+    /// Logs in each name in turn, and lets everyone read up to the last one's arrival in
+    /// `#general`: the clients start their tests with nothing unread from the logins.
+    public func loginTogether(_ names: [String]) async throws -> [TestClient] {
+        var clients: [TestClient] = []
+        for name in names { clients.append(try await login(name)) }
+        if let last = names.last {
+            for client in clients.dropLast() { try await client.readUntil("*** \(last) joined the room ***") }
+        }
+        return clients
+    }
+
     public func logIn(_ client: TestClient, as username: String, email: String? = nil) async throws {
         let email = email ?? "\(username.lowercased())@example.com"
         let mailsBefore = mail.mails(for: email).count

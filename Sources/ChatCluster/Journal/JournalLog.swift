@@ -62,13 +62,10 @@ package final class JournalLog: NodeLog {
         maxSendQueueBytes: Int = .max, metrics: (any DeliveryCounting)? = nil, journalMetrics: JournalMetrics? = nil,
         logger: Logger, clock: @escaping @Sendable () -> LogTime = LocalLog.wallClock
     ) {
-        precondition(!eventLoops.isEmpty && eventLoops.count <= 64, "1 to 64 event loops")
-        var configuration = configuration
-        configuration.shardCount = eventLoops.count
-        self.replica = HubReplica(
+        self.replica = .ofNodeOnItsOwn(
             eventLoops: eventLoops, configuration: configuration, maxSendQueueBytes: maxSendQueueBytes,
             metrics: metrics)
-        self.configuration = configuration
+        self.configuration = replica.read(\.configuration)
         self.settings = settings
         self.logger = logger
         self.metrics = journalMetrics

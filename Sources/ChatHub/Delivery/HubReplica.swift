@@ -46,6 +46,19 @@ package final class HubReplica: Sendable {
         self.nextSessionID = NIOLockedValueBox(SessionIDSpace.firstID(of: node))
     }
 
+    /// The replica of a node on its own: as many shards as loops, the state sized for them.
+    package static func ofNodeOnItsOwn(
+        eventLoops: [any EventLoop], configuration: HubState.Configuration, maxSendQueueBytes: Int,
+        metrics: (any DeliveryCounting)?
+    ) -> HubReplica {
+        precondition(!eventLoops.isEmpty && eventLoops.count <= 64, "1 to 64 event loops")
+        var configuration = configuration
+        configuration.shardCount = eventLoops.count
+        return HubReplica(
+            eventLoops: eventLoops, configuration: configuration, maxSendQueueBytes: maxSendQueueBytes,
+            metrics: metrics)
+    }
+
     /// Replaces the state by a snapshot's (a cluster node starting, or one that fell behind
     /// the trimmed log). This node's connections are counted from it.
     package func load(_ state: HubState, lastTime: LogTime) {

@@ -24,10 +24,7 @@ package final class LocalLog: NodeLog {
         eventLoops: [any EventLoop], configuration: HubState.Configuration, maxSendQueueBytes: Int = .max,
         metrics: (any DeliveryCounting)? = nil, clock: @escaping @Sendable () -> LogTime = LocalLog.wallClock
     ) {
-        precondition(!eventLoops.isEmpty && eventLoops.count <= 64, "1 to 64 event loops")
-        var configuration = configuration
-        configuration.shardCount = eventLoops.count
-        self.replica = HubReplica(
+        self.replica = .ofNodeOnItsOwn(
             eventLoops: eventLoops, configuration: configuration, maxSendQueueBytes: maxSendQueueBytes,
             metrics: metrics)
         self.clock = clock

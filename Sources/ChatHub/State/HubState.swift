@@ -45,7 +45,7 @@ package struct HubState: Codable, Sendable {
     }
 
     /// Set once; a loaded snapshot takes the loading node's (``HubSnapshot``).
-    var configuration: Configuration
+    package var configuration: Configuration
     /// Admitted connections and the IP (limit key) each holds a slot of.
     package var connections: [SessionID: String] = [:]
     package var connectionsPerIP: [String: Int] = [:]
