@@ -56,7 +56,8 @@ import Testing
         #expect(server.log.contains("Invalid setting TCP_PORT"))
         #expect(!server.log.contains("hunter2-secret"))
         // Every setting is checked before anything else is logged: the error is all there is.
-        #expect(!server.log.contains("DEVELOPMENT MAIL TRANSPORT") && !server.log.contains("OTP mails"), "\(server.log)")
+        #expect(
+            !server.log.contains("DEVELOPMENT MAIL TRANSPORT") && !server.log.contains("OTP mails"), "\(server.log)")
     }
 
     @Test func theDevelopmentTransportWarnsAndLogsTheCode() async throws {
