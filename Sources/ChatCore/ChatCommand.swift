@@ -24,6 +24,8 @@ public enum ChatCommand: Equatable, Sendable {
     case away(String?)
     /// Change one's username in place.
     case nick(String)
+    /// Delete an empty room (its owner, or an operator).
+    case drop(String)
     case quit
 
     /// Parses one trimmed, non-empty line.
@@ -62,6 +64,7 @@ public enum ChatCommand: Equatable, Sendable {
         case "/unignore": return single.map { .unignore($0) }
         case "/unban": return single.map { .unban($0) }
         case "/nick": return single.map { .nick($0) }
+        case "/drop": return single.map { .drop($0) }
         case "/ignore":
             guard rest.isEmpty || single != nil else { return nil }
             return .ignore(single)
@@ -150,6 +153,10 @@ extension ChatCommand {
         Description(
             "/topic [text]", "Show or set the room topic",
             "Without text, shows the topic of your room. With text, sets it (room owners and operators only)."
+        ),
+        Description(
+            "/drop <room>", "Delete an empty room you own",
+            "A room is kept while nobody is in it (its owner, invitations, topic and history), for some days; its owner, under any name, or an operator can delete it once it is empty."
         ),
         Description(
             "/msg <username> <message>", "Send a private message to a user",

@@ -112,7 +112,9 @@ public enum ServerLine {
         for room in rooms {
             let kind = room.isPrivate ? "private" : "public"
             let current = room.isCurrent ? " (current)" : ""
-            lines.append("  - \(room.name) [\(kind)] (\(room.memberCount) members)\(current)")
+            // A room kept while nobody is in it (`ROOM_KEEP_EMPTY_DAYS`).
+            let members = room.memberCount == 0 ? "empty" : "\(room.memberCount) members"
+            lines.append("  - \(room.name) [\(kind)] (\(members))\(current)")
         }
         return lines
     }
@@ -147,9 +149,8 @@ public enum ServerLine {
     public static func wasKicked(_ user: String, by kicker: String) -> String {
         system("\(user) was kicked from the room by \(kicker)")
     }
-    public static func newOwner(_ user: String, of room: String) -> String {
-        system("\(user) is now the owner of \(room)")
-    }
+    /// To the owner or operator who dropped an empty room.
+    public static func roomDropped(_ room: String) -> String { system("\(room) was dropped") }
     public static func topic(_ topic: String, of room: String) -> String { system("Topic for \(room): \(topic)") }
     public static func noTopic(_ room: String) -> String { system("No topic is set for \(room)") }
     public static func topicSet(by user: String, to topic: String) -> String {

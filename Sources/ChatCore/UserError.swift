@@ -37,6 +37,11 @@ public enum UserError: Error, Equatable, Sendable {
     case banned
     case topicTooLong(maximum: Int)
     case tooManyCodes(retryAfterSeconds: Int)
+    case tooManyRooms
+    case tooManyOwnedRooms(Int)
+    case noSuchRoom(String)
+    case roomNotEmpty(String)
+    case cannotDropDefaultRoom
     /// `/nick` with the name the user already has.
     case alreadyNamed(String)
     case renamingTooFast(retryAfterSeconds: Int)
@@ -119,6 +124,16 @@ public enum UserError: Error, Equatable, Sendable {
             return "Topic too long. Maximum length is \(maximum) characters."
         case .tooManyCodes(let seconds):
             return "Too many codes requested. Try again in \(seconds) seconds."
+        case .tooManyRooms:
+            return "Too many rooms on this server. Please try again later."
+        case .tooManyOwnedRooms(let limit):
+            return "You already own \(limit) rooms. Use /drop <room> to remove one first."
+        case .noSuchRoom(let room):
+            return "There is no room \(room)."
+        case .roomNotEmpty(let room):
+            return "\(room) is not empty; only an empty room can be dropped."
+        case .cannotDropDefaultRoom:
+            return "#general cannot be dropped."
         case .alreadyNamed(let name):
             return "You are already known as \(name)."
         case .renamingTooFast(let seconds):

@@ -90,7 +90,8 @@ public final class ChatServer: Service, Sendable {
                 perClientPerHour: limits.otpRequestsPerIPPerHour,
                 perMinute: limits.otpRequestsPerMinute),
             presenceNoticeMaxMembers: configuration.presenceNoticeMaxMembers,
-            renamesPerMinute: limits.nickChangesPerMinute)
+            renamesPerMinute: limits.nickChangesPerMinute, roomKeepEmptyDays: configuration.roomKeepEmptyDays,
+            maxRooms: configuration.roomsMax, roomsPerOwner: configuration.roomsPerOwner)
         let log: any NodeLog
         if let cluster = configuration.cluster {
             log = RedisLog(

@@ -82,7 +82,7 @@ import Testing
     }
 
     @Test func aSnapshotOfAnotherFormatIsRefusedNotMisread() {
-        let future = Array("chat-snapshot/4 5-0\n{\"anything\":1}".utf8)
+        let future = Array("chat-snapshot/5 5-0\n{\"anything\":1}".utf8)
         #expect(throws: HubSnapshot.ReadError.self) { try HubSnapshot.read(future, configuration: configuration) }
         #expect(throws: HubSnapshot.ReadError.self) {
             try HubSnapshot.read(Array("hello".utf8), configuration: configuration)
@@ -90,7 +90,7 @@ import Testing
         do {
             _ = try HubSnapshot.read(future, configuration: configuration)
         } catch {
-            #expect("\(error)" == "{chat}:snapshot is of format 4, this version reads 1 to 3 only")
+            #expect("\(error)" == "{chat}:snapshot is of format 5, this version reads 1 to 4 only")
         }
     }
 
@@ -125,8 +125,9 @@ import Testing
     }
 
     /// The formats before this one still load: format 1 held the state's fields without its
-    /// configuration, format 2 had no `/nick` throttle (in the state or its configuration).
-    @Test(arguments: [1, 2]) func aSnapshotOfAFormatBeforeLoads(format: Int) throws {
+    /// configuration, format 2 had no `/nick` throttle (in the state or its configuration),
+    /// format 3 no kept rooms.
+    @Test(arguments: [1, 2, 3]) func aSnapshotOfAFormatBeforeLoads(format: Int) throws {
         var original = busyState()
         // A session id past 2^53 (a high node number) survives the conversion exactly.
         let far = address(9, node: 1 << 20)
@@ -140,7 +141,8 @@ import Testing
             object["isShuttingDown"] = nil
         } else {
             var old = try #require(object["configuration"] as? [String: Any])
-            old["renamesPerMinute"] = nil
+            for field in ["roomKeepEmptyDays", "maxRooms", "roomsPerOwner"] { old[field] = nil }
+            if format == 2 { old["renamesPerMinute"] = nil }
             object["configuration"] = old
         }
         let stored =
@@ -176,7 +178,7 @@ import Testing
     @Test func everyFieldCounts() {
         let base = HubState.Configuration(historySize: 7, maxConnectionsPerIP: 2)
         var changes: [HubState.Configuration] = []
-        for change in 0..<11 {
+        for change in 0..<14 {
             var other = base
             switch change {
             case 0: other.shardCount = 2
@@ -189,13 +191,16 @@ import Testing
             case 7: other.codeRequests.perClientPerHour = 1
             case 8: other.codeRequests.perMinute = 1
             case 9: other.presenceNoticeMaxMembers = 1
-            default: other.renamesPerMinute = 1
+            case 10: other.renamesPerMinute = 1
+            case 11: other.roomKeepEmptyDays = 1
+            case 12: other.maxRooms = 1
+            default: other.roomsPerOwner = 1
             }
             changes.append(other)
         }
         let lines = Set(([base] + changes).map(SettingsFingerprint.of))
-        #expect(lines.count == 12)
-        // The version, then the eleven fields (the four of the code-request limits one by one).
-        #expect(SettingsFingerprint.of(base).split(separator: " ").count == 12)
+        #expect(lines.count == 15)
+        // The version, then the fourteen fields (the four of the code-request limits one by one).
+        #expect(SettingsFingerprint.of(base).split(separator: " ").count == 15)
     }
 }

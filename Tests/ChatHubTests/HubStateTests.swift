@@ -143,7 +143,7 @@ import Testing
         }
         #expect(state.member(named: "alice") == nil)
         #expect(state.member(named: "ALICIA")?.0 == alice.id)
-        #expect(state.rooms["#den"]?.owner == alice.id)
+        #expect(state.rooms["#den"]?.ownerKey == "alice@example.com")
         // Her line in the history counts as the new name's (for those who ignore her).
         #expect(state.rooms["#den"]?.history.recent(at: now).map(\.sender) == ["alicia"])
         // bob's away notice was given to alice: not again under her new name.
@@ -164,6 +164,25 @@ import Testing
             ])
         now = LogTime(milliseconds: now.milliseconds + 60_000)
         #expect(answers(state.apply(.rename(alice.id, to: "ally"), at: now)) == [.renamed(from: "Alicia", to: "ally")])
+    }
+
+    /// An empty room is kept for `ROOM_KEEP_EMPTY_DAYS` (its owner an address), through a
+    /// node's going down too, and the sweep drops it once the days are over, in log time.
+    @Test mutating func anEmptyRoomIsKeptForItsDaysThenSwept() throws {
+        state = HubState(
+            configuration: .init(shardCount: 2, historySize: 10, maxConnectionsPerIP: 2, roomKeepEmptyDays: 2))
+        let alice = login("alice", onNode: 1, ip: "10.0.0.1")
+        _ = state.apply(.create(alice.id, room: RoomName("#den")!, isPrivate: true), at: now)
+        _ = state.apply(.setTopic(alice.id, text: "kept"), at: now)
+        _ = state.apply(.nodeDown(1), at: now)
+        let den = try #require(state.rooms["#den"])
+        #expect(den.members.isEmpty && den.ownerKey == "alice@example.com" && den.topic == "kept")
+        #expect(den.emptySince == now && den.allowed == ["alice@example.com"])
+        let almost = LogTime(milliseconds: now.milliseconds + 2 * 86_400_000 - 1)
+        _ = state.apply(.sweep, at: almost)
+        #expect(state.rooms["#den"] != nil)
+        _ = state.apply(.sweep, at: LogTime(milliseconds: almost.milliseconds + 1))
+        #expect(state.rooms["#den"] == nil)
     }
 
     @Test mutating func aNodeGoingDownReleasesEveryConnectionItHeld() {
@@ -227,7 +246,7 @@ import Testing
         #expect(first.filter { if case .presence = $0 { true } else { false } }.isEmpty)
         let den = try #require(fresh.rooms["#den"])
         #expect(den.name.display == "#Den" && den.isPrivate && den.members == [alice.id, carol.id])
-        #expect(den.owner == alice.id && den.topic == nil)
+        #expect(den.ownerKey == "alice@example.com" && den.topic == nil)
         #expect(den.allowed == ["alice@example.com", "carol@example.com"])
         #expect(fresh.sessions[carol.id]?.roomKey == "#den")
         // The later bob is told and disconnected; his slot stays until his release.

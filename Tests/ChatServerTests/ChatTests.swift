@@ -193,8 +193,68 @@ import Testing
         }
     }
 
+    /// With `ROOM_KEEP_EMPTY_DAYS=0`, as before rooms were kept.
+    /// A room left empty is kept (marked in `/rooms`) until its owner, under any name, or an
+    /// operator drops it; creating rooms is bounded in all and per owner.
+    @Test func anEmptyRoomIsKeptUntilDroppedAndRoomsAreBounded() async throws {
+        try await withTestServer(configure: {
+            $0.roomsPerOwner = 2
+            $0.roomsMax = 4
+        }) { server in
+            let alice = try await server.login("alice")
+            let bob = try await server.login("bob")
+            try await bob.send("/create #den private")
+            try await bob.readUntil("*** You joined #den ***")
+            try await bob.send("/topic our den")
+            try await bob.readUntil(ServerLine.topicSet(by: "bob", to: "our den"))
+            try await bob.send("/invite alice")
+            try await bob.readUntil("*** You invited alice to #den ***")
+            try await bob.send("/leave")
+            try await bob.readUntil("*** You left #den and returned to #general ***")
+            #expect(server.server.occupancy.rooms == 2)
+            try await bob.send("/rooms")
+            #expect(
+                try await bob.readLines(3) == [
+                    "Available Rooms (2):", "  - #den [private] (empty)", "  - #general [public] (2 members) (current)",
+                ])
+            // Its invitation and topic stayed: alice, invited, enters it and is told the topic.
+            try await alice.readUntil("*** bob joined the room ***")
+            try await alice.send("/join #den")
+            let entered = try await alice.readUntil(ServerLine.topic("our den", of: "#den"))
+            #expect(entered.contains("*** You joined #den ***"), "\(entered)")
+            try await alice.send("/drop #den")
+            let refused = try await alice.readLine()
+            #expect(refused == "ERROR: Only the owner of #den or a server operator can do that.")
+            try await bob.readUntil("*** alice left the room ***")
+            try await bob.send("/drop #den")
+            #expect(try await bob.readLine() == "ERROR: #den is not empty; only an empty room can be dropped.")
+            try await alice.send("/leave")
+            try await alice.readUntil("*** You left #den and returned to #general ***")
+            try await bob.readUntil("*** alice joined the room ***")
+            try await bob.send("/drop #den")
+            #expect(try await bob.readLine() == "*** #den was dropped ***")
+            try await bob.send("/drop #den")
+            #expect(try await bob.readLine() == "ERROR: There is no room #den.")
+            try await bob.send("/drop #general")
+            #expect(try await bob.readLine() == "ERROR: #general cannot be dropped.")
+
+            // Bounded: two rooms per owner, four in all (#general included).
+            for room in ["#a", "#b"] {
+                try await bob.send("/create \(room)")
+                try await bob.readUntil("*** You joined \(room) ***")
+            }
+            try await bob.send("/create #c")
+            #expect(try await bob.readLine() == "ERROR: You already own 2 rooms. Use /drop <room> to remove one first.")
+            try await alice.send("/join #x")
+            try await alice.readUntil("*** You joined #x ***")
+            try await alice.send("/create #y")
+            #expect(try await alice.readLine() == "ERROR: Too many rooms on this server. Please try again later.")
+        }
+    }
+
+    /// With `ROOM_KEEP_EMPTY_DAYS=0`, as before rooms were kept.
     @Test func roomsAreIsolatedAndAnEmptyRoomDisappears() async throws {
-        try await withTestServer { server in
+        try await withTestServer(configure: { $0.roomKeepEmptyDays = 0 }) { server in
             let alice = try await server.login("alice")
             let bob = try await server.login("bob")
             let carol = try await server.login("carol")

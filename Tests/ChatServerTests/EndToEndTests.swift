@@ -144,13 +144,15 @@ import Testing
     }
 
     static func login(
-        _ name: String, port: Int, from source: String, mail: MailFolder, group: MultiThreadedEventLoopGroup
+        _ name: String, port: Int, from source: String, mail: MailFolder, group: MultiThreadedEventLoopGroup,
+        email: String? = nil, mailIndex: Int = 0
     ) async throws -> TestClient {
+        let email = email ?? "\(name)@example.com"
         let client = try await TestClient.connect(port: port, from: source, group: group)
         try await client.readUntil("*** Enter your email address below ***")
-        try await client.send("\(name)@example.com")
+        try await client.send(email)
         try await client.readUntil("*** Enter OTP code: ***")
-        try await client.send(try await mail.code(for: "\(name)@example.com", mailIndex: 0))
+        try await client.send(try await mail.code(for: email, mailIndex: mailIndex))
         try await client.readUntil("*** OTP verified successfully! ***")
         _ = try await client.readLine()
         try await client.send(name)

@@ -52,6 +52,15 @@ import Testing
         let alice = try await login("alice", port: port, from: "127.0.0.3", folders: folders, group: group)
         try await alice.send("remember me")
         try await boss.readUntil("[alice]: remember me")
+        // A private room with its owner, a topic and an invitation, left empty by the restart.
+        try await boss.send("/create #den private")
+        try await boss.readUntil("*** You joined #den ***")
+        try await boss.send("/topic kept")
+        try await boss.readUntil(ServerLine.topicSet(by: "boss", to: "kept"))
+        try await boss.send("/invite alice")
+        try await boss.readUntil("*** You invited alice to #den ***")
+        try await boss.send("/leave")
+        try await boss.readUntil("*** You left #den and returned to #general ***")
         try await boss.send("/ban alice")
         try await boss.readUntil(ServerLine.banned("alice", minutes: 60))
         _ = try await alice.waitForClose()
@@ -80,6 +89,10 @@ import Testing
         #expect(welcome.contains("[alice]: remember me"), "\(welcome)")
         try await carol.send("/users")
         #expect(try await carol.readLines(2) == ["Online Users (1):", "  - carol (you)"])
+        try await carol.send("/rooms")
+        // carol is not invited: the private room is not hers to see.
+        #expect(
+            try await carol.readLines(2) == ["Available Rooms (1):", "  - #general [public] (1 members) (current)"])
         // The ban holds: alice's address is refused at once.
         let banned = try await TestClient.connect(port: port, from: "127.0.0.3", group: group)
         #expect(try await banned.waitForClose() == [UserError.banned.line])
@@ -89,6 +102,15 @@ import Testing
         try await daveAgain.send("dave@example.com")
         let answer = try await daveAgain.readLines(2)
         #expect(answer[1].hasPrefix("ERROR: Too many codes requested. Try again in "), "\(answer)")
+        // The room's owner, under another name, finds it as it was, and owns it.
+        let chief = try await EndToEndTests.login(
+            "chief", port: port, from: "127.0.0.7", mail: folders.mail, group: MultiThreadedEventLoopGroup.singleton,
+            email: "boss@example.com", mailIndex: 1)
+        try await chief.send("/join #den")
+        let entered = try await chief.readUntil(ServerLine.topic("kept", of: "#den"))
+        #expect(entered.contains("*** You joined #den ***"), "\(entered)")
+        try await chief.send("/who")
+        #expect(try await chief.readLines(2) == ["Members of #den (1):", "  - chief (owner) (you)"])
         second.terminate()
         #expect(try await second.waitForExit(timeout: .seconds(20)) == 0)
     }

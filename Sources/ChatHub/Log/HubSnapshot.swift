@@ -12,11 +12,12 @@ import Foundation
 package enum HubSnapshot {
     /// The format this version writes. A snapshot of a format it does not read is refused,
     /// never misread (see docs/CLUSTER.md on rolling upgrades).
-    static let format = 3
+    static let format = 4
     /// Older formats lack fields added since (format 1 the configuration, format 2 the
-    /// `/nick` throttle); they are still read, the missing fields taking a fresh state's
-    /// values.
-    static let formatsRead: ClosedRange<Int> = 1...3
+    /// `/nick` throttle, format 3 a room's owner as an address); they are still read, the
+    /// missing fields taking a fresh state's values (a room of format 3 or older has no
+    /// owner: its owner was a connection).
+    static let formatsRead: ClosedRange<Int> = 1...4
     /// The first line of a stored snapshot, before the JSON: `chat-snapshot/<format> <entry
     /// id> <position>`, the position (how many entries the log had taken up to that one)
     /// being optional.

@@ -40,6 +40,8 @@ package enum HubCommand: Codable, Equatable, Sendable {
     case setAway(SessionID, message: String?)
     /// `/nick`: the user takes `name` (already checked against the username rules).
     case rename(SessionID, to: String)
+    /// `/drop`: an empty room goes.
+    case dropRoom(SessionID, room: RoomName)
 
     // MARK: Operators
 

@@ -25,7 +25,7 @@ extension HubState {
     package func memberLines(for session: SessionID) -> [String] {
         guard let member = sessions[session], let room = rooms[member.roomKey] else { return [] }
         let members = room.members.compactMap { id in
-            sessions[id].map { (name: $0.name, isOwner: id == room.owner, away: $0.away?.message) }
+            sessions[id].map { (name: $0.name, isOwner: $0.emailKey == room.ownerKey, away: $0.away?.message) }
         }
         .sorted { ($0.name.lowercased(), $0.name) < ($1.name.lowercased(), $1.name) }
         return ServerLine.memberList(room: room.name.display, members: members, caller: member.name)

@@ -11,11 +11,27 @@ extension HubState {
         return room.allowed.contains(emailKey)
     }
 
+    /// Whether the session's user owns the room (under any name: owners are addresses).
+    func isOwner(_ session: SessionID, of room: Room) -> Bool {
+        guard let ownerKey = room.ownerKey else { return false }
+        return sessions[session]?.emailKey == ownerKey
+    }
+
+    /// Why the member may not create another room, if they may not.
+    private func creationRefused(for member: Member) -> UserError? {
+        guard rooms.count < configuration.maxRooms else { return .tooManyRooms }
+        let owned = rooms.values.count { $0.ownerKey == member.emailKey }
+        guard owned < configuration.roomsPerOwner else { return .tooManyOwnedRooms(configuration.roomsPerOwner) }
+        return nil
+    }
+
     mutating func join(_ session: SessionID, room name: RoomName, at now: LogTime, _ effects: inout [HubEffect]) {
         guard let member = sessions[session] else { return }
         if let room = rooms[name.key] {
             if member.roomKey == room.name.key { return reply(to: member, .alreadyInRoom(room.name.display), &effects) }
             if !mayEnter(room, session) { return reply(to: member, .privateRoom(room.name.display), &effects) }
+        } else if let refusal = creationRefused(for: member) {
+            return reply(to: member, refusal, &effects)
         }
         move(session, to: name, isPrivate: false, at: now, &effects) { _, joined in [ServerLine.youJoined(joined)] }
     }
@@ -29,6 +45,7 @@ extension HubState {
             if !mayEnter(existing, session) { return reply(to: member, .privateRoom(existing.name.display), &effects) }
             return reply(to: member, .roomExists(existing.name.display), &effects)
         }
+        if let refusal = creationRefused(for: member) { return reply(to: member, refusal, &effects) }
         move(session, to: name, isPrivate: isPrivate, at: now, &effects) { _, joined in
             [ServerLine.roomCreated(joined, isPrivate: isPrivate), ServerLine.youJoined(joined)]
         }
@@ -73,7 +90,7 @@ extension HubState {
         }
         guard targetID != session else { return reply(to: kicker, .notToYourself, &effects) }
         if !kicker.isOperator {
-            guard let current = rooms[kicker.roomKey], current.owner == session else {
+            guard let current = rooms[kicker.roomKey], isOwner(session, of: current) else {
                 return reply(to: kicker, .ownerOnly(rooms[kicker.roomKey]?.name.display ?? kicker.roomKey), &effects)
             }
             guard victim.roomKey == kicker.roomKey else {
@@ -97,7 +114,7 @@ extension HubState {
 
     mutating func setTopic(_ session: SessionID, text: String, _ effects: inout [HubEffect]) {
         guard let member = sessions[session], let room = rooms[member.roomKey] else { return }
-        guard room.owner == session || member.isOperator else {
+        guard isOwner(session, of: room) || member.isOperator else {
             return reply(to: member, .ownerOnly(room.name.display), &effects)
         }
         rooms[room.name.key]?.topic = text
@@ -122,13 +139,13 @@ extension HubState {
         let previous = rooms[member.roomKey]?.name.display ?? member.roomKey
         leaveRoom(
             session, notice: departureNotice ?? ServerLine.leftRoom(member.name),
-            alwaysAnnounce: departureNotice != nil,
+            alwaysAnnounce: departureNotice != nil, at: now,
             &effects)
         if rooms[name.key] == nil {
             var room = Room(
                 name: name, id: nextRoomID, isPrivate: isPrivate, shardCount: configuration.shardCount,
                 historySize: configuration.historySize)
-            room.owner = session
+            room.ownerKey = member.emailKey
             if isPrivate { room.allowed.insert(member.emailKey) }
             rooms[name.key] = room
             nextRoomID += 1
@@ -150,6 +167,7 @@ extension HubState {
         member.roomKey = name.key
         sessions[session] = member
 
+        room.emptySince = nil
         var lines = firstLines
         if let topic = room.topic {
             lines.append(Self.encode(ServerLine.topic(topic, of: room.name.display)))
@@ -165,13 +183,14 @@ extension HubState {
         rooms[name.key] = room
     }
 
-    /// Removes the session from its room and tells the others with `notice`; passes
-    /// ownership on to the longest-present member; drops an empty room other than
-    /// `#general`, and with it its invitations.
+    /// Removes the session from its room and tells the others with `notice`. A room other
+    /// than `#general` that is left empty is kept, with its owner, invitations, topic and
+    /// history, for `ROOM_KEEP_EMPTY_DAYS` (0: it goes, and its invitations with it).
     /// - Parameter alwaysAnnounce: tell the room even when it is over
     ///   `PRESENCE_NOTICE_MAX_MEMBERS` (a kick is moderation, not presence).
     mutating func leaveRoom(
-        _ session: SessionID, notice: String, alwaysAnnounce: Bool = false, _ effects: inout [HubEffect]
+        _ session: SessionID, notice: String, alwaysAnnounce: Bool = false, at now: LogTime,
+        _ effects: inout [HubEffect]
     ) {
         guard let member = sessions[session], var room = rooms.removeValue(forKey: member.roomKey) else { return }
         let announce = alwaysAnnounce || room.members.count <= configuration.presenceNoticeMaxMembers
@@ -180,22 +199,41 @@ extension HubState {
             room.membersPerShard[member.shard] -= 1
         }
         effects.append(.exitRoom(member.address, room.id))
-        // The room and its invitations disappear with its last member.
-        if room.members.isEmpty && room.name != .general { return }
+        if room.members.isEmpty && room.name != .general {
+            guard configuration.roomKeepEmptyDays > 0 else { return }
+            room.emptySince = now
+            rooms[member.roomKey] = room
+            return
+        }
         // While the server shuts down everyone leaves at once and the shutdown notice must
         // stay each user's last line: the room is not told.
         if !isShuttingDown && !room.members.isEmpty && announce {
             effects.append(.presence(room.id, Self.encode(notice), except: session, shards: room.shards))
         }
-        if room.owner == session, room.name != .general {
-            room.owner = room.members.first
-            if let heir = room.owner, let heirName = sessions[heir]?.name, !isShuttingDown {
-                effects.append(
-                    .room(
-                        room.id, Self.encode(ServerLine.newOwner(heirName, of: room.name.display)), from: nil,
-                        shards: room.shards))
-            }
-        }
         rooms[member.roomKey] = room
+    }
+
+    /// `/drop`: the owner (or an operator) deletes an empty room, its invitations, topic and
+    /// history with it.
+    mutating func dropRoom(_ session: SessionID, room name: RoomName, _ effects: inout [HubEffect]) {
+        guard let member = sessions[session] else { return }
+        guard name != .general else { return reply(to: member, .cannotDropDefaultRoom, &effects) }
+        // A private room's existence is not revealed to those who may not see it.
+        guard let room = rooms[name.key], mayEnter(room, session) || member.isOperator else {
+            return reply(to: member, .noSuchRoom(name.display), &effects)
+        }
+        guard isOwner(session, of: room) || member.isOperator else {
+            return reply(to: member, .ownerOnly(room.name.display), &effects)
+        }
+        guard room.members.isEmpty else { return reply(to: member, .roomNotEmpty(room.name.display), &effects) }
+        rooms[name.key] = nil
+        effects.append(.lines(member.address, [Self.encode(ServerLine.roomDropped(room.name.display))]))
+    }
+
+    /// The sweep: rooms empty for `ROOM_KEEP_EMPTY_DAYS` go.
+    mutating func dropRoomsEmptyTooLong(at now: LogTime) {
+        let keep = Int64(configuration.roomKeepEmptyDays) * 86_400_000
+        let expired = rooms.filter { $0.value.emptySince.map { now.milliseconds - $0.milliseconds >= keep } == true }
+        for key in expired.keys { rooms[key] = nil }
     }
 }

@@ -25,13 +25,21 @@ package struct HubState: Codable, Sendable {
         package var presenceNoticeMaxMembers: Int
         /// `NICK_CHANGES_PER_MINUTE`: `/nick` changes one account may make in a minute.
         package var renamesPerMinute: Int
+        /// `ROOM_KEEP_EMPTY_DAYS`: how long a room other than `#general` is kept once
+        /// empty (0: it goes with its last member).
+        package var roomKeepEmptyDays: Int
+        /// `ROOMS_MAX`: rooms in all, empty ones and `#general` included.
+        package var maxRooms: Int
+        /// `ROOMS_PER_OWNER`: rooms one e-mail address may own.
+        package var roomsPerOwner: Int
 
         package init(
             shardCount: Int = 1, historySize: Int, maxConnectionsPerIP: Int, maxConnections: Int = .max,
             connectionsPerIPPerMinute: Int = .max,
             codeRequests: CodeRequestThrottle.Limits = .init(
                 interval: .zero, perAddressPerHour: .max, perClientPerHour: .max, perMinute: .max),
-            presenceNoticeMaxMembers: Int = .max, renamesPerMinute: Int = .max
+            presenceNoticeMaxMembers: Int = .max, renamesPerMinute: Int = .max, roomKeepEmptyDays: Int = 0,
+            maxRooms: Int = .max, roomsPerOwner: Int = .max
         ) {
             self.shardCount = shardCount
             self.historySize = historySize
@@ -41,6 +49,9 @@ package struct HubState: Codable, Sendable {
             self.codeRequests = codeRequests
             self.presenceNoticeMaxMembers = presenceNoticeMaxMembers
             self.renamesPerMinute = renamesPerMinute
+            self.roomKeepEmptyDays = roomKeepEmptyDays
+            self.maxRooms = maxRooms
+            self.roomsPerOwner = roomsPerOwner
         }
     }
 
@@ -94,7 +105,7 @@ package struct HubState: Codable, Sendable {
         case .admit(let requester, let ip, let display):
             effects.append(.answer(requester, .admission(admit(requester.id, ip: ip, display: display, at: now))))
         case .release(let session):
-            release(session, effects: &effects)
+            release(session, at: now, &effects)
         case .requestCode(let requester, let emailKey, let ip):
             effects.append(.answer(requester, .codeRequest(requestCode(emailKey: emailKey, ip: ip, at: now))))
         case .codeUsed(let emailKey):
@@ -121,6 +132,8 @@ package struct HubState: Codable, Sendable {
             setAway(session, message: message, &effects)
         case .rename(let session, let name):
             rename(session, to: name, at: now, &effects)
+        case .dropRoom(let session, let room):
+            dropRoom(session, room: room, &effects)
         case .ban(let session, let target, let minutes):
             ban(session, target: target, minutes: minutes, at: now, &effects)
         case .unban(let session, let target):
@@ -130,7 +143,7 @@ package struct HubState: Codable, Sendable {
         case .nodeDown(let node):
             // In id order, so every replica releases them (and tells the rooms) alike.
             for session in connections.keys.filter({ SessionIDSpace.node(of: $0) == node }).sorted() {
-                release(session, effects: &effects)
+                release(session, at: now, &effects)
                 effects.append(.close(session))
             }
         case .reannounce(_, let connections):
@@ -140,6 +153,7 @@ package struct HubState: Codable, Sendable {
             connectionRate.sweep(now: now)
             codeRequests.sweep(at: now)
             renames.sweep(now: now)
+            dropRoomsEmptyTooLong(at: now)
         case .shutdown:
             shutdown(&effects)
         }
@@ -177,9 +191,9 @@ package struct HubState: Codable, Sendable {
     /// Takes the user offline (leaving their room, freeing the name; their invitations
     /// stay with their e-mail address) and gives the IP slot back. A session that was never
     /// admitted or is already released changes nothing.
-    private mutating func release(_ session: SessionID, effects: inout [HubEffect]) {
+    private mutating func release(_ session: SessionID, at now: LogTime, _ effects: inout [HubEffect]) {
         if let member = sessions[session] {
-            leaveRoom(session, notice: ServerLine.leftRoom(member.name), &effects)
+            leaveRoom(session, notice: ServerLine.leftRoom(member.name), at: now, &effects)
             sessions[session] = nil
             sessionIDsByName[member.key] = nil
         }

@@ -44,7 +44,7 @@ extension HubState {
                 var room = Room(
                     name: name, id: nextRoomID, isPrivate: connection.roomIsPrivate,
                     shardCount: configuration.shardCount, historySize: configuration.historySize)
-                room.owner = connection.id
+                room.ownerKey = member.emailKey
                 rooms[name.key] = room
                 nextRoomID += 1
             }

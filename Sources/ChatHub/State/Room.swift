@@ -8,7 +8,11 @@ package struct Room: Codable, Sendable {
     var members: [SessionID] = []
     /// How many members each loop shard has, so a line goes only to shards that need it.
     var membersPerShard: [Int]
-    var owner: SessionID?
+    /// The e-mail key of the user who created it: its owner under any name, present or
+    /// not (`nil` for `#general`).
+    var ownerKey: String?
+    /// Since when nobody is in it (a room is kept empty for `ROOM_KEEP_EMPTY_DAYS`).
+    var emptySince: LogTime?
     var topic: String?
     /// Who may enter a private room, by e-mail key: its creator and everyone invited,
     /// until kicked. Keyed by address, not session, so an invitation survives the

@@ -16,7 +16,7 @@ extension HubCommand {
             return .answer(requester, .login(.failure(.chatUnavailable)))
         case .say(let id, _, _), .join(let id, _), .create(let id, _, _), .leave(let id), .invite(let id, _),
             .kick(let id, _), .setTopic(let id, _), .privateMessage(let id, _, _), .ban(let id, _, _),
-            .unban(let id, _), .wall(let id, _), .setAway(let id, _), .rename(let id, _):
+            .unban(let id, _), .wall(let id, _), .setAway(let id, _), .rename(let id, _), .dropRoom(let id, _):
             return address(id).map { .lines($0, [HubState.encode(line)]) }
         case .release, .codeUsed, .nodeDown, .reannounce, .sweep, .shutdown:
             return nil

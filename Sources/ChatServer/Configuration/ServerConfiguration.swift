@@ -34,6 +34,10 @@ public struct ServerConfiguration: Sendable {
     public var historySize: Int
     /// Rooms with more members than this do not announce joins and leaves.
     public var presenceNoticeMaxMembers: Int
+    /// `ROOM_KEEP_EMPTY_DAYS`, `ROOMS_MAX`, `ROOMS_PER_OWNER`.
+    public var roomKeepEmptyDays: Int
+    public var roomsMax: Int
+    public var roomsPerOwner: Int
     public var eventLoopThreads: Int
     public var shutdownTimeout: Duration
     public var logLevel: Logger.Level
@@ -97,6 +101,9 @@ public struct ServerConfiguration: Sendable {
         maxSendQueueBytes = try values.integer(.maxSendQueueBytes)
         historySize = try values.integer(.historySize)
         presenceNoticeMaxMembers = try values.integer(.presenceNoticeMaxMembers)
+        roomKeepEmptyDays = try values.integer(.roomKeepEmptyDays)
+        roomsMax = try values.integer(.roomsMax)
+        roomsPerOwner = try values.integer(.roomsPerOwner)
         eventLoopThreads = try values.integer(.eventLoopThreads)
         shutdownTimeout = .seconds(try values.integer(.shutdownTimeoutSeconds))
         guard let level = Logger.Level(rawValue: try values.string(.logLevel).lowercased()) else {

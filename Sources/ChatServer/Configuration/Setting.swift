@@ -33,6 +33,9 @@ public enum Setting: String, CaseIterable, Sendable {
     case maxSendQueueBytes = "MAX_SENDQ_BYTES"
     case historySize = "HISTORY_SIZE"
     case presenceNoticeMaxMembers = "PRESENCE_NOTICE_MAX_MEMBERS"
+    case roomKeepEmptyDays = "ROOM_KEEP_EMPTY_DAYS"
+    case roomsMax = "ROOMS_MAX"
+    case roomsPerOwner = "ROOMS_PER_OWNER"
     case eventLoopThreads = "EVENT_LOOP_THREADS"
     case shutdownTimeoutSeconds = "SHUTDOWN_TIMEOUT_SECONDS"
     case logLevel = "LOG_LEVEL"
@@ -214,6 +217,19 @@ public enum Setting: String, CaseIterable, Sendable {
             Definition(
                 "500", range: 0...10_000_000,
                 "rooms with more members than this do not announce joins and leaves")
+        case .roomKeepEmptyDays:
+            Definition(
+                "30", range: 0...3650,
+                "days a room other than #general is kept once empty, with its owner, invitations, topic and history (0: it goes with its last member)"
+            )
+        case .roomsMax:
+            Definition(
+                "10000", range: 1...1_000_000,
+                "rooms in all, empty ones kept and #general included; creating one more is refused")
+        case .roomsPerOwner:
+            Definition(
+                "10", range: 1...100_000,
+                "rooms one e-mail address may own; creating one more is refused until one is dropped")
         case .eventLoopThreads:
             Definition(
                 "0", range: 0...64,

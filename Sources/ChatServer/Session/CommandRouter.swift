@@ -101,6 +101,9 @@ struct CommandRouter {
             return .submit(.setAway(session, message: nil))
         case .away(let message?):
             return clean(message).map { .submit(.setAway(session, message: $0)) }
+        case .drop(let name):
+            guard let room = RoomName(name) else { return .send([UserError.invalidRoomName.line]) }
+            return .submit(.dropRoom(session, room: room))
         case .quit, .nick:
             return nil  // the state machine's: it holds the name and its rules
         }
