@@ -124,8 +124,10 @@ package final class HubReplica: Sendable {
         allClosed?.succeed()
     }
 
-    /// Applies commands in order, each at its own time (a batch read from a shared log).
-    package func apply(_ entries: some Sequence<(command: HubCommand, time: LogTime)>) {
+    /// Applies commands in order, each at its own time (a batch read from a shared log, or
+    /// written to the journal). An array, not any sequence: called from other modules, a
+    /// generic would run unspecialised, through witness tables, on the cluster's hot path.
+    package func apply(_ entries: [(command: HubCommand, time: LogTime)]) {
         let (outbox, allClosed) = locked.withLockedValue { locked in
             var outbox = ShardOutbox(shards: shards, node: locked.node)
             var allClosed: EventLoopPromise<Void>?
