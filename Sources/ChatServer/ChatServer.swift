@@ -274,8 +274,7 @@ public final class ChatServer: Service, Sendable {
                     services.metrics.connectionClosed(on: listener.name)
                     services.openConnections.withLockedValue { $0 -= 1 }
                 }
-                try listener.addHandlers(channel)
-                try Self.addCommonHandlers(channel, services: services)
+                try listener.addHandlers(channel, SessionHandlers(services: services))
                 return channel
             }
         }
@@ -422,13 +421,6 @@ public final class ChatServer: Service, Sendable {
 
     private static func highWatermark(_ configuration: ServerConfiguration) -> Int {
         min(64 * 1024, configuration.maxSendQueueBytes / 2)
-    }
-
-    /// The pipeline every listener's handlers lead into.
-    private static func addCommonHandlers(_ channel: any Channel, services: ServerServices) throws {
-        let decoder = LineFrameDecoder(maximumLineBytes: services.configuration.maxLineBytes)
-        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(decoder))
-        try channel.pipeline.syncOperations.addHandler(ConnectionHandler(services: services))
     }
 
     // MARK: Introspection for tests

@@ -2,22 +2,25 @@ import Logging
 import NIOCore
 import NIOSSL
 
-/// How connections come in: where to listen, and the handlers that go in front of the
-/// common pipeline (framing, then the connection handler). The server runs any number of
-/// listeners on one hub.
+/// How connections come in: where to listen, and the handlers that carry a connection's
+/// bytes to its session (``SessionHandlers``: line framing, then the connection handler).
+/// The server runs any number of listeners on one hub.
 ///
-/// A listener's handlers must end by firing ``ClientAddressResolved`` once the client's
-/// address is known (``SocketPeerAddressHandler`` does it from the socket); nothing is
-/// admitted before.
+/// A listener's handlers must fire ``ClientAddressResolved`` once the client's address is
+/// known (``SocketPeerAddressHandler`` does it from the socket); nothing is admitted before.
 public struct Listener: Sendable {
     /// A short name for logs and metrics (`tcp`).
     public let name: String
     public let host: String
     public let port: Int
-    /// Adds this listener's handlers to a new connection's pipeline (on its event loop).
-    let addHandlers: @Sendable (any Channel) throws -> Void
+    /// Sets up a new connection's pipeline (on its event loop): this listener's handlers,
+    /// and the session's, now or (the web listener) once the connection carries lines.
+    let addHandlers: @Sendable (any Channel, SessionHandlers) throws -> Void
 
-    init(name: String, host: String, port: Int, addHandlers: @escaping @Sendable (any Channel) throws -> Void) {
+    init(
+        name: String, host: String, port: Int,
+        addHandlers: @escaping @Sendable (any Channel, SessionHandlers) throws -> Void
+    ) {
         self.name = name
         self.host = host
         self.port = port
@@ -29,24 +32,31 @@ public struct Listener: Sendable {
     static func plainTCP(
         host: String, port: Int, proxyProtocol: ProxyProtocolSettings?, logger: Logger, metrics: ChatMetrics
     ) -> Listener {
-        Listener(name: "tcp", host: host, port: port) { channel in
+        Listener(name: "tcp", host: host, port: port) { channel, session in
             try channel.pipeline.syncOperations.addHandler(addressStep(proxyProtocol, logger: logger, metrics: metrics))
+            try session.addLineFramed(to: channel)
         }
     }
 
-    /// TLS: the listener's address step, then the TLS server handler with the process's
-    /// current context, then the gate that admits nobody before the handshake is done.
+    /// TLS: the listener's address step, then TLS (``addTLS(_:to:logger:metrics:)``).
     static func tls(
         host: String, port: Int, store: TLSContextStore, proxyProtocol: ProxyProtocolSettings?, logger: Logger,
         metrics: ChatMetrics
     ) -> Listener {
-        let timeout = TimeAmount(store.settings.handshakeTimeout)
-        return Listener(name: "tls", host: host, port: port) { channel in
-            let pipeline = channel.pipeline.syncOperations
-            try pipeline.addHandler(addressStep(proxyProtocol, logger: logger, metrics: metrics))
-            try pipeline.addHandler(NIOSSLServerHandler(context: store.context))
-            try pipeline.addHandler(TLSHandshakeGate(timeout: timeout, logger: logger, metrics: metrics))
+        Listener(name: "tls", host: host, port: port) { channel, session in
+            try channel.pipeline.syncOperations.addHandler(addressStep(proxyProtocol, logger: logger, metrics: metrics))
+            try addTLS(store, to: channel, logger: logger, metrics: metrics)
+            try session.addLineFramed(to: channel)
         }
+    }
+
+    /// The TLS server handler with the process's current context, then the gate that
+    /// admits nobody before the handshake is done.
+    static func addTLS(_ store: TLSContextStore, to channel: any Channel, logger: Logger, metrics: ChatMetrics) throws {
+        let pipeline = channel.pipeline.syncOperations
+        try pipeline.addHandler(NIOSSLServerHandler(context: store.context))
+        try pipeline.addHandler(
+            TLSHandshakeGate(timeout: TimeAmount(store.settings.handshakeTimeout), logger: logger, metrics: metrics))
     }
 
     /// How a listener learns the client's address.
