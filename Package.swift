@@ -20,6 +20,7 @@ let package = Package(
         .library(name: "ChatHub", targets: ["ChatHub"]),
         .library(name: "ChatCluster", targets: ["ChatCluster"]),
         .library(name: "ChatServer", targets: ["ChatServer"]),
+        .library(name: "ChatWebClient", targets: ["ChatWebClient"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
@@ -82,6 +83,20 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The web client (a page, its style and script), compiled into the binary and served
+        // by the web listener.
+        .target(
+            name: "ChatWebClient",
+            dependencies: ["ChatCore"],
+            resources: [
+                .embedInCode("Resources/index.html"),
+                .embedInCode("Resources/chat.css"),
+                .embedInCode("Resources/chat.js"),
+                .embedInCode("Resources/lines.js"),
+                .embedInCode("Resources/favicon.svg"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // glibc's malloc_trim, for the server's MemoryReclaimer.
         .target(name: "CSystemMemory"),
         .target(
@@ -91,6 +106,7 @@ let package = Package(
                 "ChatHub",
                 "ChatCluster",
                 "ChatMail",
+                "ChatWebClient",
                 "RedisClient",
                 "CSystemMemory",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -105,6 +121,7 @@ let package = Package(
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],

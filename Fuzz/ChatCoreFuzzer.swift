@@ -6,6 +6,7 @@
 //       Sources/ChatCore/*.swift Fuzz/ChatCoreFuzzer.swift -o .build-fuzz/chat-core-fuzzer
 //   .build-fuzz/chat-core-fuzzer -max_total_time=60 -max_len=16384
 //
+// Each line is also read as the web listener's Origin and X-Forwarded-For headers.
 // The same input is also read as the start of a connection behind a load balancer: the
 // PROXY protocol header parser, whole and in every split the read size gives; and as a
 // journal file (JournalFormat) and as a snapshot file (SnapshotFileFormat), as it is and
@@ -72,6 +73,18 @@ private func exercise(_ text: String, rules: UsernameRules) {
     _ = EmailAddress(line)
     _ = rules.violation(in: line)
     _ = RoomName(line)
+    exerciseWebHeaders(String(line))
+}
+
+/// A line as the web listener's headers: an `Origin` (normalised twice is normalised once)
+/// and an `X-Forwarded-For` (the client is the peer, or an address the header holds).
+private func exerciseWebHeaders(_ value: String) {
+    if let origin = WebOrigin(value) {
+        precondition(WebOrigin(origin.text)?.text == origin.text, "an origin's spelling is not stable")
+    }
+    let peer = IPAddress("127.0.0.1")!
+    let client = ForwardedFor.client(peer: peer, headerValues: [value], trusted: [IPNetwork("127.0.0.0/8")!])
+    precondition(client == peer || value.contains(client.isIPv4 ? client.description : ":"), "a client from nowhere")
 }
 
 private func exerciseProxyHeader(_ bytes: ArraySlice<UInt8>, chunk: Int) {

@@ -58,7 +58,7 @@ public final class ChatServer: Service, Sendable {
         let eventLoops = Array(eventLoopGroup.makeIterator())
         let metrics = ChatMetrics(
             factory: PrometheusMetricsFactory(registry: registry),
-            listeners: [configuration.port.map { _ in "tcp" }, configuration.tls.map { _ in "tls" }].compactMap { $0 },
+            listeners: Self.listenerNames(configuration),
             eventLoops: eventLoops.count)
         var listeners: [Listener] = []
         if let port = configuration.port {
@@ -67,15 +67,24 @@ public final class ChatServer: Service, Sendable {
                     host: configuration.bindAddress, port: port, proxyProtocol: configuration.proxyProtocol,
                     logger: logger, metrics: metrics))
         }
-        if let tls = configuration.tls {
-            let store = try TLSContextStore(settings: tls)
-            self.tlsStore = store
+        let store = try configuration.tls.map { settings throws(ConfigurationError) in
+            try TLSContextStore(settings: settings)
+        }
+        self.tlsStore = store
+        if let store, let port = store.settings.port {
             listeners.append(
                 .tls(
-                    host: configuration.bindAddress, port: tls.port, store: store,
+                    host: configuration.bindAddress, port: port, store: store,
                     proxyProtocol: configuration.proxyProtocol, logger: logger, metrics: metrics))
-        } else {
-            self.tlsStore = nil
+        }
+        if let web = configuration.web {
+            for (port, tls) in [(web.port, nil), (web.tlsPort, store)] {
+                guard let port else { continue }
+                listeners.append(
+                    .web(
+                        port: port, settings: web, tls: tls, maxLineBytes: configuration.maxLineBytes,
+                        proxyProtocol: configuration.proxyProtocol, clock: clock, logger: logger, metrics: metrics))
+            }
         }
         self.listeners = listeners
         let limits = configuration.limits
@@ -417,6 +426,16 @@ public final class ChatServer: Service, Sendable {
                 .writeBufferWaterMark,
                 value: .init(low: Self.highWatermark(configuration) / 2, high: Self.highWatermark(configuration))
             )
+    }
+
+    /// Every listener's name, as metrics label them.
+    private static func listenerNames(_ configuration: ServerConfiguration) -> [String] {
+        var names: [String] = []
+        if configuration.port != nil { names.append("tcp") }
+        if configuration.tls?.port != nil { names.append("tls") }
+        if configuration.web?.port != nil { names.append("web") }
+        if configuration.web?.tlsPort != nil { names.append("web-tls") }
+        return names
     }
 
     private static func highWatermark(_ configuration: ServerConfiguration) -> Int {

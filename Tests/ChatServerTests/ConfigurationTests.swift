@@ -314,6 +314,32 @@ import Testing
             flags: [.tcpPort: "OFF"], environmentFile: "/none",
             environment: ["TLS_PORT": "0", "TLS_CERT_FILE": "/etc/hostname", "TLS_KEY_FILE": "/etc/hostname"])
         #expect(off.port == nil && off.tls?.port == 0)
+        // The web listeners: HTTPS needs the certificate; a web port alone is a listener.
+        #expect(await error(["WEB_TLS_PORT": "8443"])?.setting == .tlsCertFile)
+        #expect(await error(["WEB_PORT": "eighty"])?.setting == .webPort)
+        #expect(
+            await error(["WEB_PORT": "8080", "WEB_ALLOWED_ORIGINS": "chat.example.com"])?.setting == .webAllowedOrigins)
+        #expect(await error(["WEB_PORT": "8080", "WEB_PING_SECONDS": "0"])?.setting == .webPingSeconds)
+        let webOnly = try await ServerConfiguration.load(
+            flags: [.tcpPort: "off"], environmentFile: "/none",
+            environment: [
+                "WEB_PORT": "8080", "WEB_ALLOWED_ORIGINS": "https://Chat.Example.com, http://localhost:3000",
+                "BIND_ADDRESS": "127.0.0.1",
+            ])
+        let web = try #require(webOnly.web)
+        #expect(webOnly.port == nil && webOnly.tls == nil)
+        #expect(web.port == 8080 && web.tlsPort == nil && web.host == "127.0.0.1")
+        #expect(web.allowedOrigins == ["https://chat.example.com", "http://localhost:3000"])
+        #expect(web.pingInterval == .seconds(30))
+        let webTLS = try await ServerConfiguration.load(
+            flags: [:], environmentFile: "/none",
+            environment: [
+                "WEB_TLS_PORT": "8443", "WEB_BIND_ADDRESS": "::", "TLS_CERT_FILE": "/etc/hostname",
+                "TLS_KEY_FILE": "/etc/hostname",
+            ])
+        #expect(webTLS.tls?.port == nil && webTLS.tls?.certificateFile == "/etc/hostname")
+        #expect(webTLS.web?.tlsPort == 8443 && webTLS.web?.port == nil && webTLS.web?.host == "::")
+        #expect(try await ServerConfiguration.load(flags: [:], environmentFile: "/none", environment: [:]).web == nil)
         let proxied = try await ServerConfiguration.load(
             flags: [:], environmentFile: "/none", environment: ["PROXY_PROTOCOL": "on"])
         #expect(proxied.proxyProtocol?.trustedProxies.map(\.description) == ["127.0.0.1/32", "::1/128"])

@@ -7,10 +7,11 @@ import FoundationNetworking
 /// A real HTTP client's request (Foundation's URLSession): what a scraper or a load
 /// balancer's health check sends.
 public func httpRequest(
-    _ method: String = "GET", port: Int, path: String, host: String = "127.0.0.1"
+    _ method: String = "GET", port: Int, path: String, host: String = "127.0.0.1", headers: [String: String] = [:]
 ) async throws -> (status: Int, headers: [String: String], body: String) {
     var request = URLRequest(url: URL(string: "http://\(host):\(port)\(path)")!)
     request.httpMethod = method
+    for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
     request.timeoutInterval = 10
     let session = URLSession(configuration: .ephemeral)
     defer { session.finishTasksAndInvalidate() }

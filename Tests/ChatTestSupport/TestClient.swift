@@ -22,14 +22,17 @@ public final class TestClient: Sendable {
 
     public let channel: any Channel
     public let source: String
-    private let inbox: Inbox
+    let inbox: Inbox
+    /// Whether lines go as text frames of a WebSocket (``connectWebSocket``) or as bytes.
+    let isWebSocket: Bool
 
     public static let defaultTimeout: Duration = .seconds(10)
 
-    private init(channel: any Channel, source: String, inbox: Inbox) {
+    init(channel: any Channel, source: String, inbox: Inbox, isWebSocket: Bool = false) {
         self.channel = channel
         self.source = source
         self.inbox = inbox
+        self.isWebSocket = isWebSocket
     }
 
     /// How a TLS client checks the server: the CA it trusts and the name it expects.
@@ -103,7 +106,11 @@ public final class TestClient: Sendable {
             throw TestFailure("the connection has no addresses")
         }
         try await stopReading()
-        try await sendRaw(Array(String(repeating: "/help\n", count: 8000).utf8))
+        let flood =
+            isWebSocket
+            ? (0..<8000).flatMap { _ in WebSocketWire.frame(.text, Array("/help".utf8)) }
+            : Array(String(repeating: "/help\n", count: 8000).utf8)
+        try await sendRaw(flood)
         var last: KernelSocketQueues?
         var unchangedSince = ContinuousClock.now
         let stalled = try await poll(every: .milliseconds(50), timeout: timeout) {
@@ -121,7 +128,11 @@ public final class TestClient: Sendable {
     }
 
     public func send(_ line: String) async throws {
-        try await sendRaw(Array((line + "\n").utf8))
+        if isWebSocket {
+            try await sendRaw(WebSocketWire.frame(.text, Array(line.utf8)))
+        } else {
+            try await sendRaw(Array((line + "\n").utf8))
+        }
     }
 
     public func sendRaw(_ bytes: [UInt8]) async throws {
@@ -205,7 +216,7 @@ public final class TestClient: Sendable {
 
     /// Waits until `take` returns a value, the connection closes, or time is up: woken by
     /// each change to the inbox (a line, the close), bounded by `timeout`.
-    private func wait<T: Sendable>(
+    func wait<T: Sendable>(
         for what: String,
         timeout: Duration,
         allowClosed: Bool = false,
@@ -235,6 +246,12 @@ public final class TestClient: Sendable {
             /// Each waiter's deadline timer, cancelled when a change wakes it first.
             var timers: [Int: Scheduled<Void>] = [:]
             var nextWaiter = 0
+            /// A WebSocket client's handshake answer: the status line and headers.
+            var handshake: String?
+            /// The code of the close frame the server sent, if it did.
+            var closeCode: UInt16?
+            /// Pings the server sent (each answered unless told otherwise).
+            var pings = 0
         }
         let state = NIOLockedValueBox(State())
 

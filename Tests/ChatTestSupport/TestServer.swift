@@ -13,6 +13,8 @@ public struct TestServer: Sendable {
     public let port: Int
     /// The TLS listener's port, when the test configured one.
     public let tlsPort: Int?
+    /// The web listener's port (plain HTTP), when the test configured one.
+    public let webPort: Int?
     public let mail: MailFolder
     /// The clients' own event loop: clients are other programs, not the server's loops.
     public let group: MultiThreadedEventLoopGroup
@@ -23,9 +25,10 @@ public struct TestServer: Sendable {
     private let nextAddress = Counter()
 
     public init(
-        server: ChatServer, port: Int, tlsPort: Int? = nil, mail: MailFolder, group: MultiThreadedEventLoopGroup,
-        log: CapturedLog, clock: MovableServerClock = MovableServerClock()
+        server: ChatServer, port: Int, tlsPort: Int? = nil, webPort: Int? = nil, mail: MailFolder,
+        group: MultiThreadedEventLoopGroup, log: CapturedLog, clock: MovableServerClock = MovableServerClock()
     ) {
+        self.webPort = webPort
         self.log = log
         self.clock = clock
         self.server = server
@@ -55,6 +58,17 @@ public struct TestServer: Sendable {
     public func connectTLS(from source: String? = nil, _ tls: TestClient.TLS) async throws -> TestClient {
         guard let tlsPort else { throw TestFailure("the test server has no TLS listener") }
         return try await TestClient.connect(port: tlsPort, from: source ?? nextSourceAddress(), group: group, tls: tls)
+    }
+
+    /// Opens a WebSocket to the web listener (see ``TestClient/connectWebSocket``).
+    public func connectWeb(
+        from source: String? = nil, headers: [(String, String)] = [], answersPings: Bool = true,
+        receiveBufferSize: Int? = nil
+    ) async throws -> TestClient {
+        guard let webPort else { throw TestFailure("the test server has no web listener") }
+        return try await TestClient.connectWebSocket(
+            port: webPort, from: source ?? nextSourceAddress(), group: group, headers: headers,
+            answersPings: answersPings, receiveBufferSize: receiveBufferSize)
     }
 
     /// Connects and reads the greeting.
@@ -175,8 +189,10 @@ public func withTestServer(
         do {
             let port = try await server.localAddress(of: "tcp")?.port ?? 0
             let tlsPort = try await server.localAddress(of: "tls")?.port
+            let webPort = try await server.localAddress(of: "web")?.port
             let testServer = TestServer(
-                server: server, port: port, tlsPort: tlsPort, mail: mail, group: clientGroup, log: capturedLog,
+                server: server, port: port, tlsPort: tlsPort, webPort: webPort, mail: mail, group: clientGroup,
+                log: capturedLog,
                 clock: clock)
             result = await runWithTimeLimit(timeLimit) { try await body(testServer) }
         } catch {

@@ -20,8 +20,10 @@ public struct ServerConfiguration: Sendable {
     public var bindAddress: String
     /// The plain TCP listener's port; `nil` (`TCP_PORT=off`): TLS only.
     public var port: Int?
-    /// The TLS listener, when `TLS_PORT` is set.
+    /// The certificate and the TLS listener, when `TLS_PORT` or `WEB_TLS_PORT` is set.
     public var tls: TLSSettings?
+    /// The web client's listeners, when `WEB_PORT` or `WEB_TLS_PORT` is set.
+    public var web: WebSettings?
     public var mailTransport: MailTransport
     public var mailFrom: String
     /// How long a code stays valid (`OTP_EXPIRATION_MINUTES`; finer in tests).
@@ -84,9 +86,12 @@ public struct ServerConfiguration: Sendable {
         }
         bindAddress = try values.string(.bindAddress)
         port = try values.integerOrOff(.tcpPort)
-        tls = try Self.tls(values)
-        guard port != nil || tls != nil else {
-            throw ConfigurationError(.tcpPort, "is off and TLS_PORT is not set: the server would have no listener")
+        let webTLSPort = try values.integerOrOff(.webTLSPort)
+        tls = try Self.tls(values, webTLSPort: webTLSPort)
+        web = try Self.web(values, tlsPort: webTLSPort)
+        guard port != nil || tls?.port != nil || web != nil else {
+            throw ConfigurationError(
+                .tcpPort, "is off and neither TLS_PORT nor WEB_PORT is set: the server would have no listener")
         }
         otpExpiration = .seconds(60 * (try values.integer(.otpExpirationMinutes)))
         otpMaxRetries = try values.integer(.otpMaxRetries)
@@ -201,13 +206,18 @@ public struct ServerConfiguration: Sendable {
             snapshotEntries: try values.integer(.dataSnapshotEntries), salvage: recovery == "salvage")
     }
 
-    private static func tls(_ values: SettingValues) throws(ConfigurationError) -> TLSSettings? {
+    private static func tls(
+        _ values: SettingValues, webTLSPort: Int?
+    ) throws(ConfigurationError) -> TLSSettings? {
         let timeout = try values.integer(.tlsHandshakeTimeoutSeconds)
-        guard let port = try values.integerOrOff(.tlsPort) else { return nil }
+        let port = try values.integerOrOff(.tlsPort)
+        guard port != nil || webTLSPort != nil else { return nil }
         var files: [String] = []
         for setting in [Setting.tlsCertFile, .tlsKeyFile] {
             let path = try values.string(setting)
-            guard !path.isEmpty else { throw ConfigurationError(setting, "must name a PEM file when TLS_PORT is set") }
+            guard !path.isEmpty else {
+                throw ConfigurationError(setting, "must name a PEM file when TLS_PORT or WEB_TLS_PORT is set")
+            }
             guard FileManager.default.isReadableFile(atPath: path) else {
                 throw ConfigurationError(setting, "cannot read '\(path)'")
             }
@@ -327,15 +337,17 @@ public struct ServerConfiguration: Sendable {
     }
 }
 
-/// The TLS listener: its port, the PEM files of its certificate (chain) and key, and the
-/// time a client has to finish its handshake.
+/// The server's certificate: the PEM files of its chain and key, the time a client has to
+/// finish its handshake, and the TLS listener's port when there is one (the web listener's
+/// HTTPS port, `WEB_TLS_PORT`, uses the same certificate).
 public struct TLSSettings: Sendable, Equatable {
-    public var port: Int
+    /// `TLS_PORT`; `nil`: the certificate serves only `WEB_TLS_PORT`.
+    public var port: Int?
     public var certificateFile: String
     public var keyFile: String
     public var handshakeTimeout: Duration
 
-    public init(port: Int, certificateFile: String, keyFile: String, handshakeTimeout: Duration = .seconds(10)) {
+    public init(port: Int?, certificateFile: String, keyFile: String, handshakeTimeout: Duration = .seconds(10)) {
         self.port = port
         self.certificateFile = certificateFile
         self.keyFile = keyFile

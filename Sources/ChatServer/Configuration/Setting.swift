@@ -11,6 +11,11 @@ public enum Setting: String, CaseIterable, Sendable {
     case tlsCertFile = "TLS_CERT_FILE"
     case tlsKeyFile = "TLS_KEY_FILE"
     case tlsHandshakeTimeoutSeconds = "TLS_HANDSHAKE_TIMEOUT_SECONDS"
+    case webPort = "WEB_PORT"
+    case webTLSPort = "WEB_TLS_PORT"
+    case webBindAddress = "WEB_BIND_ADDRESS"
+    case webAllowedOrigins = "WEB_ALLOWED_ORIGINS"
+    case webPingSeconds = "WEB_PING_SECONDS"
     case mailTransport = "MAIL_TRANSPORT"
     case mailDir = "MAIL_DIR"
     case mailFrom = "MAIL_FROM"
@@ -128,6 +133,28 @@ public enum Setting: String, CaseIterable, Sendable {
             Definition(
                 "10", range: 1...300,
                 "seconds a TLS client has to finish its handshake")
+        case .webPort:
+            Definition(
+                "off", range: 0...65535, allowsOff: true,
+                "HTTP port of the web client: the page at /, its WebSocket at /ws (off: no web listener)")
+        case .webTLSPort:
+            Definition(
+                "off", range: 0...65535, allowsOff: true,
+                "HTTPS port of the same (off: none); uses TLS_CERT_FILE and TLS_KEY_FILE")
+        case .webBindAddress:
+            Definition(
+                "",
+                "address the web listeners listen on (default: BIND_ADDRESS)")
+        case .webAllowedOrigins:
+            Definition(
+                "",
+                "comma-separated origins, besides the page's own, whose pages may open the WebSocket "
+                    + "(e.g. https://chat.example.com)")
+        case .webPingSeconds:
+            Definition(
+                "30", range: 1...3600,
+                "seconds of silence after which a WebSocket client is pinged; closed if it does not answer "
+                    + "in as long again")
         case .mailTransport:
             Definition(
                 "",
@@ -301,7 +328,8 @@ public enum Setting: String, CaseIterable, Sendable {
         case .trustedProxies:
             Definition(
                 "127.0.0.1/32,::1/128",
-                "comma-separated address blocks (CIDR) allowed to send PROXY protocol headers")
+                "comma-separated address blocks (CIDR) allowed to send PROXY protocol headers, and whose "
+                    + "X-Forwarded-For the web listener believes")
         case .proxyHeaderTimeoutSeconds:
             Definition(
                 "5", range: 1...300,

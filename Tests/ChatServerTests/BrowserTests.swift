@@ -1,0 +1,121 @@
+import ChatTestSupport
+import Foundation
+import NIOCore
+import NIOPosix
+import Testing
+
+/// The web client in a real browser (headless Chromium over WebDriver) against a real
+/// `chat-server` process: logging in with a mailed code, chatting with a terminal user both
+/// ways, a hostile line shown as text, and a reconnect after the server restarts.
+@Suite(.serialized) struct BrowserTests {
+    private static let unavailable =
+        "chromium and chromium-driver are not installed (Debian: apt-get install chromium chromium-driver; "
+        + "scripts/test.sh installs them)"
+
+    /// The lines in the page's log, as text.
+    private static let lines = "return [...document.querySelectorAll('#messages .line')].map(e => e.textContent)"
+
+    @Test(.enabled(if: WebDriver.isAvailable, Comment(rawValue: unavailable)))
+    func aBrowserLogsInChatsAndComesBackAfterARestart() async throws {
+        let mail = try MailFolder.makeTemporary()
+        defer { mail.remove() }
+        let webPort = try freeLoopbackPort()
+        let environment = [
+            "TCP_PORT": "0", "WEB_PORT": "\(webPort)", "BIND_ADDRESS": "127.0.0.1", "MAIL_TRANSPORT": "file",
+            "MAIL_DIR": mail.path, "SHUTDOWN_TIMEOUT_SECONDS": "2",
+        ]
+        var server = try ServerProcess.start(environment: environment)
+        defer { server.kill() }
+        let tcpPort = Int(try await server.waitForLog(#"listener=tcp .*port=(\d+) .*Listening"#))!
+        _ = try await server.waitForLog(#"listener=(web) .*Listening"#)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let browser = try await WebDriver.start()
+        do {
+            let output = try testOutputFolder()
+            try await browser.open("http://127.0.0.1:\(webPort)/")
+
+            // The login reads like a form: e-mail, code, username, each asked for by its label.
+            try await browser.waitUntil(
+                "return document.querySelector('#login-label').textContent === 'E-mail address'"
+                    + " && !document.querySelector('#login-form').hidden", "the e-mail field")
+            try await browser.type("not an address\u{E007}", into: "#login-field")
+            try await browser.waitUntil(
+                "return document.querySelector('#login-error').textContent === 'Invalid email address.'",
+                "the server's error next to the field")
+            try await browser.screenshot(to: output.appendingPathComponent("web-login.png").path)
+            try await browser.run("document.querySelector('#login-field').value = ''")
+            try await browser.type("alice@example.com\u{E007}", into: "#login-field")
+            try await browser.waitUntil(
+                "return document.querySelector('#login-label').textContent === 'Code from the e-mail'", "the code field"
+            )
+            let code = try await mail.code(for: "alice@example.com", mailIndex: 0)
+            try await browser.type("\(code)\u{E007}", into: "#login-field")
+            try await browser.waitUntil(
+                "return document.querySelector('#login-label').textContent === 'Username'", "the username field")
+            try await browser.type("alice\u{E007}", into: "#login-field")
+            try await browser.waitUntil(
+                "return !document.querySelector('#chat').hidden && document.querySelector('#me').textContent === 'as alice'",
+                "the chat view")
+
+            // A terminal user in the same room: lines go both ways.
+            let bob = try await EndToEndTests.login("bob", port: tcpPort, from: "127.0.0.2", mail: mail, group: group)
+            try await browser.waitUntil(
+                "return [...document.querySelectorAll('#members .person')].some(e => e.textContent.startsWith('bob'))",
+                "bob among the people in the room")
+            try await bob.send("hello alice, from a terminal")
+            try await browser.waitUntil(
+                "return [...document.querySelectorAll('#messages .line.chat.mention')]"
+                    + ".some(e => e.textContent === 'bobhello alice, from a terminal')",
+                "bob's line, marked as a mention")
+            try await browser.type("hello bob, from a browser\u{E007}", into: "#input")
+            try await bob.readUntil("[alice]: hello bob, from a browser")
+            try await browser.type("/me waves\u{E007}", into: "#input")
+            try await bob.readUntil("* alice waves")
+            try await browser.waitUntil(
+                "return [...document.querySelectorAll('#messages .line.action em')].some(e => e.textContent === '* alice waves')",
+                "the action in italics")
+            try await browser.type("/msg bob psst\u{E007}", into: "#input")
+            try await bob.readUntil("[alice]: [PM] psst")
+            try await bob.send("/msg alice back at you")
+            try await browser.waitUntil(
+                "return [...document.querySelectorAll('#messages .line.privateMessage')]"
+                    + ".some(e => e.textContent === 'bob → youback at you')",
+                "bob's private message, marked")
+
+            // What a user writes is text, never markup: no element made, no script run.
+            let hostile = "<img src=x onerror=alert(1)>"
+            try await bob.send(hostile)
+            try await browser.waitUntil(
+                "return [...document.querySelectorAll('#messages .line.chat .text')].some(e => e.textContent === arguments[0])"
+                    .replacingOccurrences(of: "arguments[0]", with: "'\(hostile)'"),
+                "the hostile line, as text")
+            #expect(try await browser.run("return document.querySelectorAll('#messages img').length") as? Int == 0)
+            #expect(try await browser.alertText() == nil)
+            try await browser.screenshot(to: output.appendingPathComponent("web-chat.png").path)
+            let shown = try await browser.run(Self.lines) as? [String] ?? []
+            #expect(shown.contains("bob\(hostile)"), "\(shown)")
+
+            // The server restarts: the page says it lost the connection, then is back at the login.
+            await bob.close()
+            server.terminate()
+            #expect(try await server.waitForExit(timeout: .seconds(20)) == 0)
+            try await browser.waitUntil(
+                "return /Reconnecting in/.test(document.querySelector('#connection').textContent)",
+                "the page saying it reconnects")
+            server = try ServerProcess.start(environment: environment)
+            _ = try await server.waitForLog(#"listener=(web) .*Listening"#)
+            try await browser.waitUntil(
+                "return !document.querySelector('#login').hidden && document.querySelector('#connection').hidden"
+                    + " && document.querySelector('#login-label').textContent === 'E-mail address'",
+                timeout: .seconds(40), "the login again after the restart")
+        } catch {
+            await browser.quit()
+            try? await group.shutdownGracefully()
+            throw error
+        }
+        await browser.quit()
+        try await group.shutdownGracefully()
+        server.terminate()
+        _ = try await server.waitForExit(timeout: .seconds(20))
+    }
+}
