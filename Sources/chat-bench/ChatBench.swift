@@ -50,6 +50,8 @@ struct ChatBench: AsyncParsableCommand {
     @Option(help: "Logins in progress at once.") var loginConcurrency = 64
     @Option(help: "Event loop threads of the benchmark itself.") var threads = 1
     @Flag(help: "Connect with TLS (to the server's TLS_PORT, given as --port).") var tls = false
+    @Flag(help: "Speak WebSocket, as a browser does (to the server's WEB_PORT, given as --port).")
+    var websocket = false
     @Option(help: "With --tls: PEM file of the CA to verify the server with (default: no verification).")
     var caFile: String?
 
@@ -170,6 +172,7 @@ struct Bench {
         let runID = self.runID
         let mail = self.mail
         let tlsContext = self.tlsContext
+        let websocket = options.websocket ? "\(options.host):\(options.port[index % options.port.count])" : nil
         // SNI and the name check take a host name; an address is checked against the
         // certificate's IP entries, or not at all without --ca-file.
         let isAddress = (try? SocketAddress(ipAddress: options.host, port: 0)) != nil
@@ -187,6 +190,9 @@ struct Bench {
                     if let tlsContext {
                         try channel.pipeline.syncOperations.addHandler(
                             NIOSSLClientHandler(context: tlsContext, serverHostname: serverName))
+                    }
+                    if let websocket {
+                        try channel.pipeline.syncOperations.addHandler(WebSocketFraming(host: websocket))
                     }
                     let client = BenchClient(
                         index: index, room: room, senders: senders,

@@ -23,6 +23,8 @@ import Testing
         let environment = [
             "TCP_PORT": "0", "WEB_PORT": "\(webPort)", "BIND_ADDRESS": "127.0.0.1", "MAIL_TRANSPORT": "file",
             "MAIL_DIR": mail.path, "SHUTDOWN_TIMEOUT_SECONDS": "2",
+            // bob sends a long session's worth of lines at once below.
+            "MESSAGE_BURST": "10000", "MESSAGES_PER_SECOND": "10000", "MAX_QUEUED_LINES": "10000",
         ]
         var server = try ServerProcess.start(environment: environment)
         defer { server.kill() }
@@ -94,6 +96,13 @@ import Testing
             try await browser.screenshot(to: output.appendingPathComponent("web-chat.png").path)
             let shown = try await browser.run(Self.lines) as? [String] ?? []
             #expect(shown.contains("bob\(hostile)"), "\(shown)")
+
+            // A long session: the page keeps only the newest 1000 lines.
+            try await bob.sendRaw(Array((1...3000).map { "line \($0)\n" }.joined().utf8))
+            try await browser.waitUntil(
+                "const lines = document.querySelectorAll('#messages .line');"
+                    + " return lines.length === 1000 && lines[999].textContent === 'bobline 3000'",
+                "the newest 1000 lines, and no more, in the page")
 
             // The server restarts: the page says it lost the connection, then is back at the login.
             await bob.close()

@@ -192,6 +192,37 @@ import Testing
         }
     }
 
+    @Test func behindAProxyProtocolBalancerTheHeaderNamesThePeer() async throws {
+        try await withWebServer(configure: { configuration in
+            configuration.maxConnectionsPerIP = 1
+            configuration.proxyProtocol = ProxyProtocolSettings(
+                trustedProxies: [IPNetwork("127.0.0.1/32")!], headerTimeout: .seconds(5))
+        }) { server in
+            let port = try #require(server.webPort)
+            let header = "PROXY TCP4 198.51.100.20 127.0.0.1 50000 \(port)\r\n"
+            let first = try await TestClient.connectWebSocket(
+                port: port, from: "127.0.0.1", group: server.group, proxyHeader: header)
+            #expect(try await first.readLines(3) == ServerLine.welcome)
+            let second = try await TestClient.connectWebSocket(
+                port: port, from: "127.0.0.1", group: server.group, proxyHeader: header)
+            #expect(
+                try await second.waitForClose() == ["ERROR: IP address 198.51.100.20 already has an active connection"])
+            // A balancer in front of a trusted HTTP proxy: the header names the proxy, and
+            // the proxy's X-Forwarded-For the client.
+            let chained = try await TestClient.connectWebSocket(
+                port: port, from: "127.0.0.1", group: server.group,
+                headers: [("X-Forwarded-For", "203.0.113.30")],
+                proxyHeader: "PROXY TCP4 127.0.0.1 127.0.0.1 50001 \(port)\r\n")
+            #expect(try await chained.readLines(3) == ServerLine.welcome)
+            let again = try await TestClient.connectWebSocket(
+                port: port, from: "127.0.0.1", group: server.group,
+                headers: [("X-Forwarded-For", "203.0.113.30")],
+                proxyHeader: "PROXY TCP4 127.0.0.1 127.0.0.1 50002 \(port)\r\n")
+            #expect(
+                try await again.waitForClose() == ["ERROR: IP address 203.0.113.30 already has an active connection"])
+        }
+    }
+
     @Test func aBrowserThatStopsReadingIsDisconnected() async throws {
         try await withWebServer(configure: { $0.maxSendQueueBytes = 64 * 1024 }) { server in
             let slow = try await server.connectWeb(receiveBufferSize: 2048)

@@ -48,10 +48,13 @@ extension TestClient {
     /// loopback address), with these extra request headers (`Origin`, `X-Forwarded-For`).
     /// Returns once the server answered the handshake: ``handshakeStatus`` says how
     /// (101 when the socket is open; then lines come and go as text frames).
-    /// - Parameter answersPings: `false` makes a client that never answers a ping.
+    /// - Parameters:
+    ///   - answersPings: `false` makes a client that never answers a ping.
+    ///   - proxyHeader: a PROXY protocol header to send first, as a load balancer would.
     public static func connectWebSocket(
         port: Int, from source: String, group: any EventLoopGroup, path: String = "/ws",
-        headers: [(String, String)] = [], answersPings: Bool = true, receiveBufferSize: Int? = nil, tls: TLS? = nil
+        headers: [(String, String)] = [], answersPings: Bool = true, receiveBufferSize: Int? = nil, tls: TLS? = nil,
+        proxyHeader: String? = nil
     ) async throws -> TestClient {
         let inbox = Inbox()
         let sslContext = try tls.map { tls in
@@ -76,7 +79,7 @@ extension TestClient {
         }
         let channel = try await bootstrap.connect(host: "127.0.0.1", port: port).get()
         let client = TestClient(channel: channel, source: source, inbox: inbox, isWebSocket: true)
-        var request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUpgrade: websocket\r\n"
+        var request = (proxyHeader ?? "") + "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUpgrade: websocket\r\n"
         request += "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
         request += "Sec-WebSocket-Version: 13\r\n"
         for (name, value) in headers { request += "\(name): \(value)\r\n" }
