@@ -233,7 +233,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ChatBenchTests",
-            dependencies: ["chat-bench", "ChatTestSupport"],
+            dependencies: ["chat-bench", "ChatTestSupport", "ChatServer"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,3 +1,4 @@
+import ChatServer
 import ChatTestSupport
 import NIOCore
 import NIOPosix
@@ -46,6 +47,50 @@ import Testing
                 return completed
             }.get()
             #expect(endedAtOnce)
+        }
+    }
+
+    /// `--websocket`: the same client, through the web listener, logs in and gets its own
+    /// lines back as lines.
+    @Test func overAWebSocketTheClientIsTheSame() async throws {
+        // Lines stamped before the run's start count as history: start it now, as chat-bench does.
+        _ = BenchClient.runStarted
+        try await withTestServer(configure: { $0.web = WebSettings(host: "127.0.0.1", port: 0) }) { server in
+            let webPort = try #require(server.webPort)
+            let mail = MailWatcher(directory: server.mail.path)
+            let watching = Task { await mail.run() }
+            defer {
+                mail.stop()
+                watching.cancel()
+            }
+            let channel = try await ClientBootstrap(group: server.group)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(WebSocketFraming(host: "127.0.0.1:\(webPort)"))
+                        try channel.pipeline.syncOperations.addHandler(
+                            BenchClient(
+                                index: 0, room: nil, senders: 1, stats: LoopStats(), mail: mail, runID: "websocket"))
+                    }
+                }
+                .connect(host: "127.0.0.1", port: webPort).get()
+            defer { channel.close(promise: nil) }
+            @Sendable func client() throws -> BenchClient {
+                try channel.pipeline.syncOperations.handler(type: BenchClient.self)
+            }
+            let loggedIn = try await poll(timeout: .seconds(10)) {
+                try await channel.eventLoop.submit({ try client().isLoggedIn }).get()
+            }
+            #expect(loggedIn)
+            // Its stamped lines come back to it through the same framing, none lost.
+            try await channel.eventLoop.submit {
+                let bench = try client()
+                bench.senderIndex = 0
+                for _ in 0..<5 { bench.send() }
+            }.get()
+            let received = try await poll(timeout: .seconds(10)) {
+                try await channel.eventLoop.submit({ try client().missing(sent: [5]) == 0 }).get()
+            }
+            #expect(received)
         }
     }
 }
