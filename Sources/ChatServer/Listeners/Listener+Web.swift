@@ -2,7 +2,6 @@ import ChatHub
 import Logging
 import NIOCore
 import NIOHTTP1
-import NIOWebSocket
 
 extension Listener {
     /// The web client (SPEC §10): HTTP/1.1 serves the page (``WebPageHandler``), and `/ws`
@@ -26,26 +25,20 @@ extension Listener {
             let connection = NIOLoopBound(WebConnection(), eventLoop: channel.eventLoop)
             let page = WebPageHandler(
                 policy: policy, connection: connection.value, idleTimeout: settings.pingInterval)
-            let upgrader = NIOWebSocketServerUpgrader(
+            let upgrader = WebSocketUpgrader(
                 maxFrameSize: maxLineBytes,
-                shouldUpgrade: { channel, head in
-                    channel.eventLoop.makeCompletedFuture {
-                        guard let peer = connection.value.peer, policy.mayUpgrade(head, peer: peer) else { return nil }
-                        return HTTPHeaders()
-                    }
+                mayUpgrade: { _, head in
+                    guard let peer = connection.value.peer else { return false }
+                    return policy.mayUpgrade(head, peer: peer)
                 },
-                upgradePipelineHandler: { channel, head in
-                    channel.eventLoop.makeCompletedFuture {
-                        guard let peer = connection.value.peer else {
-                            throw ChannelError.inappropriateOperationForState
-                        }
-                        try channel.pipeline.syncOperations.addHandler(
-                            WebSocketLineHandler(
-                                maximumMessageBytes: maxLineBytes, pingInterval: settings.pingInterval, now: clock.now))
-                        try session.addSession(to: channel)
-                        let client = policy.client(of: head, peer: peer)
-                        channel.pipeline.fireUserInboundEventTriggered(ClientAddressResolved(address: client))
-                    }
+                addHandlers: { channel, head in
+                    guard let peer = connection.value.peer else { throw ChannelError.inappropriateOperationForState }
+                    try channel.pipeline.syncOperations.addHandler(
+                        WebSocketLineHandler(
+                            maximumMessageBytes: maxLineBytes, pingInterval: settings.pingInterval, now: clock.now))
+                    try session.addSession(to: channel)
+                    let client = policy.client(of: head, peer: peer)
+                    channel.pipeline.fireUserInboundEventTriggered(ClientAddressResolved(address: client))
                 })
             let pageOnLoop = NIOLoopBound(page, eventLoop: channel.eventLoop)
             try pipeline.configureHTTPServerPipeline(

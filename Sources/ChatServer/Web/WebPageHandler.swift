@@ -2,7 +2,6 @@ import ChatHub
 import ChatWebClient
 import NIOCore
 import NIOHTTP1
-import NIOWebSocket
 
 /// The web listener's HTTP side until a WebSocket takes the connection over: serves the
 /// page's files with headers that keep them to themselves, and says no (`403`, `404`,
@@ -70,7 +69,7 @@ final class WebPageHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// A handshake the upgrader turned down is not an end: the request comes next, and gets
     /// its answer (403, 426) here.
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if error is NIOWebSocketUpgradeError { return }
+        if error is WebSocketUpgrader.Refused { return }
         context.close(promise: nil)
     }
 

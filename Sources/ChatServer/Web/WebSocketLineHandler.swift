@@ -1,4 +1,5 @@
 import NIOCore
+import NIOPosix
 import NIOWebSocket
 
 /// Turns a WebSocket into the line protocol (SPEC §10): each text message from the client
@@ -7,13 +8,15 @@ import NIOWebSocket
 /// (within the line limit), pings answered, silent clients pinged and given up, a close
 /// answered, and what breaks the rules closed with the code that says why.
 ///
-/// Sits between NIO's frame codec and ``ConnectionHandler``, which cannot tell a browser
-/// from a terminal.
+/// Sits between NIO's frame decoder and ``ConnectionHandler``, which cannot tell a browser
+/// from a terminal. It writes frames itself (``WebSocketFraming``): the hub writes one
+/// buffer of lines to every member of a room, and its frames are made once per event loop,
+/// not once per member.
 final class WebSocketLineHandler: ChannelDuplexHandler {
     typealias InboundIn = WebSocketFrame
     typealias InboundOut = InboundLine
     typealias OutboundIn = ByteBuffer
-    typealias OutboundOut = WebSocketFrame
+    typealias OutboundOut = ByteBuffer
 
     private let maximumMessageBytes: Int
     private let now: @Sendable () -> ContinuousClock.Instant
@@ -80,7 +83,7 @@ final class WebSocketLineHandler: ChannelDuplexHandler {
         case .binary:
             fail(.unacceptableData, context: context)
         case .ping:
-            let pong = WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData)
+            let pong = WebSocketFraming.frame(.pong, frame.unmaskedData, allocator: context.channel.allocator)
             context.writeAndFlush(wrapOutboundOut(pong), promise: nil)
         case .pong:
             break
@@ -119,34 +122,33 @@ final class WebSocketLineHandler: ChannelDuplexHandler {
     // MARK: To the client
 
     /// Lines from the session and the hub (one or several, each ending in `\n`): one text
-    /// frame each, slices of the same buffer.
+    /// frame each, all in one buffer, shared with the other members on this loop.
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         guard !closeSent else {
             promise?.fail(ChannelError.outputClosed)
             return
         }
-        var buffer = unwrapOutboundIn(data)
-        while let newline = buffer.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) {
-            let line = buffer.readSlice(length: newline - buffer.readerIndex)!
-            buffer.moveReaderIndex(forwardBy: 1)
-            let last = buffer.readableBytes == 0
-            context.write(
-                wrapOutboundOut(WebSocketFrame(fin: true, opcode: .text, data: line)), promise: last ? promise : nil)
+        let lines = unwrapOutboundIn(data)
+        let cache: WebSocketFraming.Cache
+        if let current = Self.framesOnThisLoop.currentValue {
+            cache = current
+        } else {
+            cache = WebSocketFraming.Cache()
+            Self.framesOnThisLoop.currentValue = cache
         }
-        if buffer.readableBytes > 0 {
-            context.write(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .text, data: buffer)), promise: promise)
-        }
+        let frames = cache.textFrames(of: lines, allocator: context.channel.allocator)
+        context.write(wrapOutboundOut(frames), promise: promise)
     }
+
+    /// One cache per event loop thread: every handler on a loop writes on that thread.
+    private static let framesOnThisLoop = ThreadSpecificVariable<WebSocketFraming.Cache>()
 
     /// The server ends the connection (a quit, a shutdown, a slow consumer): a close frame
     /// first, so a browser knows it was not a network failure.
     func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
         if mode == .all, !closeSent, context.channel.isActive {
             closeSent = true
-            var data = context.channel.allocator.buffer(capacity: 2)
-            data.write(webSocketErrorCode: .normalClosure)
-            context.write(
-                wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: data)), promise: nil)
+            context.write(wrapOutboundOut(closeFrame(.normalClosure, context: context)), promise: nil)
             context.flush()
         }
         context.close(mode: mode, promise: promise)
@@ -163,11 +165,25 @@ final class WebSocketLineHandler: ChannelDuplexHandler {
     private func sendClose(_ code: WebSocketErrorCode, context: ChannelHandlerContext) {
         guard !closeSent else { return }
         closeSent = true
+        context.writeAndFlush(wrapOutboundOut(closeFrame(code, context: context))).assumeIsolated().whenComplete {
+            _ in
+            context.close(promise: nil)
+        }
+    }
+
+    private func closeFrame(_ code: WebSocketErrorCode, context: ChannelHandlerContext) -> ByteBuffer {
         var data = context.channel.allocator.buffer(capacity: 2)
         data.write(webSocketErrorCode: code)
-        let frame = WebSocketFrame(fin: true, opcode: .connectionClose, data: data)
-        context.writeAndFlush(wrapOutboundOut(frame)).assumeIsolated().whenComplete { _ in
-            context.close(promise: nil)
+        return WebSocketFraming.frame(.connectionClose, data, allocator: context.channel.allocator)
+    }
+
+    /// What NIO's frame decoder refuses: a frame over the line limit (1009), a control frame
+    /// fragmented or too long (1002).
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard let refused = error as? NIOWebSocketError else { return context.fireErrorCaught(error) }
+        switch refused {
+        case .invalidFrameLength: fail(.messageTooLarge, context: context)
+        case .fragmentedControlFrame, .multiByteControlFrameLength: fail(.protocolError, context: context)
         }
     }
 
@@ -178,7 +194,8 @@ final class WebSocketLineHandler: ChannelDuplexHandler {
         case .wait(let until):
             next = until
         case .ping(let until):
-            let ping = WebSocketFrame(fin: true, opcode: .ping, data: context.channel.allocator.buffer(capacity: 0))
+            let allocator = context.channel.allocator
+            let ping = WebSocketFraming.frame(.ping, allocator.buffer(capacity: 0), allocator: allocator)
             context.writeAndFlush(wrapOutboundOut(ping), promise: nil)
             next = until
         case .giveUp:
