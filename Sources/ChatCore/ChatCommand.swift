@@ -26,6 +26,10 @@ public enum ChatCommand: Equatable, Sendable {
     case nick(String)
     /// Delete an empty room (its owner, or an operator).
     case drop(String)
+    /// A resume token for this account (SPEC §13).
+    case token
+    /// Revoke this connection's token (`all`: every token of the account), then quit.
+    case logout(all: Bool)
     case quit
 
     /// Parses one trimmed, non-empty line.
@@ -58,6 +62,10 @@ public enum ChatCommand: Equatable, Sendable {
         case "/who": return rest.isEmpty ? .who : nil
         case "/bans": return rest.isEmpty ? .bans : nil
         case "/quit": return .quit
+        case "/token": return rest.isEmpty ? .token : nil
+        case "/logout":
+            if rest.isEmpty { return .logout(all: false) }
+            return rest.lowercased() == "all" ? .logout(all: true) : nil
         case "/join": return single.map { .join($0) }
         case "/invite": return single.map { .invite($0) }
         case "/kick": return single.map { .kick($0) }
@@ -190,6 +198,14 @@ extension ChatCommand {
         Description(
             "/nick <name>", "Change your username",
             "Takes a new name under the same rules as at login; your room sees the change, and ignore lists, /reply, room ownership and invitations follow you. A few changes a minute at most."
+        ),
+        Description(
+            "/token", "Get a token to stay signed in",
+            "Answers with a resume token: at the e-mail prompt, /resume <token> logs you back in without a code, under your name and in your room, for some days. Keep it secret; /logout revokes it."
+        ),
+        Description(
+            "/logout [all]", "Revoke your resume token and quit",
+            "Revokes the token this connection used or was given (with all: every token of your account), then disconnects."
         ),
         Description("/quit", "Disconnect from the server", "Says goodbye and closes the connection."),
     ]

@@ -38,6 +38,20 @@ public enum ServerLine {
         ]
     }
 
+    /// A resume (SPEC §13): the welcome line is this one (**exact**), then the room's lines.
+    public static func welcomedBack(username: String, room: String) -> [String] {
+        [
+            system("Welcome back, \(username)!"),
+            youJoined(room),
+            system("Type /help for available commands."),
+        ]
+    }
+
+    /// `/token`'s answer (**exact**): only to whoever asked, never logged.
+    public static func resumeToken(_ token: String) -> String { system("Resume token: \(token)") }
+    /// To a session its account's resume replaced (**exact**), before it is closed.
+    public static let signedInElsewhere = system("You signed in from another connection.")
+
     public static let goodbye = system("Goodbye!")
     public static let shuttingDown = system("Server is shutting down")
     /// A cluster whose Redis lost its data rebuilt its state from what the nodes announced,

@@ -20,6 +20,10 @@ public enum UserError: Error, Equatable, Sendable {
     case alreadyInDefaultRoom
     case userNotOnline(String)
     case messageToSelf
+    /// `/resume` with a token that is unknown, expired, revoked, or whose account is banned.
+    case invalidResumeToken
+    /// Too many `/resume` attempts from the client's address (or server-wide) this hour.
+    case tooManyResumeAttempts(retryAfterSeconds: Int)
     case ipLimitReached(String)
     case roomExists(String)
     case privateRoom(String)
@@ -90,6 +94,10 @@ public enum UserError: Error, Equatable, Sendable {
             return "User '\(name)' is not online."
         case .messageToSelf:
             return "You cannot send a private message to yourself."
+        case .invalidResumeToken:
+            return "Invalid or expired resume token."
+        case .tooManyResumeAttempts(let seconds):
+            return "Too many sign-in attempts. Try again in \(seconds) seconds."
         case .ipLimitReached(let ip):
             return "IP address \(ip) already has an active connection"
         case .roomExists(let room):

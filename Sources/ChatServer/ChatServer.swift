@@ -100,7 +100,8 @@ public final class ChatServer: Service, Sendable {
                 perMinute: limits.otpRequestsPerMinute),
             presenceNoticeMaxMembers: configuration.presenceNoticeMaxMembers,
             renamesPerMinute: limits.nickChangesPerMinute, roomKeepEmptyDays: configuration.roomKeepEmptyDays,
-            maxRooms: configuration.roomsMax, roomsPerOwner: configuration.roomsPerOwner)
+            maxRooms: configuration.roomsMax, roomsPerOwner: configuration.roomsPerOwner,
+            resumeTokenDays: configuration.resumeTokenDays)
         let log: any NodeLog
         if let cluster = configuration.cluster {
             log = RedisLog(

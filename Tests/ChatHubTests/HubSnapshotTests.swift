@@ -82,7 +82,7 @@ import Testing
     }
 
     @Test func aSnapshotOfAnotherFormatIsRefusedNotMisread() {
-        let future = Array("chat-snapshot/5 5-0\n{\"anything\":1}".utf8)
+        let future = Array("chat-snapshot/6 5-0\n{\"anything\":1}".utf8)
         #expect(throws: HubSnapshot.ReadError.self) { try HubSnapshot.read(future, configuration: configuration) }
         #expect(throws: HubSnapshot.ReadError.self) {
             try HubSnapshot.read(Array("hello".utf8), configuration: configuration)
@@ -90,7 +90,7 @@ import Testing
         do {
             _ = try HubSnapshot.read(future, configuration: configuration)
         } catch {
-            #expect("\(error)" == "{chat}:snapshot is of format 5, this version reads 1 to 4 only")
+            #expect("\(error)" == "{chat}:snapshot is of format 6, this version reads 1 to 5 only")
         }
     }
 
@@ -178,7 +178,7 @@ import Testing
     @Test func everyFieldCounts() {
         let base = HubState.Configuration(historySize: 7, maxConnectionsPerIP: 2)
         var changes: [HubState.Configuration] = []
-        for change in 0..<14 {
+        for change in 0..<15 {
             var other = base
             switch change {
             case 0: other.shardCount = 2
@@ -194,13 +194,14 @@ import Testing
             case 10: other.renamesPerMinute = 1
             case 11: other.roomKeepEmptyDays = 1
             case 12: other.maxRooms = 1
-            default: other.roomsPerOwner = 1
+            case 13: other.roomsPerOwner = 1
+            default: other.resumeTokenDays = 1
             }
             changes.append(other)
         }
         let lines = Set(([base] + changes).map(SettingsFingerprint.of))
-        #expect(lines.count == 15)
-        // The version, then the fourteen fields (the four of the code-request limits one by one).
-        #expect(SettingsFingerprint.of(base).split(separator: " ").count == 15)
+        #expect(lines.count == 16)
+        // The version, then the fifteen fields (the four of the code-request limits one by one).
+        #expect(SettingsFingerprint.of(base).split(separator: " ").count == 16)
     }
 }

@@ -41,6 +41,42 @@ import Testing
         try await EndToEndTests.login(name, port: port, from: source, mail: folders.mail, group: group)
     }
 
+    @Test func aResumeTokenOutlivesAKillAndIsKeptOnlyAsItsHash() async throws {
+        let folders = try Folders()
+        defer { folders.remove() }
+        let group = MultiThreadedEventLoopGroup.singleton
+        let first = try ServerProcess.start(environment: environment(folders))
+        defer { first.kill() }
+        var port = try await first.waitForPort()
+        let alice = try await login("alice", port: port, from: "127.0.0.2", folders: folders, group: group)
+        try await alice.send("/join #den")
+        try await alice.readUntil("*** You joined #den ***")
+        try await alice.send("/token")
+        let line = try await alice.readLine()
+        #expect(line.hasPrefix("*** Resume token: "))
+        let token = String(line.dropFirst("*** Resume token: ".count).dropLast(4))
+        // SIGKILL: nothing is written on the way out; the token must already be on disk.
+        first.kill()
+        _ = try await first.waitForExit(timeout: .seconds(20))
+
+        let second = try ServerProcess.start(environment: environment(folders))
+        defer { second.kill() }
+        port = try await second.waitForPort()
+        let back = try await TestClient.connect(port: port, from: "127.0.0.2", group: group)
+        try await back.readUntil(ServerLine.emailPrompt)
+        try await back.send("/resume \(token)")
+        #expect(
+            try await back.readLines(2) == ["*** Welcome back, alice! ***", "*** You joined #den ***"])
+        // Only the hash is on disk, and neither run logged the token.
+        for file in try FileManager.default.contentsOfDirectory(atPath: folders.data) {
+            let bytes = try Data(contentsOf: URL(fileURLWithPath: folders.data + "/" + file))
+            #expect(bytes.range(of: Data(token.utf8)) == nil, "\(file)")
+        }
+        #expect(!first.log.contains(token) && !second.log.contains(token))
+        second.terminate()
+        _ = try await second.waitForExit(timeout: .seconds(20))
+    }
+
     @Test func aRestartKeepsABanTheHistoryAndTheCodeThrottles() async throws {
         let folders = try Folders()
         defer { folders.remove() }

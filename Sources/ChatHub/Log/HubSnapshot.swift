@@ -12,12 +12,13 @@ import Foundation
 package enum HubSnapshot {
     /// The format this version writes. A snapshot of a format it does not read is refused,
     /// never misread (see docs/CLUSTER.md on rolling upgrades).
-    static let format = 4
+    static let format = 5
     /// Older formats lack fields added since (format 1 the configuration, format 2 the
-    /// `/nick` throttle, format 3 a room's owner as an address); they are still read, the
+    /// `/nick` throttle, format 3 a room's owner as an address, format 4 the resume
+    /// tokens); they are still read, the
     /// missing fields taking a fresh state's values (a room of format 3 or older has no
     /// owner: its owner was a connection).
-    static let formatsRead: ClosedRange<Int> = 1...4
+    static let formatsRead: ClosedRange<Int> = 1...5
     /// The first line of a stored snapshot, before the JSON: `chat-snapshot/<format> <entry
     /// id> <position>`, the position (how many entries the log had taken up to that one)
     /// being optional.

@@ -56,6 +56,23 @@ package struct CodeRequestThrottle: Codable, Sendable {
         addressHourly.forgetLatest(emailKey)
     }
 
+    /// Counts a `/resume` against the client's hourly count and the server-wide rate (not
+    /// against an address: the token names none until it is checked).
+    /// - Returns: `nil` when allowed and counted, else the longest wait.
+    mutating func attemptResume(client: String, at now: LogTime) -> Duration? {
+        let waits = [clientHourly.retryAfter(client, now: now), serverWide.retryAfter(0, now: now)].compactMap { $0 }
+        if let longest = waits.max() { return longest }
+        clientHourly.record(client, now: now)
+        serverWide.record(0, now: now)
+        return nil
+    }
+
+    /// A valid token does not count: only guesses are throttled.
+    mutating func resumeSucceeded(client: String) {
+        clientHourly.forgetLatest(client)
+        serverWide.forgetLatest(0)
+    }
+
     mutating func sweep(at now: LogTime) {
         addressInterval?.sweep(now: now)
         addressHourly.sweep(now: now)

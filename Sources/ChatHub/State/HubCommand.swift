@@ -25,6 +25,26 @@ package enum HubCommand: Codable, Equatable, Sendable {
     /// user is online and in `#general`.
     case login(SessionAddress, username: String, emailKey: String, ip: String, isOperator: Bool)
 
+    // MARK: Staying signed in
+
+    /// `/token`: the session's account gets a resume token, valid for
+    /// `RESUME_TOKEN_DAYS`. Only the token's SHA-256 (hexadecimal) is here: the token itself
+    /// never enters the log. Answered with ``HubAnswer/tokenIssued``.
+    case issueToken(SessionID, hash: String)
+    /// `/logout`: the token with this hash stops working; `nil` (`/logout all`): every
+    /// token of the session's account does.
+    case revokeTokens(SessionID, hash: String?)
+    /// `/resume` at the e-mail prompt: a valid token names its account, whose session on
+    /// any node (a stale one) is replaced: closed, its name and IP slot freed at once.
+    /// `admitted`: whether the connection holds its slot already (else it was refused for
+    /// the per-IP limit, and asks for a slot now that the stale one may have freed it).
+    /// Answered with ``HubAnswer/resume(_:)``.
+    case resume(SessionAddress, hash: String, ip: String, display: String, admitted: Bool)
+    /// A resumed account claims its name: as ``login``, but welcomed back, into `roomKey`
+    /// (when it still exists and may be entered; else `#general`).
+    case loginResumed(
+        SessionAddress, username: String, emailKey: String, ip: String, isOperator: Bool, roomKey: String)
+
     // MARK: Chatting
 
     /// A chat line (or a `/me` action) to the session's room; the text is sanitised.

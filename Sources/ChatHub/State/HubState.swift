@@ -32,6 +32,8 @@ package struct HubState: Codable, Sendable {
         package var maxRooms: Int
         /// `ROOMS_PER_OWNER`: rooms one e-mail address may own.
         package var roomsPerOwner: Int
+        /// `RESUME_TOKEN_DAYS`: how long a resume token stays valid.
+        package var resumeTokenDays: Int
 
         package init(
             shardCount: Int = 1, historySize: Int, maxConnectionsPerIP: Int, maxConnections: Int = .max,
@@ -39,7 +41,7 @@ package struct HubState: Codable, Sendable {
             codeRequests: CodeRequestThrottle.Limits = .init(
                 interval: .zero, perAddressPerHour: .max, perClientPerHour: .max, perMinute: .max),
             presenceNoticeMaxMembers: Int = .max, renamesPerMinute: Int = .max, roomKeepEmptyDays: Int = 0,
-            maxRooms: Int = .max, roomsPerOwner: Int = .max
+            maxRooms: Int = .max, roomsPerOwner: Int = .max, resumeTokenDays: Int = 30
         ) {
             self.shardCount = shardCount
             self.historySize = historySize
@@ -52,6 +54,7 @@ package struct HubState: Codable, Sendable {
             self.roomKeepEmptyDays = roomKeepEmptyDays
             self.maxRooms = maxRooms
             self.roomsPerOwner = roomsPerOwner
+            self.resumeTokenDays = resumeTokenDays
         }
     }
 
@@ -76,6 +79,8 @@ package struct HubState: Codable, Sendable {
     var nextRoomID: RoomID = 1
     /// Banned e-mail keys and IPs, with when each ban ends.
     var bans: [String: LogTime] = [:]
+    /// Resume tokens (hashes only) and where their accounts last were.
+    package var resumeTokens = ResumeTokens()
     package var isShuttingDown = false
 
     init(configuration: Configuration) {
@@ -112,6 +117,18 @@ package struct HubState: Codable, Sendable {
             codeRequests.codeUsed(emailKey: emailKey)
         case .login(let requester, let username, let emailKey, let ip, let isOperator):
             login(requester, username: username, emailKey: emailKey, ip: ip, isOperator: isOperator, at: now, &effects)
+        case .issueToken(let session, let hash):
+            issueToken(session, hash: hash, at: now, &effects)
+        case .revokeTokens(let session, let hash):
+            revokeTokens(session, hash: hash)
+        case .resume(let requester, let hash, let ip, let display, let admitted):
+            let decision = resume(
+                requester, hash: hash, ip: ip, display: display, admitted: admitted, at: now, &effects)
+            effects.append(.answer(requester, .resume(decision)))
+        case .loginResumed(let requester, let username, let emailKey, let ip, let isOperator, let roomKey):
+            login(
+                requester, username: username, emailKey: emailKey, ip: ip, isOperator: isOperator,
+                resumingIn: roomKey, at: now, &effects)
         case .say(let session, let text, let isAction):
             say(session, text: text, isAction: isAction, at: now, &effects)
         case .join(let session, let room):
@@ -153,6 +170,7 @@ package struct HubState: Codable, Sendable {
             connectionRate.sweep(now: now)
             codeRequests.sweep(at: now)
             renames.sweep(now: now)
+            resumeTokens.sweep(at: now)
             dropRoomsEmptyTooLong(at: now)
         case .shutdown:
             shutdown(&effects)
@@ -161,7 +179,7 @@ package struct HubState: Codable, Sendable {
 
     // MARK: Connections
 
-    private mutating func admit(
+    mutating func admit(
         _ session: SessionID, ip: String, display: String, at now: LogTime
     )
         -> HubAnswer.Admission
@@ -179,7 +197,9 @@ package struct HubState: Codable, Sendable {
         }
         let held = connectionsPerIP[ip, default: 0]
         guard held < configuration.maxConnectionsPerIP else {
-            return .refused(line: UserError.ipLimitReached(display).line, reason: .ipLimit)
+            let line = UserError.ipLimitReached(display).line
+            if holdsResumableSlot(ip) { return .refusedUnlessResumed(line: line) }
+            return .refused(line: line, reason: .ipLimit)
         }
         connectionsPerIP[ip] = held + 1
         connectionsPerNode[node, default: 0] += 1
@@ -191,8 +211,9 @@ package struct HubState: Codable, Sendable {
     /// Takes the user offline (leaving their room, freeing the name; their invitations
     /// stay with their e-mail address) and gives the IP slot back. A session that was never
     /// admitted or is already released changes nothing.
-    private mutating func release(_ session: SessionID, at now: LogTime, _ effects: inout [HubEffect]) {
+    mutating func release(_ session: SessionID, at now: LogTime, _ effects: inout [HubEffect]) {
         if let member = sessions[session] {
+            resumeTokens.left(member.emailKey, as: member.name, from: member.roomKey)
             leaveRoom(session, notice: ServerLine.leftRoom(member.name), at: now, &effects)
             sessions[session] = nil
             sessionIDsByName[member.key] = nil
@@ -221,9 +242,11 @@ package struct HubState: Codable, Sendable {
         return .allowed
     }
 
+    /// - Parameter roomKey: a resumed account: welcomed back, into this room when it still
+    ///   exists and may be entered.
     private mutating func login(
         _ requester: SessionAddress, username: String, emailKey: String, ip: String, isOperator: Bool,
-        at now: LogTime, _ effects: inout [HubEffect]
+        resumingIn roomKey: String? = nil, at now: LogTime, _ effects: inout [HubEffect]
     ) {
         if isBanned(emailKey, at: now) || isBanned(ip, at: now) {
             return effects.append(.answer(requester, .login(.failure(.banned))))
@@ -239,8 +262,14 @@ package struct HubState: Codable, Sendable {
             name: username, key: key, address: requester, roomKey: RoomName.general.key, emailKey: emailKey, ip: ip,
             isOperator: isOperator)
         effects.append(.answer(requester, .login(.success(username))))
-        let welcome = ServerLine.loggedIn(username: username, room: RoomName.general.display)
-        enter(requester.id, into: .general, firstLines: welcome.map(Self.encode), at: now, &effects)
+        guard let roomKey else {
+            let welcome = ServerLine.loggedIn(username: username, room: RoomName.general.display)
+            return enter(requester.id, into: .general, firstLines: welcome.map(Self.encode), at: now, &effects)
+        }
+        var room = RoomName.general
+        if let kept = rooms[roomKey], mayEnter(kept, requester.id) { room = kept.name }
+        let welcome = ServerLine.welcomedBack(username: username, room: room.display)
+        enter(requester.id, into: room, firstLines: welcome.map(Self.encode), at: now, &effects)
     }
 
     // MARK: Chatting
@@ -302,6 +331,8 @@ package struct HubState: Codable, Sendable {
         let until = now + .seconds(minutes * 60)
         bans[victim.emailKey] = until
         bans[victim.ip] = until
+        // A ban ends every way back in; lifting it does not bring the tokens back.
+        resumeTokens.revokeAll(of: victim.emailKey)
         // The confirmation first: it must reach the operator before the room's notice
         // that the user left.
         effects.append(.lines(banner.address, [Self.encode(ServerLine.banned(victim.name, minutes: minutes))]))

@@ -12,11 +12,14 @@ extension HubCommand {
             return .answer(requester, .admission(.refused(line: line, reason: .chatUnavailable)))
         case .requestCode(let requester, _, _):
             return .answer(requester, .codeRequest(.unavailable))
-        case .login(let requester, _, _, _, _):
+        case .login(let requester, _, _, _, _), .loginResumed(let requester, _, _, _, _, _):
             return .answer(requester, .login(.failure(.chatUnavailable)))
+        case .resume(let requester, _, _, _, _):
+            return .answer(requester, .resume(.refused(.chatUnavailable)))
         case .say(let id, _, _), .join(let id, _), .create(let id, _, _), .leave(let id), .invite(let id, _),
             .kick(let id, _), .setTopic(let id, _), .privateMessage(let id, _, _), .ban(let id, _, _),
-            .unban(let id, _), .wall(let id, _), .setAway(let id, _), .rename(let id, _), .dropRoom(let id, _):
+            .unban(let id, _), .wall(let id, _), .setAway(let id, _), .rename(let id, _), .dropRoom(let id, _),
+            .issueToken(let id, _), .revokeTokens(let id, _):
             return address(id).map { .lines($0, [HubState.encode(line)]) }
         case .release, .codeUsed, .nodeDown, .reannounce, .sweep, .shutdown:
             return nil

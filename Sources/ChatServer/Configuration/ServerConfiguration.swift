@@ -40,6 +40,8 @@ public struct ServerConfiguration: Sendable {
     public var roomKeepEmptyDays: Int
     public var roomsMax: Int
     public var roomsPerOwner: Int
+    /// `RESUME_TOKEN_DAYS`: how long a resume token stays valid.
+    public var resumeTokenDays: Int
     public var eventLoopThreads: Int
     public var shutdownTimeout: Duration
     public var logLevel: Logger.Level
@@ -109,6 +111,7 @@ public struct ServerConfiguration: Sendable {
         roomKeepEmptyDays = try values.integer(.roomKeepEmptyDays)
         roomsMax = try values.integer(.roomsMax)
         roomsPerOwner = try values.integer(.roomsPerOwner)
+        resumeTokenDays = try values.integer(.resumeTokenDays)
         eventLoopThreads = try values.integer(.eventLoopThreads)
         shutdownTimeout = .seconds(try values.integer(.shutdownTimeoutSeconds))
         guard let level = Logger.Level(rawValue: try values.string(.logLevel).lowercased()) else {

@@ -41,6 +41,7 @@ public enum Setting: String, CaseIterable, Sendable {
     case roomKeepEmptyDays = "ROOM_KEEP_EMPTY_DAYS"
     case roomsMax = "ROOMS_MAX"
     case roomsPerOwner = "ROOMS_PER_OWNER"
+    case resumeTokenDays = "RESUME_TOKEN_DAYS"
     case eventLoopThreads = "EVENT_LOOP_THREADS"
     case shutdownTimeoutSeconds = "SHUTDOWN_TIMEOUT_SECONDS"
     case logLevel = "LOG_LEVEL"
@@ -257,6 +258,10 @@ public enum Setting: String, CaseIterable, Sendable {
             Definition(
                 "10", range: 1...100_000,
                 "rooms one e-mail address may own; creating one more is refused until one is dropped")
+        case .resumeTokenDays:
+            Definition(
+                "30", range: 1...3650,
+                "days a resume token (/token) stays valid; /logout, /logout all and a ban revoke tokens sooner")
         case .eventLoopThreads:
             Definition(
                 "0", range: 0...64,

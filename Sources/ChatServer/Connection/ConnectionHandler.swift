@@ -202,8 +202,11 @@ final class ConnectionHandler: ChannelInboundHandler, HubAnswerReceiver {
         if let event = action.count { services.metrics.record(event) }
         if let (email, ticket) = action.revokeCode { services.otp.revoke(for: email, ticket: ticket) }
         switch action.loginTimer {
-        case .start:
-            let timeout = services.configuration.limits.loginTimeout
+        case .start, .startResumeGrace:
+            let timeout =
+                action.loginTimer == .start
+                ? services.configuration.limits.loginTimeout : SessionStateMachine.resumeGrace
+            loginTimer?.cancel()
             loginTimer = context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(timeout)) {
                 self.loginTimer = nil
                 self.perform(self.session?.loginTimedOut() ?? .none, context: context)

@@ -8,6 +8,8 @@ enum LoginFailure: String, CaseIterable, Sendable {
     case tooManyAttempts = "too_many_attempts"
     case invalidUsername = "invalid_username"
     case usernameTaken = "username_taken"
+    /// `/resume` with a token that is unknown, expired or revoked, or throttled.
+    case invalidToken = "invalid_token"
     case banned
     case timedOut = "timed_out"
     /// A cluster node could not reach Redis for the code request or the name.

@@ -104,8 +104,8 @@ struct CommandRouter {
         case .drop(let name):
             guard let room = RoomName(name) else { return .send([UserError.invalidRoomName.line]) }
             return .submit(.dropRoom(session, room: room))
-        case .quit, .nick:
-            return nil  // the state machine's: it holds the name and its rules
+        case .quit, .nick, .token, .logout:
+            return nil  // the state machine's: it holds the name, its rules and the token
         }
     }
 

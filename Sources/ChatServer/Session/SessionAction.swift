@@ -31,6 +31,10 @@ struct SessionAction: Equatable, Sendable {
         /// The user is logged in: the deadline no longer applies (its scheduled task and
         /// what it holds are let go now, not when it would have fired).
         case stop
+        /// A connection refused for the per-IP limit may `/resume` for
+        /// ``SessionStateMachine/resumeGrace``; report its end with
+        /// ``SessionStateMachine/loginTimedOut()``.
+        case startResumeGrace
     }
 
     /// Write a line to the server log, with the connection's metadata.
@@ -66,6 +70,7 @@ struct SessionAction: Equatable, Sendable {
     }
     static let startLoginTimer = SessionAction(loginTimer: .start)
     static let stopLoginTimer = SessionAction(loginTimer: .stop)
+    static let startResumeGrace = SessionAction(loginTimer: .startResumeGrace)
     static func log(_ level: Logger.Level, _ message: String, _ metadata: Logger.Metadata = [:]) -> SessionAction {
         SessionAction(log: LogLine(level: level, message: message, metadata: metadata))
     }

@@ -24,9 +24,18 @@ struct SessionStateMachine {
         case awaitingUsername(EmailAddress)
         /// Asked the hub for the name.
         case claiming(EmailAddress)
+        /// Asked the hub whether the token is valid (and to end its account's stale session).
+        case resuming(ResumeToken)
+        /// Refused for the per-IP limit while the address's slot is held by an account with
+        /// resume tokens: for ``resumeGrace`` the connection may still `/resume`, which
+        /// replaces that account's stale session and passes its slot on.
+        case refusedUntilResumed
         case chatting(username: String)
         case closed
     }
+
+    /// How long a connection refused for the per-IP limit may still `/resume`.
+    static let resumeGrace: Duration = .seconds(10)
 
     /// Who this session is: where the hub sends its answers, and the client's address.
     struct Identity: Sendable {
@@ -48,19 +57,31 @@ struct SessionStateMachine {
     private var admitted = false
     /// The code this session asked for, revoked when the session ends first.
     private var pendingCode: (email: EmailAddress, ticket: UInt64)?
+    /// Makes resume tokens (random; tests give their own).
+    let makeToken: @Sendable () -> ResumeToken
+    /// The token this connection resumed with or was given: what `/logout` revokes.
+    private var token: ResumeToken?
+    /// The token `/token` asked for, shown once the hub holds its hash.
+    private var pendingToken: ResumeToken?
+    /// A resumed account's room, where its login puts it back.
+    private var resumeRoomKey: String?
 
-    init(identity: Identity, usernameRules: UsernameRules, maxEmailAttempts: Int = 5, adminEmails: Set<String> = []) {
+    init(
+        identity: Identity, usernameRules: UsernameRules, maxEmailAttempts: Int = 5, adminEmails: Set<String> = [],
+        makeToken: @escaping @Sendable () -> ResumeToken = ResumeToken.random
+    ) {
         self.identity = identity
         self.usernameRules = usernameRules
         self.maxEmailAttempts = maxEmailAttempts
         self.adminEmails = adminEmails
+        self.makeToken = makeToken
     }
 
     /// Whether input must wait for an answer (the hub's, or the mail's).
     var isWaiting: Bool {
         switch state {
-        case .connecting, .requestingCode, .sendingCode, .claiming: return true
-        case .awaitingEmail, .awaitingCode, .awaitingUsername, .chatting, .closed: return false
+        case .connecting, .requestingCode, .sendingCode, .claiming, .resuming: return true
+        case .awaitingEmail, .awaitingCode, .awaitingUsername, .refusedUntilResumed, .chatting, .closed: return false
         }
     }
 
@@ -94,11 +115,33 @@ struct SessionStateMachine {
                     return .send([UserError.invalidUsername(violation).line])
                 }
                 return .submit(.rename(identity.address.id, to: name))
+            case .success(.token):
+                let token = makeToken()
+                pendingToken = token
+                return .submit(.issueToken(identity.address.id, hash: token.hash))
+            case .success(.logout(let all)):
+                guard all || token != nil else { return close([ServerLine.goodbye]) }
+                return .log(.info, all ? "Signed out: every resume token revoked" : "Signed out: resume token revoked")
+                    + .submit(.revokeTokens(identity.address.id, hash: all ? nil : token?.hash))
+                    + close([ServerLine.goodbye])
             case .success(let command): return .route(command)
             case .failure(let error): return .send([error.line])
             }
         }
         if line.lowercased() == "/quit" { return close([ServerLine.goodbye]) }
+        switch Self.resumeRequest(in: line) {
+        case .token(let token) where state == .awaitingEmail || state == .refusedUntilResumed:
+            // The token itself goes no further than this connection: the hub gets its hash.
+            state = .resuming(token)
+            return .submit(
+                .resume(
+                    identity.address, hash: token.hash, ip: identity.ip, display: identity.displayIP,
+                    admitted: admitted))
+        case .missingToken where state == .awaitingEmail:
+            return .send([UserError.usage("/resume <token>").line, ServerLine.emailPrompt])
+        default:
+            break
+        }
         switch state {
         case .awaitingEmail:
             guard let email = EmailAddress(line) else {
@@ -124,13 +167,39 @@ struct SessionStateMachine {
                     + .send([UserError.invalidUsername(violation).line, usernamePrompt])
             }
             state = .claiming(email)
-            return .submit(
-                .login(
-                    identity.address, username: String(line), emailKey: email.key, ip: identity.ip,
-                    isOperator: adminEmails.contains(email.key)))
-        case .connecting, .requestingCode, .sendingCode, .claiming, .chatting, .closed:
+            return .submit(claim(String(line), email))
+        case .refusedUntilResumed:
+            // Told it was refused; only a resume could have let it in.
+            return close([])
+        case .connecting, .requestingCode, .sendingCode, .claiming, .resuming, .chatting, .closed:
             return .none
         }
+    }
+
+    /// The login command for a name: a resumed account's goes back to its room.
+    private func claim(_ username: String, _ email: EmailAddress) -> HubCommand {
+        let isOperator = adminEmails.contains(email.key)
+        guard let resumeRoomKey else {
+            return .login(
+                identity.address, username: username, emailKey: email.key, ip: identity.ip, isOperator: isOperator)
+        }
+        return .loginResumed(
+            identity.address, username: username, emailKey: email.key, ip: identity.ip, isOperator: isOperator,
+            roomKey: resumeRoomKey)
+    }
+
+    private enum ResumeRequest {
+        case token(ResumeToken)
+        case missingToken
+        case none
+    }
+
+    /// `/resume <token>` (the command word in any case).
+    private static func resumeRequest(in line: Substring) -> ResumeRequest {
+        let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+        guard words.first?.lowercased() == "/resume" else { return .none }
+        guard words.count == 2 else { return .missingToken }
+        return .token(ResumeToken(token: String(words[1])))
     }
 
     /// A line longer than the limit arrived (its bytes were dropped, up to its end).
@@ -164,6 +233,37 @@ struct SessionStateMachine {
             return .log(.info, "Client connected") + .startLoginTimer + .send(ServerLine.welcome)
         case (.admission(.refused(let line, let reason)), .connecting):
             return .log(.info, "Connection refused", ["reason": "\(line)"]) + .count(.refused(reason)) + close([line])
+        case (.admission(.refusedUnlessResumed(let line)), .connecting):
+            state = .refusedUntilResumed
+            return .log(.info, "Connection refused; it may still resume", ["reason": "\(line)"])
+                + .count(.refused(.ipLimit)) + .startResumeGrace + .send([line])
+        case (.resume(.accepted(let emailKey, let place)), .resuming(let token)):
+            guard let email = EmailAddress(emailKey) else { return close([UserError.invalidResumeToken.line]) }
+            let wasAdmitted = admitted
+            admitted = true
+            self.token = token
+            resumeRoomKey = place?.roomKey ?? RoomName.general.key
+            let resumed: SessionAction =
+                wasAdmitted ? .log(.info, "Resumed") : .log(.info, "Resumed") + .startLoginTimer
+            guard let place else {
+                state = .awaitingUsername(email)
+                return resumed + .send([usernamePrompt])
+            }
+            state = .claiming(email)
+            return resumed + .submit(claim(place.name, email))
+        case (.resume(.refused(let error)), .resuming):
+            let refused: SessionAction =
+                .log(.notice, "Resume refused", ["reason": "\(error.message)"]) + .count(.loginFailed(.invalidToken))
+            guard admitted else { return refused + close([error.line]) }
+            state = .awaitingEmail
+            return refused + .send([error.line, ServerLine.emailPrompt])
+        case (.resume(.notAdmitted(let line, let reason)), .resuming):
+            return .log(.info, "Connection refused", ["reason": "\(line)"]) + .count(.refused(reason)) + close([line])
+        case (.tokenIssued, .chatting):
+            guard let issued = pendingToken else { return .none }
+            pendingToken = nil
+            token = issued
+            return .log(.info, "Resume token issued") + .send([ServerLine.resumeToken(issued.token)])
         case (.codeRequest(.allowed), .requestingCode(let email)):
             state = .sendingCode(email)
             return .send([ServerLine.verifyingEmail]) + .mailCode(email)
@@ -248,6 +348,7 @@ struct SessionStateMachine {
     mutating func loginTimedOut() -> SessionAction {
         switch state {
         case .chatting, .closed: return .none
+        case .refusedUntilResumed: return close([])
         default:
             return .log(.info, "Login timed out") + .count(.loginFailed(.timedOut))
                 + close([UserError.loginTimedOut.line])
