@@ -308,6 +308,51 @@ import Testing
         }
     }
 
+    @Test func aTokenFromAKilledNodeResumesOnAnotherLongBeforeTheNodeTimesOut() async throws {
+        // The default node timeout here is 10 s: the resume must not wait for it.
+        try await TestCluster.run(nodes: 2) { cluster in
+            let alice = try await cluster.login("alice", node: 0, from: "127.0.0.2")
+            let bob = try await cluster.login("bob", node: 1, from: "127.0.0.3")
+            // carol, also on node 0, does not resume: the node timeout releases her.
+            let carol = try await cluster.login("carol", node: 0, from: "127.0.0.4")
+            _ = carol
+            try await alice.readUntil("*** carol joined the room ***")
+            try await alice.send("/join #den")
+            try await alice.readUntil("*** You joined #den ***")
+            try await bob.send("/join #den")
+            try await alice.readUntil("*** bob joined the room ***")
+            try await alice.send("/token")
+            let line = try await alice.readLine()
+            let token = String(line.dropFirst("*** Resume token: ".count).dropLast(4))
+
+            let killed = ContinuousClock.now
+            cluster.nodes[0].kill()
+            // Node 1 still counts alice's dead connection against her address: it says so,
+            // and lets the resume take that slot over.
+            let again = try await TestClient.connect(port: cluster.ports[1], from: "127.0.0.2", group: cluster.group)
+            #expect(try await again.readLine() == "ERROR: IP address 127.0.0.2 already has an active connection")
+            try await again.send("/resume \(token)")
+            #expect(try await again.readLines(2) == ["*** Welcome back, alice! ***", "*** You joined #den ***"])
+            let back = ContinuousClock.now - killed
+            #expect(back < .seconds(5), "back in the room after \(back)")
+            try await bob.readUntil("*** alice left the room ***")
+            try await bob.readUntil("*** alice joined the room ***")
+            try await again.readUntil("*** Type /help for available commands. ***")
+            try await again.send("still here")
+            try await bob.readUntil("[alice]: still here")
+            // When node 1 later declares node 0 gone, carol is released, and alice not a
+            // second time.
+            let gone = try await poll(timeout: .seconds(20)) {
+                cluster.nodes[1].log.contains("A node's heartbeat expired")
+            }
+            #expect(gone)
+            #expect(cluster.nodes[1].log.contains("connections=1"), "\(cluster.nodes[1].log)")
+            try await bob.send("/users")
+            #expect(try await bob.readLines(3) == ["Online Users (2):", "  - alice", "  - bob (you)"])
+            print("resume across nodes: back in the room \(back) after the node was killed")
+        }
+    }
+
     @Test func aStoppedNodesUsersAreToldAndTheOthersSeeThemGoAtOnce() async throws {
         try await TestCluster.run(nodes: 2) { cluster in
             let (alice, bob) = try await cluster.aliceAndBob()
