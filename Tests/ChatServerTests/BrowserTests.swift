@@ -18,11 +18,15 @@ import Testing
     @Test(.enabled(if: WebDriver.isAvailable, Comment(rawValue: unavailable)))
     func aBrowserLogsInChatsAndComesBackAfterARestart() async throws {
         let mail = try MailFolder.makeTemporary()
-        defer { mail.remove() }
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent("browser-\(UUID().uuidString)")
+        defer {
+            mail.remove()
+            try? FileManager.default.removeItem(at: data)
+        }
         let webPort = try freeLoopbackPort()
         let environment = [
             "TCP_PORT": "0", "WEB_PORT": "\(webPort)", "BIND_ADDRESS": "127.0.0.1", "MAIL_TRANSPORT": "file",
-            "MAIL_DIR": mail.path, "SHUTDOWN_TIMEOUT_SECONDS": "2",
+            "MAIL_DIR": mail.path, "SHUTDOWN_TIMEOUT_SECONDS": "2", "DATA_DIR": data.path,
             // bob sends a long session's worth of lines at once below.
             "MESSAGE_BURST": "10000", "MESSAGES_PER_SECOND": "10000", "MAX_QUEUED_LINES": "10000",
         ]
@@ -104,7 +108,16 @@ import Testing
                     + " return lines.length === 1000 && lines[999].textContent === 'bobline 3000'",
                 "the newest 1000 lines, and no more, in the page")
 
-            // The server restarts: the page says it lost the connection, then is back at the login.
+            // The page kept a resume token ("stay signed in" is on by default), never shown.
+            let stored = try await browser.run("return localStorage.getItem('chat.resumeToken')") as? String
+            #expect(stored?.count == 43)
+            #expect(!(try await browser.run(Self.lines) as? [String] ?? []).contains { $0.contains("Resume token") })
+            try await browser.type("/join #den\u{E007}", into: "#input")
+            try await browser.waitUntil(
+                "return document.querySelector('#room-name').textContent === '#den'", "the room changed")
+
+            // The server restarts: the page says it lost the connection, then is back in its
+            // room under its name, with nothing typed.
             await bob.close()
             server.terminate()
             #expect(try await server.waitForExit(timeout: .seconds(20)) == 0)
@@ -114,9 +127,18 @@ import Testing
             server = try ServerProcess.start(environment: environment)
             _ = try await server.waitForLog(#"listener=(web) .*Listening"#)
             try await browser.waitUntil(
-                "return !document.querySelector('#login').hidden && document.querySelector('#connection').hidden"
-                    + " && document.querySelector('#login-label').textContent === 'E-mail address'",
-                timeout: .seconds(40), "the login again after the restart")
+                "return !document.querySelector('#chat').hidden && document.querySelector('#connection').hidden"
+                    + " && document.querySelector('#room-name').textContent === '#den'"
+                    + " && [...document.querySelectorAll('#messages .line.system')]"
+                    + ".some(e => e.textContent === 'Welcome back, alice!')",
+                timeout: .seconds(40), "back in #den as alice after the restart, with no key typed")
+            #expect(mail.mails(for: "alice@example.com").count == 1)
+
+            // Signing out forgets the token: the next visit shows the login.
+            try await browser.type("/logout\u{E007}", into: "#input")
+            try await browser.waitUntil(
+                "return localStorage.getItem('chat.resumeToken') === null && !document.querySelector('#login').hidden",
+                "signed out, the token forgotten")
         } catch {
             await browser.quit()
             try? await group.shutdownGracefully()

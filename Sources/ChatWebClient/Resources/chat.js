@@ -1,7 +1,7 @@
 // The web client: one WebSocket to /ws carrying the line protocol (one text frame per
 // line), a login that reads like a form, and a chat view. Server text is only ever
 // inserted as text (textContent, never innerHTML).
-import { classify, hueOf, ListingReader, loginStep, mentions, prompts, roomEvent } from "/lines.js";
+import { classify, hueOf, ListingReader, loginStep, mentions, prompts, resumeToken, roomEvent } from "/lines.js";
 
 /// How many lines stay in the page: older ones are removed, so a long session stays fast.
 const MAX_LINES = 1000;
@@ -9,6 +9,9 @@ const MAX_LINES = 1000;
 const RETRY_FIRST_MS = 1000;
 const RETRY_LAST_MS = 30000;
 const INPUT_HISTORY = 100;
+/// Where this browser keeps its resume token (`/token`), and whether it should.
+const TOKEN_KEY = "chat.resumeToken";
+const REMEMBER_KEY = "chat.stayingSignedIn";
 
 const $ = (id) => document.getElementById(id);
 const view = {
@@ -51,7 +54,49 @@ const state = {
   history: [],
   historyIndex: 0,
   draft: "",
+  /// This connection already tried the stored token (it is tried once per connection).
+  triedToken: false,
+  /// The stored token was sent and its answer is awaited.
+  resuming: false,
+  /// A `/token` the page sent itself: its answer is kept, not shown.
+  awaitingToken: false,
 };
+
+// MARK: Staying signed in
+
+function storedToken() {
+  try {
+    return localStorage.getItem(TOKEN_KEY);
+  } catch {
+    return null;
+  }
+}
+
+function storeToken(token) {
+  try {
+    if (token) localStorage.setItem(TOKEN_KEY, token);
+    else localStorage.removeItem(TOKEN_KEY);
+  } catch {
+    // Storage off (a private window): the page still works, without staying signed in.
+  }
+}
+
+function staysSignedIn() {
+  try {
+    return localStorage.getItem(REMEMBER_KEY) !== "no";
+  } catch {
+    return false;
+  }
+}
+
+/// Sends the stored token instead of asking for an address, once per connection.
+function resumeIfRemembered() {
+  const token = storedToken();
+  if (!token || state.triedToken) return false;
+  state.triedToken = true;
+  showConnection("Signing you back in…");
+  return send(`/resume ${token}`);
+}
 
 // MARK: Connection
 
@@ -63,6 +108,9 @@ function connect() {
   const socket = new WebSocket(`${scheme}//${location.host}/ws`);
   state.socket = socket;
   state.listing = new ListingReader();
+  state.triedToken = false;
+  state.awaitingToken = false;
+  state.resuming = false;
   showConnection("Connecting…");
   view.loginOffline.hidden = true;
   socket.addEventListener("open", () => {
@@ -120,8 +168,16 @@ function showConnection(text) {
 // MARK: Lines from the server
 
 function receive(line) {
+  const token = resumeToken(line);
+  if (token !== null) {
+    if (staysSignedIn()) storeToken(token);
+    if (state.awaitingToken) {
+      state.awaitingToken = false;
+      return;
+    }
+  }
   const step = loginStep(line);
-  if (step) return enterStep(step);
+  if (step) return enterStep(step, line);
   if (state.step !== "chatting") return loginLine(line);
 
   // A listing the page asked for goes to its pane only; one the user asked for shows too.
@@ -193,12 +249,14 @@ function noteName(name) {
 
 // MARK: Login
 
-function enterStep(step) {
+function enterStep(step, line) {
   switch (step.step) {
     case "email":
       // Asked again after an error: the error stays next to the field.
-      if (state.step === "email") return askAgain();
+      if (state.step === "email" && !state.resuming) return askAgain();
       state.step = "email";
+      state.resuming = resumeIfRemembered();
+      if (state.resuming) return;
       showLogin();
       askFor("E-mail address", "email", "email", "A 6-digit code will be mailed to you.");
       break;
@@ -218,9 +276,13 @@ function enterStep(step) {
     case "chatting":
       state.step = "chatting";
       setName(step.name);
-      showChat();
-      addLine({ kind: "system", text: `Welcome, ${step.name}!` });
+      showConnection(null);
+      // Back after a reconnect: the log so far stays.
+      showChat({ keepLog: state.resuming });
+      state.resuming = false;
+      addLine({ kind: "system", text: line.slice(4, -4) });
       askQuietly("/help", "help");
+      if (staysSignedIn() && send("/token")) state.awaitingToken = true;
       break;
   }
 }
@@ -251,6 +313,19 @@ function askAgain() {
 function loginLine(line) {
   const parsed = classify(line);
   view.loginField.disabled = false;
+  if (line === prompts.invalidToken) {
+    // The stored token no longer works (expired, signed out elsewhere): the e-mail prompt
+    // that follows shows the form, as for a first visit.
+    storeToken(null);
+    showConnection(null);
+    return;
+  }
+  // The address's slot is still held by this browser's last connection (a server that
+  // has not noticed it is gone): a resume takes it over.
+  if (parsed.kind === "error" && /already has an active connection$/.test(parsed.text) && resumeIfRemembered()) {
+    state.resuming = true;
+    return;
+  }
   if (parsed.kind === "error") {
     view.loginError.textContent = parsed.text;
     view.loginField.focus();
@@ -267,14 +342,15 @@ function loginLine(line) {
 function showLogin() {
   view.chat.hidden = true;
   view.login.hidden = false;
+  $("remember").checked = staysSignedIn();
   view.loginNotes.replaceChildren();
   document.title = "Chat";
 }
 
-function showChat() {
+function showChat({ keepLog = false } = {}) {
   view.login.hidden = true;
   view.chat.hidden = false;
-  view.messages.replaceChildren();
+  if (!keepLog) view.messages.replaceChildren();
   state.members = new Map();
   renderMembers();
   view.input.focus();
@@ -303,6 +379,15 @@ view.loginRestart.addEventListener("click", () => {
   // A new address starts over: the server's own prompt comes back on a new connection.
   if (state.socket) state.socket.close(1000);
   state.retryDelay = RETRY_FIRST_MS;
+});
+
+$("remember").addEventListener("change", (event) => {
+  try {
+    localStorage.setItem(REMEMBER_KEY, event.currentTarget.checked ? "yes" : "no");
+  } catch {
+    // Nothing to remember with.
+  }
+  if (!event.currentTarget.checked) storeToken(null);
 });
 
 $("reconnect-now").addEventListener("click", () => {
@@ -456,7 +541,8 @@ $("join-form").addEventListener("submit", (event) => {
 for (const button of document.querySelectorAll("[data-command]")) {
   button.addEventListener("click", () => {
     const command = button.dataset.command;
-    if (command === "/quit") state.leftOnPurpose = true;
+    if (command === "/quit" || command === "/logout") state.leftOnPurpose = true;
+    if (command === "/logout") storeToken(null);
     send(command);
     view.input.focus();
   });
@@ -472,7 +558,8 @@ $("input-form").addEventListener("submit", (event) => {
     addLine({ kind: "error", text: "Not sent: not connected. Reconnecting…" });
     return;
   }
-  if (/^\/quit\b/i.test(line.trim())) state.leftOnPurpose = true;
+  if (/^\/(quit|logout)\b/i.test(line.trim())) state.leftOnPurpose = true;
+  if (/^\/logout\b/i.test(line.trim())) storeToken(null);
   if (state.history[state.history.length - 1] !== line) state.history.push(line);
   if (state.history.length > INPUT_HISTORY) state.history.shift();
   state.historyIndex = state.history.length;

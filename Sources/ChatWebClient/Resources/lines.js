@@ -9,7 +9,8 @@ const patterns = {
   privateMessage: new RegExp(`^\\[(${NAME})\\]: \\[PM\\] (.*)$`, "s"),
   chat: new RegExp(`^\\[(${NAME})\\]: (.*)$`, "s"),
   action: new RegExp(`^\\* (${NAME}) (.*)$`, "s"),
-  welcome: new RegExp(`^Welcome, (${NAME})!$`),
+  welcome: new RegExp(`^Welcome(?: back)?, (${NAME})!$`),
+  token: /^\*\*\* Resume token: ([A-Za-z0-9_-]+) \*\*\*$/,
   joined: new RegExp(`^You joined (${ROOM})$`),
   created: new RegExp(`^You created (${ROOM}) `),
   returned: new RegExp(`^You left ${ROOM} and returned to (${ROOM})$`),
@@ -23,7 +24,14 @@ const patterns = {
   helpRow: /^ {2}(\/[a-z]+)\b/,
 };
 
+/// The token in a `/token` answer, or null.
+export function resumeToken(line) {
+  const match = patterns.token.exec(line);
+  return match ? match[1] : null;
+}
+
 export const prompts = {
+  invalidToken: "ERROR: Invalid or expired resume token.",
   email: "*** Enter your email address below ***",
   code: "*** Enter OTP code: ***",
   usernamePrefix: "*** Enter username (",
