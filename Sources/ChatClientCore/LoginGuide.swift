@@ -40,8 +40,9 @@ public struct LoginGuide: Sendable, Equatable {
             step = .username
             return "Choose a username: letters, digits and _."
         }
-        if line.hasPrefix("*** Welcome, "), line.hasSuffix("! ***") {
-            let name = line.dropFirst("*** Welcome, ".count).dropLast("! ***".count)
+        let welcome = line.hasPrefix("*** Welcome back, ") ? "*** Welcome back, " : "*** Welcome, "
+        if line.hasPrefix(welcome), line.hasSuffix("! ***") {
+            let name = line.dropFirst(welcome.count).dropLast("! ***".count)
             if ServerLineKind.isName(name) {
                 step = .chatting(as: String(name))
                 return "You are in. Tab completes commands and names, Up and Down recall what you sent, "

@@ -35,6 +35,11 @@ struct ChatClientCommand: AsyncParsableCommand {
     @Flag(help: "No colours (also when NO_COLOR is set).") var noColor = false
     @Flag(help: "When the connection is lost, connect again (with growing pauses) instead of exiting.")
     var reconnect = false
+    @Flag(
+        help: """
+            Do not stay signed in: keep no resume token (by default one is kept per server in             $XDG_STATE_HOME/chat-client/, mode 0600, and used at start and on every reconnect).
+            """)
+    var noRemember = false
 
     func validate() throws {
         if !tls {
@@ -70,7 +75,7 @@ struct ChatClientCommand: AsyncParsableCommand {
             endpoint: try endpoint(),
             tls: tls ? .init(trustRoots: trustRoots, verify: !insecure) : nil,
             colors: interactive && !noColor && !noColorEnvironment,
-            reconnect: reconnect)
+            reconnect: reconnect, remember: !noRemember)
         if insecure {
             FileHandle.standardError.write(
                 Data(

@@ -13,6 +13,8 @@ struct ClientOptions: Sendable {
     var tls: TLS?
     var colors: Bool
     var reconnect: Bool
+    /// Keep a resume token and sign in with it (`--no-remember`: never).
+    var remember: Bool = true
 }
 
 extension ClientOptions.TLS {

@@ -20,10 +20,16 @@ final class InteractiveClient {
     private var width = 80
     /// The user asked to leave (`/quit`, Ctrl-D): the server's close is the end, not a loss.
     private var leaving = false
+    /// Staying signed in: the token kept for this server, used and renewed.
+    private var signIn: StayingSignedIn
+    private let tokenFile: ResumeTokenFile?
 
     init(options: ClientOptions) {
         self.options = options
         self.colorizer = LineColorizer(colors: options.colors)
+        let file = options.remember ? ResumeTokenFile(endpoint: options.endpoint, tls: options.tls != nil) : nil
+        self.tokenFile = file
+        self.signIn = StayingSignedIn(token: file?.read(), remembers: file != nil)
     }
 
     func run() async throws -> Int32 {
@@ -56,6 +62,7 @@ final class InteractiveClient {
             }
             if let connection {
                 guide = LoginGuide()
+                signIn.connected()
                 let outcome = await session(connection, events: events)
                 if case .ended(let code) = outcome { return code }
             }
@@ -110,7 +117,9 @@ final class InteractiveClient {
         for await event in events {
             switch event {
             case .line(let line):
-                show(line)
+                let (steps, visible) = signIn.follow(TextSanitizer.sanitize(line))
+                if visible { show(line) }
+                carryOut(steps, connection: connection)
             case .disconnected(let reason):
                 if leaving { return .ended(0) }
                 notice("Connection lost" + (reason.map { ": \($0)" } ?? "") + ".")
@@ -150,7 +159,9 @@ final class InteractiveClient {
                 // The server does not echo login answers: keep them on screen (the code masked).
                 printAbove(colorizer.clientNotice("> " + (secret ? String(repeating: "*", count: line.count) : line)))
             }
-            if line.trimmingCharacters(in: .whitespaces).lowercased() == "/quit" { leaving = true }
+            let command = line.trimmingCharacters(in: .whitespaces).lowercased()
+            if command == "/quit" || command.hasPrefix("/logout") { leaving = true }
+            carryOut(signIn.userSent(command), connection: connection)
             connection.send(line)
         case .endOfInput:
             if editor.characters.isEmpty {
@@ -177,6 +188,25 @@ final class InteractiveClient {
         }
         editor.replace(with: result.line, cursor: result.cursor)
         if !result.candidates.isEmpty { printAbove(colorizer.clientNotice(result.candidates.joined(separator: "  "))) }
+    }
+
+    /// What staying signed in asks for: a line sent for the user, the token kept or forgotten.
+    private func carryOut(_ steps: [StayingSignedIn.Step], connection: ServerConnection) {
+        for step in steps {
+            switch step {
+            case .send(let line): connection.send(line)
+            case .store(let token):
+                do {
+                    try tokenFile?.write(token)
+                } catch {
+                    notice(
+                        "Cannot keep the resume token in \(tokenFile?.path ?? "its file"): you will log in again next time."
+                    )
+                }
+            case .forget: tokenFile?.remove()
+            case .notice(let text): notice(text)
+            }
+        }
     }
 
     // MARK: Screen

@@ -15,6 +15,14 @@ import Testing
         }
     }
 
+    /// The client as a terminal runs it, keeping its resume tokens in a folder of this test
+    /// run's (never in the home folder of whoever runs the tests).
+    private static var terminalClient: String {
+        get throws { "XDG_STATE_HOME=\(stateHome) \(try client)" }
+    }
+    private static let stateHome = FileManager.default.temporaryDirectory
+        .appendingPathComponent("chat-client-state-\(UUID().uuidString)").path
+
     /// Logs the terminal's user in as `name`, reading the code from the mail folder.
     private func logIn(_ terminal: TerminalSession, as name: String, server: TestServer) async throws {
         try await terminal.waitFor("e-mail>")
@@ -41,7 +49,7 @@ import Testing
     @Test(.enabled(if: TerminalSession.tmux != nil, "tmux is not installed"))
     func aUserLogsInAndChatsWithAHalfTypedLineKeptIntact() async throws {
         try await withTestServer { server in
-            let terminal = try TerminalSession("\(try Self.client) 127.0.0.1:\(server.port)")
+            let terminal = try TerminalSession("\(try Self.terminalClient) 127.0.0.1:\(server.port)")
             defer { terminal.close() }
             try await logIn(terminal, as: "alice", server: server)
 
@@ -93,7 +101,8 @@ import Testing
             // After the client, stty reports the terminal's modes: canonical input and echo
             // must be back.
             let terminal = try TerminalSession(
-                "\(try Self.client) 127.0.0.1:\(server.port); stty -a | tr ' ' '\\n' | grep -x -e icanon -e echo")
+                "\(try Self.terminalClient) 127.0.0.1:\(server.port); stty -a | tr ' ' '\\n' | grep -x -e icanon -e echo"
+            )
             defer { terminal.close() }
             try await terminal.waitFor("e-mail>")
             try terminal.type("/quit")
@@ -106,7 +115,7 @@ import Testing
     @Test(.enabled(if: TerminalSession.tmux != nil, "tmux is not installed"))
     func noColorMeansNoColours() async throws {
         try await withTestServer { server in
-            let terminal = try TerminalSession("NO_COLOR=1 \(try Self.client) 127.0.0.1:\(server.port)")
+            let terminal = try TerminalSession("NO_COLOR=1 \(try Self.terminalClient) 127.0.0.1:\(server.port)")
             defer { terminal.close() }
             try await terminal.waitFor("e-mail>")
             let screen = try terminal.screen(escapes: true)
@@ -118,7 +127,7 @@ import Testing
     @Test(.enabled(if: TerminalSession.tmux != nil, "tmux is not installed"))
     func aLostConnectionSaysSoAndExitsNonZero() async throws {
         try await withTestServer { server in
-            let terminal = try TerminalSession("\(try Self.client) 127.0.0.1:\(server.port)")
+            let terminal = try TerminalSession("\(try Self.terminalClient) 127.0.0.1:\(server.port)")
             defer { terminal.close() }
             try await terminal.waitFor("e-mail>")
             try terminal.type("half typed")
@@ -139,7 +148,7 @@ import Testing
         let server = try ServerProcess.start(environment: ["TCP_PORT": "0", "BIND_ADDRESS": "127.0.0.1"])
         defer { server.kill() }
         let port = try await server.waitForPort()
-        let terminal = try TerminalSession("\(try Self.client) --reconnect 127.0.0.1:\(port)")
+        let terminal = try TerminalSession("\(try Self.terminalClient) --reconnect 127.0.0.1:\(port)")
         defer { terminal.close() }
         try await terminal.waitFor("e-mail>")
         server.terminate()
@@ -149,6 +158,78 @@ import Testing
         try await terminal.waitFor("-- Connecting again in 2 s; Ctrl-C or Ctrl-D gives up.")
         try terminal.press("C-c")
         #expect(try await terminal.exitStatus() == 1)
+    }
+
+    @Test(.enabled(if: TerminalSession.tmux != nil, "tmux is not installed"))
+    func itStaysSignedInAcrossAServerKilledAndRestarted() async throws {
+        let mail = try MailFolder.makeTemporary()
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("resume-\(UUID().uuidString)")
+        defer {
+            mail.remove()
+            try? FileManager.default.removeItem(at: folder)
+        }
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let port = try freeLoopbackPort()
+        let environment = [
+            "TCP_PORT": "\(port)", "BIND_ADDRESS": "127.0.0.1", "MAIL_TRANSPORT": "file", "MAIL_DIR": mail.path,
+            "DATA_DIR": folder.appendingPathComponent("data").path,
+        ]
+        var server = try ServerProcess.start(environment: environment)
+        defer { server.kill() }
+        _ = try await server.waitForPort()
+        let state = folder.appendingPathComponent("state").path
+        let terminal = try TerminalSession(
+            "XDG_STATE_HOME=\(state) \(try Self.client) --reconnect 127.0.0.1:\(port)")
+        defer { terminal.close() }
+        try await terminal.waitFor("e-mail>")
+        try terminal.type("alice@example.com")
+        try terminal.press("Enter")
+        try await terminal.waitFor("code>")
+        try terminal.type(try await mail.code(for: "alice@example.com", mailIndex: 0))
+        try terminal.press("Enter")
+        try await terminal.waitFor("username>")
+        try terminal.type("alice")
+        try terminal.press("Enter")
+        try await terminal.waitFor("#general>")
+        try terminal.type("/join #den")
+        try terminal.press("Enter")
+        try await terminal.waitFor("#den>")
+
+        // The client asked for a token on its own, showed no line of it, and keeps it for
+        // this server only, readable by the user alone.
+        let file = "\(state)/chat-client/127.0.0.1_\(port).token"
+        let kept = try await poll(timeout: .seconds(10)) { FileManager.default.fileExists(atPath: file) }
+        #expect(kept)
+        let token = try String(contentsOfFile: file, encoding: .utf8).trimmingCharacters(in: .newlines)
+        #expect(token.count == 43)
+        let mode = try FileManager.default.attributesOfItem(atPath: file)[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+        let folderMode =
+            try FileManager.default.attributesOfItem(atPath: "\(state)/chat-client")[.posixPermissions] as? Int
+        #expect(folderMode == 0o700)
+        #expect(!(try terminal.screen()).contains("Resume token"))
+
+        // The server dies and comes back: the client is back in #den as alice, no key typed.
+        let killed = ContinuousClock.now
+        server.kill()
+        _ = try await server.waitForExit(timeout: .seconds(10))
+        server = try ServerProcess.start(environment: environment)
+        _ = try await server.waitForPort()
+        let screen = try await terminal.waitFor("*** Welcome back, alice! ***", timeout: .seconds(20))
+        try await terminal.waitFor("#den>")
+        let back = ContinuousClock.now - killed
+        #expect(screen.contains("-- Signing in with the token kept for this server..."), "\(screen)")
+        #expect(!screen.contains(token))
+        #expect(mail.mails(for: "alice@example.com").count == 1)
+        print("chat-client: back in #den \(back) after the server was killed")
+
+        // /logout forgets the kept token and leaves.
+        try terminal.type("/logout")
+        try terminal.press("Enter")
+        #expect(try await terminal.exitStatus() == 0)
+        #expect(!FileManager.default.fileExists(atPath: file))
+        server.terminate()
+        _ = try await server.waitForExit(timeout: .seconds(20))
     }
 
     /// Runs the client with `arguments` and `input` (none: an empty input) piped; returns
@@ -299,7 +380,7 @@ import Testing
         }) { server in
             let tlsPort = try #require(server.tlsPort)
             let terminal = try TerminalSession(
-                "\(try Self.client) --tls --ca-file \(certificates.caCertificatePath) localhost:\(tlsPort)")
+                "\(try Self.terminalClient) --tls --ca-file \(certificates.caCertificatePath) localhost:\(tlsPort)")
             defer { terminal.close() }
             try await terminal.waitFor("with TLS")
             try await logIn(terminal, as: "alice", server: server)
