@@ -232,6 +232,69 @@ import Testing
         _ = try await server.waitForExit(timeout: .seconds(20))
     }
 
+    /// Issue "Stay signed in"'s scenario: two nodes behind HAProxy (PROXY protocol v2, health
+    /// checks on `/health`), the node the client is on killed.
+    @Test(.enabled(if: TerminalSession.tmux != nil, "tmux is not installed"))
+    func aKilledClusterNodesClientIsBackInItsRoomThroughTheProxy() async throws {
+        let proxied = ["PROXY_PROTOCOL": "on", "TRUSTED_PROXIES": "127.0.0.1/32", "METRICS_PORT": "0"]
+        try await TestCluster.run(nodes: 0) { cluster in
+            for _ in 0..<2 { _ = try await cluster.addNode(environment: proxied) }
+            var backends: [(port: Int, healthCheckPort: Int?)] = []
+            for (index, node) in cluster.nodes.enumerated() {
+                let metrics = try await node.waitForLog(#"port=(\d+) \[ChatServer\] Serving metrics"#)
+                backends.append((cluster.ports[index], Int(metrics)))
+            }
+            let haproxy = try await HAProxy.startListening(backends: backends, mode: "send-proxy-v2")
+            defer { haproxy.stop() }
+            let state = FileManager.default.temporaryDirectory.appendingPathComponent("state-\(UUID().uuidString)")
+            defer { try? FileManager.default.removeItem(at: state) }
+            let terminal = try TerminalSession(
+                "XDG_STATE_HOME=\(state.path) \(try Self.client) --reconnect 127.0.0.1:\(haproxy.port)")
+            defer { terminal.close() }
+            try await terminal.waitFor("e-mail>")
+            try terminal.type("alice@example.com")
+            try terminal.press("Enter")
+            try await terminal.waitFor("code>")
+            try terminal.type(try await cluster.mail.code(for: "alice@example.com", mailIndex: 0))
+            try terminal.press("Enter")
+            try await terminal.waitFor("username>")
+            try terminal.type("alice")
+            try terminal.press("Enter")
+            try await terminal.waitFor("#general>")
+            try terminal.type("/join #den")
+            try terminal.press("Enter")
+            try await terminal.waitFor("#den>")
+            let kept = try await poll(timeout: .seconds(10)) {
+                FileManager.default.fileExists(atPath: "\(state.path)/chat-client/127.0.0.1_\(haproxy.port).token")
+            }
+            #expect(kept)
+            let bob = try await cluster.login("bob", port: haproxy.port, from: "127.0.0.3")
+            try await bob.send("/join #den")
+            try await bob.readUntil("*** You joined #den ***")
+
+            // Kill the node alice is on; the proxy's health check takes it out of rotation.
+            let home = try #require(cluster.nodes.firstIndex { $0.log.contains("user=alice") })
+            let killed = ContinuousClock.now
+            cluster.nodes[home].kill()
+            let screen = try await terminal.waitFor("*** Welcome back, alice! ***", timeout: .seconds(20))
+            try await terminal.waitFor("#den>")
+            let back = ContinuousClock.now - killed
+            #expect(screen.contains("-- Signing in with the token kept for this server..."), "\(screen)")
+            // The other node still counted the dead connection against the address: the
+            // resume got past that, and replaced the session long before the node's timeout
+            // (10 s) would have released it.
+            #expect(screen.contains("ERROR: IP address 127.0.0.1 already has an active connection"), "\(screen)")
+            #expect(back < .seconds(8), "back after \(back)")
+            try await bob.readUntil("*** alice joined the room ***")
+            try terminal.type("made it")
+            try terminal.press("Enter")
+            try await bob.readUntil("[alice]: made it")
+            #expect(cluster.mail.mails(for: "alice@example.com").count == 1)
+            print("chat-client behind HAProxy: back in #den \(back) after its node was killed")
+            await bob.close()
+        }
+    }
+
     /// Runs the client with `arguments` and `input` (none: an empty input) piped; returns
     /// its exit status and output.
     private func runClient(_ arguments: [String], input: String? = nil) async throws -> (status: Int32, output: String)

@@ -115,11 +115,21 @@ final class HAProxy: Sendable {
     /// - Parameter healthCheckPort: the server's metrics port, to check `GET /health` on
     ///   (every 100 ms; one answer changes the state).
     static func start(backendPort: Int, mode: String, healthCheckPort: Int? = nil) throws -> HAProxy {
+        try start(backends: [(backendPort, healthCheckPort)], mode: mode)
+    }
+
+    /// In front of several servers (a cluster's nodes), in turn; each with the port of its
+    /// health check, if any.
+    static func start(backends: [(port: Int, healthCheckPort: Int?)], mode: String) throws -> HAProxy {
         let executable = try executable
         let port = try freePort()
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("haproxy-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        let check = healthCheckPort.map { " check port \($0) inter 100ms fall 1 rise 1" } ?? ""
+        let servers = backends.enumerated().map { index, backend in
+            let check = backend.healthCheckPort.map { " check port \($0) inter 100ms fall 1 rise 1" } ?? ""
+            return "    server node\(index + 1) 127.0.0.1:\(backend.port) \(mode)\(check)"
+        }.joined(separator: "\n")
+        let checksHealth = backends.contains { $0.healthCheckPort != nil }
         let configuration = """
             global
                 maxconn 64
@@ -133,8 +143,8 @@ final class HAProxy: Sendable {
                 bind 127.0.0.1:\(port)
                 default_backend chat_servers
             backend chat_servers
-                \(healthCheckPort == nil ? "" : "option httpchk GET /health")
-                server node1 127.0.0.1:\(backendPort) \(mode)\(check)
+                \(checksHealth ? "option httpchk GET /health" : "")
+            \(servers)
 
             """
         let file = folder.appendingPathComponent("haproxy.cfg")
@@ -163,9 +173,13 @@ final class HAProxy: Sendable {
     /// Starts haproxy and waits until it listens, on a fresh port each try: the port is
     /// picked free, but another test may bind it before haproxy does (up to three tries).
     static func startListening(backendPort: Int, mode: String, healthCheckPort: Int? = nil) async throws -> HAProxy {
+        try await startListening(backends: [(backendPort, healthCheckPort)], mode: mode)
+    }
+
+    static func startListening(backends: [(port: Int, healthCheckPort: Int?)], mode: String) async throws -> HAProxy {
         var failure: (any Error)?
         for _ in 0..<3 {
-            let proxy = try start(backendPort: backendPort, mode: mode, healthCheckPort: healthCheckPort)
+            let proxy = try start(backends: backends, mode: mode)
             do {
                 try await proxy.waitUntilListening()
                 return proxy
