@@ -260,6 +260,9 @@ public func expectNoSecrets(in log: String, mail: MailFolder) throws {
     for secret in testSecrets where log.contains(secret) {
         throw TestFailure("a password appears in the server log")
     }
+    // A resume token is only ever sent, in its `*** Resume token: ... ***` line (the tests
+    // that ask for one also look for the token itself).
+    if log.contains("Resume token:") { throw TestFailure("a resume token line appears in the server log") }
 }
 
 /// The server log of one test, kept in memory.
