@@ -160,6 +160,23 @@ import Testing
         #expect(try await terminal.exitStatus() == 1)
     }
 
+    /// Logs alice in on the terminal (the code from `mail`) and takes her to `#den`.
+    private func logInAliceIntoDen(_ terminal: TerminalSession, mail: MailFolder) async throws {
+        try await terminal.waitFor("e-mail>")
+        try terminal.type("alice@example.com")
+        try terminal.press("Enter")
+        try await terminal.waitFor("code>")
+        try terminal.type(try await mail.code(for: "alice@example.com", mailIndex: 0))
+        try terminal.press("Enter")
+        try await terminal.waitFor("username>")
+        try terminal.type("alice")
+        try terminal.press("Enter")
+        try await terminal.waitFor("#general>")
+        try terminal.type("/join #den")
+        try terminal.press("Enter")
+        try await terminal.waitFor("#den>")
+    }
+
     @Test(.enabled(if: TerminalSession.tmux != nil, "tmux is not installed"))
     func itStaysSignedInAcrossAServerKilledAndRestarted() async throws {
         let mail = try MailFolder.makeTemporary()
@@ -181,19 +198,7 @@ import Testing
         let terminal = try TerminalSession(
             "XDG_STATE_HOME=\(state) \(try Self.client) --reconnect 127.0.0.1:\(port)")
         defer { terminal.close() }
-        try await terminal.waitFor("e-mail>")
-        try terminal.type("alice@example.com")
-        try terminal.press("Enter")
-        try await terminal.waitFor("code>")
-        try terminal.type(try await mail.code(for: "alice@example.com", mailIndex: 0))
-        try terminal.press("Enter")
-        try await terminal.waitFor("username>")
-        try terminal.type("alice")
-        try terminal.press("Enter")
-        try await terminal.waitFor("#general>")
-        try terminal.type("/join #den")
-        try terminal.press("Enter")
-        try await terminal.waitFor("#den>")
+        try await logInAliceIntoDen(terminal, mail: mail)
 
         // The client asked for a token on its own, showed no line of it, and keeps it for
         // this server only, readable by the user alone.
@@ -251,19 +256,7 @@ import Testing
             let terminal = try TerminalSession(
                 "XDG_STATE_HOME=\(state.path) \(try Self.client) --reconnect 127.0.0.1:\(haproxy.port)")
             defer { terminal.close() }
-            try await terminal.waitFor("e-mail>")
-            try terminal.type("alice@example.com")
-            try terminal.press("Enter")
-            try await terminal.waitFor("code>")
-            try terminal.type(try await cluster.mail.code(for: "alice@example.com", mailIndex: 0))
-            try terminal.press("Enter")
-            try await terminal.waitFor("username>")
-            try terminal.type("alice")
-            try terminal.press("Enter")
-            try await terminal.waitFor("#general>")
-            try terminal.type("/join #den")
-            try terminal.press("Enter")
-            try await terminal.waitFor("#den>")
+            try await logInAliceIntoDen(terminal, mail: cluster.mail)
             let kept = try await poll(timeout: .seconds(10)) {
                 FileManager.default.fileExists(atPath: "\(state.path)/chat-client/127.0.0.1_\(haproxy.port).token")
             }

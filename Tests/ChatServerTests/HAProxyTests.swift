@@ -158,10 +158,17 @@ final class HAProxy: Sendable {
         // haproxy -db stays in the foreground; the shell waits for its input to close, then
         // ends haproxy and waits for it.
         process.arguments = [
-            "-c", #""$0" -db -f "$1" </dev/null & child=$!; cat >/dev/null; kill "$child"; wait "$child""#,
-            executable, file.path,
+            "-c",
+            #""$0" -db -f "$1" </dev/null & child=$!; echo "$child" > "$2"; cat >/dev/null; kill "$child"; wait "$child""#,
+            executable, file.path, folder.appendingPathComponent("haproxy.pid").path,
         ]
         let lifeline = Pipe()
+        // Not inherited by processes other tests start meanwhile (tmux, chromedriver, redis):
+        // one of them holding the write end would keep haproxy's shell from ever seeing it
+        // close. The shell itself gets the read end as its standard input, a copy.
+        for handle in [lifeline.fileHandleForReading, lifeline.fileHandleForWriting] {
+            _ = fcntl(handle.fileDescriptor, F_SETFD, FD_CLOEXEC)
+        }
         process.standardInput = lifeline
         process.standardOutput = logHandle
         process.standardError = logHandle
@@ -247,9 +254,22 @@ final class HAProxy: Sendable {
     }
 
     /// Closes the lifeline (the shell then ends haproxy) and waits for both to exit.
+    /// Ends haproxy: its shell sees the lifeline close and stops it. Bounded: if another
+    /// process still holds the lifeline (a child that inherited it), haproxy is ended by its
+    /// pid instead of waiting (Foundation's `waitUntilExit` would spin for as long).
     func stop() {
         try? lifeline.close()
-        process.waitUntilExit()
+        for _ in 0..<250 where process.isRunning { usleep(20_000) }
+        if process.isRunning {
+            let pidFile = folder.appendingPathComponent("haproxy.pid").path
+            if let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
+                let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines))
+            {
+                kill(pid, SIGKILL)
+            }
+            process.terminate()
+            for _ in 0..<250 where process.isRunning { usleep(20_000) }
+        }
         try? FileManager.default.removeItem(at: folder)
     }
 
