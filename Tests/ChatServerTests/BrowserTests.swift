@@ -82,6 +82,17 @@ import Testing
                 "the action in italics")
             try await browser.type("/msg bob psst\u{E007}", into: "#input")
             try await bob.readUntil("[alice]: [PM] psst")
+            // The keyboard alone: Tab completes a command, then a name; Up recalls the line.
+            try await browser.type("/ms\u{E004}", into: "#input")
+            try await browser.waitUntil("return document.querySelector('#input').value === '/msg '", "/ms completed")
+            try await browser.type("bo\u{E004}", into: "#input")
+            try await browser.waitUntil("return document.querySelector('#input').value === '/msg bob '", "bo completed")
+            try await browser.type("by keys\u{E007}", into: "#input")
+            try await bob.readUntil("[alice]: [PM] by keys")
+            try await browser.type("\u{E013}", into: "#input")
+            try await browser.waitUntil(
+                "return document.querySelector('#input').value === '/msg bob by keys'", "Up recalled the last line")
+            try await browser.run("document.querySelector('#input').value = ''")
             try await bob.send("/msg alice back at you")
             try await browser.waitUntil(
                 "return [...document.querySelectorAll('#messages .line.privateMessage')]"
