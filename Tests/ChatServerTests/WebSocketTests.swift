@@ -306,4 +306,41 @@ import Testing
             #expect(counted)
         }
     }
+
+    @Test func aCertificateReloadReachesTheHTTPSListenerToo() async throws {
+        let first = try TestCertificates.mint(commonName: "first CA")
+        let second = try TestCertificates.mint(commonName: "second CA")
+        defer {
+            first.remove()
+            second.remove()
+        }
+        try await withWebServer(configure: { configuration in
+            configuration.tls = TLSSettings(
+                port: nil, certificateFile: first.serverCertificatePath, keyFile: first.serverKeyPath)
+            configuration.web?.tlsPort = 0
+        }) { server in
+            let tlsPort = try #require(try await server.server.localAddress(of: "web-tls")?.port)
+            func connect(trusting ca: String) async throws -> TestClient {
+                try await TestClient.connectWebSocket(
+                    port: tlsPort, from: server.nextSourceAddress(), group: server.group,
+                    tls: TestClient.TLS(caFile: ca))
+            }
+            let before = try await connect(trusting: first.caCertificatePath)
+            #expect(try await before.readLines(3) == ServerLine.welcome)
+            // A renewal: the files replaced, then SIGHUP (here: the call it makes).
+            for (from, to) in [
+                (second.serverCertificatePath, first.serverCertificatePath),
+                (second.serverKeyPath, first.serverKeyPath),
+            ] {
+                try Data(contentsOf: URL(fileURLWithPath: from)).write(to: URL(fileURLWithPath: to))
+            }
+            #expect(server.server.reloadCertificates())
+            let after = try await connect(trusting: second.caCertificatePath)
+            #expect(after.handshakeStatus == 101)
+            #expect(try await after.readLines(3) == ServerLine.welcome)
+            // The connection made before keeps its session.
+            try await before.send("not an address")
+            try await before.readUntil("ERROR: Invalid email address.")
+        }
+    }
 }
