@@ -308,6 +308,37 @@ import Testing
         }
     }
 
+    @Test func aRoomOutlivesItsOwnersNodeAndItsOwnerOwnsItAgainElsewhere() async throws {
+        try await TestCluster.run(nodes: 2, environment: TestCluster.quickTimeout()) { cluster in
+            let alice = try await cluster.login("alice", node: 0, from: "127.0.0.2")
+            let bob = try await cluster.login("bob", node: 1, from: "127.0.0.3")
+            try await alice.readUntil("*** bob joined the room ***")
+            try await alice.send("/create #den")
+            try await alice.readUntil("*** You joined #den ***")
+            try await alice.send("/topic kept")
+            try await alice.readUntil(ServerLine.topicSet(by: "alice", to: "kept"))
+            cluster.nodes[0].kill()
+            // Node 0 is declared gone and its users released: the room stays, empty.
+            let gone = try await poll(timeout: .seconds(15)) {
+                cluster.nodes[1].log.contains("A node's heartbeat expired")
+            }
+            #expect(gone)
+            try await bob.send("/rooms")
+            #expect(
+                try await bob.readUntil("  - #general [public] (1 members) (current)").suffix(1) == [
+                    "  - #den [public] (empty)",
+                ])
+            // Her address, under another name on the other node, owns it still.
+            let alicia = try await EndToEndTests.login(
+                "alicia", port: cluster.ports[1], from: "127.0.0.2", mail: cluster.mail, group: cluster.group,
+                email: "alice@example.com", mailIndex: 1)
+            try await alicia.send("/join #den")
+            try await alicia.readUntil("*** You joined #den ***")
+            try await alicia.send("/who")
+            #expect(try await alicia.readUntil("  - alicia (owner) (you)").suffix(1) == ["Members of #den (1):"])
+        }
+    }
+
     @Test func aTokenFromAKilledNodeResumesOnAnotherLongBeforeTheNodeTimesOut() async throws {
         // The default node timeout here is 10 s: the resume must not wait for it.
         try await TestCluster.run(nodes: 2) { cluster in

@@ -399,6 +399,18 @@ import Testing
         #expect(try await newer.waitForExit(timeout: .seconds(20)) != 0)
         #expect(newer.log.contains("it is of format 9, this version reads 1"), "\(newer.log)")
         #expect(try Data(contentsOf: URL(fileURLWithPath: folders.journal)) == Data("chat-journal/9\n".utf8))
+
+        // A snapshot a newer release wrote is refused the same way, and left as it is.
+        try FileManager.default.removeItem(atPath: folders.journal)
+        let snapshot = folders.data + "/snapshot-000000000000.snap"
+        let future = Data("chat-snapshot-file/9\n".utf8) + Data(repeating: 0x7B, count: 32)
+        try future.write(to: URL(fileURLWithPath: snapshot))
+        let newerSnapshot = try ServerProcess.start(environment: environment(folders))
+        defer { newerSnapshot.kill() }
+        #expect(try await newerSnapshot.waitForExit(timeout: .seconds(20)) != 0)
+        #expect(newerSnapshot.log.contains("snapshot-000000000000.snap"), "\(newerSnapshot.log)")
+        #expect(newerSnapshot.log.contains("of format 9, this version reads 1"), "\(newerSnapshot.log)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: snapshot)) == future)
     }
 
     @Test func theFolderAndFilesAreKeptFromOthers() async throws {
