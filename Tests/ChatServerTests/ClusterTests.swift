@@ -326,7 +326,7 @@ import Testing
             try await bob.send("/rooms")
             #expect(
                 try await bob.readUntil("  - #general [public] (1 members) (current)").suffix(1) == [
-                    "  - #den [public] (empty)",
+                    "  - #den [public] (empty)"
                 ])
             // Her address, under another name on the other node, owns it still.
             let alicia = try await EndToEndTests.login(
