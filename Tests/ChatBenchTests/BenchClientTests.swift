@@ -16,15 +16,7 @@ import Testing
                 mail.stop()
                 watching.cancel()
             }
-            let channel = try await ClientBootstrap(group: server.group)
-                .channelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(
-                            BenchClient(
-                                index: 0, room: nil, senders: 1, stats: LoopStats(), mail: mail, runID: "wait"))
-                    }
-                }
-                .connect(host: "127.0.0.1", port: server.port).get()
+            let channel = try await connectBenchClient(port: server.port, server: server, mail: mail, runID: "wait")
             defer { channel.close(promise: nil) }
             @Sendable func client() throws -> BenchClient {
                 try channel.pipeline.syncOperations.handler(type: BenchClient.self)
@@ -63,16 +55,9 @@ import Testing
                 mail.stop()
                 watching.cancel()
             }
-            let channel = try await ClientBootstrap(group: server.group)
-                .channelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(WebSocketFraming(host: "127.0.0.1:\(webPort)"))
-                        try channel.pipeline.syncOperations.addHandler(
-                            BenchClient(
-                                index: 0, room: nil, senders: 1, stats: LoopStats(), mail: mail, runID: "websocket"))
-                    }
-                }
-                .connect(host: "127.0.0.1", port: webPort).get()
+            let channel = try await connectBenchClient(
+                port: webPort, server: server, mail: mail, runID: "websocket",
+                webSocketHost: "127.0.0.1:\(webPort)")
             defer { channel.close(promise: nil) }
             @Sendable func client() throws -> BenchClient {
                 try channel.pipeline.syncOperations.handler(type: BenchClient.self)
@@ -92,5 +77,23 @@ import Testing
             }
             #expect(received)
         }
+    }
+
+    /// One bench client connected to the test server (through `WebSocketFraming` when
+    /// `webSocketHost` names the web listener), logging in on its own.
+    private func connectBenchClient(
+        port: Int, server: TestServer, mail: MailWatcher, runID: String, webSocketHost: String? = nil
+    ) async throws -> any Channel {
+        try await ClientBootstrap(group: server.group)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    if let webSocketHost {
+                        try channel.pipeline.syncOperations.addHandler(WebSocketFraming(host: webSocketHost))
+                    }
+                    try channel.pipeline.syncOperations.addHandler(
+                        BenchClient(index: 0, room: nil, senders: 1, stats: LoopStats(), mail: mail, runID: runID))
+                }
+            }
+            .connect(host: "127.0.0.1", port: port).get()
     }
 }

@@ -255,6 +255,19 @@ public final class TestClient: Sendable {
         }
         let state = NIOLockedValueBox(State())
 
+        /// The connection closed: waiters see it.
+        func connectionClosed() {
+            state.withLockedValue { $0.isClosed = true }
+            changed()
+        }
+
+        /// The connection's first error, kept for the test to read.
+        func connectionFailed(_ error: any Error) {
+            state.withLockedValue { state in
+                if state.error == nil { state.error = "\(error)" }
+            }
+        }
+
         /// Called (under no lock) after `state` changed: wakes every waiter.
         func changed() {
             let (waiters, timers) = state.withLockedValue { state in
@@ -318,15 +331,12 @@ private final class LineCollector: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        inbox.state.withLockedValue { $0.isClosed = true }
-        inbox.changed()
+        inbox.connectionClosed()
         context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        inbox.state.withLockedValue { state in
-            if state.error == nil { state.error = "\(error)" }
-        }
+        inbox.connectionFailed(error)
         context.close(promise: nil)
     }
 }

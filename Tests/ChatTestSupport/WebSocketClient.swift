@@ -179,15 +179,12 @@ private final class WebSocketCollector: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        inbox.state.withLockedValue { $0.isClosed = true }
-        inbox.changed()
+        inbox.connectionClosed()
         context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        inbox.state.withLockedValue { state in
-            if state.error == nil { state.error = "\(error)" }
-        }
+        inbox.connectionFailed(error)
         context.close(promise: nil)
     }
 }

@@ -243,8 +243,8 @@ struct SessionStateMachine {
             admitted = true
             self.token = token
             resumeRoomKey = place?.roomKey ?? RoomName.general.key
-            let resumed: SessionAction =
-                wasAdmitted ? .log(.info, "Resumed") : .log(.info, "Resumed") + .startLoginTimer
+            // A connection let in only now (past the per-IP refusal) gets its login deadline.
+            let resumed: SessionAction = .log(.info, "Resumed") + (wasAdmitted ? .none : .startLoginTimer)
             guard let place else {
                 state = .awaitingUsername(email)
                 return resumed + .send([usernamePrompt])
