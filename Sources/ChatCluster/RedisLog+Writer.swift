@@ -65,7 +65,13 @@ extension RedisLog {
                 "Redis lost the cluster's hub log; starting a fresh one and announcing this node's connections there (topics, invitations, history and bans are lost)",
                 metadata: ["reason": "\(reason)", "connections": "\(announced.count)", "refused": "\(abandoned.count)"])
         }
-        for command in abandoned { unavailable(command) }
+        // The state that knew where their senders' lines go is empty now: the announcements
+        // still know. (Looked up in the emptied state, a line in flight got neither its
+        // echo nor the outage line.)
+        let addresses = Dictionary(
+            announced.compactMap { connection in connection.address.map { (connection.sessionID, $0) } },
+            uniquingKeysWith: { first, _ in first })
+        for command in abandoned { unavailable(command, address: { addresses[$0] }) }
         let node = replica.node
         let timeout = "\(settings.nodeTimeout.milliseconds)"
         // Compare and set: the first node to notice starts the fresh log (and clears what is

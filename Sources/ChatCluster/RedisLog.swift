@@ -126,13 +126,17 @@ package final class RedisLog: NodeLog {
 
     /// A command that is not in the log: its requester is told the chat is briefly
     /// unavailable; a release is kept and sent again once Redis is back.
-    func unavailable(_ command: HubCommand) {
+    /// - Parameter address: where a session's lines go; by default the state's, but a
+    ///   fresh log empties the state before its abandoned commands are refused, and passes
+    ///   the addresses it announces instead.
+    func unavailable(_ command: HubCommand, address: ((SessionID) -> SessionAddress?)? = nil) {
         if case .release(let id) = command {
             let held = replica.read { $0.connections[id] != nil }
             return machine.withLockedValue { $0.keepRelease(id, isHeld: held) }
         }
         let replica = self.replica
-        if let refusal = command.refusalWhileUnavailable(address: { id in replica.read { $0.sessions[id]?.address } }) {
+        let address = address ?? { id in replica.read { $0.sessions[id]?.address } }
+        if let refusal = command.refusalWhileUnavailable(address: address) {
             clusterMetrics?.commandRefused()
             replica.deliver([refusal])
         }

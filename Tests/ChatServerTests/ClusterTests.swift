@@ -671,6 +671,32 @@ import Testing
         }
     }
 
+    /// Issue 27's path: a node that finds its log lost (here Redis restarted empty; in the
+    /// issue, a promoted replica without the node's last entries) starts a fresh one and
+    /// abandons what it had in flight. Those senders are told, though the state that knew
+    /// where their lines go was emptied first.
+    @Test func aLineInFlightWhenTheLogIsLostIsRefusedAndNeverDelivered() async throws {
+        try await TestCluster.run(nodes: 2) { cluster in
+            let (alice, bob) = try await cluster.aliceAndBob()
+            let admin = try await RedisConnection.connect(.init(port: cluster.redis.port, clientName: "test-admin"))
+            // Redis holds alice's line unanswered, then goes with its data.
+            _ = try await admin.send(RESPCommand(["CLIENT", "PAUSE", "20000", "WRITE"]))
+            try await alice.send("in flight")
+            try await Task.sleep(for: .milliseconds(300))
+            await admin.close()
+            try await cluster.restartRedisWithoutData()
+            _ = try await cluster.nodes[0].waitForLog(
+                #"(refused=1 \[ChatCluster\] Redis lost the cluster's hub log)"#, timeout: .seconds(20))
+            #expect(
+                try await alice.readLine(timeout: .seconds(10))
+                    == "ERROR: The chat is briefly unavailable. Please try again in a moment.")
+            _ = try await cluster.nodes[1].waitForLog("(Started on the fresh hub log)", timeout: .seconds(20))
+            try await alice.send("after")
+            #expect(try await bob.readLine(timeout: .seconds(10)) == "[alice]: after")
+            #expect(try await alice.readLine(timeout: .seconds(10)) == "[alice]: after")
+        }
+    }
+
     @Test func aRestartedNodeCatchesUpFromTheSnapshotAndTheLogIsTrimmedBehindIt() async throws {
         let environment = [
             "CLUSTER_SNAPSHOT_SECONDS": "1", "MESSAGE_BURST": "200", "MESSAGES_PER_SECOND": "200", "METRICS_PORT": "0",

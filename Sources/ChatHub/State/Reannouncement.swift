@@ -10,6 +10,12 @@ package struct Reannouncement: Codable, Equatable, Sendable {
     var member: Member?
     var room: RoomName?
     var roomIsPrivate = false
+
+    /// The connection announced.
+    package var sessionID: SessionID { id }
+    /// Where its user's lines go, once logged in: what a refusal of a command it sent
+    /// needs after the state that held it was emptied.
+    package var address: SessionAddress? { member?.address }
 }
 
 extension HubState {
