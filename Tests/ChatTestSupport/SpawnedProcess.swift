@@ -5,7 +5,7 @@ import Glibc
 #endif
 
 /// A child process started with `posix_spawn`, with no signal blocked and every signal at
-/// its default action. Foundation's `Process` started from a test's task hands the child the
+/// its default action, and no descriptor of the test process but its standard three. Foundation's `Process` started from a test's task hands the child the
 /// Dispatch worker thread's mask, which blocks most signals: a `redis-server` then never
 /// sees its SIGTERM, and tmux never sees SIGCHLD.
 public final class SpawnedProcess: Sendable {
@@ -30,6 +30,10 @@ public final class SpawnedProcess: Sendable {
         }
         posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_APPEND, 0o600)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        // Nothing else of the test process: NIO's accepted sockets are not close-on-exec,
+        // and a child holding a copy of one keeps the connection open after the test's
+        // server closed it (its client then waits in vain for the close).
+        if let closeFrom = Self.addCloseFrom { _ = closeFrom(&actions, 3) }
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
@@ -52,6 +56,15 @@ public final class SpawnedProcess: Sendable {
         guard result == 0 else { throw TestFailure("cannot start \(executable): error \(result)") }
         self.pid = pid
     }
+
+    /// glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34 and later), which Swift's
+    /// Glibc module does not declare; `nil` where the C library lacks it.
+    private typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+    private static let addCloseFrom: AddCloseFrom? = {
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np")
+        else { return nil }
+        return unsafeBitCast(symbol, to: AddCloseFrom.self)
+    }()
 
     /// Waits for the process to end.
     /// - Returns: its exit status, or 128 + the signal that ended it.
