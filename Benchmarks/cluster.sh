@@ -11,6 +11,10 @@
 #   BEFORE=/path/to/chat-server also runs two nodes of that build (e.g. the commit before a
 #   change), in the same rounds, so a change to the cluster path is measured side by side;
 #   BEFORE_THREADS=n gives those nodes n event loop threads instead of CLUSTER_THREADS.
+#   SENTINEL=1 also runs two nodes on a primary with one replica and three sentinels
+#   (CLUSTER_REDIS_SENTINELS), once waiting for the replica before applying an entry
+#   (CLUSTER_REDIS_WAIT_REPLICAS=1, the default) and once not (0), in the same rounds; the
+#   CPU counted is then the nodes', the primary's, the replica's and the sentinels'.
 # Builds release binaries first. Everything it starts, it stops; all traffic is on 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,14 +38,20 @@ free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1
 wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return; sleep 0.1; done; }
 
 server_bin=.build/release/chat-server
-start_node() { # mail [redis_port] -> pid in $node_pid, port in $node_port
+start_node() { # mail [redis_port|sentinels:host:port,...] -> pid in $node_pid, port in $node_port
     local extra=()
     # A free port can be taken by a client's ephemeral port before the node binds it: then
     # the node exits, and another port is tried (up to three).
     for _ in 1 2 3; do
         node_port=$(free_port)
-        [ -n "${2:-}" ] && extra=(CLUSTER_REDIS_URL="redis://127.0.0.1:$2" NODE_ID="bench-$node_port"
-            ${threads:+EVENT_LOOP_THREADS=$threads})
+        case "${2:-}" in
+        "") ;;
+        sentinels:*) extra=(CLUSTER_REDIS_SENTINELS="${2#sentinels:}" CLUSTER_REDIS_MASTER_NAME=chat
+            CLUSTER_REDIS_WAIT_REPLICAS="$wait_replicas" NODE_ID="bench-$node_port"
+            ${threads:+EVENT_LOOP_THREADS=$threads}) ;;
+        *) extra=(CLUSTER_REDIS_URL="redis://127.0.0.1:$2" NODE_ID="bench-$node_port"
+            ${threads:+EVENT_LOOP_THREADS=$threads}) ;;
+        esac
         env $(grep -v '^#' Benchmarks/bench-server.env | xargs) MAIL_DIR="$1" TCP_PORT="$node_port" "${extra[@]}" \
             "$server_bin" >>"$out/server-$node_port.log" 2>&1 &
         node_pid=$!
@@ -51,7 +61,17 @@ start_node() { # mail [redis_port] -> pid in $node_pid, port in $node_port
     done
 }
 
-run() { # label nodes(1|2|2b: two nodes of $BEFORE) rate
+start_redis() { # label name [redis-server arguments...] -> pid in $redis_pid, port in $redis_port
+    redis_port=$(free_port)
+    mkdir -p "$work/redis-$1-$2"
+    redis-server --port "$redis_port" --bind 127.0.0.1 --appendonly yes --save "" --dir "$work/redis-$1-$2" \
+        --logfile "$out/redis-$1-$2.log" "${@:3}" &
+    redis_pid=$!
+    pids+=("$redis_pid")
+    wait_port "$redis_port"
+}
+
+run() { # label nodes(1|2|2b: two nodes of $BEFORE|2s, 2r: two nodes on sentinels, waiting or not) rate
     local mail=$work/mail-$1 ports=() server_pids=()
     mkdir -p "$mail"
     server_bin=.build/release/chat-server threads=${CLUSTER_THREADS:-}
@@ -60,6 +80,37 @@ run() { # label nodes(1|2|2b: two nodes of $BEFORE) rate
         start_node "$mail"
         ports+=(--port "$node_port")
         server_pids+=(--server-pid "$node_pid")
+    elif [ "$2" = 2s ] || [ "$2" = 2r ]; then
+        wait_replicas=1
+        [ "$2" = 2r ] && wait_replicas=0
+        start_redis "$1" primary
+        local primary_port=$redis_port
+        server_pids+=(--server-pid "$redis_pid")
+        start_redis "$1" replica --replicaof 127.0.0.1 "$primary_port"
+        server_pids+=(--server-pid "$redis_pid")
+        for _ in $(seq 100); do
+            redis-cli -p "$redis_port" info replication | grep -q master_link_status:up && break
+            sleep 0.1
+        done
+        local sentinels=""
+        for n in 1 2 3; do
+            local sentinel_port
+            sentinel_port=$(free_port)
+            mkdir -p "$work/sentinel-$1-$n"
+            printf 'port %s\nbind 127.0.0.1\ndir %s\nsentinel monitor chat 127.0.0.1 %s 2\n' \
+                "$sentinel_port" "$work/sentinel-$1-$n" "$primary_port" >"$work/sentinel-$1-$n/sentinel.conf"
+            redis-sentinel "$work/sentinel-$1-$n/sentinel.conf" >>"$out/sentinel-$1-$n.log" 2>&1 &
+            pids+=($!)
+            server_pids+=(--server-pid "$!")
+            wait_port "$sentinel_port"
+            sentinels+="${sentinels:+,}127.0.0.1:$sentinel_port"
+        done
+        redis_port=$primary_port
+        for _ in 1 2; do
+            start_node "$mail" "sentinels:$sentinels"
+            ports+=(--port "$node_port")
+            server_pids+=(--server-pid "$node_pid")
+        done
     else
         local redis_port
         redis_port=$(free_port)
@@ -81,21 +132,24 @@ run() { # label nodes(1|2|2b: two nodes of $BEFORE) rate
     # Redis's command counts: log entries per XREAD reply is the batch a node applies at once.
     if [ "$2" != 1 ]; then redis-cli -p "$redis_port" info commandstats >"$out/$1.redis-commands" 2>&1 || true; fi
     stop_all
-    rm -rf "$mail" "$work/redis-$1"
+    rm -rf "$mail" "$work/redis-$1" "$work/redis-$1"-* "$work/sentinel-$1"-*
 }
 
 for round in $(seq "$rounds"); do
     for rate_label in "rate:$rate" "closed:0"; do
         label=${rate_label%%:*} r=${rate_label##*:}
-        if [ $((round % 2)) = 1 ]; then order="1 2${BEFORE:+ 2b}"; else order="${BEFORE:+2b }2 1"; fi
+        if [ $((round % 2)) = 1 ]; then order="1 2${BEFORE:+ 2b}${SENTINEL:+ 2s 2r}"
+        else order="${SENTINEL:+2r 2s }${BEFORE:+2b }2 1"; fi
         for nodes in $order; do run "$label-$nodes-node-$round" "$nodes" "$r"; done
     done
 done
 
-python3 - "$out" "$rounds" "${BEFORE:+2b}" <<'PY'
+python3 - "$out" "$rounds" "${BEFORE:+2b}" "${SENTINEL:+2s 2r}" <<'PY'
 import json, os, re, statistics, sys
 out, rounds = sys.argv[1], int(sys.argv[2])
-configurations = ["1", "2"] + ([sys.argv[3]] if len(sys.argv) > 3 and sys.argv[3] else [])
+configurations = ["1", "2"] + " ".join(sys.argv[3:]).split()
+names = {"1": "1 node", "2": "2 nodes", "2b": "2 nodes (BEFORE)",
+         "2s": "2 nodes, Sentinel, waiting for the replica", "2r": "2 nodes, Sentinel, not waiting"}
 def entries_per_read(name):
     path = f"{out}/{name}.redis-commands"
     if not os.path.exists(path):
@@ -114,7 +168,7 @@ for label in ("rate", "closed"):
     print(f"{label}:")
     for nodes in configurations:
         rows = [phase(f"{label}-{nodes}-node-{r}") for r in range(1, rounds + 1)]
-        name = {"1": "1 node", "2": "2 nodes", "2b": "2 nodes (BEFORE)"}[nodes]
+        name = names[nodes]
         for r, p in enumerate(rows, 1):
             each = p.get("server_cpu_seconds_each", [])
             per = ", ".join(f"{c * 1e6 / max(p['deliveries'], 1):.3f}" for c in each)
@@ -129,8 +183,16 @@ for label in ("rate", "closed"):
     for nodes in configurations[1:]:
         ratios = [phase(f"{label}-{nodes}-node-{r}")["server_cpu_us_per_delivery"] / a
                   for r, a in enumerate(alone, 1)]
-        name = {"2": "2 nodes", "2b": "2 nodes (BEFORE)"}[nodes]
-        print(f"  CPU/delivery, {name} / 1 node, round by round: " + ", ".join(f"{x:.2f}" for x in ratios)
+        print(f"  CPU/delivery, {names[nodes]} / 1 node, round by round: " + ", ".join(f"{x:.2f}" for x in ratios)
               + f" (median {statistics.median(ratios):.2f})")
+    # Sentinel's cost against the lone Redis of the same round.
+    lone = [phase(f"{label}-2-node-{r}") for r in range(1, rounds + 1)]
+    for nodes in [c for c in configurations if c in ("2s", "2r")]:
+        rows = [phase(f"{label}-{nodes}-node-{r}") for r in range(1, rounds + 1)]
+        cpu = [p["server_cpu_us_per_delivery"] / l["server_cpu_us_per_delivery"] for p, l in zip(rows, lone)]
+        p99 = [p["p99_ms"] / max(l["p99_ms"], 1e-9) for p, l in zip(rows, lone)]
+        print(f"  {names[nodes]} / 2 nodes on a lone Redis, round by round: CPU/delivery "
+              + ", ".join(f"{x:.2f}" for x in cpu) + f" (median {statistics.median(cpu):.2f}), p99 "
+              + ", ".join(f"{x:.2f}" for x in p99) + f" (median {statistics.median(p99):.2f})")
 PY
 echo "results in $out"

@@ -26,6 +26,10 @@ package enum ClusterKeys {
     /// A node's heartbeat: its `NODE_ID`, expiring unless refreshed.
     static func heartbeat(of node: NodeNumber) -> String { "{chat}:node:\(node)" }
 
+    /// A key only the node's reader writes, right after a read: its replication proves that
+    /// the replicas have every entry the read returned (``RedisLog`` and `WAIT`).
+    static func fence(of node: NodeNumber) -> String { "{chat}:fence:\(node)" }
+
     /// The stream field that holds the encoded command.
     static let commandField = "c"
     /// The stream field that says which node's which append it is (``AppendLedger``).

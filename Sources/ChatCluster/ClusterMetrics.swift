@@ -1,5 +1,6 @@
 import ChatCore
 import CoreMetrics
+import NIOConcurrencyHelpers
 
 /// What a cluster node counts of its hub log, next to ``ChatMetrics`` (only in cluster mode,
 /// so a node on its own shows no cluster series).
@@ -19,6 +20,12 @@ package final class ClusterMetrics: Sendable {
     private let snapshotsWritten: Counter
     private let snapshotsLoaded: Counter
     private let nodesDeclaredDown: Counter
+    private let failoversFollowed: Counter
+    private let replicationWaits: Timer
+    private let factory: any MetricsFactory
+    /// `chat_cluster_redis_primary{address=...}`: 1 for the primary in use, 0 for those
+    /// before it (a gauge per address, made as each is met: a handful in a node's life).
+    private let primaries = NIOLockedValueBox<(current: String?, gauges: [String: Gauge])>((nil, [:]))
 
     package init(factory: any MetricsFactory) {
         entriesApplied = Counter(label: "chat_cluster_entries_applied_total", factory: factory)
@@ -41,6 +48,10 @@ package final class ClusterMetrics: Sendable {
         snapshotsLoaded = Counter(
             label: "chat_cluster_snapshots_total", dimensions: [("event", "loaded")], factory: factory)
         nodesDeclaredDown = Counter(label: "chat_cluster_nodes_declared_down_total", factory: factory)
+        failoversFollowed = Counter(label: "chat_cluster_redis_failovers_total", factory: factory)
+        replicationWaits = Timer(
+            label: "chat_cluster_replication_wait_seconds", preferredDisplayUnit: .seconds, factory: factory)
+        self.factory = factory
         lagSeconds.set(0)
         lagEntries.set(0)
     }
@@ -63,4 +74,27 @@ package final class ClusterMetrics: Sendable {
     func snapshotWritten() { snapshotsWritten.increment() }
     func snapshotLoaded() { snapshotsLoaded.increment() }
     func nodeDeclaredDown() { nodesDeclaredDown.increment() }
+    /// A sentinel announced a failover and the node moved to the new primary.
+    func failoverFollowed() { failoversFollowed.increment() }
+    /// How long a read waited for its entries to reach the replicas.
+    func replicationWaited(_ duration: Duration) {
+        replicationWaits.recordNanoseconds(
+            duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
+    }
+
+    /// The node connected to the primary at `address`.
+    func usingPrimary(_ address: String) {
+        let (previous, current) = primaries.withLockedValue { primaries -> (Gauge?, Gauge?) in
+            guard primaries.current != address else { return (nil, nil) }
+            let previous = primaries.current.flatMap { primaries.gauges[$0] }
+            let current =
+                primaries.gauges[address]
+                ?? Gauge(label: "chat_cluster_redis_primary", dimensions: [("address", address)], factory: factory)
+            primaries.gauges[address] = current
+            primaries.current = address
+            return (previous, current)
+        }
+        previous?.record(0)
+        current?.record(1)
+    }
 }

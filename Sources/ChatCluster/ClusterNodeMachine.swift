@@ -27,6 +27,10 @@ where Clock.Duration == Duration {
     private(set) var isStopping = false
     /// Whether the loss of Redis was logged: once per outage, not once per command.
     private var outageLogged = false
+    /// Whether what the reader read waits for the replicas longer than it may
+    /// (`CLUSTER_REDIS_WAIT_TIMEOUT_MS`): until they have it, commands are refused as in an
+    /// outage rather than taken into a log that a failover might lose.
+    private(set) var isWaitingForReplicas = false
     /// The node's number once it joined (its appends carry it).
     private(set) var node: NodeNumber = 0
     /// What was appended and not yet read back.
@@ -128,13 +132,35 @@ where Clock.Duration == Duration {
     enum SubmitAction {
         /// Append on this connection, tagged with the node and the sequence number.
         case append(Connection, sequence: UInt64, node: NodeNumber)
-        /// Not in the log: refuse it (and log the outage when `logOutage`).
-        case refuse(logOutage: Bool)
+        /// Not in the log: refuse it (and log the outage, for this reason, when it is news).
+        case refuse(logOutage: String?)
     }
 
     mutating func submit(_ command: HubCommand) -> SubmitAction {
-        guard let writer else { return .refuse(logOutage: outageBegins()) }
+        guard let writer else { return .refuse(logOutage: outageBegins() ? "no connection to Redis" : nil) }
+        guard !isWaitingForReplicas else {
+            return .refuse(logOutage: outageBegins() ? "the log's entries do not reach the replicas" : nil)
+        }
         return .append(writer, sequence: ledger.record(command), node: node)
+    }
+
+    /// The reader's entries have waited for the replicas longer than they may: commands
+    /// are refused until ``replicasCaughtUp()``.
+    /// - Returns: whether the outage is news (to log once).
+    mutating func replicasFellShort() -> Bool {
+        isWaitingForReplicas = true
+        return outageBegins()
+    }
+
+    /// The replicas have what was read: commands are taken again.
+    /// - Returns: the releases to append again (kept while commands were refused).
+    mutating func replicasCaughtUp() -> [SessionID] {
+        guard isWaitingForReplicas else { return [] }
+        isWaitingForReplicas = false
+        guard writer != nil else { return [] }
+        outageLogged = false
+        defer { releasesToResend = [] }
+        return releasesToResend
     }
 
     /// An append failed. An error reply means it is not in the stream: it is refused. A

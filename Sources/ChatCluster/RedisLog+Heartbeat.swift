@@ -31,7 +31,21 @@ extension RedisLog {
                     RESPCommand(["XADD", ClusterKeys.log, "*", ClusterKeys.beatField, "\(node)"]),
                     RESPCommand(["HSET", ClusterKeys.applied, "\(node)", "\(beat.applied)"]),
                 ] + others.map { RESPCommand(["GET", ClusterKeys.heartbeat(of: $0)]) }
+                // With sentinels: whether this is still the primary, and how many replicas
+                // an entry waits for.
+                + (sentinel == nil ? [] : [RESPCommand(["ROLE"])])
             let results = await beat.writer.pipeline(commands)
+            if sentinel != nil, case .success(let role) = results[commands.count - 1] {
+                guard let replicas = Self.replicaCount(inRole: role) else {
+                    // Demoted under a live connection, and no sentinel said so to this node.
+                    logger.warning(
+                        "The Redis this node writes to is not the primary any more; finding the primary again")
+                    await machine.withLockedValue({ $0.reader })?.close()
+                    await beat.writer.close()
+                    continue
+                }
+                noteReplicas(replicas)
+            }
             machine.withLockedValue {
                 $0.beatAnswered(
                     sentAt: beat.sentAt, refreshed: (try? results[1].get()) != nil,
@@ -56,7 +70,7 @@ extension RedisLog {
                 }
             }
             await reconnectIfDeaf(beat.writer)
-            for (other, result) in zip(others, results.dropFirst(6)) {
+            for (other, result) in zip(others, results[6..<(6 + others.count)]) {
                 guard case .success(let key) = result else { continue }
                 if let id = key.string {
                     nodeIDs[other] = id

@@ -15,7 +15,7 @@ extension RedisLog {
         do {
             writer = try await connect(role: "writer", commandTimeout: .seconds(5))
         } catch {
-            throw ClusterError.unreachable(url: "\(settings.redis)", reason: "\(error)")
+            throw ClusterError.unreachable(url: settings.redisDescription, reason: "\(error)")
         }
         do {
             let timeout = "\(settings.nodeTimeout.milliseconds)"
@@ -28,7 +28,12 @@ extension RedisLog {
             _ = try await writer.send(RESPCommand(["SET", ClusterKeys.epoch, Self.newEpoch(), "NX"]))
             guard let epoch = try await writer.send(RESPCommand(["GET", ClusterKeys.epoch])).string else {
                 await writer.close()
-                throw ClusterError.unreachable(url: "\(settings.redis)", reason: "no epoch")
+                throw ClusterError.unreachable(url: settings.redisDescription, reason: "no epoch")
+            }
+            if sentinel != nil,
+                let replicas = Self.replicaCount(inRole: try await writer.send(RESPCommand(["ROLE"])))
+            {
+                noteReplicas(replicas)
             }
             let node = try await takeNodeNumber(writer)
             replica.join(asNode: node)
@@ -40,7 +45,7 @@ extension RedisLog {
             logger.notice(
                 "Joined the cluster",
                 metadata: [
-                    "node_number": "\(node)", "redis": "\(settings.redis)",
+                    "node_number": "\(node)", "redis": "\(settings.redisDescription)",
                     "snapshot": "\(snapshot.map { "\($0)" } ?? "none")", "entries_replayed": "\(replayed)",
                     "users_online": "\(replica.read(\.sessions.count))",
                 ])
@@ -48,7 +53,7 @@ extension RedisLog {
             throw error
         } catch {
             await writer.close()
-            throw ClusterError.unreachable(url: "\(settings.redis)", reason: "\(error)")
+            throw ClusterError.unreachable(url: settings.redisDescription, reason: "\(error)")
         }
     }
 
@@ -67,7 +72,7 @@ extension RedisLog {
             if taken.string == "OK" { return node }
         }
         await writer.close()
-        throw ClusterError.unreachable(url: "\(settings.redis)", reason: "no node number")
+        throw ClusterError.unreachable(url: settings.redisDescription, reason: "no node number")
     }
 
     /// A random epoch value.
@@ -127,6 +132,14 @@ extension RedisLog {
                 await reader.close()
                 reader = try await connect(role: "reader", commandTimeout: Self.readBlock + .seconds(5))
                 continue
+            }
+            // Entries a failover could still lose are not applied: the fence's answer says.
+            if !entries.isEmpty {
+                let fence = replicationFence()
+                let answers = await reader.pipeline(fence)
+                if let waited = answers.last, !replicated(waited.mapError { $0 }, wanted: replicasToWait) {
+                    try await waitForReplicas(reader)
+                }
             }
             guard !entries.isEmpty, apply(entries, epoch: epoch) else { break }
             batch.succeeded(entries: entries.count)

@@ -24,9 +24,8 @@ extension RedisLog {
                 reader = current
             } else {
                 guard
-                    let connected = await RedisConnection.connect(
-                        configuration(role: "reader", commandTimeout: Self.readBlock + .seconds(5)), group: group,
-                        retryingWith: &backoff, shouldStop: { self.isStopping })
+                    let connected = await connectRetrying(
+                        role: "reader", commandTimeout: Self.readBlock + .seconds(5), backoff: &backoff)
                 else { return }
                 let found = try? await connected.send(RESPCommand(["GET", ClusterKeys.epoch])).string
                 let (known, writer) = machine.withLockedValue { ($0.epoch, $0.writer) }
@@ -60,6 +59,7 @@ extension RedisLog {
                         metadata: ["next_batch": "\(batch.count)"])
                 }
                 guard machine.withLockedValue({ $0.readerConnected(connected) }) else { return await connected.close() }
+                await replicationRestarted(on: connected)
                 clusterMetrics?.reconnected(.reader)
                 logger.notice("Reading the hub log again", metadata: ["after": "\(progress.applied)"])
             }
@@ -73,20 +73,17 @@ extension RedisLog {
                         return
                     case .failed(let error):
                         throw error
-                    case .mustCheckTrim(let entries, let after):
-                        // Checked when the answer is in, not when the read was sent: a read
-                        // sent into a partition runs only after it, perhaps after a trim.
-                        // Trimming only grows, so a check after the read misses no gap (it may
-                        // see one that came after the read: then the node starts again
-                        // needlessly, which only happens to a node whose heartbeat lapsed).
-                        let answer = try await reader.send(RESPCommand(["XINFO", "STREAM", ClusterKeys.log]))
-                        if let info = StreamInfo(answer),
-                            info.missedEntries(applied: after, position: progress.position)
+                    case .awaitingReplicas(let entries, let after):
+                        try await waitForReplicas(reader)
+                        if machine.withLockedValue({ $0.needsTrimCheck() }),
+                            try await startedAgainAfterTrimCheck(reader, after: after)
                         {
-                            try await startAgainFromSnapshot(reader, trimmed: info.trimmedCount)
                             continue
                         }
-                        machine.withLockedValue { $0.trimChecked() }
+                        guard apply(entries, epoch: epoch) else { throw EpochChanged() }
+                        settleInDoubtAppends()
+                    case .mustCheckTrim(let entries, let after):
+                        if try await startedAgainAfterTrimCheck(reader, after: after) { continue }
                         // (The read was counted in the batch size when it came in.)
                         guard apply(entries, epoch: epoch) else { throw EpochChanged() }
                         settleInDoubtAppends()
@@ -109,6 +106,23 @@ extension RedisLog {
         }
     }
 
+    /// Whether entries after `after` were trimmed before this node read them; if so the
+    /// node starts again from the snapshot (and the entries read are void).
+    ///
+    /// Checked when the answer is in, not when the read was sent: a read sent into a
+    /// partition runs only after it, perhaps after a trim. Trimming only grows, so a check
+    /// after the read misses no gap (it may see one that came after the read: then the node
+    /// starts again needlessly, which only happens to a node whose heartbeat lapsed).
+    private func startedAgainAfterTrimCheck(_ reader: RedisConnection, after: StreamID) async throws -> Bool {
+        let answer = try await reader.send(RESPCommand(["XINFO", "STREAM", ClusterKeys.log]))
+        if let info = StreamInfo(answer), info.missedEntries(applied: after, position: progress.position) {
+            try await startAgainFromSnapshot(reader, trimmed: info.trimmedCount)
+            return true
+        }
+        machine.withLockedValue { $0.trimChecked() }
+        return false
+    }
+
     /// The `run_id` of the Redis process behind a connection (`nil` when it cannot say).
     private func runID(of connection: RedisConnection) async -> String? {
         (try? await connection.send(RESPCommand(["INFO", "server"])))?.string.flatMap(ReadBatch.runID(inInfo:))
@@ -122,6 +136,8 @@ extension RedisLog {
             /// The entries were read while this node's heartbeat key may have expired: the
             /// log may have been trimmed past them, which needs a look before they apply.
             case mustCheckTrim([StreamEntry], after: StreamID)
+            /// The entries have not reached the replicas within the replication timeout.
+            case awaitingReplicas([StreamEntry], after: StreamID)
         }
 
         var reason: Reason
@@ -165,7 +181,12 @@ extension RedisLog {
         var arguments = ["XREAD", "COUNT", "\(batch.count)"]
         if blocking { arguments += ["BLOCK", "\(Self.readBlock.milliseconds)"] }
         arguments += ["STREAMS", ClusterKeys.log, "\(held.last?.id ?? applied)"]
-        reader.sendWithoutWaiting(RESPCommand(arguments)).whenComplete { result in
+        // A read that waits has its entries read again, fenced, by the one that follows.
+        let fence = blocking ? [] : replicationFence()
+        let sent = ContinuousClock.now
+        let answers = reader.sendWithoutWaiting([RESPCommand(arguments)] + fence)
+        EventLoopFuture.whenAllComplete(answers, on: reader.eventLoop).whenSuccess { results in
+            let result = results[0]
             var batch = batch
             let read: [StreamEntry]
             var entries = held
@@ -180,6 +201,14 @@ extension RedisLog {
                 }
                 batch.succeeded(entries: read.count)
                 entries += read
+                if !entries.isEmpty, let waited = results.last, !fence.isEmpty {
+                    guard self.replicated(waited.mapError { $0 }, wanted: self.replicasToWait) else {
+                        if case .failure(let error) = waited { throw error }
+                        return paused.succeed(
+                            ReadPause(reason: .awaitingReplicas(entries, after: applied), batch: batch))
+                    }
+                    self.clusterMetrics?.replicationWaited(ContinuousClock.now - sent)
+                }
                 if !entries.isEmpty, self.machine.withLockedValue({ $0.needsTrimCheck() }) {
                     return paused.succeed(ReadPause(reason: .mustCheckTrim(entries, after: applied), batch: batch))
                 }

@@ -15,12 +15,10 @@ extension RedisLog {
                 try? await writer.closeFuture.get()
                 guard !isStopping else { return }
                 machine.withLockedValue { $0.writerLost() }
-                logger.warning("Lost the connection to Redis; reconnecting", metadata: ["redis": "\(settings.redis)"])
+                logger.warning(
+                    "Lost the connection to Redis; reconnecting", metadata: ["redis": "\(settings.redisDescription)"])
             }
-            guard
-                let writer = await RedisConnection.connect(
-                    configuration(role: "writer", commandTimeout: .seconds(5)), group: group,
-                    retryingWith: &backoff, shouldStop: { self.isStopping })
+            guard let writer = await connectRetrying(role: "writer", commandTimeout: .seconds(5), backoff: &backoff)
             else { return }
             // Where the stream ends now: what the old connection appended is before it. A
             // log that is not the one the state was built from (the epoch is gone or
@@ -45,7 +43,7 @@ extension RedisLog {
             clusterMetrics?.reconnected(.writer)
             logger.notice(
                 "Connected to Redis again",
-                metadata: ["redis": "\(settings.redis)", "releases_resent": "\(resend.count)"])
+                metadata: ["redis": "\(settings.redisDescription)", "releases_resent": "\(resend.count)"])
             for id in resend { submit(.release(id)) }
         }
     }
@@ -82,7 +80,7 @@ extension RedisLog {
                 ClusterKeys.snapshotLease, ClusterKeys.applied, lostEpoch ?? "", Self.newEpoch(),
             ]))
         guard let epoch = adopted.string else {
-            throw ClusterError.unreachable(url: "\(settings.redis)", reason: "no epoch")
+            throw ClusterError.unreachable(url: settings.redisDescription, reason: "no epoch")
         }
         _ = try await writer.send(
             RESPCommand(["EVAL", Self.raiseCounterScript, "1", ClusterKeys.nodeCounter, "\(node)"]))

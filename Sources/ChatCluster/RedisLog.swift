@@ -31,6 +31,12 @@ package final class RedisLog: NodeLog {
     let logger: Logger
     let group: any EventLoopGroup
     private let tls: TLSConfiguration?
+    /// With `CLUSTER_REDIS_SENTINELS`: who names the primary; `nil`: `settings.redis` is it.
+    let sentinel: RedisSentinel?
+    /// How many replicas the primary said it has (`ROLE`, every heartbeat): an entry waits
+    /// for at most this many, and for none when it has none (no failover is possible then).
+    /// `nil` until it was first asked.
+    let replicasConnected = NIOLockedValueBox<Int?>(nil)
     let clusterMetrics: ClusterMetrics?
     /// Every decision, and the connections they are about.
     let machine: NIOLockedValueBox<Machine>
@@ -77,12 +83,14 @@ package final class RedisLog: NodeLog {
         logger[metadataKey: "node_id"] = "\(settings.nodeID)"
         self.logger = logger
         self.group = group
+        var tls: TLSConfiguration?
         if settings.redis.usesTLS {
-            var tls = TLSConfiguration.makeClientConfiguration()
-            if let caFile = settings.caFile { tls.additionalTrustRoots = [.file(caFile)] }
-            self.tls = tls
-        } else {
-            self.tls = nil
+            tls = TLSConfiguration.makeClientConfiguration()
+            if let caFile = settings.caFile { tls?.additionalTrustRoots = [.file(caFile)] }
+        }
+        self.tls = tls
+        self.sentinel = settings.sentinels.map {
+            RedisSentinel(sentinels: $0.addresses, masterName: $0.masterName, password: $0.password, tls: tls)
         }
         (self.stopped, self.endRun) = AsyncStream<Void>.makeStream()
     }
@@ -95,7 +103,7 @@ package final class RedisLog: NodeLog {
         let node: NodeNumber
         switch machine.withLockedValue({ $0.submit(command) }) {
         case .refuse(let logOutage):
-            if logOutage { self.logOutage(because: "no connection to Redis") }
+            if let logOutage { self.logOutage(because: logOutage) }
             return unavailable(command)
         case .append(let connection, let number, let ownNode):
             (writer, sequence, node) = (connection, number, ownNode)
@@ -109,6 +117,12 @@ package final class RedisLog: NodeLog {
         // the writer, and the appends still waiting are in doubt.
         writer.sendWithoutWaiting(append).whenFailure { error in
             let rejected = (error as? RedisError)?.code == .server
+            if let error = error as? RedisError, error.message.hasPrefix("READONLY") {
+                // A replica now (a demoted primary): never written to again; the writer
+                // finds the primary anew.
+                self.logger.warning("The Redis this node appends to is a replica now; finding the primary again")
+                writer.closeSoon()
+            }
             let (logOutage, refused) = self.machine.withLockedValue {
                 $0.appendFailed(sequence: sequence, rejectedByRedis: rejected)
             }
@@ -121,7 +135,7 @@ package final class RedisLog: NodeLog {
     private func logOutage(because reason: String) {
         logger.error(
             "Cannot append to the cluster's hub log; commands are refused until Redis is back",
-            metadata: ["reason": "\(reason)", "redis": "\(settings.redis)"])
+            metadata: ["reason": "\(reason)", "redis": "\(settings.redisDescription)"])
     }
 
     /// A command that is not in the log: its requester is told the chat is briefly
@@ -154,6 +168,7 @@ package final class RedisLog: NodeLog {
             tasks.addTask { await self.keepWriterConnected() }
             tasks.addTask { await self.beat() }
             tasks.addTask { await self.writeSnapshots() }
+            tasks.addTask { await self.followFailovers() }
             for await _ in stopped {}
             tasks.cancelAll()
         }
@@ -182,6 +197,7 @@ package final class RedisLog: NodeLog {
             _ = await writer.pipeline([
                 RESPCommand(["DEL", ClusterKeys.heartbeat(of: replica.node)]),
                 RESPCommand(["HDEL", ClusterKeys.applied, "\(replica.node)"]),
+                RESPCommand(["DEL", ClusterKeys.fence(of: replica.node)]),
             ])
             await writer.close()
         }
@@ -196,7 +212,43 @@ package final class RedisLog: NodeLog {
             commandTimeout: commandTimeout, tls: tls)
     }
 
+    /// Connects to the Redis the hub log is in: the URL's, or the primary the sentinels
+    /// name, once it says it is one.
     func connect(role: String, commandTimeout: Duration) async throws -> RedisConnection {
-        try await RedisConnection.connect(configuration(role: role, commandTimeout: commandTimeout), group: group)
+        let configuration = configuration(role: role, commandTimeout: commandTimeout)
+        let connection: RedisConnection
+        if let sentinel {
+            connection = try await sentinel.connectToPrimary(configuration, group: group)
+        } else {
+            connection = try await RedisConnection.connect(configuration, group: group)
+        }
+        clusterMetrics?.usingPrimary("\(RedisAddress(host: connection.host, port: connection.port))")
+        return connection
+    }
+
+    /// Connects as ``connect(role:commandTimeout:)`` does; after each failure waits as
+    /// `backoff` says and tries again (asking the sentinels again), until it succeeds or
+    /// the node stops.
+    func connectRetrying(
+        role: String, commandTimeout: Duration, backoff: inout ReconnectBackoff
+    ) async -> RedisConnection? {
+        var failures = 0
+        while !isStopping && !Task.isCancelled {
+            do {
+                let connection = try await connect(role: role, commandTimeout: commandTimeout)
+                backoff.reset()
+                return connection
+            } catch {
+                failures += 1
+                // Said once an outage is under way, not on every attempt of a failover.
+                if failures == 10 {
+                    logger.warning(
+                        "Redis cannot be reached yet; still trying",
+                        metadata: ["connection": "\(role)", "reason": "\(error)"])
+                }
+                guard (try? await Task.sleep(for: backoff.nextDelay())) != nil else { return nil }
+            }
+        }
+        return nil
     }
 }

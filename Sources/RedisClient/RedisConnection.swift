@@ -48,9 +48,14 @@ public final class RedisConnection: Sendable {
     }
 
     private let channel: any Channel
+    /// The server this connection was made to, as it was given (not resolved).
+    public let host: String
+    public let port: Int
 
-    private init(channel: any Channel) {
+    private init(channel: any Channel, host: String, port: Int) {
         self.channel = channel
+        self.host = host
+        self.port = port
     }
 
     /// Connects and says `HELLO 3` (with AUTH when a password is set), then `SELECT`s the
@@ -84,7 +89,7 @@ public final class RedisConnection: Sendable {
         } catch {
             throw RedisError.connectFailed("\(error)")
         }
-        let connection = RedisConnection(channel: channel)
+        let connection = RedisConnection(channel: channel, host: configuration.host, port: configuration.port)
         do {
             var hello = ["HELLO", "3"]
             if let password = configuration.password {
@@ -175,6 +180,19 @@ public final class RedisConnection: Sendable {
         }
     }
 
+    /// Sends the commands at once (one write) without waiting: a future per command, in
+    /// order, each completing as ``sendWithoutWaiting(_:)-(RESPCommand)``'s does.
+    public func sendWithoutWaiting(_ commands: [RESPCommand]) -> [EventLoopFuture<RESPValue>] {
+        let futures = commands.map { command in
+            answer(to: command, flush: false).flatMapThrowing { value in
+                if let error = value.error { throw RedisError.server(error) }
+                return value
+            }
+        }
+        channel.flush()
+        return futures
+    }
+
     /// The event loop the connection's answers complete on: a caller that goes on from an
     /// answer there saves a hop to another thread.
     public var eventLoop: any EventLoop { channel.eventLoop }
@@ -187,6 +205,11 @@ public final class RedisConnection: Sendable {
 
     public func close() async {
         try? await channel.close()
+    }
+
+    /// Closes the connection without waiting (from code that must not suspend).
+    public func closeSoon() {
+        channel.close(promise: nil)
     }
 
     /// The answer's future; the command times out (closing the connection) after the

@@ -6,7 +6,7 @@
 public struct RedisError: Error, Hashable, Sendable, CustomStringConvertible {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Base: Hashable, Sendable {
-            case server, connectionClosed, timeout, protocolError, connectFailed
+            case server, connectionClosed, timeout, protocolError, connectFailed, notPrimary
         }
 
         private let base: Base
@@ -23,6 +23,9 @@ public struct RedisError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let protocolError = Code(base: .protocolError)
         /// The connection could not be made.
         public static let connectFailed = Code(base: .connectFailed)
+        /// The server is not the primary it was taken for (a replica, or a primary that was
+        /// demoted and does not know it yet), or no sentinel could name one.
+        public static let notPrimary = Code(base: .notPrimary)
 
         public var description: String { "\(base)" }
     }
@@ -42,6 +45,7 @@ public struct RedisError: Error, Hashable, Sendable, CustomStringConvertible {
     public static let timeout = RedisError(.timeout)
     public static func protocolError(_ message: String) -> RedisError { RedisError(.protocolError, message: message) }
     public static func connectFailed(_ message: String) -> RedisError { RedisError(.connectFailed, message: message) }
+    public static func notPrimary(_ message: String) -> RedisError { RedisError(.notPrimary, message: message) }
 
     public var description: String { message.isEmpty ? "\(code)" : "\(code)(\(message))" }
 }

@@ -25,6 +25,18 @@ public struct RedisURL: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    public init(
+        host: String, port: Int = 6379, username: String? = nil, password: String? = nil, database: Int? = nil,
+        usesTLS: Bool = false
+    ) {
+        self.host = host
+        self.port = port
+        self.username = username
+        self.password = password
+        self.database = database
+        self.usesTLS = usesTLS
+    }
+
     /// - Throws: ``ParseError`` naming what is wrong (never echoing the password).
     public init(parsing text: String) throws(ParseError) {
         let rest: Substring

@@ -95,7 +95,7 @@ import Testing
         let failure = machine.appendFailed(sequence: taken, rejectedByRedis: false)
         #expect(failure.logOutage && failure.refused == nil)
         machine.writerLost()
-        guard case .refuse(logOutage: false) = machine.submit(.say(1, text: "meanwhile", isAction: false)) else {
+        guard case .refuse(logOutage: nil) = machine.submit(.say(1, text: "meanwhile", isAction: false)) else {
             Issue.record("a command without a writer is refused, and the outage was logged already")
             return
         }
@@ -143,10 +143,36 @@ import Testing
                 Issue.record("appended without a writer")
                 return
             }
-            logged.append(logOutage)
+            logged.append(logOutage != nil)
         }
         #expect(logged == [true, false, false])
         #expect(!machine.awaitsOwnAppends, "a refused command is not on the ledger")
+    }
+
+    @Test func whileReadEntriesWaitForTheReplicasCommandsAreRefusedAndReleasesKeptForAfter() throws {
+        var (machine, _, _) = joinedMachine()
+        let inFlight = try sequence(of: machine.submit(.say(1, text: "in flight", isAction: false)))
+        let news = machine.replicasFellShort()
+        #expect(news, "the first shortfall is news")
+        guard case .refuse(logOutage: nil) = machine.submit(.say(1, text: "meanwhile", isAction: false)) else {
+            Issue.record("a command was taken while the log's entries do not reach the replicas")
+            return
+        }
+        let newsAgain = machine.replicasFellShort()
+        #expect(!newsAgain, "logged once per episode")
+        machine.keepRelease(7, isHeld: true)
+        let resent = machine.replicasCaughtUp()
+        #expect(resent == [7])
+        let resentAgain = machine.replicasCaughtUp()
+        #expect(resentAgain == [], "only once")
+        // The line in flight was not settled either way: it applies when its entry does.
+        #expect(machine.awaitsOwnAppends)
+        machine.confirm(tag: Array(AppendLedger.entryTag(node: 3, sequence: inFlight).utf8))
+        #expect(!machine.awaitsOwnAppends)
+        _ = try sequence(of: machine.submit(.say(1, text: "after", isAction: false)))
+        // A second episode is news again.
+        let secondEpisode = machine.replicasFellShort()
+        #expect(secondEpisode)
     }
 
     @Test func releasesThatCouldNotBeAppendedAreSentAgainOnReconnect() {

@@ -1001,11 +1001,22 @@ final class TestCluster: @unchecked Sendable {
         _ body: (TestCluster) async throws -> Void
     ) async throws {
         let redis = try await RedisServerProcess.started(["--appendonly", "yes"] + redisArguments)
+        try await run(nodes: count, redis: redis, ownsRedis: true, environment: environment, body)
+    }
+
+    /// Starts the nodes on a Redis the caller started (and stops), e.g. a ``RedisSentinelSetup``'s
+    /// primary with the setup's environment.
+    static func run(
+        nodes count: Int, redis: RedisServerProcess, ownsRedis: Bool = false, environment: [String: String],
+        _ body: (TestCluster) async throws -> Void
+    ) async throws {
         let mail = try MailFolder.makeTemporary()
         let cluster = TestCluster(redis: redis, mail: mail, environment: environment)
         defer {
             for node in cluster.nodes { node.kill() }
-            cluster.redis.kill()
+            // The server in use now (a restart replaces it) is the cluster's to stop, unless
+            // it is still the caller's.
+            if ownsRedis || cluster.redis !== redis { cluster.redis.kill() }
             mail.remove()
         }
         do {

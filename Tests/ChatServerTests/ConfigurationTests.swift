@@ -254,17 +254,6 @@ import Testing
     }
 
     @Test func clusterSettingsAreReadAndChecked() async throws {
-        func load(_ environment: [String: String]) async throws -> ServerConfiguration {
-            try await ServerConfiguration.load(flags: [:], environmentFile: "/none", environment: environment)
-        }
-        func error(_ environment: [String: String]) async -> ConfigurationError? {
-            do {
-                _ = try await load(environment)
-                return nil
-            } catch {
-                return error as? ConfigurationError
-            }
-        }
         #expect(try await load([:]).cluster == nil)
 
         let cluster = try #require(
@@ -291,6 +280,47 @@ import Testing
         #expect(await error(["CLUSTER_REDIS_URL": "redis://h", "NODE_ID": "two words"])?.setting == .nodeID)
         #expect(
             await error(["CLUSTER_REDIS_URL": "rediss://h", "REDIS_CA_FILE": "/no/ca.pem"])?.setting == .redisCAFile)
+    }
+
+    @Test func sentinelSettingsAreReadAndChecked() async throws {
+        let cluster = try #require(
+            try await load([
+                "CLUSTER_REDIS_SENTINELS": "10.0.0.1:26379,10.0.0.2:26379", "CLUSTER_REDIS_MASTER_NAME": "chat",
+                "REDIS_PASSWORD": "data-secret", "REDIS_SENTINEL_PASSWORD": "sentinel-secret",
+                "CLUSTER_REDIS_TLS": "on",
+            ]).cluster)
+        let sentinels = try #require(cluster.sentinels)
+        #expect(sentinels.addresses.map(\.description) == ["10.0.0.1:26379", "10.0.0.2:26379"])
+        #expect(sentinels.masterName == "chat" && sentinels.password == "sentinel-secret")
+        #expect(sentinels.replicasToWait == 1 && sentinels.replicationTimeout == .seconds(1))
+        #expect(cluster.redis.password == "data-secret" && cluster.redis.usesTLS)
+        #expect(cluster.redisDescription == "the primary 'chat' of sentinels 10.0.0.1:26379,10.0.0.2:26379 (TLS)")
+        #expect(!cluster.redisDescription.contains("secret"))
+        let strict = try #require(
+            try await load([
+                "CLUSTER_REDIS_SENTINELS": "s:1", "CLUSTER_REDIS_MASTER_NAME": "m", "CLUSTER_REDIS_WAIT_REPLICAS": "2",
+                "CLUSTER_REDIS_WAIT_TIMEOUT_MS": "250",
+            ]).cluster?.sentinels)
+        #expect(strict.replicasToWait == 2 && strict.replicationTimeout == .milliseconds(250))
+
+        #expect(await error(["CLUSTER_REDIS_SENTINELS": "s:1"])?.setting == .clusterRedisMasterName)
+        #expect(
+            await error(["CLUSTER_REDIS_SENTINELS": "s", "CLUSTER_REDIS_MASTER_NAME": "m"])?.setting
+                == .clusterRedisSentinels)
+        #expect(
+            await error([
+                "CLUSTER_REDIS_SENTINELS": "s:1", "CLUSTER_REDIS_MASTER_NAME": "m", "CLUSTER_REDIS_URL": "redis://h",
+            ])?.setting == .clusterRedisSentinels)
+        #expect(
+            await error([
+                "CLUSTER_REDIS_SENTINELS": "s:1", "CLUSTER_REDIS_MASTER_NAME": "m", "CLUSTER_REDIS_TLS": "yes",
+            ])?
+            .setting == .clusterRedisTLS)
+        #expect(
+            await error([
+                "CLUSTER_REDIS_SENTINELS": "s:1", "CLUSTER_REDIS_MASTER_NAME": "m",
+                "CLUSTER_REDIS_WAIT_TIMEOUT_MS": "9000",
+            ])?.setting == .clusterRedisWaitTimeoutMilliseconds)
     }
 
     @Test func tlsAndListenerSettingsAreChecked() async throws {
@@ -344,5 +374,20 @@ import Testing
             flags: [:], environmentFile: "/none", environment: ["PROXY_PROTOCOL": "on"])
         #expect(proxied.proxyProtocol?.trustedProxies.map(\.description) == ["127.0.0.1/32", "::1/128"])
         #expect(proxied.proxyProtocol?.headerTimeout == .seconds(5))
+    }
+}
+
+/// The configuration of an environment alone (no flags, no `.env` file).
+private func load(_ environment: [String: String]) async throws -> ServerConfiguration {
+    try await ServerConfiguration.load(flags: [:], environmentFile: "/none", environment: environment)
+}
+
+/// The error an environment alone is refused with, if it is.
+private func error(_ environment: [String: String]) async -> ConfigurationError? {
+    do {
+        _ = try await load(environment)
+        return nil
+    } catch {
+        return error as? ConfigurationError
     }
 }

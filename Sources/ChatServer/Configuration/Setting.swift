@@ -64,6 +64,12 @@ public enum Setting: String, CaseIterable, Sendable {
     case metricsPort = "METRICS_PORT"
     case metricsBindAddress = "METRICS_BIND_ADDRESS"
     case clusterRedisURL = "CLUSTER_REDIS_URL"
+    case clusterRedisSentinels = "CLUSTER_REDIS_SENTINELS"
+    case clusterRedisMasterName = "CLUSTER_REDIS_MASTER_NAME"
+    case redisSentinelPassword = "REDIS_SENTINEL_PASSWORD"
+    case clusterRedisTLS = "CLUSTER_REDIS_TLS"
+    case clusterRedisWaitReplicas = "CLUSTER_REDIS_WAIT_REPLICAS"
+    case clusterRedisWaitTimeoutMilliseconds = "CLUSTER_REDIS_WAIT_TIMEOUT_MS"
     case redisPassword = "REDIS_PASSWORD"
     case redisCAFile = "REDIS_CA_FILE"
     case nodeID = "NODE_ID"
@@ -374,6 +380,34 @@ public enum Setting: String, CaseIterable, Sendable {
             Definition(
                 "", flag: nil, isSecret: true,
                 "redis://[user:password@]host:port[/db] or rediss://...: run as one node of a cluster (environment or .env only; may hold a password); empty: a node on its own"
+            )
+        case .clusterRedisSentinels:
+            Definition(
+                "",
+                "host:port,host:port of Redis Sentinels: run as one node of a cluster whose Redis is the primary they name, followed across failovers (instead of CLUSTER_REDIS_URL)"
+            )
+        case .clusterRedisMasterName:
+            Definition(
+                "",
+                "with CLUSTER_REDIS_SENTINELS: the name the sentinels monitor the primary by")
+        case .redisSentinelPassword:
+            Definition(
+                "", flag: nil, isSecret: true,
+                "with CLUSTER_REDIS_SENTINELS: the sentinels' own password, when they have one (environment or .env only; never printed)"
+            )
+        case .clusterRedisTLS:
+            Definition(
+                "off",
+                "with CLUSTER_REDIS_SENTINELS: on speaks TLS to the sentinels and the primary (as rediss:// does)")
+        case .clusterRedisWaitReplicas:
+            Definition(
+                "1", range: 0...16,
+                "with CLUSTER_REDIS_SENTINELS: replicas a log entry must reach before any node applies it, so a failover loses nothing a user saw (at most as many as the primary has); 0 applies entries as the primary takes them"
+            )
+        case .clusterRedisWaitTimeoutMilliseconds:
+            Definition(
+                "1000", range: 10...5000,
+                "with CLUSTER_REDIS_SENTINELS: how long entries may wait for the replicas before the node refuses commands until they arrive"
             )
         case .redisPassword:
             Definition(

@@ -21,6 +21,15 @@ struct SettingValues {
         return try integer(setting)
     }
 
+    /// A setting that is `on` or `off`.
+    func onOff(_ setting: Setting) throws(ConfigurationError) -> Bool {
+        switch try string(setting).lowercased() {
+        case "on": return true
+        case "off": return false
+        case let other: throw ConfigurationError(setting, "must be on or off, not '\(other)'")
+        }
+    }
+
     /// A whole-number setting, within the range its definition gives.
     func integer(_ setting: Setting) throws(ConfigurationError) -> Int {
         let text = try string(setting)

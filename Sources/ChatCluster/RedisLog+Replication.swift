@@ -1,0 +1,114 @@
+import ChatHub
+import Logging
+import NIOConcurrencyHelpers
+import RedisClient
+
+/// The promise across a failover: an entry is applied only once it has reached the
+/// replicas, so nothing a user saw can vanish with a primary that dies before passing it on
+/// (Redis replicates asynchronously, and Sentinel promotes a replica as it is).
+///
+/// How a reader knows: right after a read, on the same connection, it writes a key of its
+/// own (``ClusterKeys/fence(of:)``) and sends `WAIT`. Its write comes after every entry the
+/// read returned in the primary's one replication stream, and `WAIT` answers once that
+/// many replicas acknowledged it, so they have those entries too. The three go out in one
+/// write, so a batch costs one replication round trip, not a command more.
+extension RedisLog {
+    /// The commands that follow a read to prove it replicated, or none when no replica is
+    /// to be waited for (without sentinels, or a primary that has no replica: then no
+    /// failover can lose anything either).
+    func replicationFence() -> [RESPCommand] {
+        let wanted = replicasToWait
+        guard wanted > 0 else { return [] }
+        return [
+            RESPCommand(["INCR", ClusterKeys.fence(of: replica.node)]),
+            RESPCommand(["WAIT", "\(wanted)", "\(replicationTimeout.milliseconds)"]),
+        ]
+    }
+
+    /// Replicas an entry must reach now: the setting, or fewer when the primary has fewer.
+    var replicasToWait: Int {
+        min(settings.replicasToWait, replicasConnected.withLockedValue { $0 } ?? 0)
+    }
+
+    var replicationTimeout: Duration { settings.sentinels?.replicationTimeout ?? .seconds(1) }
+
+    /// Whether `WAIT`'s answer says enough replicas have what the read returned.
+    func replicated(_ answer: Result<RESPValue, any Error>, wanted: Int) -> Bool {
+        guard case .success(.integer(let count)) = answer else { return false }
+        return count >= wanted
+    }
+
+    /// What the read returned has not reached the replicas in time: until it does, the node
+    /// refuses commands (rather than take lines into a log a failover could lose) and asks
+    /// again, each round also asking the primary how many replicas it has now (one that
+    /// lost its last replica cannot fail over, and waits for none).
+    /// - Throws: when the connection fails (its entries are then read again from the
+    ///   primary it reconnects to).
+    func waitForReplicas(_ reader: RedisConnection) async throws {
+        if machine.withLockedValue({ $0.replicasFellShort() }) {
+            logger.error(
+                "The hub log's newest entries have not reached the replicas; commands are refused until they do",
+                metadata: [
+                    "replicas": "\(replicasToWait)", "waited": "\(replicationTimeout)",
+                    "redis": "\(settings.redisDescription)",
+                ])
+        }
+        let started = ContinuousClock.now
+        while !isStopping {
+            let role = try await reader.send(RESPCommand(["ROLE"]))
+            guard let replicas = Self.replicaCount(inRole: role) else {
+                // A replica now: the reader finds the primary again.
+                throw RedisError.notPrimary("the reader's server says it is a \(role)")
+            }
+            noteReplicas(replicas)
+            let wanted = replicasToWait
+            if wanted == 0 { break }
+            let answer = try await reader.send(
+                RESPCommand(["WAIT", "\(wanted)", "\(replicationTimeout.milliseconds)"]))
+            if replicated(.success(answer), wanted: wanted) { break }
+        }
+        clusterMetrics?.replicationWaited(ContinuousClock.now - started)
+        let resend = machine.withLockedValue { $0.replicasCaughtUp() }
+        if replicasToWait > 0 { logger.notice("The hub log's entries reach the replicas again; taking commands") }
+        for id in resend { submit(.release(id)) }
+    }
+
+    /// The primary said how many replicas it has (its `ROLE`): what entries wait for from
+    /// now on. Losing the last, or having one again, is logged.
+    func noteReplicas(_ count: Int) {
+        let before = replicasConnected.withLockedValue { replicas in
+            defer { replicas = count }
+            return replicas
+        }
+        // Said at the start only when there is none; after that, on each change.
+        guard settings.replicasToWait > 0, (before ?? 1 == 0) != (count == 0) else { return }
+        if count == 0 {
+            logger.warning(
+                "The Redis primary has no replica: no failover can happen, and the hub log runs on one copy until one connects (set min-replicas-to-write on it to refuse commands instead)"
+            )
+        } else {
+            logger.notice("The Redis primary has a replica again", metadata: ["replicas": "\(count)"])
+        }
+    }
+
+    /// The reader is connected to a primary (again, perhaps another after a failover): what
+    /// the old connection held back is void (it is read again, and fenced again), so the
+    /// node takes commands once more, waiting for as many replicas as this primary has.
+    func replicationRestarted(on reader: RedisConnection) async {
+        if settings.replicasToWait > 0, let role = try? await reader.send(RESPCommand(["ROLE"])),
+            let replicas = Self.replicaCount(inRole: role)
+        {
+            noteReplicas(replicas)
+        }
+        let resend = machine.withLockedValue { $0.replicasCaughtUp() }
+        for id in resend { submit(.release(id)) }
+    }
+
+    /// The number of replicas a `ROLE` answer of a primary lists; `nil` when the server is
+    /// not a primary.
+    static func replicaCount(inRole answer: RESPValue) -> Int? {
+        guard case .array(let parts) = answer, parts.first?.string == "master" else { return nil }
+        guard parts.count >= 3, case .array(let replicas) = parts[2] else { return 0 }
+        return replicas.count
+    }
+}
