@@ -136,8 +136,8 @@ extension RedisLog {
             // Entries a failover could still lose are not applied: the fence's answer says.
             if !entries.isEmpty {
                 let fence = replicationFence()
-                let answers = await reader.pipeline(fence)
-                if let waited = answers.last, !replicated(waited.mapError { $0 }, wanted: replicasToWait) {
+                let answers = await reader.pipeline(fence.commands)
+                if let waited = answers.last, !replicated(waited.mapError { $0 }, wanted: fence.replicas) {
                     try await waitForReplicas(reader)
                 }
             }

@@ -181,10 +181,11 @@ extension RedisLog {
         var arguments = ["XREAD", "COUNT", "\(batch.count)"]
         if blocking { arguments += ["BLOCK", "\(Self.readBlock.milliseconds)"] }
         arguments += ["STREAMS", ClusterKeys.log, "\(held.last?.id ?? applied)"]
-        // A read that waits has its entries read again, fenced, by the one that follows.
-        let fence = blocking ? [] : replicationFence()
+        // A read that waits carries no fence: its entries are held, and applied with those of
+        // the read that follows, whose fence covers both.
+        let fence = blocking ? ReplicationFence.none : replicationFence()
         let sent = ContinuousClock.now
-        let answers = reader.sendWithoutWaiting([RESPCommand(arguments)] + fence)
+        let answers = reader.sendWithoutWaiting([RESPCommand(arguments)] + fence.commands)
         EventLoopFuture.whenAllComplete(answers, on: reader.eventLoop).whenSuccess { results in
             let result = results[0]
             var batch = batch
@@ -201,8 +202,8 @@ extension RedisLog {
                 }
                 batch.succeeded(entries: read.count)
                 entries += read
-                if !entries.isEmpty, let waited = results.last, !fence.isEmpty {
-                    guard self.replicated(waited.mapError { $0 }, wanted: self.replicasToWait) else {
+                if !entries.isEmpty, let waited = results.last, !fence.commands.isEmpty {
+                    guard self.replicated(waited.mapError { $0 }, wanted: fence.replicas) else {
                         if case .failure(let error) = waited { throw error }
                         return paused.succeed(
                             ReadPause(reason: .awaitingReplicas(entries, after: applied), batch: batch))

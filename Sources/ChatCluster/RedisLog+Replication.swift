@@ -13,16 +13,25 @@ import RedisClient
 /// many replicas acknowledged it, so they have those entries too. The three go out in one
 /// write, so a batch costs one replication round trip, not a command more.
 extension RedisLog {
-    /// The commands that follow a read to prove it replicated, or none when no replica is
-    /// to be waited for (without sentinels, or a primary that has no replica: then no
-    /// failover can lose anything either).
-    func replicationFence() -> [RESPCommand] {
+    /// The commands that follow a read to prove it replicated, and how many replicas they
+    /// wait for.
+    struct ReplicationFence {
+        var commands: [RESPCommand]
+        var replicas: Int
+
+        /// No replica to wait for (without sentinels, or a primary that has no replica: then
+        /// no failover can lose anything either).
+        static let none = ReplicationFence(commands: [], replicas: 0)
+    }
+
+    func replicationFence() -> ReplicationFence {
         let wanted = replicasToWait
-        guard wanted > 0 else { return [] }
-        return [
-            RESPCommand(["INCR", ClusterKeys.fence(of: replica.node)]),
-            RESPCommand(["WAIT", "\(wanted)", "\(replicationTimeout.milliseconds)"]),
-        ]
+        guard wanted > 0 else { return .none }
+        return ReplicationFence(
+            commands: [
+                RESPCommand(["INCR", ClusterKeys.fence(of: replica.node)]),
+                RESPCommand(["WAIT", "\(wanted)", "\(replicationTimeout.milliseconds)"]),
+            ], replicas: wanted)
     }
 
     /// Replicas an entry must reach now: the setting, or fewer when the primary has fewer.
