@@ -181,54 +181,90 @@ extension RedisLog {
         var arguments = ["XREAD", "COUNT", "\(batch.count)"]
         if blocking { arguments += ["BLOCK", "\(Self.readBlock.milliseconds)"] }
         arguments += ["STREAMS", ClusterKeys.log, "\(held.last?.id ?? applied)"]
-        // A read that waits carries no fence: its entries are held, and applied with those of
-        // the read that follows, whose fence covers both.
-        let fence = blocking ? ReplicationFence.none : replicationFence()
+        // The fence goes out with the read when the read is sure to bring entries (those held
+        // from the blocked read): a read that may find nothing would cost the replicas a write
+        // and the reader a round trip to them for nothing. One that finds entries anyway is
+        // fenced after its answer.
+        let fence = held.isEmpty ? ReplicationFence.none : replicationFence()
         let sent = ContinuousClock.now
         let answers = reader.sendWithoutWaiting([RESPCommand(arguments)] + fence.commands)
         EventLoopFuture.whenAllComplete(answers, on: reader.eventLoop).whenSuccess { results in
-            let result = results[0]
             var batch = batch
-            let read: [StreamEntry]
-            var entries = held
+            let found: [StreamEntry]
             do {
-                read = try StreamEntry.entries(ofXREAD: result.get())
-                if blocking && !read.isEmpty {
-                    // Not counted in the batch size yet: a full read would double the next
-                    // one, whose reply Redis may refuse, and these would be lost with it on
-                    // every try.
-                    return self.readNext(
-                        reader, epoch: epoch, batch: batch, paused: paused, held: read, blocking: false)
-                }
-                batch.succeeded(entries: read.count)
-                entries += read
-                if !entries.isEmpty, let waited = results.last, !fence.commands.isEmpty {
-                    guard self.replicated(waited.mapError { $0 }, wanted: fence.replicas) else {
-                        if case .failure(let error) = waited { throw error }
-                        return paused.succeed(
-                            ReadPause(reason: .awaitingReplicas(entries, after: applied), batch: batch))
-                    }
-                    self.clusterMetrics?.replicationWaited(ContinuousClock.now - sent)
-                }
-                if !entries.isEmpty, self.machine.withLockedValue({ $0.needsTrimCheck() }) {
-                    return paused.succeed(ReadPause(reason: .mustCheckTrim(entries, after: applied), batch: batch))
-                }
-                guard self.apply(entries, epoch: epoch) else { throw EpochChanged() }
-                self.settleInDoubtAppends()
+                found = try StreamEntry.entries(ofXREAD: results[0].get())
             } catch {
                 return paused.succeed(ReadPause(reason: .failed(error), batch: batch))
             }
-            guard !read.isEmpty else {
-                // Nothing new: wait for it.
-                return self.readNext(reader, epoch: epoch, batch: batch, paused: paused)
+            if blocking && !found.isEmpty {
+                // Not counted in the batch size yet: a full read would double the next one,
+                // whose reply Redis may refuse, and these would be lost with it on every try.
+                return self.readNext(reader, epoch: epoch, batch: batch, paused: paused, held: found, blocking: false)
             }
-            // Queued behind the drain the batch scheduled on this loop: the next read goes
-            // out once this loop's members have been written to, so what arrives meanwhile
-            // comes as one batch, and a loop that falls behind reads more slowly instead of
-            // letting its shard's queue grow.
-            reader.eventLoop.execute { [batch] in
-                self.readNext(reader, epoch: epoch, batch: batch, paused: paused, blocking: false)
+            batch.succeeded(entries: found.count)
+            let read = Read(
+                entries: held + found, foundNew: !found.isEmpty, after: applied, epoch: epoch, batch: batch, sent: sent)
+            guard !fence.commands.isEmpty || read.entries.isEmpty || self.replicasToWait == 0 else {
+                let late = self.replicationFence()
+                let answers = reader.sendWithoutWaiting(late.commands)
+                return EventLoopFuture.whenAllComplete(answers, on: reader.eventLoop).whenSuccess { results in
+                    self.applyFenced(read, reader, paused: paused, fenceAnswer: results.last, replicas: late.replicas)
+                }
             }
+            self.applyFenced(
+                read, reader, paused: paused, fenceAnswer: fence.commands.isEmpty ? nil : results.last,
+                replicas: fence.replicas)
+        }
+    }
+
+    /// What one read brought, on its way to being applied.
+    struct Read {
+        /// The entries held from a blocked read, then those this read found.
+        var entries: [StreamEntry]
+        /// Whether this read found any (else the next one waits for new entries).
+        var foundNew: Bool
+        /// The last entry applied when the read was sent.
+        var after: StreamID
+        var epoch: String
+        var batch: ReadBatch
+        var sent: ContinuousClock.Instant
+    }
+
+    /// Applies a read once its fence's answer says the replicas have it (without a fence,
+    /// at once), then sends the next read: a read that found entries is followed by one that
+    /// does not wait, one that found none by one that does.
+    private func applyFenced(
+        _ read: Read, _ reader: RedisConnection, paused: EventLoopPromise<ReadPause>,
+        fenceAnswer: Result<RESPValue, any Error>?, replicas: Int
+    ) {
+        let (entries, batch) = (read.entries, read.batch)
+        do {
+            if !entries.isEmpty, let fenceAnswer {
+                guard replicated(fenceAnswer, wanted: replicas) else {
+                    if case .failure(let error) = fenceAnswer { throw error }
+                    return paused.succeed(
+                        ReadPause(reason: .awaitingReplicas(entries, after: read.after), batch: batch))
+                }
+                clusterMetrics?.replicationWaited(ContinuousClock.now - read.sent)
+            }
+            if !entries.isEmpty, machine.withLockedValue({ $0.needsTrimCheck() }) {
+                return paused.succeed(ReadPause(reason: .mustCheckTrim(entries, after: read.after), batch: batch))
+            }
+            guard apply(entries, epoch: read.epoch) else { throw EpochChanged() }
+            settleInDoubtAppends()
+        } catch {
+            return paused.succeed(ReadPause(reason: .failed(error), batch: batch))
+        }
+        guard read.foundNew else {
+            // Nothing new: wait for it.
+            return readNext(reader, epoch: read.epoch, batch: batch, paused: paused)
+        }
+        // Queued behind the drain the batch scheduled on this loop: the next read goes out
+        // once this loop's members have been written to, so what arrives meanwhile comes as
+        // one batch, and a loop that falls behind reads more slowly instead of letting its
+        // shard's queue grow.
+        reader.eventLoop.execute {
+            self.readNext(reader, epoch: read.epoch, batch: batch, paused: paused, blocking: false)
         }
     }
 }
