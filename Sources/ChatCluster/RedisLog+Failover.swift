@@ -29,7 +29,7 @@ extension RedisLog {
                 backoff.reset()
                 await withTaskCancellationHandler {
                     for await change in switches where change.masterName == sentinel.masterName {
-                        await follow(change)
+                        await follow(change, sentinel: sentinel)
                     }
                 } onCancel: {
                     connection.closeSoon()
@@ -42,19 +42,25 @@ extension RedisLog {
         }
     }
 
-    /// A sentinel announced a failover: the connections still on another server close, and
-    /// reconnect to the primary the sentinels name now. Appends in flight on the old one are
-    /// settled there as after any lost connection (by their tags, once the reader has
-    /// caught up with the new primary).
-    private func follow(_ change: RedisSentinel.Switch) async {
+    /// A sentinel announced a failover: the connections on another server than the primary
+    /// close, and reconnect to it. Which server that is, the sentinels say together (the
+    /// newest configuration), not the announcement alone: a sentinel whose earlier failover
+    /// timed out announces a switch to the replica it promoted then, which may be stale.
+    /// Appends in flight on the old primary are settled as after any lost connection (by
+    /// their tags, once the reader has caught up with the new one).
+    private func follow(_ change: RedisSentinel.Switch, sentinel: RedisSentinel) async {
         clusterMetrics?.failoverFollowed()
+        let primary = (try? await sentinel.primary(group: group, clientName: "chat-\(settings.nodeID)-sentinel"))
         let (writer, reader) = machine.withLockedValue { ($0.writer, $0.reader) }
         let elsewhere = [writer, reader].compactMap { $0 }.filter {
-            RedisAddress(host: $0.host, port: $0.port) != change.to
+            RedisAddress(host: $0.host, port: $0.port) != primary
         }
         logger.notice(
             "Redis failed over; following the new primary",
-            metadata: ["from": "\(change.from)", "to": "\(change.to)", "connections_moved": "\(elsewhere.count)"])
+            metadata: [
+                "from": "\(change.from)", "to": "\(primary.map { "\($0)" } ?? "unknown yet")",
+                "announced": "\(change.to)", "connections_moved": "\(elsewhere.count)",
+            ])
         for connection in elsewhere { await connection.close() }
     }
 }

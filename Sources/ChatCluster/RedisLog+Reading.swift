@@ -39,9 +39,16 @@ extension RedisLog {
                 }
                 // Behind the trimmed log (cut off for longer than the log keeps): what was
                 // missed cannot be read any more, so the node starts again from the snapshot.
-                if let info = try? await StreamInfo(connected.send(RESPCommand(["XINFO", "STREAM", ClusterKeys.log]))),
-                    info.missedEntries(applied: progress.applied, position: progress.position)
-                {
+                let info = try? await StreamInfo(connected.send(RESPCommand(["XINFO", "STREAM", ClusterKeys.log])))
+                // Judged against the state of that epoch only: had the writer begun a fresh
+                // log meanwhile, this node's progress (reset for it) against the old log's
+                // trimming would look like a gap, and its users would be closed for nothing.
+                let (current, applied, position) = machine.withLockedValue { ($0.epoch, $0.lastApplied, $0.position) }
+                guard current == found else {
+                    await connected.close()
+                    continue
+                }
+                if let info, info.missedEntries(applied: applied, position: position) {
                     do {
                         try await startAgainFromSnapshot(connected, trimmed: info.trimmedCount)
                     } catch {
@@ -76,14 +83,14 @@ extension RedisLog {
                     case .awaitingReplicas(let entries, let after):
                         try await waitForReplicas(reader)
                         if machine.withLockedValue({ $0.needsTrimCheck() }),
-                            try await startedAgainAfterTrimCheck(reader, after: after)
+                            try await startedAgainAfterTrimCheck(reader, after: after, epoch: epoch)
                         {
                             continue
                         }
                         guard apply(entries, epoch: epoch) else { throw EpochChanged() }
                         settleInDoubtAppends()
                     case .mustCheckTrim(let entries, let after):
-                        if try await startedAgainAfterTrimCheck(reader, after: after) { continue }
+                        if try await startedAgainAfterTrimCheck(reader, after: after, epoch: epoch) { continue }
                         // (The read was counted in the batch size when it came in.)
                         guard apply(entries, epoch: epoch) else { throw EpochChanged() }
                         settleInDoubtAppends()
@@ -113,9 +120,14 @@ extension RedisLog {
     /// partition runs only after it, perhaps after a trim. Trimming only grows, so a check
     /// after the read misses no gap (it may see one that came after the read: then the node
     /// starts again needlessly, which only happens to a node whose heartbeat lapsed).
-    private func startedAgainAfterTrimCheck(_ reader: RedisConnection, after: StreamID) async throws -> Bool {
+    private func startedAgainAfterTrimCheck(
+        _ reader: RedisConnection, after: StreamID, epoch: String
+    ) async throws -> Bool {
         let answer = try await reader.send(RESPCommand(["XINFO", "STREAM", ClusterKeys.log]))
-        if let info = StreamInfo(answer), info.missedEntries(applied: after, position: progress.position) {
+        let (current, position) = machine.withLockedValue { ($0.epoch, $0.position) }
+        // A fresh log begun meanwhile: the entries are void, and so is the check.
+        guard current == epoch else { throw EpochChanged() }
+        if let info = StreamInfo(answer), info.missedEntries(applied: after, position: position) {
             try await startAgainFromSnapshot(reader, trimmed: info.trimmedCount)
             return true
         }

@@ -6,9 +6,9 @@ import NIOSSL
 /// sentinels say, checked with the server's own `ROLE` before anything is written to it.
 ///
 /// Sentinel's client protocol (https://redis.io/docs/latest/develop/reference/sentinel-clients/):
-/// ask the sentinels in turn with `SENTINEL GET-MASTER-ADDR-BY-NAME`, connect to the address
-/// the first that answers gives, and trust it only once it says it is a master; follow
-/// `+switch-master` to learn of a failover at once rather than when a command fails.
+/// ask the sentinels for the primary, connect to it, and trust it only once it says it is a
+/// master; follow `+switch-master` to learn of a failover at once rather than when a command
+/// fails. Where the sentinels disagree for a moment, the newest configuration wins.
 public struct RedisSentinel: Sendable {
     public var sentinels: [RedisAddress]
     /// The name the sentinels monitor the primary by (`sentinel monitor <name> ...`).
@@ -37,32 +37,65 @@ public struct RedisSentinel: Sendable {
             connectTimeout: connectTimeout, commandTimeout: connectTimeout, tls: tls)
     }
 
-    /// Where the primary is: the answer of the first sentinel that gives one, asked in
-    /// order (a sentinel that is down costs its connect timeout at most).
-    /// - Throws: ``RedisError/notPrimary(_:)`` when none does, naming what each said.
+    /// Where the primary is: of the sentinels that answer (all asked at once), the one
+    /// whose configuration is the newest (the highest `config-epoch` of `SENTINEL MASTER`).
+    ///
+    /// Not simply the first answer: a sentinel that led an earlier failover can, when that
+    /// failover times out, switch to the replica it promoted then, and name that server
+    /// (perhaps an old primary just restarted with stale data) until the others' newer
+    /// configuration reaches it, a second or two later.
+    /// - Throws: ``RedisError/notPrimary(_:)`` when none names one, with what each said.
     public func primary(
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, clientName: String? = nil
     ) async throws -> RedisAddress {
-        var failures: [String] = []
-        for sentinel in sentinels {
-            do {
-                let connection = try await RedisConnection.connect(
-                    configuration(of: sentinel, clientName: clientName), group: group)
-                defer { Task { await connection.close() } }
-                let answer = try await connection.send(
-                    RESPCommand(["SENTINEL", "GET-MASTER-ADDR-BY-NAME", masterName]))
-                guard case .array(let parts) = answer, parts.count == 2, let host = parts[0].string,
-                    let port = parts[1].string.flatMap({ Int($0) })
-                else {
-                    failures.append("\(sentinel): no primary named \(masterName)")
-                    continue
-                }
-                return RedisAddress(host: host, port: port)
-            } catch {
-                failures.append("\(sentinel): \(error)")
+        let answers = await withTaskGroup(of: Result<(RedisAddress, Int64), RedisError>.self) { tasks in
+            for sentinel in sentinels {
+                tasks.addTask { await self.ask(sentinel, group: group, clientName: clientName) }
             }
+            return await tasks.reduce(into: []) { $0.append($1) }
         }
-        throw RedisError.notPrimary(failures.joined(separator: "; "))
+        let named = answers.compactMap { try? $0.get() }
+        guard let newest = named.max(by: { $0.1 < $1.1 }) else {
+            let failures = answers.compactMap { answer -> String? in
+                guard case .failure(let error) = answer else { return nil }
+                return error.message.isEmpty ? "\(error)" : error.message
+            }
+            throw RedisError.notPrimary(failures.joined(separator: "; "))
+        }
+        return newest.0
+    }
+
+    /// One sentinel's view of the primary: its address and the configuration's epoch.
+    private func ask(
+        _ sentinel: RedisAddress, group: any EventLoopGroup, clientName: String?
+    ) async -> Result<(RedisAddress, Int64), RedisError> {
+        do {
+            let connection = try await RedisConnection.connect(
+                configuration(of: sentinel, clientName: clientName), group: group)
+            defer { Task { await connection.close() } }
+            let answer = try await connection.send(RESPCommand(["SENTINEL", "MASTER", masterName]))
+            var fields: [String: String] = [:]
+            switch answer {
+            case .map(let pairs):
+                for pair in pairs { if let key = pair.key.string { fields[key] = pair.value.string } }
+            case .array(let flat):
+                for index in stride(from: 0, to: flat.count - 1, by: 2) {
+                    if let key = flat[index].string { fields[key] = flat[index + 1].string }
+                }
+            default:
+                break
+            }
+            guard let host = fields["ip"], let port = fields["port"].flatMap({ Int($0) }) else {
+                return .failure(.notPrimary("\(sentinel): no primary named \(masterName)"))
+            }
+            return .success((RedisAddress(host: host, port: port), fields["config-epoch"].flatMap { Int64($0) } ?? 0))
+        } catch let error as RedisError where error.code == .server {
+            return .failure(.notPrimary("\(sentinel): no primary named \(masterName) (\(error.message))"))
+        } catch let error as RedisError {
+            return .failure(RedisError(error.code, message: "\(sentinel): \(error)"))
+        } catch {
+            return .failure(.notPrimary("\(sentinel): \(error)"))
+        }
     }
 
     /// Connects to the primary the sentinels name, with `configuration`'s password, TLS and

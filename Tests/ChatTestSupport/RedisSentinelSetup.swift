@@ -8,6 +8,10 @@ import RedisClient
 /// takes seconds. ``stop()`` ends every process it started, restarted ones included.
 public final class RedisSentinelSetup: Sendable {
     public static let masterName = "chat"
+    /// Sentinel's `failover-timeout`: a sentinel does not fail the same primary over again
+    /// within twice this, and one whose failover times out switches to the replica it
+    /// promoted then, however stale; a test that kills primaries in a row waits it out.
+    public static let failoverTimeout = Duration.seconds(3)
 
     /// The servers by their role at the start: which is primary now, the sentinels say.
     public let first: RedisServerProcess
@@ -122,9 +126,15 @@ public final class RedisSentinelSetup: Sendable {
         guard switched else { throw TestFailure("the sentinels did not name \(port) the primary in \(timeout)") }
     }
 
-    /// Starts a stopped or killed server again, as it was (its data, its arguments).
-    public func restart(_ server: RedisServerProcess) async throws -> RedisServerProcess {
-        let again = try await server.startedAgain()
+    /// Starts a stopped or killed server again with its data: as it was (a primary still
+    /// believing it is one, until Sentinel tells it otherwise), or, given the primary's
+    /// port, as that one's replica, as a configuration Sentinel rewrote would start it.
+    public func restart(
+        _ server: RedisServerProcess, asReplicaOf primary: Int? = nil
+    ) async throws
+        -> RedisServerProcess
+    {
+        let again = try await server.startedAgain(primary.map { ["--replicaof", "127.0.0.1", "\($0)"] } ?? [])
         restarted.withLockedValue { $0.append(again) }
         return again
     }
@@ -187,7 +197,7 @@ public final class RedisSentinelProcess: Sendable {
                 dir \(folder.path)
                 sentinel monitor \(name) 127.0.0.1 \(primaryPort) 2
                 sentinel down-after-milliseconds \(name) 1000
-                sentinel failover-timeout \(name) 10000
+                sentinel failover-timeout \(name) \(Int(RedisSentinelSetup.failoverTimeout.components.seconds * 1000))
                 sentinel parallel-syncs \(name) 1
 
                 """

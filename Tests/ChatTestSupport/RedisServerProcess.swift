@@ -69,9 +69,10 @@ public final class RedisServerProcess: Sendable {
     }
 
     /// After ``stop()``: another server on the same port and data folder, ready.
-    public func startedAgain() async throws -> RedisServerProcess {
+    /// - Parameter extraArguments: settings added to the first start's (a later one wins).
+    public func startedAgain(_ extraArguments: [String] = []) async throws -> RedisServerProcess {
         ownsFolder.withLockedValue { $0 = false }
-        let next = try RedisServerProcess(port: port, folder: folder, arguments)
+        let next = try RedisServerProcess(port: port, folder: folder, arguments + extraArguments)
         try await next.waitUntilReady()
         return next
     }
