@@ -185,6 +185,26 @@ import Testing
         }
     }
 
+    @Test func passwordsReachTheSentinelsAndThePrimaryAndAreNeverLogged() async throws {
+        let (data, own) = ("data-\(UUID().uuidString.prefix(8))", "sentinel-\(UUID().uuidString.prefix(8))")
+        let redis = try await RedisSentinelSetup.started(dataPassword: data, sentinelPassword: own)
+        defer { redis.stop() }
+        try await TestCluster.run(nodes: 1, redis: redis.first, environment: SentinelChat.environment(redis)) {
+            cluster in
+            let alice = try await cluster.login("alice", node: 0, from: "127.0.0.2")
+            try await alice.send("hi")
+            #expect(try await alice.readLine() == "[alice]: hi")
+            #expect(!cluster.nodes[0].log.contains(data) && !cluster.nodes[0].log.contains(own))
+            // A wrong sentinel password: the node cannot learn the primary, says so, and exits.
+            let refused = try cluster.startProcess(
+                name: "wrong", environment: ["REDIS_SENTINEL_PASSWORD": "wrong-\(own)"])
+            defer { refused.kill() }
+            #expect(try await refused.waitForExit(timeout: .seconds(20)) == 1)
+            #expect(refused.log.contains("Cannot join the cluster: Redis at the primary 'chat' of sentinels"))
+            #expect(!refused.log.contains(own) && !refused.log.contains(data))
+        }
+    }
+
     @Test func aNodeTheSentinelsCannotNameAPrimaryForSaysWhyAndExits() async throws {
         let redis = try await RedisSentinelSetup.started()
         defer { redis.stop() }

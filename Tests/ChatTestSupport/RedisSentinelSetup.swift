@@ -19,13 +19,18 @@ public final class RedisSentinelSetup: Sendable {
     public let sentinels: [RedisSentinelProcess]
     /// The proxy the replica's replication runs through, when asked for.
     public let replicationProxy: StallProxy?
+    /// The servers' password and the sentinels' own, when the setup has them.
+    public let dataPassword: String?
+    public let sentinelPassword: String?
     /// Servers started again by the test (``restart(_:)``), stopped with the rest.
     private let restarted = NIOLockedValueBox<[RedisServerProcess]>([])
 
     private init(
         first: RedisServerProcess, second: RedisServerProcess, sentinels: [RedisSentinelProcess],
-        replicationProxy: StallProxy?
+        replicationProxy: StallProxy?, dataPassword: String?, sentinelPassword: String?
     ) {
+        self.dataPassword = dataPassword
+        self.sentinelPassword = sentinelPassword
         self.first = first
         self.second = second
         self.sentinels = sentinels
@@ -38,14 +43,22 @@ public final class RedisSentinelSetup: Sendable {
             "CLUSTER_REDIS_URL": "",
             "CLUSTER_REDIS_SENTINELS": sentinels.map { "127.0.0.1:\($0.port)" }.joined(separator: ","),
             "CLUSTER_REDIS_MASTER_NAME": Self.masterName,
+            "REDIS_PASSWORD": dataPassword ?? "",
+            "REDIS_SENTINEL_PASSWORD": sentinelPassword ?? "",
         ]
     }
 
     /// Starts the primary, its replica (replicating through a ``StallProxy`` when
     /// `replicationThroughProxy`), and the sentinels, and waits until every sentinel knows
     /// the replica and the other two.
-    public static func started(replicationThroughProxy: Bool = false) async throws -> RedisSentinelSetup {
-        let first = try await RedisServerProcess.started(["--appendonly", "yes"])
+    /// - Parameters:
+    ///   - dataPassword: `requirepass` (and `masterauth`) of the primary and the replica.
+    ///   - sentinelPassword: the sentinels' own `requirepass`.
+    public static func started(
+        replicationThroughProxy: Bool = false, dataPassword: String? = nil, sentinelPassword: String? = nil
+    ) async throws -> RedisSentinelSetup {
+        let auth = dataPassword.map { ["--requirepass", $0, "--masterauth", $0] } ?? []
+        let first = try await RedisServerProcess.started(["--appendonly", "yes"] + auth)
         var second: RedisServerProcess?
         var proxy: StallProxy?
         var sentinels: [RedisSentinelProcess] = []
@@ -53,13 +66,17 @@ public final class RedisSentinelSetup: Sendable {
             if replicationThroughProxy { proxy = try await StallProxy.start(to: first.port) }
             let upstream = proxy?.port ?? first.port
             second = try await RedisServerProcess.started(
-                ["--appendonly", "yes", "--replicaof", "127.0.0.1", "\(upstream)"])
-            try await waitUntilReplicating(port: second!.port)
+                ["--appendonly", "yes", "--replicaof", "127.0.0.1", "\(upstream)"] + auth)
+            try await waitUntilReplicating(port: second!.port, password: dataPassword)
             for _ in 0..<3 {
-                sentinels.append(try await RedisSentinelProcess.started(watching: first.port, name: masterName))
+                sentinels.append(
+                    try await RedisSentinelProcess.started(
+                        watching: first.port, name: masterName, dataPassword: dataPassword,
+                        sentinelPassword: sentinelPassword))
             }
             let setup = RedisSentinelSetup(
-                first: first, second: second!, sentinels: sentinels, replicationProxy: proxy)
+                first: first, second: second!, sentinels: sentinels, replicationProxy: proxy,
+                dataPassword: dataPassword, sentinelPassword: sentinelPassword)
             try await setup.waitUntilSentinelsKnowEachOther()
             return setup
         } catch {
@@ -72,9 +89,12 @@ public final class RedisSentinelSetup: Sendable {
     }
 
     /// Waits (bounded) until the server at `port` replicates with its link up.
-    public static func waitUntilReplicating(port: Int, timeout: Duration = .seconds(20)) async throws {
+    public static func waitUntilReplicating(
+        port: Int, password: String? = nil, timeout: Duration = .seconds(20)
+    ) async throws {
         let up = try await poll(every: .milliseconds(100), timeout: timeout) {
-            try await ask(port: port, ["INFO", "replication"])?.string?.contains("master_link_status:up") ?? false
+            try await ask(port: port, password: password, ["INFO", "replication"])?.string?
+                .contains("master_link_status:up") ?? false
         }
         guard up else { throw TestFailure("the Redis at \(port) does not replicate") }
     }
@@ -86,9 +106,9 @@ public final class RedisSentinelSetup: Sendable {
             let ready = try await poll(every: .milliseconds(100), timeout: .seconds(20)) {
                 guard
                     case .array(let replicas) = try await Self.ask(
-                        port: sentinel.port, ["SENTINEL", "REPLICAS", Self.masterName]),
+                        port: sentinel.port, password: sentinelPassword, ["SENTINEL", "REPLICAS", Self.masterName]),
                     case .array(let others) = try await Self.ask(
-                        port: sentinel.port, ["SENTINEL", "SENTINELS", Self.masterName])
+                        port: sentinel.port, password: sentinelPassword, ["SENTINEL", "SENTINELS", Self.masterName])
                 else { return false }
                 return replicas.count >= 1 && others.count == 2
             }
@@ -102,7 +122,8 @@ public final class RedisSentinelSetup: Sendable {
     public func primaryPort() async throws -> Int? {
         for sentinel in sentinels {
             if case .array(let parts) = try await Self.ask(
-                port: sentinel.port, ["SENTINEL", "GET-MASTER-ADDR-BY-NAME", Self.masterName]),
+                port: sentinel.port, password: sentinelPassword,
+                ["SENTINEL", "GET-MASTER-ADDR-BY-NAME", Self.masterName]),
                 parts.count == 2, let port = parts[1].string.flatMap({ Int($0) })
             {
                 return port
@@ -117,7 +138,8 @@ public final class RedisSentinelSetup: Sendable {
             for sentinel in sentinels {
                 guard
                     case .array(let parts) = try await Self.ask(
-                        port: sentinel.port, ["SENTINEL", "GET-MASTER-ADDR-BY-NAME", Self.masterName]),
+                        port: sentinel.port, password: sentinelPassword,
+                        ["SENTINEL", "GET-MASTER-ADDR-BY-NAME", Self.masterName]),
                     parts.count == 2, parts[1].string == "\(port)"
                 else { return false }
             }
@@ -141,10 +163,10 @@ public final class RedisSentinelSetup: Sendable {
 
     /// One command to the server at `port` on a connection of its own; `nil` when it cannot
     /// be reached or answers an error.
-    public static func ask(port: Int, _ command: [String]) async throws -> RESPValue? {
+    public static func ask(port: Int, password: String? = nil, _ command: [String]) async throws -> RESPValue? {
         guard
             let connection = try? await RedisConnection.connect(
-                .init(port: port, connectTimeout: .seconds(1), commandTimeout: .seconds(2)))
+                .init(port: port, password: password, connectTimeout: .seconds(1), commandTimeout: .seconds(2)))
         else { return nil }
         let answer = try? await connection.send(RESPCommand(command))
         await connection.close()
@@ -181,7 +203,9 @@ public final class RedisSentinelProcess: Sendable {
 
     /// Starts a sentinel watching the primary at `primaryPort` as `name` (quorum two, down
     /// after a second), and waits until it monitors it; a fresh port each try (up to three).
-    public static func started(watching primaryPort: Int, name: String) async throws -> RedisSentinelProcess {
+    public static func started(
+        watching primaryPort: Int, name: String, dataPassword: String? = nil, sentinelPassword: String? = nil
+    ) async throws -> RedisSentinelProcess {
         guard let executable else {
             throw TestFailure("redis-sentinel is not installed (scripts/test.sh installs it)")
         }
@@ -199,6 +223,8 @@ public final class RedisSentinelProcess: Sendable {
                 sentinel down-after-milliseconds \(name) 1000
                 sentinel failover-timeout \(name) \(Int(RedisSentinelSetup.failoverTimeout.components.seconds * 1000))
                 sentinel parallel-syncs \(name) 1
+                \(dataPassword.map { "sentinel auth-pass \(name) \($0)" } ?? "")
+                \(sentinelPassword.map { "requirepass \($0)\nsentinel sentinel-pass \($0)" } ?? "")
 
                 """
             let file = folder.appendingPathComponent("sentinel.conf")
