@@ -7,11 +7,13 @@ import RedisClient
 /// replicas, so nothing a user saw can vanish with a primary that dies before passing it on
 /// (Redis replicates asynchronously, and Sentinel promotes a replica as it is).
 ///
-/// How a reader knows: right after a read, on the same connection, it writes a key of its
-/// own (``ClusterKeys/fence(of:)``) and sends `WAIT`. Its write comes after every entry the
-/// read returned in the primary's one replication stream, and `WAIT` answers once that
-/// many replicas acknowledged it, so they have those entries too. The three go out in one
-/// write, so a batch costs one replication round trip, not a command more.
+/// How a reader knows: behind a read that brings entries, on the same connection, it writes
+/// a key of its own (``ClusterKeys/fence(of:)``) and sends `WAIT`. Its write comes after
+/// every entry the read returned in the primary's one replication stream, and `WAIT`
+/// answers once that many replicas acknowledged it, so they have those entries too. A read
+/// sure to bring entries carries the two in its own write; one that brings entries
+/// unexpectedly is followed by them; an empty read costs nothing (`RedisLog.readNext`). A
+/// batch costs one replication round trip.
 extension RedisLog {
     /// The commands that follow a read to prove it replicated, and how many replicas they
     /// wait for.
