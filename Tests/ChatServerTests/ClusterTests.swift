@@ -651,10 +651,7 @@ import Testing
             // is cut, so the node cannot know whether Redis took it.
             _ = try await admin.send(RESPCommand(["CLIENT", "PAUSE", "5000", "WRITE"]))
             try await alice.send("held")
-            // Time for the node to pass the line on to the paused Redis, which says nothing.
-            try await Task.sleep(for: .milliseconds(300))
-            let clients = try await admin.send(RESPCommand(["CLIENT", "LIST"])).string ?? ""
-            let writer = try #require(clients.split(separator: "\n").first { $0.contains("name=chat-node1-writer") })
+            let writer = try await TestCluster.appendHeld(by: admin, node: "node1")
             let id = try #require(writer.split(separator: " ").first { $0.hasPrefix("id=") }?.dropFirst(3))
             _ = try await admin.send(RESPCommand(["CLIENT", "KILL", "ID", String(id)]))
             _ = try await admin.send(RESPCommand(["CLIENT", "UNPAUSE"]))
@@ -682,7 +679,7 @@ import Testing
             // Redis holds alice's line unanswered, then goes with its data.
             _ = try await admin.send(RESPCommand(["CLIENT", "PAUSE", "20000", "WRITE"]))
             try await alice.send("in flight")
-            try await Task.sleep(for: .milliseconds(300))
+            _ = try await TestCluster.appendHeld(by: admin, node: "node1")
             await admin.close()
             try await cluster.restartRedisWithoutData()
             _ = try await cluster.nodes[0].waitForLog(
@@ -1145,6 +1142,19 @@ final class TestCluster: @unchecked Sendable {
         let bob = try await login("bob", node: 1, from: "127.0.0.3")
         try await alice.readUntil("*** bob joined the room ***")
         return (alice, bob)
+    }
+
+    /// Waits (bounded) until the paused Redis holds an append of `node`'s writer: its
+    /// `CLIENT LIST` line, once the writer is blocked (`flags=b`) on an `XADD`.
+    static func appendHeld(by admin: RedisConnection, node: String) async throws -> Substring {
+        let held = try await poll(every: .milliseconds(20), timeout: .seconds(10)) { () -> Substring? in
+            let clients = try await admin.send(RESPCommand(["CLIENT", "LIST"])).string ?? ""
+            return clients.split(separator: "\n").first {
+                $0.contains("name=chat-\(node)-writer") && $0.contains(" flags=b ") && $0.contains(" cmd=xadd ")
+            }
+        }
+        guard let held else { throw TestFailure("\(node)'s writer never waited on the paused Redis") }
+        return held
     }
 
     /// Tries `attempt` every 200 ms until it gives a value (for at most 5 s).
