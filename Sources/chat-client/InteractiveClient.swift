@@ -20,6 +20,8 @@ final class InteractiveClient {
     private var width = 80
     /// The user asked to leave (`/quit`, Ctrl-D): the server's close is the end, not a loss.
     private var leaving = false
+    /// Whether any connection of this run has had a line from the server.
+    private var heardFromServer = false
     /// Staying signed in: the token kept for this server, used and renewed.
     private var signIn: StayingSignedIn
     private let tokenFile: ResumeTokenFile?
@@ -98,7 +100,7 @@ final class InteractiveClient {
             case .resized:
                 updateWidth()
                 redrawPrompt()
-            case .line, .disconnected, .refused:
+            case .line, .disconnected, .refused, .closedUnheard:
                 break
             }
         }
@@ -117,19 +119,23 @@ final class InteractiveClient {
         for await event in events {
             switch event {
             case .line(let line):
+                heardFromServer = true
                 let (steps, visible) = signIn.follow(TextSanitizer.sanitize(line))
                 if visible { show(line) }
                 carryOut(steps, connection: connection)
             case .disconnected(let reason):
-                if leaving { return .ended(0) }
-                notice("Connection lost" + (reason.map { ": \($0)" } ?? "") + ".")
-                // With --reconnect the line stays being typed for the next connection.
-                if !options.reconnect { keepUnsentLine() }
-                guide = LoginGuide()
-                room = nil
-                return .lost
+                return connectionLost(reason: reason)
             case .refused(let message):
                 notice("Cannot chat with \(options.endpoint): \(message).")
+                keepUnsentLine()
+                return .ended(1)
+            case .closedUnheard:
+                // Once this server has talked to us, a silent close is a proxy whose server
+                // behind it just died (it has not yet noticed): try again, as for a lost line.
+                if options.reconnect, heardFromServer {
+                    return connectionLost(reason: ClientEvent.closedUnheardReason)
+                }
+                notice("Cannot chat with \(options.endpoint): \(ClientEvent.closedUnheardReason).")
                 keepUnsentLine()
                 return .ended(1)
             case .input(let bytes):
@@ -147,6 +153,16 @@ final class InteractiveClient {
             }
         }
         return .ended(0)
+    }
+
+    private func connectionLost(reason: String?) -> Outcome {
+        if leaving { return .ended(0) }
+        notice("Connection lost" + (reason.map { ": \($0)" } ?? "") + ".")
+        // With --reconnect the line stays being typed for the next connection.
+        if !options.reconnect { keepUnsentLine() }
+        guide = LoginGuide()
+        room = nil
+        return .lost
     }
 
     /// - Returns: an outcome when the key ends the session.

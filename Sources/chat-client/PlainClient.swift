@@ -39,6 +39,9 @@ struct PlainClient {
             case .refused(let message):
                 Output.error("cannot chat with \(options.endpoint): \(message)")
                 return 1
+            case .closedUnheard:
+                Output.error("cannot chat with \(options.endpoint): \(ClientEvent.closedUnheardReason)")
+                return 1
             case .disconnected(let reason):
                 // Ending the input, or /quit, is the end the user asked for.
                 let asked = inputEnded || lastLine == ServerLine.goodbye

@@ -12,6 +12,13 @@ enum ClientEvent: Sendable {
     /// The connection cannot work as the client was started (a TLS port without `--tls`, a
     /// certificate it does not trust): trying again would not help.
     case refused(String)
+    /// The server closed the connection before it sent a line. A chat server greets first,
+    /// so this is no chat server (a TLS port?), or a proxy with no live server behind it.
+    case closedUnheard
+
+    /// What ``closedUnheard`` means to a user who did not expect it.
+    static let closedUnheardReason =
+        "the server closed the connection without a word (if this is its TLS port, use --tls)"
     /// Bytes typed (or piped) on standard input.
     case input([UInt8])
     /// Standard input ended.
@@ -113,9 +120,7 @@ private final class LineSplitter: ChannelInboundHandler {
         if let refusal {
             events.yield(.refused(refusal))
         } else if !heardAnything, failure == nil, !overTLS {
-            // A chat server greets first: a close without a word is not one.
-            events.yield(
-                .refused("the server closed the connection without a word (if this is its TLS port, use --tls)"))
+            events.yield(.closedUnheard)
         } else {
             events.yield(.disconnected(reason: failure))
         }

@@ -160,6 +160,60 @@ import Testing
         #expect(try await terminal.exitStatus() == 1)
     }
 
+    /// A proxy whose server just died accepts and closes without a word until its health
+    /// check notices: after a server has greeted, `--reconnect` tries again through that; a
+    /// silent close on the first try is still a mistake said in words.
+    @Test(.enabled(if: TerminalSession.tmux != nil, "tmux is not installed"))
+    func withReconnectASilentCloseIsRetriedOnceTheServerHasGreeted() async throws {
+        let group = MultiThreadedEventLoopGroup.singleton
+        func silentListener(port: Int) async throws -> any Channel {
+            try await ServerBootstrap(group: group)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(SayOnceAndHangUp(""))
+                    }
+                }
+                .bind(host: "127.0.0.1", port: port).get()
+        }
+
+        let silent = try await silentListener(port: 0)
+        let silentPort = try #require(silent.localAddress?.port)
+        let first = try TerminalSession("\(try Self.terminalClient) --reconnect 127.0.0.1:\(silentPort)")
+        defer { first.close() }
+        // (Long lines wrap on the terminal: the waits look for their beginnings.)
+        try await first.waitFor("-- Cannot chat with 127.0.0.1:\(silentPort): the server closed the connection without")
+        #expect(try await first.exitStatus() == 1)
+        #expect(!(try first.screen()).contains("Connecting again"))
+        try await silent.close()
+
+        var server = try ServerProcess.start(environment: ["TCP_PORT": "0", "BIND_ADDRESS": "127.0.0.1"])
+        defer { server.kill() }
+        let port = try await server.waitForPort()
+        let terminal = try TerminalSession("\(try Self.terminalClient) --reconnect 127.0.0.1:\(port)")
+        defer { terminal.close() }
+        try await terminal.waitFor("e-mail>")
+        server.kill()
+        _ = try await server.waitForExit(timeout: .seconds(10))
+        let proxy = try await silentListener(port: port)
+        let lost = "-- Connection lost: the server closed the connection without a word"
+        try await terminal.waitFor(lost, timeout: .seconds(15))
+        try await proxy.close()
+        server = try ServerProcess.start(environment: ["TCP_PORT": "\(port)", "BIND_ADDRESS": "127.0.0.1"])
+        _ = try await server.waitForPort()
+        var screen = ""
+        let greetedAgain = try await poll(timeout: .seconds(20)) {
+            screen = try terminal.screen()
+            guard let silence = screen.range(of: lost, options: .backwards) else { return false }
+            return screen[silence.upperBound...].contains("*** Welcome to TCP Chat Server! ***")
+        }
+        #expect(greetedAgain, "\(screen)")
+        #expect(!screen.contains("Cannot chat with"), "\(screen)")
+        try terminal.type("/quit")
+        try terminal.press("Enter")
+        #expect(try await terminal.exitStatus() == 0)
+    }
+
     /// Logs alice in on the terminal (the code from `mail`) and takes her to `#den`.
     private func logInAliceIntoDen(_ terminal: TerminalSession, mail: MailFolder) async throws {
         try await terminal.waitFor("e-mail>")
