@@ -7,20 +7,13 @@ import RedisClient
 /// its position reported (so the log is not trimmed past it), and others judged.
 extension RedisLog {
     /// Every heartbeat: refreshes this node's key (and the settings' lease), and appends
-    /// `nodeDown` for each node that holds connections but whose key has expired. Liveness
-    /// is judged only through a working connection: without Redis, nobody is declared gone.
+    /// its beat entry. Other nodes are judged by ``judgeOthers()``.
     func beat() async {
         let timeout = "\(settings.nodeTimeout.milliseconds)"
-        // Each other node's `NODE_ID`, as its heartbeat key last held it: a node whose key
-        // is gone is named by it in the log.
-        var nodeIDs: [NodeNumber: String] = [:]
         while !isStopping {
             guard (try? await Task.sleep(for: settings.heartbeat)) != nil else { return }
             guard let beat = machine.withLockedValue({ $0.beat() }) else { continue }
             let node = replica.node
-            let others =
-                beat.judgesOthers
-                ? replica.read { state in state.connectionsPerNode.keys.filter { $0 != node } }.sorted() : []
             let commands =
                 [
                     RESPCommand(["GET", ClusterKeys.epoch]),
@@ -30,7 +23,7 @@ extension RedisLog {
                     RESPCommand(["XINFO", "STREAM", ClusterKeys.log]),
                     RESPCommand(["XADD", ClusterKeys.log, "*", ClusterKeys.beatField, "\(node)"]),
                     RESPCommand(["HSET", ClusterKeys.applied, "\(node)", "\(beat.applied)"]),
-                ] + others.map { RESPCommand(["GET", ClusterKeys.heartbeat(of: $0)]) }
+                ]
                 // With sentinels: whether this is still the primary, and how many replicas
                 // an entry waits for.
                 + (sentinel == nil ? [] : [RESPCommand(["ROLE"])])
@@ -70,7 +63,31 @@ extension RedisLog {
                 }
             }
             await reconnectIfDeaf(beat.writer)
-            for (other, result) in zip(others, results[6..<(6 + others.count)]) {
+        }
+    }
+
+    /// Appends `nodeDown` for each node that holds connections but whose heartbeat key has
+    /// expired. A dead node's key expires at most the node timeout after it died; checked
+    /// with each heartbeat, noticing it could take a heartbeat more (2 s by default), so it
+    /// is checked four times per heartbeat, at least every 500 ms. Liveness is judged only
+    /// through a working connection: without Redis, nobody is declared gone.
+    func judgeOthers() async {
+        let interval = min(settings.heartbeat / 4, .milliseconds(500))
+        // Each other node's `NODE_ID`, as its heartbeat key last held it: a node whose key
+        // is gone is named by it in the log.
+        var nodeIDs: [NodeNumber: String] = [:]
+        while !isStopping {
+            guard (try? await Task.sleep(for: interval)) != nil else { return }
+            guard let beat = machine.withLockedValue({ $0.beat() }), beat.judgesOthers else { continue }
+            let node = replica.node
+            let others = replica.read { state in state.connectionsPerNode.keys.filter { $0 != node } }.sorted()
+            guard !others.isEmpty else { continue }
+            let results = await beat.writer.pipeline(
+                [RESPCommand(["GET", ClusterKeys.epoch])]
+                    + others.map { RESPCommand(["GET", ClusterKeys.heartbeat(of: $0)]) })
+            // Nobody is judged on the keys of a log Redis has lost (the heartbeat notices).
+            guard case .success(let epoch) = results[0], epoch.string == beat.epoch else { continue }
+            for (other, result) in zip(others, results.dropFirst()) {
                 guard case .success(let key) = result else { continue }
                 if let id = key.string {
                     nodeIDs[other] = id

@@ -167,6 +167,7 @@ package final class RedisLog: NodeLog {
             tasks.addTask { await self.readEntries() }
             tasks.addTask { await self.keepWriterConnected() }
             tasks.addTask { await self.beat() }
+            tasks.addTask { await self.judgeOthers() }
             tasks.addTask { await self.writeSnapshots() }
             tasks.addTask { await self.followFailovers() }
             for await _ in stopped {}
