@@ -162,7 +162,7 @@ extension HubState {
     ) {
         guard var member = sessions[session], var room = rooms.removeValue(forKey: name.key) else { return }
         let othersShards = room.shards
-        room.members.append(session)
+        room.members.insert(session)
         room.membersPerShard[member.shard] += 1
         member.roomKey = name.key
         sessions[session] = member
@@ -194,10 +194,7 @@ extension HubState {
     ) {
         guard let member = sessions[session], var room = rooms.removeValue(forKey: member.roomKey) else { return }
         let announce = alwaysAnnounce || room.members.count <= configuration.presenceNoticeMaxMembers
-        if let index = room.members.firstIndex(of: session) {
-            room.members.remove(at: index)
-            room.membersPerShard[member.shard] -= 1
-        }
+        if room.members.remove(session) { room.membersPerShard[member.shard] -= 1 }
         effects.append(.exitRoom(member.address, room.id))
         if room.members.isEmpty && room.name != .general {
             guard configuration.roomKeepEmptyDays > 0 else { return }

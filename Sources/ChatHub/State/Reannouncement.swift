@@ -56,7 +56,7 @@ extension HubState {
             }
             guard var room = rooms.removeValue(forKey: name.key) else { continue }
             if room.isPrivate { room.allowed.insert(member.emailKey) }
-            room.members.append(connection.id)
+            room.members.insert(connection.id)
             room.membersPerShard[member.shard] += 1
             member.roomKey = name.key
             sessions[connection.id] = member

@@ -4,8 +4,7 @@ package struct Room: Codable, Sendable {
     let name: RoomName
     let id: RoomID
     let isPrivate: Bool
-    /// Members in the order they joined: the first is the longest present.
-    var members: [SessionID] = []
+    var members: RoomMembers = []
     /// How many members each loop shard has, so a line goes only to shards that need it.
     var membersPerShard: [Int]
     /// The e-mail key of the user who created it: its owner under any name, present or
