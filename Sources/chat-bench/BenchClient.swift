@@ -37,6 +37,12 @@ final class BenchClient: ChannelInboundHandler {
     /// Excluded from statistics (a slow consumer in the `slow` mode).
     var isSlow = false
     private(set) var disconnectedAt: NIODeadline?
+    /// `crowd` mode: the text being watched for, when this client first received a line
+    /// holding it, and the room departures it has heard (how many, the last when).
+    var watchedText: [UInt8]?
+    private(set) var watchedArrivedAt: UInt64?
+    private(set) var departuresHeard = 0
+    private(set) var lastDepartureAt: UInt64 = 0
 
     enum LoginStep {
         case emailPrompt, codePrompt, waitingForCode, usernamePrompt, welcome, joined, done
@@ -113,12 +119,15 @@ final class BenchClient: ChannelInboundHandler {
             loginLine(String(decoding: bytes, as: UTF8.self))
             return
         }
+        if let watchedText, watchedArrivedAt == nil, contains(bytes, watchedText) { watchedArrivedAt = now }
         // "*** benchN left the room ***": when the server let a client go (a client that
         // does not read cannot notice its own disconnection).
         if bytes.count > 4, bytes[0] == UInt8(ascii: "*") {
             let text = String(decoding: bytes, as: UTF8.self)
             if text.hasSuffix(" left the room ***") {
                 stats.departed(String(text.dropFirst(4).dropLast(18)), at: now)
+                departuresHeard += 1
+                lastDepartureAt = now
             }
             return
         }
@@ -141,6 +150,22 @@ final class BenchClient: ChannelInboundHandler {
         if closedLoop, let me = senderIndex, fields.sender == me {
             send()
         }
+    }
+
+    /// Starts watching for `text` afresh (`nil`: stops).
+    func watch(_ text: String?) {
+        watchedText = text.map { Array($0.utf8) }
+        watchedArrivedAt = nil
+    }
+
+    private func contains(_ bytes: UnsafeRawBufferPointer, _ needle: [UInt8]) -> Bool {
+        guard !needle.isEmpty, bytes.count >= needle.count else { return false }
+        for start in 0...(bytes.count - needle.count) where bytes[start] == needle[0] {
+            var offset = 1
+            while offset < needle.count, bytes[start + offset] == needle[offset] { offset += 1 }
+            if offset == needle.count { return true }
+        }
+        return false
     }
 
     /// Lines still missing from each sender, given how many each sent.

@@ -20,16 +20,25 @@ struct ChatBench: AsyncParsableCommand {
               slow    as fanout at a fixed rate, then --slow clients stop reading; the others' rate
                       and latency before and after, and when the server disconnected the slow ones
               idle    hold N logged-in clients; server RSS per connection
+              crowd   log N clients in, print the login figures, then hold them and obey commands
+                      read from standard input, one per line (for Benchmarks/scale.py, which runs
+                      several of these against several nodes):
+                        watch TEXT       each client notes when it first receives a line holding TEXT
+                        send I TEXT      client I (0-based, of this process) sends the line TEXT;
+                                         answers when, on the clock `report` uses
+                        report           one JSON line: how many saw TEXT and when (CLOCK_MONOTONIC
+                                         ns), clients still connected, room departures heard
+                        quit             close every connection and exit
 
             The server must use MAIL_TRANSPORT=file with MAIL_DIR = --mail-dir, and limits that let a
             benchmark through (see BENCHMARKS.md). Each client connects from its own loopback
-            address, 127.1.x.y. Output: a human summary, then one JSON line.
+            address, 127.a.b.c from client --first-index on. Output: a human summary, then one JSON line.
             """
     )
 
-    enum Mode: String, ExpressibleByArgument, CaseIterable { case login, fanout, slow, idle }
+    enum Mode: String, ExpressibleByArgument, CaseIterable { case login, fanout, slow, idle, crowd }
 
-    @Argument(help: "login, fanout, slow or idle") var mode: Mode
+    @Argument(help: "login, fanout, slow, idle or crowd") var mode: Mode
     @Option(help: "Server address.") var host = "127.0.0.1"
     @Option(help: "Server port; repeat it for several nodes of a cluster: client i connects to the (i mod n)-th.")
     var port: [Int] = [8888]
@@ -39,6 +48,14 @@ struct ChatBench: AsyncParsableCommand {
     )
     var serverPid: [Int32] = []
     @Option(help: "Clients.") var clients = 100
+    @Option(
+        help: """
+            The first client's number: client i is user bench<i> at 127.a.b.c, so processes given \
+            disjoint ranges can share one server or cluster.
+            """)
+    var firstIndex = 0
+    @Option(help: "Names the run in the clients' e-mail addresses, b<i>.<run id>@bench.test (default: random).")
+    var runID: String?
     @Option(help: "Rooms the clients are spread over (1: everyone in #general).") var rooms = 1
     @Option(help: "Clients that send.") var senders = 5
     @Option(help: "Lines per second from all senders together; 0 for a closed loop.") var rate = 100.0
@@ -63,8 +80,11 @@ struct ChatBench: AsyncParsableCommand {
         let scanner = Task { await mail.run() }
         do {
             let report = try await Bench(options: self, group: group, mail: mail).run()
-            print(report.summary)
-            print(report.json)
+            // A crowd said its figures before it took commands.
+            if mode != .crowd {
+                print(report.summary)
+                print(report.json)
+            }
         } catch {
             mail.stop()
             scanner.cancel()
@@ -82,7 +102,7 @@ struct Bench {
     let options: ChatBench
     let group: MultiThreadedEventLoopGroup
     let mail: MailWatcher
-    let runID = String(UInt32.random(in: 0...UInt32.max), radix: 36)
+    let runID: String
     /// With `--tls`: one client context for every connection, as one client program has.
     let tlsContext: NIOSSLContext?
 
@@ -90,6 +110,7 @@ struct Bench {
         self.options = options
         self.group = group
         self.mail = mail
+        self.runID = options.runID ?? String(UInt32.random(in: 0...UInt32.max), radix: 36)
         guard options.tls else {
             tlsContext = nil
             return
@@ -132,6 +153,8 @@ struct Bench {
         case .slow:
             (report.phases, report.slowDisconnectedAfter) = try await fanout(
                 clients, registry: registry, slowAfter: options.slow)
+        case .crowd:
+            try await hold(clients, loginReport: report)
         }
         for client in clients { client.channel.close(promise: nil) }
         return report
@@ -149,10 +172,14 @@ struct Bench {
         connected.reserveCapacity(options.clients)
         try await withThrowingTaskGroup(of: (Int, Connected, UInt64).self) { tasks in
             var next = 0
+            let first = options.firstIndex
             func startOne() {
                 let index = next
                 next += 1
-                tasks.addTask { try await connectAndLogin(index, registry: registry) }
+                tasks.addTask {
+                    let (_, client, nanos) = try await connectAndLogin(first + index, registry: registry)
+                    return (index, client, nanos)
+                }
             }
             for _ in 0..<min(options.loginConcurrency, options.clients) { startOne() }
             var byIndex: [Int: Connected] = [:]
@@ -177,7 +204,9 @@ struct Bench {
         // certificate's IP entries, or not at all without --ca-file.
         let isAddress = (try? SocketAddress(ipAddress: options.host, port: 0)) != nil
         let serverName = options.caFile == nil || isAddress ? nil : options.host
-        let source = try SocketAddress(ipAddress: "127.1.\(index / 250).\(index % 250 + 1)", port: 0)
+        // 62 500 addresses per 127.a/16, from 127.1.0.1 on: a million clients fit.
+        let source = try SocketAddress(
+            ipAddress: "127.\(1 + index / 62_500).\(index / 250 % 250).\(index % 250 + 1)", port: 0)
         // A client that will stop reading gets a small receive buffer, as over a real
         // network; otherwise loopback's autotuned buffers (up to 32 MiB here) would hide
         // the server's own queue for a long time.
