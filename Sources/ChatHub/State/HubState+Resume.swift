@@ -38,7 +38,7 @@ extension HubState {
         var place = resumeTokens.place(of: emailKey)
         // The account's stale sessions (a dead node's not yet timed out, a half-open
         // connection) end now, in id order so every replica does the same.
-        let stale = sessions.filter { $0.value.emailKey == emailKey && $0.key != requester.id }.keys.sorted()
+        let stale = sessions.filter { $0.value.emailKey == emailKey && $0.key != requester.id }.map(\.key).sorted()
         for session in stale {
             guard let member = sessions[session] else { continue }
             place = ResumeTokens.Place(name: member.name, roomKey: member.roomKey)

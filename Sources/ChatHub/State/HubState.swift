@@ -73,7 +73,7 @@ package struct HubState: Codable, Sendable {
     var codeRequests: CodeRequestThrottle
     /// `/nick` changes per account (e-mail key), so a reconnect does not reset the count.
     var renames: RateLimit<String>
-    package var sessions: [SessionID: Member] = [:]
+    package var sessions = SessionTable()
     var sessionIDsByName: [String: SessionID] = [:]
     package var rooms: [String: Room] = [:]
     var nextRoomID: RoomID = 1
