@@ -187,6 +187,7 @@ def log_in(run, nodes, users, rooms, pids):
         "p50_ms_worst_process": round(max(r["login_p50_ms"] for r in reports), 1),
         "p99_ms_worst_process": round(max(r["login_p99_ms"] for r in reports), 1),
         "cpu_us_per_login": [round(c * 1e6 / users, 1) for c in cpu],
+        "bench_cpu_us_per_login": round(sum(r["login_bench_cpu_seconds"] for r in reports) * 1e6 / users, 1),
     }
 
 
