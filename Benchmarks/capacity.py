@@ -3,15 +3,16 @@
 
     python3 Benchmarks/capacity.py model [--users U] [--nodes N] [activity and machine options]
         the load on each resource for U users on N nodes, and the users at which each one is full
-    python3 Benchmarks/capacity.py calibrate SUMMARY.json
-        the costs (COSTS below) as one run of Benchmarks/scale.py measured them, as JSON
+    python3 Benchmarks/capacity.py calibrate SUMMARY.json [SUMMARY.json ...]
+        the costs (COSTS below) as runs of Benchmarks/scale.py measured them, as JSON
     python3 Benchmarks/capacity.py check COSTS.json SUMMARY.json
         predicts another scale.py run's figures from costs calibrated on a different one, and
         shows each prediction next to what was measured
     python3 Benchmarks/capacity.py partitioned [--users 10000000] [--nodes 100] [--shards 32] ...
         the partitioned design's load per node and per Redis shard (docs/SCALING.md, part 3)
 
-Standard library only. Every formula is in one function, `load`, written as in docs/SCALING.md.
+Standard library only. The full replica's formulas are in one function, `load`, written as
+in docs/SCALING.md; the partitioned design's in `partitioned`.
 """
 import argparse
 import json
