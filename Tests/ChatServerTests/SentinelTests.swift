@@ -59,8 +59,7 @@ import Testing
                 // data, Sentinel 7.0 sometimes made it the primary again seconds after the
                 // failover when kills came this often; the test after the next one restarts
                 // an old primary as it was, once.)
-                let back = try await redis.restart(primary, asReplicaOf: replica.port)
-                try await RedisSentinelSetup.waitUntilReplicating(port: back.port, timeout: .seconds(30))
+                let back = try await redis.bringBack(primary, asReplicaOf: replica.port)
                 servers.withLockedValue { $0 = (primary: replica, replica: back) }
                 // Sentinel's own pacing (twice its failover timeout from the failover): a
                 // failover sooner is one Sentinel itself does not promise to get right.
