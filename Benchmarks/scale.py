@@ -16,7 +16,9 @@ the cost of applying everyone else's entries and holding everyone else as remote
 First, the single stream's ceiling: XADDs per second into one Redis (redis-benchmark).
 Environment: USERS (100000), NODES (6), ROOMS (1000), REFERENCE_USERS (10000),
 CLUSTER_THREADS (1: event loop threads per node), LOGIN_CONCURRENCY (64 per process),
-NODE_TIMEOUT (6: CLUSTER_NODE_TIMEOUT_SECONDS), LAYOUTS ("general rooms").
+NODE_TIMEOUT (6: CLUSTER_NODE_TIMEOUT_SECONDS), LAYOUTS ("general rooms"), SETTLE (25: seconds
+after the logins' memory figures, 2 s after the last login, before they are taken again once
+the servers have given back what the logins freed).
 Needs redis-server (Debian: apt-get install redis-server). Everything it starts, it stops;
 all traffic stays on loopback. Prints a summary; writes summary.json and the logs to OUTDIR.
 """
@@ -42,6 +44,7 @@ THREADS = os.environ.get("CLUSTER_THREADS", "1")
 CONCURRENCY = os.environ.get("LOGIN_CONCURRENCY", "64")
 NODE_TIMEOUT = int(os.environ.get("NODE_TIMEOUT", 6))
 LAYOUTS = os.environ.get("LAYOUTS", "general rooms").split()
+SETTLE = int(os.environ.get("SETTLE", 25))
 SERVER = os.path.join(ROOT, ".build/release/chat-server")
 BENCH = os.path.join(ROOT, ".build/release/chat-bench")
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -274,6 +277,13 @@ def cluster(out, layout):
             round(node_memory(node, base) / USERS) for node, base in zip(nodes, empty)]
         result["rss_bytes_per_remote_member_observer"] = round(node_memory(observer, empty[-1]) / USERS)
         result["redis_rss_bytes"] = rss_bytes(redis.pid)
+        # Again once the nodes have given back what the logins freed (their memory reclaimer
+        # looks every 10 s), as the idle benchmark measures a connection.
+        time.sleep(SETTLE)
+        result["settled_after_seconds"] = SETTLE + 2
+        result["rss_bytes_per_user_per_node_settled"] = [
+            round(node_memory(node, base) / USERS) for node, base in zip(nodes, empty)]
+        result["rss_bytes_per_remote_member_observer_settled"] = round(node_memory(observer, empty[-1]) / USERS)
         connected = sum(r["connected"] for r in ask(crowds, "report"))
         result["wall"] = time_line(crowds, (0, "/wall {marker}"), connected)
         in_room = connected if rooms == 1 else len(range(1, USERS, rooms))
@@ -346,6 +356,8 @@ def reference(out, layout):
         crowds, result["login"] = log_in(run, [node], REFERENCE_USERS, rooms, [node["process"].pid])
         time.sleep(2)
         result["rss_bytes_per_user"] = round(node_memory(node, empty) / REFERENCE_USERS)
+        time.sleep(SETTLE)
+        result["rss_bytes_per_user_settled"] = round(node_memory(node, empty) / REFERENCE_USERS)
         connected = sum(r["connected"] for r in ask(crowds, "report"))
         result["wall"] = time_line(crowds, (0, "/wall {marker}"), connected)
         in_room = connected if rooms == 1 else len(range(1, REFERENCE_USERS, rooms))
