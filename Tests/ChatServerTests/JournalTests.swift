@@ -312,6 +312,51 @@ import Testing
         #expect(try await salvaged.waitForExit(timeout: .seconds(20)) == 0)
     }
 
+    /// Snapshots taken while lines keep coming: each cuts the journal exactly where its
+    /// state ends, so a start from the newest one and the segments after it replays every
+    /// line once, in order, in both modes.
+    @Test(arguments: ["interval", "always"])
+    func snapshotsTakenWhileLinesFlowLoseAndRepeatNothing(fsync: String) async throws {
+        let folders = try Folders()
+        defer { folders.remove() }
+        // A join is shown the last 10 000 lines, more than the default MAX_SENDQ_BYTES.
+        let settings = environment(
+            folders,
+            [
+                "DATA_FSYNC": fsync, "DATA_SNAPSHOT_SECONDS": "1", "DATA_SNAPSHOT_ENTRIES": "1000",
+                "MAX_SENDQ_BYTES": "10000000",
+            ])
+        let first = try ServerProcess.start(environment: settings)
+        defer { first.kill() }
+        let port = try await first.waitForPort()
+        let alice = try await login(
+            "alice", port: port, from: "127.0.0.2", folders: folders, group: MultiThreadedEventLoopGroup.singleton)
+        var written: [String] = []
+        // Bursts of lines until three snapshots were written while they flowed.
+        var burst = 0
+        while first.log.components(separatedBy: "Snapshot written").count - 1 < 3 {
+            burst += 1
+            try #require(burst <= 400, "three snapshots within 400 bursts")
+            for number in 1...200 {
+                try await alice.send("burst \(burst) line \(number)")
+                written.append("[alice]: burst \(burst) line \(number)")
+            }
+            try await alice.readUntil("[alice]: burst \(burst) line 200")
+        }
+        first.terminate()
+        #expect(try await first.waitForExit(timeout: .seconds(20)) == 0)
+
+        let second = try ServerProcess.start(environment: settings)
+        defer { second.kill() }
+        let history = try await historySeen(
+            by: "bob", port: try await second.waitForPort(), from: "127.0.0.3", folders: folders)
+        // HISTORY_SIZE (10 000) bounds what a join shows: the newest lines, every one of them.
+        #expect(history.count == min(written.count, 10_000), "\(history.count) lines shown of \(written.count)")
+        #expect(history == Array(written.suffix(history.count)))
+        second.terminate()
+        #expect(try await second.waitForExit(timeout: .seconds(20)) == 0)
+    }
+
     /// The segment and snapshot files of a folder, by name, in order.
     private func listing(_ folder: String) throws -> (segments: [String], snapshots: [String]) {
         let names = try FileManager.default.contentsOfDirectory(atPath: folder).sorted()

@@ -38,30 +38,44 @@ extension JournalLog {
         }
     }
 
+    /// Where a snapshot cuts the journal: the state up to a position, and what the schedule
+    /// said to do with it.
+    private struct SnapshotCut {
+        var state: HubState
+        var position: Int64
+        var upTo: StreamID
+        var step: SnapshotSchedule<ContinuousClock>.Step
+    }
+
     private func snapshot(_ schedule: inout SnapshotSchedule<ContinuousClock>) {
-        // Taken on the queue: the state holds exactly the records before the position.
-        let taken = queue.sync { () -> (state: HubState, position: Int64, time: LogTime)? in
+        // The cut, on the queue in one go: the state holds exactly the records before the
+        // position, and the segment that begins there gets every record after it. (Taken
+        // in two steps, a write queued in between went to the old segment, behind the
+        // snapshot, and a start from that snapshot never replayed it.)
+        let cut = queue.sync { () -> SnapshotCut? in
             flush()
             let (position, failing) = disk.withLockedValue { ($0.position, $0.failing) }
             guard !failing else { return nil }
-            return (replica.read { $0 }, position, replica.lastTime)
+            // The position as the entry's id, so the schedule compares snapshots by it.
+            let upTo = StreamID(milliseconds: replica.lastTime.milliseconds, sequence: position)
+            let step = schedule.next(upTo: upTo, epoch: "journal")
+            if case .write = step, !beginSegment(at: position) { return nil }
+            return SnapshotCut(state: replica.read { $0 }, position: position, upTo: upTo, step: step)
         }
-        guard let taken else { return }
-        // The position as the entry's id, so the schedule compares snapshots by it.
-        let upTo = StreamID(milliseconds: taken.time.milliseconds, sequence: taken.position)
-        switch schedule.next(upTo: upTo, epoch: "journal") {
+        guard let cut else { return }
+        let upTo = cut.upTo
+        switch cut.step {
         case .nothing:
             return
         case .trim(let point):
             removeFiles(before: point.sequence)
             schedule.trimmed(to: point)
         case .write(let previous):
-            guard queue.sync(execute: { beginSegment(at: taken.position) }) else { return }
             let started = ContinuousClock.now
-            let path = JournalFiles.snapshot(at: taken.position, in: settings.directory)
+            let path = JournalFiles.snapshot(at: cut.position, in: settings.directory)
             do {
                 let bytes = SnapshotFileFormat.file(
-                    try HubSnapshot.stored(taken.state, upTo: upTo, position: taken.position))
+                    try HubSnapshot.stored(cut.state, upTo: upTo, position: cut.position))
                 try JournalFiles.writeAtomically(bytes, to: path, in: settings.directory)
                 schedule.wrote(upTo: upTo)
                 metrics?.snapshotWritten()
@@ -72,7 +86,7 @@ extension JournalLog {
                 logger.info(
                     "Snapshot written",
                     metadata: [
-                        "path": "\(path)", "bytes": "\(bytes.count)", "position": "\(taken.position)",
+                        "path": "\(path)", "bytes": "\(bytes.count)", "position": "\(cut.position)",
                         "duration": "\(ContinuousClock.now - started)",
                     ])
             } catch {
