@@ -319,13 +319,8 @@ import Testing
     func snapshotsTakenWhileLinesFlowLoseAndRepeatNothing(fsync: String) async throws {
         let folders = try Folders()
         defer { folders.remove() }
-        // A join is shown the last 10 000 lines, more than the default MAX_SENDQ_BYTES.
         let settings = environment(
-            folders,
-            [
-                "DATA_FSYNC": fsync, "DATA_SNAPSHOT_SECONDS": "1", "DATA_SNAPSHOT_ENTRIES": "1000",
-                "MAX_SENDQ_BYTES": "10000000",
-            ])
+            folders, ["DATA_FSYNC": fsync, "DATA_SNAPSHOT_SECONDS": "1", "DATA_SNAPSHOT_ENTRIES": "1000"])
         let first = try ServerProcess.start(environment: settings)
         defer { first.kill() }
         let port = try await first.waitForPort()

@@ -26,13 +26,19 @@ package final class LocalSession {
     /// Closes the connection when more than `limit` bytes wait to be sent to it.
     ///
     /// Cheap for healthy clients: only a channel that is already not writable (over the
-    /// high watermark, where its reads are paused) is asked for its exact backlog.
+    /// high watermark, where its reads are paused) is asked for its exact backlog. What
+    /// counts is what the client left unread: bytes written in one go and not yet flushed
+    /// (a join's history, which `HISTORY_SIZE` lets be megabytes) are first offered to the
+    /// kernel. On a channel already waiting for the socket to drain, that flush makes no
+    /// system call.
     /// - Returns: whether the connection was closed.
     @discardableResult
     package func closeIfSendQueueExceeds(_ limit: Int) -> Bool {
         let channel = context.channel
-        guard !channel.isWritable, !disconnectedAsSlowConsumer,
-            let queued = try? channel.syncOptions?.getOption(.bufferedWritableBytes), queued > limit
+        guard !channel.isWritable, !disconnectedAsSlowConsumer else { return false }
+        context.flush()
+        guard !channel.isWritable, let queued = try? channel.syncOptions?.getOption(.bufferedWritableBytes),
+            queued > limit
         else { return false }
         disconnectedAsSlowConsumer = true
         context.close(promise: nil)
