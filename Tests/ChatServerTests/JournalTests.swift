@@ -151,15 +151,17 @@ import Testing
         #expect(try await second.waitForExit(timeout: .seconds(20)) == 0)
     }
 
-    /// `kill -9` while two users chat, again and again: with `DATA_FSYNC=always`, every line
-    /// anyone received (or whose echo its sender got) is in the history afterwards, in order,
-    /// once.
-    @Test func sigkillLosesNoLineAnyoneSaw() async throws {
+    /// `kill -9` while two users chat, again and again: every line anyone received (or whose
+    /// echo its sender got) is in the history afterwards, in order, once. In both modes: a
+    /// crash of the process loses nothing the kernel was given, and `interval` gives it each
+    /// record before the command is applied.
+    @Test(arguments: ["always", "interval"])
+    func sigkillLosesNoLineAnyoneSaw(fsync: String) async throws {
         let folders = try Folders()
         defer { folders.remove() }
         let group = MultiThreadedEventLoopGroup.singleton
         for round in 1...4 {
-            let server = try ServerProcess.start(environment: environment(folders, ["DATA_FSYNC": "always"]))
+            let server = try ServerProcess.start(environment: environment(folders, ["DATA_FSYNC": fsync]))
             defer { server.kill() }
             let port = try await server.waitForPort()
             let reader = try await login(
@@ -176,7 +178,7 @@ import Testing
             received += try await reader.waitForClose().filter { $0.hasPrefix("[sender\(round)]: ") }
             let echoed = try await sender.waitForClose().filter { $0.hasPrefix("[sender\(round)]: ") }
 
-            let again = try ServerProcess.start(environment: environment(folders, ["DATA_FSYNC": "always"]))
+            let again = try ServerProcess.start(environment: environment(folders, ["DATA_FSYNC": fsync]))
             defer { again.kill() }
             let history = try await historySeen(
                 by: "checker\(round)", port: try await again.waitForPort(), from: "127.0.3.\(round)", folders: folders
@@ -367,11 +369,13 @@ import Testing
 
     /// A disk that takes no more (a file size limit on the running process, set with
     /// `prlimit`): commands that change the chat get the outage line, once logged; reading
-    /// goes on; once the limit is lifted, writing resumes by itself.
-    @Test func aFullDiskRefusesChangesUntilThereIsRoomAgain() async throws {
+    /// goes on; once the limit is lifted, writing resumes by itself. In both modes: they
+    /// write on different threads.
+    @Test(arguments: ["always", "interval"])
+    func aFullDiskRefusesChangesUntilThereIsRoomAgain(fsync: String) async throws {
         let folders = try Folders()
         defer { folders.remove() }
-        let server = try ServerProcess.start(environment: environment(folders))
+        let server = try ServerProcess.start(environment: environment(folders, ["DATA_FSYNC": fsync]))
         defer { server.kill() }
         let port = try await server.waitForPort()
         let alice = try await login(
@@ -397,7 +401,7 @@ import Testing
         #expect(server.log.contains("Writing the journal again"))
         server.terminate()
         #expect(try await server.waitForExit(timeout: .seconds(20)) == 0)
-        let again = try ServerProcess.start(environment: environment(folders))
+        let again = try ServerProcess.start(environment: environment(folders, ["DATA_FSYNC": fsync]))
         defer { again.kill() }
         #expect(
             try await historySeen(by: "bob", port: try await again.waitForPort(), from: "127.0.0.3", folders: folders)

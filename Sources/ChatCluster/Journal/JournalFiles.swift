@@ -18,6 +18,8 @@ import Darwin
 /// taken when the segment starting at P begins.
 enum JournalFiles {
     static func lock(in directory: String) -> String { directory + "/lock" }
+    /// The next segment, prepared before a snapshot's cut names it for its position.
+    static func nextSegment(in directory: String) -> String { directory + "/journal-next.tmp" }
     static func segment(at position: Int64, in directory: String) -> String {
         directory + "/journal-\(padded(position)).log"
     }
@@ -130,6 +132,18 @@ enum JournalFiles {
         let descriptor = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else { throw .io("open", path: path, errno: errno) }
         return descriptor
+    }
+
+    /// Creates a file for appending (0600), emptying one of that name left from before.
+    static func createForAppending(_ path: String) throws(JournalError) -> Int32 {
+        let descriptor = open(path, O_WRONLY | O_APPEND | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { throw .io("create", path: path, errno: errno) }
+        return descriptor
+    }
+
+    /// Gives a file its name (replacing none: the name is new).
+    static func move(_ path: String, to newPath: String) throws(JournalError) {
+        guard Glibc.rename(path, newPath) == 0 else { throw .io("rename", path: path, errno: errno) }
     }
 
     static func write(_ bytes: [UInt8], to descriptor: Int32, path: String) throws(JournalError) {

@@ -7,10 +7,12 @@ import NIOConcurrencyHelpers
 /// The background work: with `interval`, a sync every second; and every
 /// `DATA_SNAPSHOT_SECONDS` (or `DATA_SNAPSHOT_ENTRIES` records), a snapshot.
 ///
-/// A snapshot at position P is taken where a new segment begins: on the journal's queue,
-/// what gathered is written and applied, the state is copied (a copy-on-write value, so
-/// the copy is cheap) and the segment starting at P is begun; the state is then encoded
-/// and written off the queue, under a temporary name renamed into place once synced.
+/// A snapshot at position P is taken where a new segment begins: a segment file is
+/// prepared (its header synced); then on the journal's queue what gathered is written and
+/// applied, and with the replica's lock held the state is copied (a copy-on-write value,
+/// so the copy is cheap) and the prepared file becomes the segment starting at P; the state
+/// is then encoded and written off the queue, under a temporary name renamed into place
+/// once synced.
 /// ``SnapshotSchedule`` decides, as for a cluster: each snapshot is written before the
 /// files behind the *previous* one go, so a damaged newest snapshot leaves one to salvage
 /// from; once nothing new comes, only the newest is kept.
@@ -48,19 +50,42 @@ extension JournalLog {
     }
 
     private func snapshot(_ schedule: inout SnapshotSchedule<ContinuousClock>) {
-        // The cut, on the queue in one go: the state holds exactly the records before the
-        // position, and the segment that begins there gets every record after it. (Taken
-        // in two steps, a write queued in between went to the old segment, behind the
-        // snapshot, and a start from that snapshot never replayed it.)
+        let directory = settings.directory
+        guard let next = prepareSegment() else { return }
+        // The cut, in one go: the state holds exactly the records before the position, and
+        // the segment that begins there gets every record after it. On the queue, which
+        // writes with `always`, and under the replica's lock, which `interval` writes
+        // under. (Taken in two steps, a write in between went to the old segment, behind
+        // the snapshot, and a start from that snapshot never replayed it.)
         let cut = queue.sync { () -> SnapshotCut? in
             flush()
-            let (position, failing) = disk.withLockedValue { ($0.position, $0.failing) }
-            guard !failing else { return nil }
-            // The position as the entry's id, so the schedule compares snapshots by it.
-            let upTo = StreamID(milliseconds: replica.lastTime.milliseconds, sequence: position)
-            let step = schedule.next(upTo: upTo, epoch: "journal")
-            if case .write = step, !beginSegment(at: position) { return nil }
-            return SnapshotCut(state: replica.read { $0 }, position: position, upTo: upTo, step: step)
+            // Most of what `interval` left unsynced, before the loops are held.
+            syncIfNeeded()
+            var replaced: Int32?
+            defer {
+                if let replaced {
+                    close(replaced)
+                    JournalFiles.syncFolder(directory)
+                } else {
+                    close(next)
+                    JournalFiles.remove(JournalFiles.nextSegment(in: directory))
+                }
+            }
+            return replica.withStateHeld { state, lastTime -> SnapshotCut? in
+                let (position, failing) = disk.withLockedValue { ($0.position, $0.failing) }
+                guard !failing else { return nil }
+                // The position as the entry's id, so the schedule compares snapshots by it.
+                let upTo = StreamID(milliseconds: lastTime.milliseconds, sequence: position)
+                let step = schedule.next(upTo: upTo, epoch: "journal")
+                if case .write = step {
+                    switch beginSegment(at: position, with: next) {
+                    case .begun(let old): replaced = old
+                    case .alreadyOpen: break
+                    case .failed: return nil
+                    }
+                }
+                return SnapshotCut(state: state, position: position, upTo: upTo, step: step)
+            }
         }
         guard let cut else { return }
         let upTo = cut.upTo
@@ -95,37 +120,57 @@ extension JournalLog {
         }
     }
 
-    /// Ends the open segment (synced) and begins the one starting at `position` (on the
-    /// queue, between two writes).
-    /// - Returns: whether it began; the old segment stays open when it could not.
-    private func beginSegment(at position: Int64) -> Bool {
+    /// A new segment's file with its header, synced, under a temporary name until a cut
+    /// names it (off the replica's lock: this takes a disk flush).
+    /// - Returns: its descriptor, or `nil` when it could not be made.
+    private func prepareSegment() -> Int32? {
+        let path = JournalFiles.nextSegment(in: settings.directory)
+        do {
+            let journal = try JournalFiles.createForAppending(path)
+            do {
+                try JournalFiles.write(JournalFormat.header, to: journal, path: path)
+                try JournalFiles.sync(journal, path: path)
+            } catch {
+                close(journal)
+                JournalFiles.remove(path)
+                throw error
+            }
+            return journal
+        } catch {
+            logger.error("Cannot begin a journal segment", metadata: ["path": "\(path)", "error": "\(error)"])
+            return nil
+        }
+    }
+
+    private enum SegmentChange {
+        /// The prepared segment is the open one; the old one's descriptor is to be closed
+        /// once the replica's lock is released.
+        case begun(replacing: Int32)
+        /// The open segment already starts at the position: the prepared one is not needed.
+        case alreadyOpen
+        /// The old segment stays open.
+        case failed
+    }
+
+    /// Ends the open segment (synced) and makes the prepared one, `next`, the one starting
+    /// at `position` (with the replica's lock held, between two writes).
+    private func beginSegment(at position: Int64, with next: Int32) -> SegmentChange {
         let directory = settings.directory
         let logger = self.logger
         return disk.withLockedValue { disk in
             let path = JournalFiles.segment(at: position, in: directory)
-            guard path != disk.path else { return true }
+            guard path != disk.path else { return .alreadyOpen }
             do {
                 try JournalFiles.sync(disk.journal, path: disk.path)
-                disk.unsynced = false
-                let journal = try JournalFiles.openForAppending(path)
-                do {
-                    try JournalFiles.write(JournalFormat.header, to: journal, path: path)
-                    try JournalFiles.sync(journal, path: path)
-                } catch {
-                    close(journal)
-                    JournalFiles.remove(path)
-                    throw error
-                }
-                JournalFiles.syncFolder(directory)
-                close(disk.journal)
-                disk.journal = journal
-                disk.path = path
-                disk.size = JournalFormat.header.count
-                return true
+                try JournalFiles.move(JournalFiles.nextSegment(in: directory), to: path)
             } catch {
                 logger.error("Cannot begin a journal segment", metadata: ["path": "\(path)", "error": "\(error)"])
-                return false
+                return .failed
             }
+            defer {
+                (disk.journal, disk.path, disk.size, disk.unsynced) = (next, path, JournalFormat.header.count, false)
+            }
+            return .begun(replacing: disk.journal)
         }
     }
 

@@ -6,18 +6,21 @@ import NIOConcurrencyHelpers
 import NIOCore
 
 /// The hub log of a single node that remembers (`DATA_DIR`): every command is appended to
-/// a journal before it is applied, so a restart, or a crash, replays it.
+/// a journal before it is applied, so a restart, or a crash, replays it. Records are framed
+/// by ``JournalFormat``, the entry coded as in the Redis log: one codec, two stores.
 ///
-/// Commands submitted from any event loop are stamped and framed (``JournalFormat``, the
-/// entry coded as in the Redis log: one codec, two stores) under a short lock, and one
-/// queue off the event loops writes what gathered meanwhile in one `write` and, with
-/// `DATA_FSYNC=always`, one `fsync` (a group commit), then applies the batch in order. Its
-/// effects, the sender's echo included, go out only after that. With `interval` the
-/// journal is synced once a second.
+/// With `DATA_FSYNC=interval` a command is written (one `write`, into the kernel's cache,
+/// which a crash of the process does not lose) and applied on the caller's own thread, under
+/// the lock the replica applies every command under, as a node without `DATA_DIR` applies
+/// it; the journal is synced once a second, off the event loops. With `always` nothing may
+/// go out before its record is on disk: commands from any event loop are stamped and framed
+/// under a short lock, and one queue off the event loops writes what gathered meanwhile in
+/// one `write` and one `fsync` (a group commit), then applies the batch in order. Its
+/// effects, the sender's echo included, go out only after that.
 ///
-/// When the disk refuses a write (full, read-only), the batch's commands are refused with
-/// the outage line a cluster node gives without Redis, the file is cut back to its last
-/// whole record, and writing resumes with the next command. Start-up (`+Replay`) loads the
+/// When the disk refuses a write (full, read-only), the commands are refused with the
+/// outage line a cluster node gives without Redis, the file is cut back to its last whole
+/// record, and writing resumes with the next command. Start-up (`+Replay`) loads the
 /// newest snapshot and replays the journal after it; snapshots (`+Snapshots`) bound what a
 /// start replays and what the folder holds.
 package final class JournalLog: NodeLog {
@@ -27,10 +30,10 @@ package final class JournalLog: NodeLog {
     let logger: Logger
     let metrics: JournalMetrics?
     let clock: @Sendable () -> LogTime
-    /// Writes, syncs, applies, and begins segments, one thing at a time.
+    /// Writes, syncs, applies (`always`), and begins segments, one thing at a time.
     let queue = DispatchQueue(label: "chat-server.journal")
 
-    /// Stamped and framed, not yet written.
+    /// Stamped and framed, not yet written (`always`).
     struct Pending {
         var bytes: [UInt8] = []
         var records = 0
@@ -40,7 +43,8 @@ package final class JournalLog: NodeLog {
     }
     let pending = NIOLockedValueBox(Pending())
 
-    /// The open files; touched on ``queue`` (and at start, before anything else runs).
+    /// The open files; written on ``queue`` (`always`) or under the replica's lock
+    /// (`interval`), segments begun on the queue with the replica's lock held.
     struct Disk {
         var lock: Int32 = -1
         /// The segment being appended to, its path, and its length after its last whole record.
@@ -75,6 +79,43 @@ package final class JournalLog: NodeLog {
     // MARK: HubLog
 
     package func submit(_ command: HubCommand) {
+        switch settings.fsync {
+        case .interval: writeAndApply(command)
+        case .always: gather(command)
+        }
+    }
+
+    package var now: LogTime {
+        let last =
+            switch settings.fsync {
+            case .interval: replica.lastTime
+            case .always: pending.withLockedValue { $0.lastTime }
+            }
+        return LogTime(milliseconds: max(clock().milliseconds, last.milliseconds))
+    }
+
+    /// `interval`: the record is written and the command applied in one step, under the
+    /// replica's lock, so the journal holds the commands in the order they were applied.
+    private func writeAndApply(_ command: HubCommand) {
+        let entry = LogEntryCoding.encode(command)
+        var refused = false
+        replica.apply(command) { last in
+            // Log time never goes backwards, whatever the wall clock does.
+            let time = LogTime(milliseconds: max(clock().milliseconds, last.milliseconds))
+            // A shutdown is this process's, not the chat's: the next run starts open.
+            if case .shutdown = command { return time }
+            var bytes: [UInt8] = []
+            JournalFormat.append(Self.record(entry, at: time), to: &bytes)
+            if write(bytes, records: 1) || Self.keepsInMemory(command) { return time }
+            refused = true
+            return nil
+        }
+        if refused { refuse([command]) }
+    }
+
+    /// `always`: stamped and framed now, written, synced and applied on the queue with
+    /// whatever else gathered meanwhile.
+    private func gather(_ command: HubCommand) {
         let entry = LogEntryCoding.encode(command)
         let schedule = pending.withLockedValue { pending -> Bool in
             // Log time never goes backwards, whatever the wall clock does.
@@ -91,11 +132,6 @@ package final class JournalLog: NodeLog {
             return !pending.flushScheduled
         }
         if schedule { queue.async { self.flush() } }
-    }
-
-    package var now: LogTime {
-        let last = pending.withLockedValue { $0.lastTime }
-        return LogTime(milliseconds: max(clock().milliseconds, last.milliseconds))
     }
 
     /// A record's payload: the entry's log time (milliseconds, little-endian), then the entry.
@@ -130,7 +166,8 @@ package final class JournalLog: NodeLog {
         if bytes.isEmpty || write(bytes, records: records) {
             replica.apply(commands)
         } else {
-            refuse(commands)
+            replica.apply(commands.filter { Self.keepsInMemory($0.command) })
+            refuse(commands.map(\.command))
         }
     }
 
@@ -172,42 +209,43 @@ package final class JournalLog: NodeLog {
         }
     }
 
-    /// Commands that could not be journaled: their senders are told, as a cluster node
-    /// without Redis tells them. What nobody waits for and changes nothing a restart keeps
-    /// (a connection's release, a sweep, the shutdown) is applied all the same: a restart
-    /// releases every connection of the process before.
-    private func refuse(_ commands: [(command: HubCommand, time: LogTime)]) {
-        var inMemory: [(command: HubCommand, time: LogTime)] = []
-        var refusals: [HubEffect] = []
-        for entry in commands {
-            switch entry.command {
-            case .release, .sweep, .shutdown, .nodeDown:
-                inMemory.append(entry)
-            default:
-                let refusal = entry.command.refusalWhileUnavailable { id in
-                    self.replica.read { $0.sessions[id]?.address }
-                }
-                if let refusal { refusals.append(refusal) }
-            }
+    /// What nobody waits for and changes nothing a restart keeps (a connection's release, a
+    /// sweep, the shutdown) is applied even when it cannot be journaled: a restart releases
+    /// every connection of the process before.
+    static func keepsInMemory(_ command: HubCommand) -> Bool {
+        switch command {
+        case .release, .sweep, .shutdown, .nodeDown: true
+        default: false
         }
-        replica.apply(inMemory)
+    }
+
+    /// Commands that could not be journaled: their senders are told, as a cluster node
+    /// without Redis tells them (those ``keepsInMemory(_:)`` were applied, and are skipped).
+    private func refuse(_ commands: [HubCommand]) {
+        let refusals = commands.compactMap { command -> HubEffect? in
+            guard !Self.keepsInMemory(command) else { return nil }
+            return command.refusalWhileUnavailable { id in self.replica.read { $0.sessions[id]?.address } }
+        }
         replica.deliver(refusals)
     }
 
-    /// Syncs what `interval` left unsynced (on ``queue``).
+    /// Syncs what `interval` left unsynced (on ``queue``, which alone closes the
+    /// journal's descriptor). The `fsync` is made without the lock the event loops write
+    /// under, so they go on writing while the disk flushes.
     func syncIfNeeded() {
-        let logger = self.logger
-        let metrics = self.metrics
-        disk.withLockedValue { disk in
-            guard disk.unsynced, disk.journal >= 0 else { return }
+        let open = disk.withLockedValue { disk -> (journal: Int32, path: String)? in
+            guard disk.unsynced, disk.journal >= 0 else { return nil }
             disk.unsynced = false
-            do {
-                let started = ContinuousClock.now
-                try JournalFiles.sync(disk.journal, path: disk.path)
-                metrics?.synced(in: ContinuousClock.now - started)
-            } catch {
-                logger.warning("Cannot sync the journal", metadata: ["error": "\(error)"])
-            }
+            return (disk.journal, disk.path)
+        }
+        guard let open else { return }
+        do {
+            let started = ContinuousClock.now
+            try JournalFiles.sync(open.journal, path: open.path)
+            metrics?.synced(in: ContinuousClock.now - started)
+        } catch {
+            disk.withLockedValue { $0.unsynced = true }
+            logger.warning("Cannot sync the journal", metadata: ["error": "\(error)"])
         }
     }
 

@@ -112,16 +112,30 @@ package final class HubReplica: Sendable {
     }
 
     /// Applies one command at the time `stamp` gives it, which may depend on the time of
-    /// the command before (a local log never lets time go backwards).
-    func apply(_ command: HubCommand, stamp: (_ last: LogTime) -> LogTime) {
-        let (outbox, allClosed) = locked.withLockedValue { locked in
+    /// the command before (a local log never lets time go backwards), or not at all when
+    /// `stamp` returns `nil`. `stamp` runs under the lock every command is applied under: a
+    /// log that records the command there (the journal with `DATA_FSYNC=interval`) records
+    /// commands in the order they are applied.
+    /// - Returns: whether the command was applied.
+    @discardableResult
+    package func apply(_ command: HubCommand, stamp: (_ last: LogTime) -> LogTime?) -> Bool {
+        let (outbox, allClosed) = locked.withLockedValue { locked -> (ShardOutbox?, EventLoopPromise<Void>?) in
+            guard let now = stamp(locked.lastTime) else { return (nil, nil) }
             var outbox = ShardOutbox(shards: shards, node: locked.node)
-            let now = stamp(locked.lastTime)
             let allClosed = Self.apply(command, at: now, to: &locked, outbox: &outbox)
             return (outbox, allClosed)
         }
+        guard let outbox else { return false }
         outbox.wakeShards()
         allClosed?.succeed()
+        return true
+    }
+
+    /// Runs `body` on the state and the time of its last command with no command applied
+    /// meanwhile: where a log that records commands as they are applied cuts itself for a
+    /// snapshot.
+    package func withStateHeld<T>(_ body: (HubState, LogTime) throws -> T) rethrows -> T {
+        try locked.withLockedValue { try body($0.state, $0.lastTime) }
     }
 
     /// Applies commands in order, each at its own time (a batch read from a shared log, or
