@@ -276,8 +276,13 @@ where Clock.Duration == Duration {
 
     /// Whether a beat Redis took has not come back for a node timeout: the node's reading is
     /// stuck where no deadline sees it, and both connections must start again (the clock
-    /// starts over then).
+    /// starts over then). A node holding what it read until the replicas have it is not
+    /// stuck: its clock starts over with the first beat after the replicas caught up.
     mutating func isDeaf() -> Bool {
+        guard !isWaitingForReplicas else {
+            unreadBeatSince = nil
+            return false
+        }
         guard let since = unreadBeatSince, since.duration(to: clock.now) > timing.nodeTimeout else { return false }
         unreadBeatSince = nil
         return true

@@ -21,8 +21,7 @@ extension RedisLog {
         var commands: [RESPCommand]
         var replicas: Int
 
-        /// No replica to wait for (without sentinels, or a primary that has no replica: then
-        /// no failover can lose anything either).
+        /// No replica to wait for (without sentinels, or `CLUSTER_REDIS_WAIT_REPLICAS=0`).
         static let none = ReplicationFence(commands: [], replicas: 0)
     }
 
@@ -36,10 +35,12 @@ extension RedisLog {
             ], replicas: wanted)
     }
 
-    /// Replicas an entry must reach now: the setting, or fewer when the primary has fewer.
-    var replicasToWait: Int {
-        min(settings.replicasToWait, replicasConnected.withLockedValue { $0 } ?? 0)
-    }
+    /// Replicas an entry must reach before it is applied: the setting, whatever the primary
+    /// has now. A primary with fewer cannot pass the fence, and the node refuses commands
+    /// until it can. (Waiting for none while the primary had none was tried: a replica that
+    /// came back with its old data was promoted by Sentinel before it had synced, and what
+    /// the nodes had applied meanwhile was gone with the old primary.)
+    var replicasToWait: Int { settings.replicasToWait }
 
     var replicationTimeout: Duration { settings.sentinels?.replicationTimeout ?? .seconds(1) }
 
@@ -51,8 +52,8 @@ extension RedisLog {
 
     /// What the read returned has not reached the replicas in time: until it does, the node
     /// refuses commands (rather than take lines into a log a failover could lose) and asks
-    /// again, each round also asking the primary how many replicas it has now (one that
-    /// lost its last replica cannot fail over, and waits for none).
+    /// again, each round also asking the primary how many replicas it has now (for the log,
+    /// and to find out it was demoted).
     /// - Throws: when the connection fails (its entries are then read again from the
     ///   primary it reconnects to).
     func waitForReplicas(_ reader: RedisConnection) async throws {
@@ -73,32 +74,32 @@ extension RedisLog {
             }
             noteReplicas(replicas)
             let wanted = replicasToWait
-            if wanted == 0 { break }
             let answer = try await reader.send(
                 RESPCommand(["WAIT", "\(wanted)", "\(replicationTimeout.milliseconds)"]))
             if replicated(.success(answer), wanted: wanted) { break }
         }
         clusterMetrics?.replicationWaited(ContinuousClock.now - started)
         let resend = machine.withLockedValue { $0.replicasCaughtUp() }
-        if replicasToWait > 0 { logger.notice("The hub log's entries reach the replicas again; taking commands") }
+        logger.notice("The hub log's entries reach the replicas again; taking commands")
         for id in resend { submit(.release(id)) }
     }
 
-    /// The primary said how many replicas it has (its `ROLE`): what entries wait for from
-    /// now on. Losing the last, or having one again, is logged.
+    /// The primary said how many replicas it has (its `ROLE`). Having fewer than entries
+    /// wait for, or enough again, is logged.
     func noteReplicas(_ count: Int) {
+        let wanted = settings.replicasToWait
         let before = replicasConnected.withLockedValue { replicas in
             defer { replicas = count }
             return replicas
         }
-        // Said at the start only when there is none; after that, on each change.
-        guard settings.replicasToWait > 0, (before ?? 1 == 0) != (count == 0) else { return }
-        if count == 0 {
-            logger.warning(
-                "The Redis primary has no replica: no failover can happen, and the hub log runs on one copy until one connects (set min-replicas-to-write on it to refuse commands instead)"
-            )
+        // Said at the start only when there are too few; after that, on each change.
+        guard wanted > 0, ((before ?? wanted) >= wanted) != (count >= wanted) else { return }
+        if count < wanted {
+            logger.error(
+                "The Redis primary has fewer replicas than CLUSTER_REDIS_WAIT_REPLICAS: commands are refused until enough have the hub log",
+                metadata: ["replicas": "\(count)", "wanted": "\(wanted)"])
         } else {
-            logger.notice("The Redis primary has a replica again", metadata: ["replicas": "\(count)"])
+            logger.notice("The Redis primary has enough replicas again", metadata: ["replicas": "\(count)"])
         }
     }
 

@@ -34,6 +34,22 @@ import Testing
         return sequence
     }
 
+    @Test func aNodeHoldingWhatItReadForTheReplicasIsNotDeaf() {
+        var (machine, _, _) = joinedMachine()
+        machine.beatAnswered(sentAt: clock.now, refreshed: true, beatTaken: true)
+        _ = machine.replicasFellShort()
+        clock.advance(by: nodeTimeout * 3)
+        let whileHolding = machine.isDeaf()
+        #expect(!whileHolding, "its beat waits behind the fence with everything else")
+        _ = machine.replicasCaughtUp()
+        let caughtUp = machine.isDeaf()
+        #expect(!caughtUp, "the clock starts over once the replicas have caught up")
+        machine.beatAnswered(sentAt: clock.now, refreshed: true, beatTaken: true)
+        clock.advance(by: nodeTimeout + .milliseconds(1))
+        let stuck = machine.isDeaf()
+        #expect(stuck)
+    }
+
     @Test func aBeatThatDoesNotComeBackForANodeTimeoutMakesTheNodeDeaf() {
         var (machine, _, _) = joinedMachine()
         let deaf = machine.isDeaf()

@@ -2,10 +2,11 @@ import Foundation
 import NIOConcurrencyHelpers
 import RedisClient
 
-/// A Redis Sentinel deployment on loopback for one test: a primary and a replica (real
-/// `redis-server`s with append-only files) and three real sentinels (quorum two) watching
-/// them under ``masterName``, with a second's `down-after-milliseconds` so that a failover
-/// takes seconds. ``stop()`` ends every process it started, restarted ones included.
+/// A Redis Sentinel deployment on loopback for one test: a primary and one or two replicas
+/// (real `redis-server`s with append-only files) and three real sentinels (quorum two)
+/// watching them under ``masterName``, with a second's `down-after-milliseconds` so that a
+/// failover takes seconds. ``stop()`` ends every process it started, restarted ones
+/// included.
 public final class RedisSentinelSetup: Sendable {
     public static let masterName = "chat"
     /// Sentinel's `failover-timeout`: a sentinel does not fail the same primary over again
@@ -13,9 +14,11 @@ public final class RedisSentinelSetup: Sendable {
     /// promoted then, however stale; a test that kills primaries in a row waits it out.
     public static let failoverTimeout = Duration.seconds(3)
 
-    /// The servers by their role at the start: which is primary now, the sentinels say.
-    public let first: RedisServerProcess
-    public let second: RedisServerProcess
+    /// The servers by their role at the start (the primary, then its replicas): which is
+    /// primary now, the sentinels say.
+    public let servers: [RedisServerProcess]
+    public var first: RedisServerProcess { servers[0] }
+    public var second: RedisServerProcess { servers[1] }
     public let sentinels: [RedisSentinelProcess]
     /// The proxy the replica's replication runs through, when asked for.
     public let replicationProxy: StallProxy?
@@ -26,13 +29,12 @@ public final class RedisSentinelSetup: Sendable {
     private let restarted = NIOLockedValueBox<[RedisServerProcess]>([])
 
     private init(
-        first: RedisServerProcess, second: RedisServerProcess, sentinels: [RedisSentinelProcess],
+        servers: [RedisServerProcess], sentinels: [RedisSentinelProcess],
         replicationProxy: StallProxy?, dataPassword: String?, sentinelPassword: String?
     ) {
         self.dataPassword = dataPassword
         self.sentinelPassword = sentinelPassword
-        self.first = first
-        self.second = second
+        self.servers = servers
         self.sentinels = sentinels
         self.replicationProxy = replicationProxy
     }
@@ -48,26 +50,36 @@ public final class RedisSentinelSetup: Sendable {
         ]
     }
 
-    /// Starts the primary, its replica (replicating through a ``StallProxy`` when
+    /// Starts the primary, its replicas (the first replicating through a ``StallProxy`` when
     /// `replicationThroughProxy`), and the sentinels, and waits until every sentinel knows
-    /// the replica and the other two.
+    /// the replicas and the other two.
     /// - Parameters:
-    ///   - dataPassword: `requirepass` (and `masterauth`) of the primary and the replica.
+    ///   - replicas: 1 or 2. With two, a failover leaves the new primary a replica, and the
+    ///     chat goes on before the old primary is back.
+    ///   - dataPassword: `requirepass` (and `masterauth`) of the primary and the replicas.
     ///   - sentinelPassword: the sentinels' own `requirepass`.
     public static func started(
-        replicationThroughProxy: Bool = false, dataPassword: String? = nil, sentinelPassword: String? = nil
+        replicas: Int = 1, replicationThroughProxy: Bool = false, dataPassword: String? = nil,
+        sentinelPassword: String? = nil
     ) async throws -> RedisSentinelSetup {
+        precondition((1...2).contains(replicas), "one or two replicas")
         let auth = dataPassword.map { ["--requirepass", $0, "--masterauth", $0] } ?? []
-        let first = try await RedisServerProcess.started(["--appendonly", "yes"] + auth)
-        var second: RedisServerProcess?
+        // A replica that connects is sent the data at once, not after the 5 s Redis waits
+        // by default for others to share the transfer: the chat waits for it.
+        let common = ["--appendonly", "yes", "--repl-diskless-sync-delay", "0"] + auth
+        let first = try await RedisServerProcess.started(common)
+        var servers = [first]
         var proxy: StallProxy?
         var sentinels: [RedisSentinelProcess] = []
         do {
             if replicationThroughProxy { proxy = try await StallProxy.start(to: first.port) }
-            let upstream = proxy?.port ?? first.port
-            second = try await RedisServerProcess.started(
-                ["--appendonly", "yes", "--replicaof", "127.0.0.1", "\(upstream)"] + auth)
-            try await waitUntilReplicating(port: second!.port, password: dataPassword)
+            for index in 0..<replicas {
+                let upstream = index == 0 ? proxy?.port ?? first.port : first.port
+                let replica = try await RedisServerProcess.started(
+                    common + ["--replicaof", "127.0.0.1", "\(upstream)"])
+                servers.append(replica)
+                try await waitUntilReplicating(port: replica.port, password: dataPassword)
+            }
             for _ in 0..<3 {
                 sentinels.append(
                     try await RedisSentinelProcess.started(
@@ -75,15 +87,14 @@ public final class RedisSentinelSetup: Sendable {
                         sentinelPassword: sentinelPassword))
             }
             let setup = RedisSentinelSetup(
-                first: first, second: second!, sentinels: sentinels, replicationProxy: proxy,
+                servers: servers, sentinels: sentinels, replicationProxy: proxy,
                 dataPassword: dataPassword, sentinelPassword: sentinelPassword)
             try await setup.waitUntilSentinelsKnowEachOther()
             return setup
         } catch {
             for sentinel in sentinels { sentinel.kill() }
-            second?.kill()
+            for server in servers.reversed() { server.kill() }
             proxy?.stop()
-            first.kill()
             throw error
         }
     }
@@ -113,7 +124,7 @@ public final class RedisSentinelSetup: Sendable {
                     case .array(let others) = try await Self.ask(
                         port: sentinel.port, password: sentinelPassword, ["SENTINEL", "SENTINELS", Self.masterName])
                 else { return false }
-                return replicas.count >= 1 && others.count == 2
+                return replicas.count >= servers.count - 1 && others.count == 2
             }
             guard ready else {
                 throw TestFailure("sentinel \(sentinel.port) did not meet the others: \(sentinel.logText)")
@@ -151,28 +162,94 @@ public final class RedisSentinelSetup: Sendable {
         guard switched else { throw TestFailure("the sentinels did not name \(port) the primary in \(timeout)") }
     }
 
-    /// Brings a killed primary back as the replica of `primary`, its link up, for the next
-    /// failover to have a replica to promote. Once in CI (Sentinel 7.0, the whole suite
-    /// running) the restarted server's link had not come up after 30 s; why is in the error
-    /// if it happens again: its replication state, its log, and what the sentinels say.
+    /// Brings a killed primary back as the replica of `primary`, and waits (bounded) until
+    /// the servers are a set again: the sentinels all name one of them the primary, and each
+    /// of the others replicates from it, so the next failover has a replica to promote.
+    /// Usually the one brought back is a replica; once (the whole suite running, Sentinel
+    /// 7.0, one replica) a sentinel promoted it 1.2 s after its restart, before it had
+    /// synced, and every sentinel then named it at the next configuration epoch: a failover
+    /// of Sentinel's own, which the chat must follow like any other. If no set forms, the
+    /// error says why: the servers' replication state, the restarted one's log, and each
+    /// sentinel's view and log.
+    /// - Parameter others: the servers still running besides `primary`.
+    /// - Returns: which is the primary now, and the replicas.
     public func bringBack(
-        _ server: RedisServerProcess, asReplicaOf primary: Int, timeout: Duration = .seconds(30)
-    ) async throws -> RedisServerProcess {
-        let back = try await restart(server, asReplicaOf: primary)
-        do {
-            try await Self.waitUntilReplicating(port: back.port, password: dataPassword, timeout: timeout)
-        } catch {
-            var views: [String] = []
-            for sentinel in sentinels {
-                let master = try await Self.ask(
-                    port: sentinel.port, password: sentinelPassword, ["SENTINEL", "MASTER", Self.masterName])
-                views.append("\(sentinel.port): \(master.map { "\($0)" } ?? "no answer")")
-            }
-            throw TestFailure(
-                "\(error)\n--- its log ---\n\(back.logText.suffix(4_000))\n--- the sentinels ---\n"
-                    + views.joined(separator: "\n"))
+        _ server: RedisServerProcess, asReplicaOf primary: RedisServerProcess, others: [RedisServerProcess] = [],
+        timeout: Duration = .seconds(30)
+    ) async throws -> (primary: RedisServerProcess, replicas: [RedisServerProcess]) {
+        let back = try await restart(server, asReplicaOf: primary.port)
+        let all = [primary, back] + others
+        var formed: (primary: RedisServerProcess, replicas: [RedisServerProcess])?
+        _ = try await poll(every: .milliseconds(100), timeout: timeout) {
+            formed = try await replicationFormed(among: all)
+            return formed != nil
         }
-        return back
+        if let formed { return formed }
+        var report: [String] = []
+        for redis in all {
+            let info = try await Self.ask(port: redis.port, password: dataPassword, ["INFO", "replication"])?.string
+            report.append("--- \(redis.port) ---\n\(info ?? "no answer")")
+        }
+        report.append("--- the log of \(back.port) ---\n\(back.logText.suffix(4_000))")
+        for sentinel in sentinels {
+            let master = try await Self.ask(
+                port: sentinel.port, password: sentinelPassword,
+                ["SENTINEL", "GET-MASTER-ADDR-BY-NAME", Self.masterName])
+            report.append(
+                "--- sentinel \(sentinel.port): names \(master.map { "\($0)" } ?? "nothing") ---\n"
+                    + sentinel.logText.suffix(3_000))
+        }
+        throw TestFailure(
+            "the restarted Redis at \(back.port) and the others did not become a primary and its replicas in \(timeout)\n"
+                + report.joined(separator: "\n"))
+    }
+
+    /// The servers as a primary every sentinel names and replicas whose link to it is up,
+    /// or `nil` while they are not.
+    private func replicationFormed(
+        among servers: [RedisServerProcess]
+    ) async throws -> (primary: RedisServerProcess, replicas: [RedisServerProcess])? {
+        guard let port = try await agreedPrimaryPort(), let primary = servers.first(where: { $0.port == port })
+        else { return nil }
+        let replicas = servers.filter { $0.port != port }
+        for replica in replicas {
+            guard
+                let info = try await Self.ask(port: replica.port, password: dataPassword, ["INFO", "replication"])?
+                    .string,
+                info.contains("master_link_status:up"), info.contains("master_port:\(port)\r\n")
+            else { return nil }
+        }
+        return (primary, replicas)
+    }
+
+    /// The primary's port when every sentinel names the same one.
+    private func agreedPrimaryPort() async throws -> Int? {
+        var named: Set<String> = []
+        for sentinel in sentinels {
+            guard
+                case .array(let parts) = try await Self.ask(
+                    port: sentinel.port, password: sentinelPassword,
+                    ["SENTINEL", "GET-MASTER-ADDR-BY-NAME", Self.masterName]),
+                parts.count == 2, let port = parts[1].string
+            else { return nil }
+            named.insert(port)
+        }
+        return named.count == 1 ? named.first.flatMap { Int($0) } : nil
+    }
+
+    /// Waits (bounded) until every sentinel names a primary other than `gone` among
+    /// `candidates`.
+    public func waitForNewPrimary(
+        after gone: RedisServerProcess, among candidates: [RedisServerProcess], timeout: Duration = .seconds(30)
+    ) async throws -> RedisServerProcess {
+        var named: RedisServerProcess?
+        _ = try await poll(every: .milliseconds(50), timeout: timeout) {
+            let port = try await agreedPrimaryPort()
+            named = candidates.first { $0.port == port && $0.port != gone.port }
+            return named != nil
+        }
+        guard let named else { throw TestFailure("the sentinels named no new primary in \(timeout)") }
+        return named
     }
 
     /// Starts a stopped or killed server again with its data: as it was (a primary still
@@ -203,7 +280,7 @@ public final class RedisSentinelSetup: Sendable {
     public func stop() {
         for sentinel in sentinels { sentinel.kill() }
         for server in restarted.withLockedValue({ $0 }) { server.kill() }
-        second.kill()
+        for server in servers.dropFirst() { server.kill() }
         replicationProxy?.stop()
         first.kill()
     }
