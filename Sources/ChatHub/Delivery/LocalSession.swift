@@ -26,17 +26,19 @@ package final class LocalSession {
     /// Closes the connection when more than `limit` bytes wait to be sent to it.
     ///
     /// Cheap for healthy clients: only a channel that is already not writable (over the
-    /// high watermark, where its reads are paused) is asked for its exact backlog. What
-    /// counts is what the client left unread: bytes written in one go and not yet flushed
-    /// (a join's history, which `HISTORY_SIZE` lets be megabytes) are first offered to the
-    /// kernel. On a channel already waiting for the socket to drain, that flush makes no
-    /// system call.
+    /// high watermark, where its reads are paused) is asked for its exact backlog.
+    /// - Parameter flushingFirst: for a block written in one go that may alone be larger
+    ///   than the limit (a join's history, which `HISTORY_SIZE` lets be megabytes): what is
+    ///   written is offered to the kernel before the backlog is counted, so that only what a
+    ///   client left unread counts. Not for everything: a flush can leave a stalled
+    ///   client's backlog below the limit with its channel still not writable, its reads
+    ///   paused and nothing more to send it, and it would never be judged.
     /// - Returns: whether the connection was closed.
     @discardableResult
-    package func closeIfSendQueueExceeds(_ limit: Int) -> Bool {
+    package func closeIfSendQueueExceeds(_ limit: Int, flushingFirst: Bool = false) -> Bool {
         let channel = context.channel
         guard !channel.isWritable, !disconnectedAsSlowConsumer else { return false }
-        context.flush()
+        if flushingFirst { context.flush() }
         guard !channel.isWritable, let queued = try? channel.syncOptions?.getOption(.bufferedWritableBytes),
             queued > limit
         else { return false }

@@ -214,9 +214,9 @@ private final class LocalState {
                 write(Self.historyHeader, to: session)
                 wroteHeader = true
             }
-            write(entry.line, to: session)
+            write(entry.line, to: session, flushingWhenFull: true)
         }
-        if wroteHeader { write(Self.historyFooter, to: session) }
+        if wroteHeader { write(Self.historyFooter, to: session, flushingWhenFull: true) }
     }
 
     /// Where the run of consecutive lines for the room of `batch[start]` ends (`start + 1`
@@ -281,12 +281,12 @@ private final class LocalState {
         if !members.isEmpty { rooms[room] = members }
     }
 
-    private func write(_ line: ByteBuffer, to session: LocalSession) {
+    private func write(_ line: ByteBuffer, to session: LocalSession, flushingWhenFull: Bool = false) {
         if session.pendingPresence != nil { writePendingPresence(of: session) }
         // `promise: nil`: nobody waits for fan-out writes, and a promise per recipient
         // would be an allocation per delivery. Failures surface as channel errors.
         session.context.write(NIOAny(line), promise: nil)
-        session.closeIfSendQueueExceeds(maxSendQueueBytes)
+        session.closeIfSendQueueExceeds(maxSendQueueBytes, flushingFirst: flushingWhenFull)
         if !session.isDirty {
             session.isDirty = true
             dirty.append(session)
