@@ -153,7 +153,18 @@ package final class RedisLog: NodeLog {
         if let refusal = command.refusalWhileUnavailable(address: address) {
             clusterMetrics?.commandRefused()
             replica.deliver([refusal])
+            return
         }
+        // The state does not know the sender: a fresh log was begun, and this node's users are
+        // not announced in it yet. The sender is one of this node's sessions all the same:
+        // every shard is given the refusal, and the one that holds the session writes it
+        // (the others, and other nodes' sessions, are passed over).
+        let everywhere = shards.indices.compactMap { shard in
+            command.refusalWhileUnavailable { SessionAddress(id: $0, shard: shard) }
+        }
+        guard !everywhere.isEmpty else { return }
+        clusterMetrics?.commandRefused()
+        replica.deliver(everywhere)
     }
 
     package var now: LogTime {
