@@ -99,6 +99,8 @@ let package = Package(
         ),
         // glibc's malloc_trim, for the server's MemoryReclaimer.
         .target(name: "CSystemMemory"),
+        // accept4 and pipe2, for the server's own accepting (ConnectionAcceptor).
+        .target(name: "CSockets"),
         .target(
             name: "ChatServer",
             dependencies: [
@@ -109,6 +111,7 @@ let package = Package(
                 "ChatWebClient",
                 "RedisClient",
                 "CSystemMemory",
+                "CSockets",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

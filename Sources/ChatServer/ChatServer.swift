@@ -18,7 +18,7 @@ import ServiceLifecycle
 public final class ChatServer: Service, Sendable {
     private enum State {
         case idle
-        case running([any Channel])
+        case running([ConnectionAcceptor])
         case stopping
         case stopped
     }
@@ -168,17 +168,17 @@ public final class ChatServer: Service, Sendable {
     public func run() async throws {
         let services = self.services
         let logger = services.logger
-        var serverChannels: [NIOAsyncChannel<any Channel, Never>] = []
+        var acceptors: [ConnectionAcceptor] = []
         var metricsChannel: (any Channel)?
         do {
             // A cluster node joins and catches up before it takes its first connection.
             try await services.log.start()
             for listener in listeners {
-                serverChannels.append(try await bind(listener))
+                acceptors.append(try ConnectionAcceptor(host: listener.host, port: listener.port, backlog: 1024))
             }
             if let endpoint = configuration.metrics { metricsChannel = try await bindMetrics(endpoint) }
         } catch {
-            for channel in serverChannels { try? await channel.channel.close() }
+            for acceptor in acceptors { acceptor.close() }
             listening.fail(error)
             throw error
         }
@@ -186,17 +186,17 @@ public final class ChatServer: Service, Sendable {
 
         let startNow = state.withLockedValue { state -> Bool in
             guard case .idle = state else { return false }
-            state = .running(serverChannels.map(\.channel))
+            state = .running(acceptors)
             return true
         }
         guard startNow else {
-            for channel in serverChannels { try? await channel.channel.close() }
+            for acceptor in acceptors { acceptor.close() }
             try? await metricsChannel?.close()
             listening.fail(ChannelError.ioOnClosedChannel)
             return
         }
-        for (listener, channel) in zip(listeners, serverChannels) {
-            let address = channel.channel.localAddress!
+        for (listener, acceptor) in zip(listeners, acceptors) {
+            let address = acceptor.localAddress
             logger.info(
                 "Listening",
                 metadata: [
@@ -208,7 +208,7 @@ public final class ChatServer: Service, Sendable {
             )
         }
         var addresses = Dictionary(
-            uniqueKeysWithValues: zip(listeners.map(\.name), serverChannels.map { $0.channel.localAddress! }))
+            uniqueKeysWithValues: zip(listeners.map(\.name), acceptors.map(\.localAddress)))
         if let address = metricsChannel?.localAddress {
             addresses["metrics"] = address
             logger.info(
@@ -230,7 +230,7 @@ public final class ChatServer: Service, Sendable {
         // while the connections drain: their releases travel through it.
         await withTaskGroup(of: Void.self) { background in
             background.addTask { await services.log.run() }
-            await serve(serverChannels)
+            await serve(acceptors)
             await drainConnections()
             await services.log.stop()
         }
@@ -241,28 +241,41 @@ public final class ChatServer: Service, Sendable {
     }
 
     /// Accepts connections until the listeners close (on shutdown).
-    private func serve(_ serverChannels: [NIOAsyncChannel<any Channel, Never>]) async {
+    private func serve(_ acceptors: [ConnectionAcceptor]) async {
         let services = self.services
         let logger = services.logger
         let listeners = self.listeners
         let configuration = self.configuration
+        // One thread per listener, blocked in `poll` until a connection comes or the
+        // listener closes.
+        let threads = NIOThreadPool(numberOfThreads: acceptors.count)
+        threads.start()
         await withTaskGroup(of: Void.self) { tasks in
             let period = configuration.memoryReclaimPeriod
             tasks.addTask { await Self.reclaimMemory(every: period, log: services.log, logger: logger) }
             await withGracefulShutdownHandler {
                 await withTaskGroup(of: Void.self) { accepting in
-                    for (listener, serverChannel) in zip(listeners, serverChannels) {
+                    for (listener, acceptor) in zip(listeners, acceptors) {
                         accepting.addTask {
                             do {
-                                // Connections are set up by the pipeline; this loop only keeps
-                                // accepting until the listening channel closes.
-                                try await serverChannel.executeThenClose { inbound in
-                                    for try await _ in inbound {}
+                                try await threads.runIfActive {
+                                    acceptor.run(logger: logger) { socket in
+                                        // Should NIO fail to adopt the socket (it cannot set it
+                                        // non-blocking), it is left open rather than closed
+                                        // twice: a number closed twice may be another file's.
+                                        self.makeBootstrap(for: listener)
+                                            .withConnectedSocket(socket).whenFailure { error in
+                                                logger.warning(
+                                                    "Cannot set up an accepted connection",
+                                                    metadata: ["listener": "\(listener.name)", "error": "\(error)"])
+                                            }
+                                    }
                                 }
                             } catch {
                                 logger.error(
                                     "Accepting connections failed",
                                     metadata: ["listener": "\(listener.name)", "error": "\(error)"])
+                                acceptor.close()
                             }
                         }
                     }
@@ -272,22 +285,7 @@ public final class ChatServer: Service, Sendable {
             }
             tasks.cancelAll()
         }
-    }
-
-    private func bind(_ listener: Listener) async throws -> NIOAsyncChannel<any Channel, Never> {
-        let services = self.services
-        return try await makeBootstrap().bind(host: listener.host, port: listener.port) { channel in
-            channel.eventLoop.makeCompletedFuture {
-                services.metrics.connectionOpened(on: listener.name)
-                services.openConnections.withLockedValue { $0 += 1 }
-                channel.closeFuture.whenComplete { _ in
-                    services.metrics.connectionClosed(on: listener.name)
-                    services.openConnections.withLockedValue { $0 -= 1 }
-                }
-                try listener.addHandlers(channel, SessionHandlers(services: services))
-                return channel
-            }
-        }
+        try? await threads.shutdownGracefully()
     }
 
     /// The HTTP endpoint for `/metrics` and `/health`.
@@ -324,23 +322,23 @@ public final class ChatServer: Service, Sendable {
 
     /// Stops accepting; ``run()`` then tells everyone, closes their connections and returns.
     public func shutdown() {
-        let channels = state.withLockedValue { state -> [any Channel] in
+        let acceptors = state.withLockedValue { state -> [ConnectionAcceptor] in
             switch state {
             case .idle:
                 state = .stopped
                 return []
-            case .running(let channels):
+            case .running(let acceptors):
                 state = .stopping
-                return channels
+                return acceptors
             case .stopping, .stopped:
                 return []
             }
         }
-        guard !channels.isEmpty else { return }
+        guard !acceptors.isEmpty else { return }
         var metadata: Logger.Metadata = ["connections": "\(services.openConnections.withLockedValue { $0 })"]
         if let signal = shutdownSignal.withLockedValue({ $0 }) { metadata["signal"] = "\(signal)" }
         services.logger.notice("Shutting down: new connections are refused, the connected are told", metadata: metadata)
-        for channel in channels { channel.close(promise: nil) }
+        for acceptor in acceptors { acceptor.close() }
     }
 
     /// Runs ``MemoryReclaimer`` until cancelled, off the event loops.
@@ -408,25 +406,37 @@ public final class ChatServer: Service, Sendable {
         giveUp.cancel()
     }
 
-    private func makeBootstrap() -> ServerBootstrap {
-        ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 1024)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+    /// How a socket a listener accepted becomes a channel: on the next event loop, counted,
+    /// with the listener's handlers.
+    private func makeBootstrap(for listener: Listener) -> ClientBootstrap {
+        let services = self.services
+        return ClientBootstrap(group: group)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
             // Idle connections must be cheap: NIO keeps each connection's receive buffer
             // for its next read, at the size it was first allocated. A login line (an
             // address of up to 254 bytes) fits in 256; busy clients' buffers grow.
-            .childChannelOption(
+            .channelOption(
                 .recvAllocator,
                 value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 256, maximum: 16384)
             )
-            .childChannelOption(.maxMessagesPerRead, value: 4)
+            .channelOption(.maxMessagesPerRead, value: 4)
             // Over the high watermark a client's reads pause (it is not reading what it is
             // sent); past MAX_SENDQ_BYTES it is disconnected.
-            .childChannelOption(
+            .channelOption(
                 .writeBufferWaterMark,
                 value: .init(low: Self.highWatermark(configuration) / 2, high: Self.highWatermark(configuration))
             )
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    services.metrics.connectionOpened(on: listener.name)
+                    services.openConnections.withLockedValue { $0 += 1 }
+                    channel.closeFuture.whenComplete { _ in
+                        services.metrics.connectionClosed(on: listener.name)
+                        services.openConnections.withLockedValue { $0 -= 1 }
+                    }
+                    try listener.addHandlers(channel, SessionHandlers(services: services))
+                }
+            }
     }
 
     /// Every listener's name, as metrics label them.

@@ -143,6 +143,51 @@ import Testing
         #expect(try smtp.received().isEmpty)
     }
 
+    /// Out of descriptors, the server keeps the waiting connections in its backlog, says so
+    /// once, retries every second, and takes them when descriptors are free again; the
+    /// connected users notice nothing.
+    @Test func whenDescriptorsRunOutAcceptingPausesAndResumes() async throws {
+        let mail = try MailFolder.makeTemporary()
+        defer { mail.remove() }
+        let server = try ServerProcess.start(
+            environment: [
+                "MAIL_TRANSPORT": "file", "MAIL_DIR": mail.path, "TCP_PORT": "0", "BIND_ADDRESS": "127.0.0.1",
+                "LOG_LEVEL": "info",
+            ],
+            openFileLimit: 48)
+        defer { server.kill() }
+        let port = try await server.waitForPort()
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let outcome = await runWithTimeLimit(.seconds(90)) {
+            let alice = try await Self.login("alice", port: port, from: "127.0.0.2", mail: mail, group: group)
+            // Guests until the server cannot accept one more (bounded by the limit itself).
+            var guests: [TestClient] = []
+            var waiting: TestClient?
+            for index in 0..<48 {
+                let guest = try await TestClient.connect(port: port, from: "127.0.1.\(index + 2)", group: group)
+                if (try? await guest.readUntil("*** Enter your email address below ***", timeout: .seconds(3))) == nil {
+                    waiting = guest
+                    break
+                }
+                guests.append(guest)
+            }
+            let stuck = try #require(waiting, "the server accepted \(guests.count) guests under a limit of 48")
+            _ = try await server.waitForLog("(Cannot accept connections; retrying every second)")
+            try await alice.send("/users")
+            #expect(try await alice.readUntil("  - alice (you)") == ["Online Users (1):"])
+            // Descriptors free again: the waiting connection is taken within the retry.
+            for guest in guests.prefix(4) { await guest.close() }
+            try await stuck.readUntil("*** Enter your email address below ***", timeout: .seconds(10))
+            _ = try await server.waitForLog("(Accepting connections again)")
+            #expect(server.log.components(separatedBy: "Cannot accept connections").count == 2, "\(server.log)")
+            for guest in guests.dropFirst(4) { await guest.close() }
+            await stuck.close()
+            await alice.close()
+        }
+        try await group.shutdownGracefully()
+        try outcome.get()
+    }
+
     static func login(
         _ name: String, port: Int, from source: String, mail: MailFolder, group: MultiThreadedEventLoopGroup,
         email: String? = nil, mailIndex: Int = 0
@@ -187,10 +232,19 @@ final class ServerProcess: Sendable {
         }
     }
 
-    static func start(environment: [String: String], arguments: [String] = []) throws -> ServerProcess {
+    /// - Parameter openFileLimit: runs the server under `prlimit` with this many descriptors
+    ///   (soft and hard), as a host with a low `ulimit -n` would.
+    static func start(
+        environment: [String: String], arguments: [String] = [], openFileLimit: Int? = nil
+    ) throws -> ServerProcess {
         let process = Process()
-        process.executableURL = try executable
-        process.arguments = arguments
+        if let openFileLimit {
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/prlimit")
+            process.arguments = ["--nofile=\(openFileLimit):\(openFileLimit)", "--", try executable.path] + arguments
+        } else {
+            process.executableURL = try executable
+            process.arguments = arguments
+        }
         // A clean environment plus the test's settings; run in a folder without a .env.
         // TSAN_OPTIONS too: under ThreadSanitizer the child is instrumented as well, and its
         // reports (in its log) must use the same suppressions.
