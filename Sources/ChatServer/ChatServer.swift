@@ -263,7 +263,7 @@ public final class ChatServer: Service, Sendable {
                                         // Should NIO fail to adopt the socket (it cannot set it
                                         // non-blocking), it is left open rather than closed
                                         // twice: a number closed twice may be another file's.
-                                        self.makeBootstrap(for: listener)
+                                        self.makeBootstrap(for: listener, socket: socket)
                                             .withConnectedSocket(socket).whenFailure { error in
                                                 logger.warning(
                                                     "Cannot set up an accepted connection",
@@ -407,8 +407,9 @@ public final class ChatServer: Service, Sendable {
     }
 
     /// How a socket a listener accepted becomes a channel: on the next event loop, counted,
-    /// with the listener's handlers.
-    private func makeBootstrap(for listener: Listener) -> ClientBootstrap {
+    /// with the listener's handlers. (A bootstrap per socket: the session's handlers are
+    /// told the socket.)
+    private func makeBootstrap(for listener: Listener, socket: CInt) -> ClientBootstrap {
         let services = self.services
         return ClientBootstrap(group: group)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -434,7 +435,7 @@ public final class ChatServer: Service, Sendable {
                         services.metrics.connectionClosed(on: listener.name)
                         services.openConnections.withLockedValue { $0 -= 1 }
                     }
-                    try listener.addHandlers(channel, SessionHandlers(services: services))
+                    try listener.addHandlers(channel, SessionHandlers(services: services, socket: socket))
                 }
             }
     }

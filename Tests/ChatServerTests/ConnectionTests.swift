@@ -151,6 +151,94 @@ import Testing
         }
     }
 
+    /// Lines to a plain TCP client go straight to its socket while the kernel takes them,
+    /// and queue in NIO once its buffers are full; both ways, and the way back, keep order.
+    @Test func aClientThatPausesReadingGetsEveryLineInOrderWhenItReadsAgain() async throws {
+        try await withTestServer(configure: { $0.maxSendQueueBytes = 16 * 1024 * 1024 }) { server in
+            let sender = try await server.login("sender")
+            let pausing = try await server.login("pausing", receiveBufferSize: 4096)
+            try await sender.readUntil("*** pausing joined the room ***")
+            let ports = try #require(pausing.ports)
+            // A small kernel buffer on the server's side (it would grow to megabytes), so
+            // that a few lines fill it.
+            let socket = try #require(ProcessSocket.descriptor(localPort: ports.remote, remotePort: ports.local))
+            try ProcessSocket.setSendBuffer(of: socket, bytes: 8192)
+            try await pausing.stopReading()
+
+            let payload = String(repeating: "y", count: 900)
+            var sent = 0
+            // The server's send queue for the pausing client, in the kernel, stops moving
+            // while lines keep coming: the kernel is full and the newer lines wait in NIO.
+            // Bounded: at most 100 batches of 20 lines (1.8 MB).
+            var lastQueue = -1
+            var batchesWithoutGrowth = 0
+            while batchesWithoutGrowth < 3 && sent < 2000 {
+                for _ in 0..<20 {
+                    try await sender.send("\(sent) \(payload)")
+                    sent += 1
+                }
+                _ = try await sender.linesUntilCaughtUp()
+                let queue = KernelSocketQueues.of(localPort: ports.remote, remotePort: ports.local)?.sendQueue ?? -1
+                batchesWithoutGrowth = queue > 0 && queue == lastQueue ? batchesWithoutGrowth + 1 : 0
+                lastQueue = queue
+            }
+            #expect(batchesWithoutGrowth == 3, "the kernel took all \(sent) lines (its queue: \(lastQueue) bytes)")
+            // More while the backlog waits in NIO, then the client reads everything.
+            for _ in 0..<20 {
+                try await sender.send("\(sent) \(payload)")
+                sent += 1
+            }
+            // It reads again; more lines come while NIO still writes the backlog, as the
+            // kernel's buffer empties and fills.
+            try await pausing.resumeReading()
+            for _ in 0..<200 {
+                try await sender.send("\(sent) \(payload)")
+                sent += 1
+            }
+            let lines = try await pausing.readLines(sent, timeout: .seconds(60))
+            let misplaced = lines.indices.first { lines[$0] != "[sender]: \($0) \(payload)" }
+            #expect(misplaced == nil, "line \(misplaced ?? 0) is \(misplaced.map { lines[$0].prefix(20) } ?? "")")
+            // Back to the socket once NIO's queue is empty: still in order.
+            for index in 0..<20 { try await sender.send("after \(index)") }
+            #expect(try await pausing.readLines(20) == (0..<20).map { "[sender]: after \($0)" })
+            #expect(!pausing.isClosed)
+        }
+    }
+
+    /// A socket closed while its room is busy must not take anyone else's lines with its
+    /// descriptor number: the shard writes to a socket only while its connection is open,
+    /// and a guest (not in any room) gets nothing of the room.
+    @Test func connectionsThatComeAndGoWhileARoomIsBusyGetOnlyWhatIsTheirs() async throws {
+        try await withTestServer { server in
+            let sender = try await server.login("sender")
+            let busy = Task {
+                for index in 0..<3000 where !Task.isCancelled {
+                    try await sender.send("busy \(index)")
+                    if index % 20 == 0 { try await Task.sleep(for: .milliseconds(2)) }
+                }
+            }
+            defer { busy.cancel() }
+            for round in 0..<4 {
+                var leaving: [TestClient] = []
+                for index in 0..<8 { leaving.append(try await server.login("leaver\(round)x\(index)")) }
+                // Gone without a word while the room's lines are written to them.
+                for client in leaving { await client.close() }
+                // New connections take the freed descriptor numbers.
+                var guests: [TestClient] = []
+                for _ in 0..<8 { guests.append(try await server.connectAndGreet()) }
+                for guest in guests {
+                    let lines = try await guest.linesArriving(within: .milliseconds(50))
+                    #expect(lines.isEmpty, "a guest got \(lines)")
+                    await guest.close()
+                }
+            }
+            busy.cancel()
+            _ = await busy.result
+            try await sender.send("still here")
+            try await sender.readUntil("[sender]: still here", timeout: .seconds(30))
+        }
+    }
+
     @Test func shutdownTellsEveryoneAndClosesEveryConnection() async throws {
         try await withTestServer { server in
             let alice = try await server.login("alice")

@@ -205,6 +205,18 @@ public final class TestClient: Sendable {
         try await channel.setOption(.autoRead, value: false).get()
     }
 
+    /// Reads again after ``stopReading()``.
+    public func resumeReading() async throws {
+        try await channel.setOption(.autoRead, value: true).get()
+        channel.read()
+    }
+
+    /// The ports of this connection: its own, and the server's.
+    public var ports: (local: Int, remote: Int)? {
+        guard let local = channel.localAddress?.port, let remote = channel.remoteAddress?.port else { return nil }
+        return (local, remote)
+    }
+
     public var isClosed: Bool { inbox.state.withLockedValue { $0.isClosed } }
 
     /// The first error the connection saw (a failed TLS handshake, say).

@@ -85,6 +85,7 @@ package final class LoopShard: Sendable {
     package func detach(_ session: LocalSession) {
         let state = self.state
         state.sessions[session.id] = nil
+        session.detached()
         state.removeFromRoom(session)
         session.receiver = nil
     }
@@ -175,7 +176,7 @@ private final class LocalState {
         case .disconnect(let id, let lines):
             guard let session = sessions[id] else { return }
             for line in lines { write(line, to: session) }
-            session.context.flush()
+            session.flush(sendQueueLimit: .max)
             session.context.close(promise: nil)
         case .answer(let id, let answer):
             sessions[id]?.receiver?.hubAnswered(answer)
@@ -195,7 +196,8 @@ private final class LocalState {
                 writePendingPresence(of: session)
                 let context = session.context
                 let flushed = context.eventLoop.makePromise(of: Void.self)
-                context.writeAndFlush(NIOAny(notice), promise: flushed)
+                session.writeThroughPipeline(notice, promise: flushed)
+                context.flush()
                 flushed.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
             }
         case .closeAll:
@@ -283,9 +285,15 @@ private final class LocalState {
 
     private func write(_ line: ByteBuffer, to session: LocalSession, flushingWhenFull: Bool = false) {
         if session.pendingPresence != nil { writePendingPresence(of: session) }
-        // `promise: nil`: nobody waits for fan-out writes, and a promise per recipient
-        // would be an allocation per delivery. Failures surface as channel errors.
-        session.context.write(NIOAny(line), promise: nil)
+        // The first line of this drain for the session is held, to be sent at the flush;
+        // a second goes through the pipeline after it, and NIO writes both in one `writev`.
+        if !session.isDirty, session.maySendToSocket() {
+            session.held = line
+            session.isDirty = true
+            dirty.append(session)
+            return
+        }
+        session.writeThroughPipeline(line)
         session.closeIfSendQueueExceeds(maxSendQueueBytes, flushingFirst: flushingWhenFull)
         if !session.isDirty {
             session.isDirty = true
@@ -307,13 +315,13 @@ private final class LocalState {
     private func writePendingPresence(of session: LocalSession) {
         guard let pending = session.pendingPresence else { return }
         session.pendingPresence = nil
-        session.context.write(NIOAny(pending), promise: nil)
+        session.writeThroughPipeline(pending)
     }
 
     func flushDirty() {
         for session in dirty {
             session.isDirty = false
-            session.context.flush()
+            session.flush(sendQueueLimit: maxSendQueueBytes)
         }
         dirty.removeAll(keepingCapacity: true)
     }
@@ -323,10 +331,10 @@ private final class LocalState {
     /// Writes and flushes every session's gathered notices (those not written already).
     func flushLazy() {
         lazyFlushScheduled = false
-        for session in lazy where session.pendingPresence != nil {
-            writePendingPresence(of: session)
-            session.closeIfSendQueueExceeds(maxSendQueueBytes)
-            session.context.flush()
+        for session in lazy {
+            guard let pending = session.pendingPresence else { continue }
+            session.pendingPresence = nil
+            session.send(pending, sendQueueLimit: maxSendQueueBytes)
         }
         lazy.removeAll(keepingCapacity: true)
     }

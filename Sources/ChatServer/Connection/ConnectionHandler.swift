@@ -15,6 +15,8 @@ final class ConnectionHandler: ChannelInboundHandler, HubAnswerReceiver {
     typealias OutboundOut = ByteBuffer
 
     private let services: ServerServices
+    /// The connection's socket, when the shard may write lines straight to it.
+    private let socket: CInt?
     private var session: SessionStateMachine?
     private var context: ChannelHandlerContext?
     /// Where the hub's deliveries to this connection are written, on its loop's shard.
@@ -39,9 +41,10 @@ final class ConnectionHandler: ChannelInboundHandler, HubAnswerReceiver {
     /// The channel's `autoRead` as this handler last set it (channels start reading).
     private var isReading = true
 
-    init(services: ServerServices) {
+    init(services: ServerServices, socket: CInt? = nil) {
         let limits = services.configuration.limits
         self.services = services
+        self.socket = socket
         self.floodControl = TokenBucket(
             burst: limits.messageBurst, perSecond: limits.messagesPerSecond, now: services.clock.now())
     }
@@ -77,7 +80,7 @@ final class ConnectionHandler: ChannelInboundHandler, HubAnswerReceiver {
             context.close(promise: nil)
             return
         }
-        let local = LocalSession(id: log.makeSessionID(), context: context)
+        let local = LocalSession(id: log.makeSessionID(), context: context, socket: socket)
         local.receiver = self
         shard.attach(local)
         self.address = address
@@ -292,7 +295,12 @@ final class ConnectionHandler: ChannelInboundHandler, HubAnswerReceiver {
 
     private func writeDirect(_ lines: [String], context: ChannelHandlerContext) {
         for line in lines {
-            context.write(wrapOutboundOut(HubState.encode(line)), promise: nil)
+            // Through the session when there is one: it orders these with what it sends.
+            if let local {
+                local.writeThroughPipeline(HubState.encode(line))
+            } else {
+                context.write(wrapOutboundOut(HubState.encode(line)), promise: nil)
+            }
         }
         context.flush()
         local?.closeIfSendQueueExceeds(services.configuration.maxSendQueueBytes)

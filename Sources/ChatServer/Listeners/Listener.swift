@@ -34,7 +34,9 @@ public struct Listener: Sendable {
     ) -> Listener {
         Listener(name: "tcp", host: host, port: port) { channel, session in
             try channel.pipeline.syncOperations.addHandler(addressStep(proxyProtocol, logger: logger, metrics: metrics))
-            try session.addLineFramed(to: channel)
+            // The address step only reads (a PROXY header is read and the step removed), so
+            // the session's lines may go straight to the socket.
+            try session.addLineFramed(to: channel, writingToSocket: true)
         }
     }
 
