@@ -66,6 +66,23 @@ package final class LoopShard: Sendable {
         eventLoop.execute { self.drain() }
     }
 
+    /// Schedules `other`'s drain at the end of this loop's current tick, not now; on this
+    /// shard's loop. A loop that reads several lines in one tick (a busy room) then wakes
+    /// another loop once for all of them, and that loop writes them to each member in one
+    /// `send` instead of waking for the first line and writing the rest in later drains.
+    /// The wait is the rest of a tick this loop is already in.
+    func scheduleDrainAfterThisTick(of other: LoopShard) {
+        let state = self.state
+        state.drainsAfterTick.append(other)
+        guard state.drainsAfterTick.count == 1 else { return }
+        // On its own loop, `execute` queues the task without waking anything.
+        eventLoop.execute {
+            let state = self.state
+            for shard in state.drainsAfterTick { shard.scheduleDrain() }
+            state.drainsAfterTick.removeAll(keepingCapacity: true)
+        }
+    }
+
     /// Queues an event and schedules the drain when needed; for callers holding no lock.
     package func post(_ event: ShardEvent) {
         if enqueue(event) { scheduleDrain() }
@@ -139,6 +156,8 @@ private final class LocalState {
     let allocator = ByteBufferAllocator()
     /// The drained batch's storage, kept to reuse its capacity.
     var spareEvents: [ShardEvent] = []
+    /// Other loops' shards to wake when this loop's tick ends (``LoopShard/scheduleDrainAfterThisTick(of:)``).
+    var drainsAfterTick: [LoopShard] = []
     /// Room lines and private messages written in this drain.
     var deliveries = 0
     var privateMessages = 0
@@ -240,7 +259,13 @@ private final class LocalState {
         guard case .room(let room, let first, _) = run.first, let members = rooms[room] else { return }
         let count = run.count
         var whole = first
-        if count > 1 {
+        if count == 1, members.count >= Self.membersForOwnCopy {
+            // This loop's own copy: each member holds the buffer until its `send`, and a
+            // reference count shared with the other loops' shards, changed by each of them
+            // once per member at the same moment, moves its cache line between cores.
+            whole = allocator.buffer(capacity: first.readableBytes)
+            whole.writeImmutableBuffer(first)
+        } else if count > 1 {
             var bytes = 0
             for case .room(_, let line, _) in run { bytes += line.readableBytes }
             whole = allocator.buffer(capacity: bytes)
@@ -264,6 +289,9 @@ private final class LocalState {
         }
         deliveries += written
     }
+
+    /// From how many local members a lone line is copied for this loop (see handleRoomRun).
+    static let membersForOwnCopy = 16
 
     private static let historyHeader = HubState.encode(ServerLine.historyHeader)
     private static let historyFooter = HubState.encode(ServerLine.historyFooter)

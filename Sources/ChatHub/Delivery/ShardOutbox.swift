@@ -73,8 +73,18 @@ package struct ShardOutbox {
         if shards[index].enqueue(event) { wake |= 1 << UInt64(index) }
     }
 
+    /// Schedules the drains the posts asked for. On one of the shards' loops, the other
+    /// loops' drains wait for the end of this loop's tick (``LoopShard/scheduleDrainAfterThisTick(of:)``).
     func wakeShards() {
-        for index in ShardIndices(pending: wake) { shards[index].scheduleDrain() }
+        guard wake != 0 else { return }
+        let here = shards.firstIndex { $0.eventLoop.inEventLoop }
+        for index in ShardIndices(pending: wake) {
+            if let here, here != index {
+                shards[here].scheduleDrainAfterThisTick(of: shards[index])
+            } else {
+                shards[index].scheduleDrain()
+            }
+        }
     }
 }
 
