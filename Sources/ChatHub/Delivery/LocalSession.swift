@@ -9,32 +9,36 @@ import NIOCore
 /// connection's lines straight to its socket (``socket``) without overtaking what NIO
 /// still holds.
 package final class LocalSession {
+    // The stored properties are in this order so that the small ones fill the gaps the
+    // large ones leave: the object is allocated per connection (152 bytes).
     package let id: SessionID
     let context: ChannelHandlerContext
     /// The connection's socket, when lines may be written straight to it: plain TCP, where
-    /// nothing in the pipeline changes outbound bytes. `nil`: always through the pipeline.
+    /// nothing in the pipeline changes outbound bytes. -1: always through the pipeline.
     ///
     /// Writing to it is safe while the session is attached to its shard (``isAttached``):
     /// NIO closes the descriptor in the same event-loop call that fires `channelInactive`,
     /// where the connection handler detaches the session, with none of our code between,
     /// so the shard never writes to a number closed and reused by another connection.
-    let socket: CInt?
+    let socket: CInt
     /// Cleared when the shard lets the session go (its connection closed).
     var isAttached = true
+    /// Whether NIO may hold bytes for the connection not yet on the socket; writing
+    /// straight to the socket then could overtake them. Set by every pipeline write;
+    /// cleared once NIO reports its queue empty.
+    private var pipelineMayHoldBytes = true
+    /// Written to since the last flush.
+    var isDirty = false
+    /// Set when the server closed the connection because the client does not read.
+    package var disconnectedAsSlowConsumer = false
     /// What this drain has for the connection, not yet sent: held while it is the only
     /// buffer, so that the usual case (one buffer per member per drain) costs one `send`
     /// and nothing of NIO's per-write path (pipeline, pending-writes queue, flush), which
     /// was about a third of the CPU per delivery at chat rates.
     var held: ByteBuffer?
-    /// Whether NIO may hold bytes for the connection not yet on the socket; writing
-    /// straight to the socket then could overtake them. Set by every pipeline write;
-    /// cleared once NIO reports its queue empty.
-    private var pipelineMayHoldBytes = true
     /// The room the shard has this session in, and its index in that room's member list.
     var room: RoomID?
     var roomSlot = -1
-    /// Written to since the last flush.
-    var isDirty = false
     /// Join and leave notices not yet written: they wait (see
     /// ``LoopShard/presenceDelay(waiting:)``) to leave in one write with the others of a burst.
     var pendingPresence: ByteBuffer?
@@ -45,8 +49,6 @@ package final class LocalSession {
     package var receiver: (any HubAnswerReceiver)?
     /// Lower-cased name of the last user who sent this one a private message (for /reply).
     package var lastPrivateSender: String?
-    /// Set when the server closed the connection because the client does not read.
-    package var disconnectedAsSlowConsumer = false
 
     /// Closes the connection when more than `limit` bytes wait to be sent to it.
     ///
@@ -72,7 +74,7 @@ package final class LocalSession {
         return true
     }
 
-    package init(id: SessionID, context: ChannelHandlerContext, socket: CInt? = nil) {
+    package init(id: SessionID, context: ChannelHandlerContext, socket: CInt = -1) {
         self.id = id
         self.context = context
         self.socket = socket
@@ -89,7 +91,7 @@ package final class LocalSession {
     /// Whether a line may go straight to the socket now: the session has one, and nothing
     /// written through the pipeline is still queued there.
     func maySendToSocket() -> Bool {
-        guard socket != nil, isAttached else { return false }
+        guard socket >= 0, isAttached else { return false }
         guard pipelineMayHoldBytes else { return true }
         guard let queued = try? context.channel.syncOptions?.getOption(.bufferedWritableBytes), queued == 0 else {
             return false
@@ -133,7 +135,7 @@ package final class LocalSession {
     func send(_ buffer: ByteBuffer, sendQueueLimit limit: Int) {
         guard isAttached else { return }
         var rest = buffer
-        if let socket, maySendToSocket() {
+        if maySendToSocket() {
             let count = buffer.readableBytes
             // MSG_NOSIGNAL: a peer gone is an error for NIO to find, not a SIGPIPE.
             let sent = buffer.withUnsafeReadableBytes {

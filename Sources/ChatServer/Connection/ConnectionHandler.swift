@@ -15,8 +15,8 @@ final class ConnectionHandler: ChannelInboundHandler, HubAnswerReceiver {
     typealias OutboundOut = ByteBuffer
 
     private let services: ServerServices
-    /// The connection's socket, when the shard may write lines straight to it.
-    private let socket: CInt?
+    /// The connection's socket, when the shard may write lines straight to it (else -1).
+    private let socket: CInt
     private var session: SessionStateMachine?
     private var context: ChannelHandlerContext?
     /// Where the hub's deliveries to this connection are written, on its loop's shard.
@@ -41,7 +41,7 @@ final class ConnectionHandler: ChannelInboundHandler, HubAnswerReceiver {
     /// The channel's `autoRead` as this handler last set it (channels start reading).
     private var isReading = true
 
-    init(services: ServerServices, socket: CInt? = nil) {
+    init(services: ServerServices, socket: CInt = -1) {
         let limits = services.configuration.limits
         self.services = services
         self.socket = socket

@@ -14,7 +14,7 @@ struct SessionHandlers: Sendable {
         let decoder = LineFrameDecoder(maximumLineBytes: services.configuration.maxLineBytes)
         try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(decoder))
         try channel.pipeline.syncOperations.addHandler(
-            ConnectionHandler(services: services, socket: writingToSocket ? socket : nil))
+            ConnectionHandler(services: services, socket: writingToSocket ? socket : -1))
     }
 
     /// A transport that already yields ``InboundLine``s (the WebSocket): the session alone.
