@@ -15,8 +15,6 @@ final class ConnectionHandler: ChannelInboundHandler, HubAnswerReceiver {
     typealias OutboundOut = ByteBuffer
 
     private let services: ServerServices
-    /// The connection's socket, when the shard may write lines straight to it (else -1).
-    private let socket: CInt
     private var session: SessionStateMachine?
     private var context: ChannelHandlerContext?
     /// Where the hub's deliveries to this connection are written, on its loop's shard.
@@ -32,6 +30,9 @@ final class ConnectionHandler: ChannelInboundHandler, HubAnswerReceiver {
     private var queueTimer: Scheduled<Void>?
     private var loginTimer: Scheduled<Void>?
     private var readsPausedForQueue = false
+    /// The connection's socket, when the shard may write lines straight to it (else -1).
+    /// (Here, in the padding after a Bool: the handler is allocated per connection.)
+    private let socket: CInt
     /// Lines flood control has held back since the client last sent one it did not: one
     /// unbroken flood. With the lines still queued, bounded by `MAX_QUEUED_LINES`. (The
     /// queue alone cannot be the bound: reading pauses while lines wait, so how many are
