@@ -248,7 +248,7 @@ public final class ChatServer: Service, Sendable {
         let configuration = self.configuration
         // One thread per listener, blocked in `poll` until a connection comes or the
         // listener closes.
-        let threads = NIOThreadPool(numberOfThreads: acceptors.count)
+        let threads = NIOThreadPool(numberOfThreads: max(1, acceptors.count))
         threads.start()
         await withTaskGroup(of: Void.self) { tasks in
             let period = configuration.memoryReclaimPeriod
