@@ -14,8 +14,9 @@ import NIOCore
 /// the lock the replica applies every command under, as a node without `DATA_DIR` applies
 /// it; the journal is synced once a second, off the event loops. With `always` nothing may
 /// go out before its record is on disk: commands from any event loop are stamped and framed
-/// under a short lock, and one queue off the event loops writes what gathered meanwhile in
-/// one `write` and one `fsync` (a group commit), then applies the batch in order. Its
+/// under a short lock and, at the end of the loop's tick, one queue off the event loops
+/// writes what gathered meanwhile in one `write` and one `fsync` (a group commit), then
+/// applies the batch in order. Its
 /// effects, the sender's echo included, go out only after that.
 ///
 /// When the disk refuses a write (full, read-only), the commands are refused with the
@@ -131,7 +132,16 @@ package final class JournalLog: NodeLog {
             defer { pending.flushScheduled = true }
             return !pending.flushScheduled
         }
-        if schedule { queue.async { self.flush() } }
+        guard schedule else { return }
+        if let loop = replica.currentEventLoop {
+            // On a loop, the batch closes at the end of its tick: the lines the loop reads
+            // in this tick (and what the other loops submit meanwhile) share one write, one
+            // `fsync` and one drain per shard, as a tick's lines share a drain in memory.
+            // A task queued on its own loop wakes nothing.
+            loop.execute { self.queue.async { self.flush() } }
+        } else {
+            queue.async { self.flush() }
+        }
     }
 
     /// A record's payload: the entry's log time (milliseconds, little-endian), then the entry.

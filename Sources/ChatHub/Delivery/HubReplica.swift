@@ -95,6 +95,11 @@ package final class HubReplica: Sendable {
         shards.first { $0.eventLoop === eventLoop }
     }
 
+    /// The loop of the shard this thread runs, if it runs one.
+    package var currentEventLoop: (any EventLoop)? {
+        shards.first { $0.eventLoop.inEventLoop }?.eventLoop
+    }
+
     /// The node's number: its sessions' ids carry it (0 for a node on its own).
     package var node: NodeNumber { locked.withLockedValue { $0.node } }
 
