@@ -176,8 +176,11 @@ private final class LocalState {
                 writeLazily(line, to: member)
             }
         case .direct(let id, let lines):
-            guard let session = sessions[id] else { return }
-            for line in lines { write(line, to: session) }
+            guard let session = sessions[id], !lines.isEmpty else { return }
+            // An answer of many lines (`/help` is 40) is one write, not one per line: each
+            // write costs what a delivery costs, and a client that floods commands could
+            // otherwise keep its loop busy long after the kernel stopped taking its bytes.
+            write(lines.count == 1 ? lines[0] : joined(lines), to: session)
         case .privateMessage(let id, let line, let sender):
             guard let session = sessions[id], !session.ignoring.contains(key: sender) else { return }
             session.lastPrivateSender = sender
@@ -288,6 +291,15 @@ private final class LocalState {
             }
         }
         deliveries += written
+    }
+
+    /// Lines copied into one buffer.
+    private func joined(_ lines: [ByteBuffer]) -> ByteBuffer {
+        var bytes = 0
+        for line in lines { bytes += line.readableBytes }
+        var whole = allocator.buffer(capacity: bytes)
+        for line in lines { whole.writeImmutableBuffer(line) }
+        return whole
     }
 
     /// From how many local members a lone line is copied for this loop (see handleRoomRun).

@@ -37,7 +37,9 @@ package enum ShardEvent: Sendable {
     var lineCount: Int {
         switch self {
         case .room, .presence, .privateMessage, .everyoneOnline, .shutdown: 1
-        case .direct(_, let lines), .disconnect(_, let lines): lines.count
+        // A command's answer comes as one buffer of several lines.
+        case .direct(_, let lines): lines.reduce(0) { $0 + $1.readableBytesView.count { $0 == UInt8(ascii: "\n") } }
+        case .disconnect(_, let lines): lines.count
         case .enterRoom(_, _, let lines, let history): lines.count + history.count
         case .exitRoom, .answer, .renamed, .closeAll: 0
         }

@@ -385,6 +385,18 @@ package struct HubState: Codable, Sendable {
         effects.append(.lines(member.address, [Self.encode(error.line)]))
     }
 
+    /// Lines as they go on the wire, each with its trailing `\n`, in one exact-size buffer.
+    package static func encode(_ lines: [String]) -> ByteBuffer {
+        var bytes = 0
+        for line in lines { bytes += line.utf8.count + 1 }
+        var buffer = ByteBufferAllocator().buffer(capacity: bytes)
+        for line in lines {
+            buffer.writeString(line)
+            buffer.writeInteger(UInt8(ascii: "\n"))
+        }
+        return buffer
+    }
+
     /// Encodes a line once, into an exact-size buffer of its own, with the trailing `\n`.
     package static func encode(_ line: String) -> ByteBuffer {
         var buffer = ByteBufferAllocator().buffer(capacity: line.utf8.count + 1)

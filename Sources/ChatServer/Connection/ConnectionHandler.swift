@@ -288,7 +288,8 @@ final class ConnectionHandler: ChannelInboundHandler, HubAnswerReceiver {
     private func send(_ lines: [String], context: ChannelHandlerContext) {
         guard !lines.isEmpty else { return }
         if session?.username != nil, let local, let shard {
-            shard.post(.direct(local.id, lines.map(HubState.encode)))
+            // One buffer for the whole answer (`/help` is 40 lines): one write to deliver.
+            shard.post(.direct(local.id, [HubState.encode(lines)]))
         } else {
             writeDirect(lines, context: context)
         }
