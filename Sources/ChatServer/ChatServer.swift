@@ -232,6 +232,8 @@ public final class ChatServer: Service, Sendable {
             background.addTask { await services.log.run() }
             await serve(acceptors)
             await drainConnections()
+            // Nothing is submitted to a stopped log: a sweep would meet a closed journal.
+            sweeper.cancel()
             await services.log.stop()
         }
         // The endpoint answers 503 on /health while connections drain; it stops last.

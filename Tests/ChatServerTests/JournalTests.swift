@@ -423,6 +423,41 @@ import Testing
         #expect(process.terminationStatus == 0)
     }
 
+    /// A snapshot due while the disk takes nothing (a file size limit of 0: not even a new
+    /// segment's header) is tried again every second; its error is logged once, and once
+    /// there is room a snapshot is written and the episode's end is logged.
+    @Test func aSnapshotDueOnAFullDiskIsLoggedOncePerEpisode() async throws {
+        let folders = try Folders()
+        defer { folders.remove() }
+        let server = try ServerProcess.start(environment: environment(folders, ["DATA_SNAPSHOT_SECONDS": "1"]))
+        defer { server.kill() }
+        let port = try await server.waitForPort()
+        let alice = try await login(
+            "alice", port: port, from: "127.0.0.2", folders: folders, group: MultiThreadedEventLoopGroup.singleton)
+        // Right after a snapshot, a record for the next one, then the limit: the next is due
+        // a second later, with the disk full.
+        _ = try await server.waitForLog("(Snapshot written)", timeout: .seconds(10))
+        try await alice.send("before")
+        try await alice.readUntil("[alice]: before")
+        try limitFileSize(of: server.pid, to: "0")
+        _ = try await server.waitForLog("(Cannot begin a journal segment)", timeout: .seconds(10))
+        // Two more tries at least (one a second), none logged at this level.
+        try await Task.sleep(for: .milliseconds(2500))
+        #expect(server.log.components(separatedBy: "Cannot begin a journal segment").count - 1 == 1)
+        let written = server.log.components(separatedBy: "Snapshot written").count - 1
+
+        try limitFileSize(of: server.pid, to: "unlimited")
+        _ = try await server.waitForLog("(Writing snapshots again)", timeout: .seconds(10))
+        _ = try await poll(every: .milliseconds(50), timeout: .seconds(10)) {
+            server.log.components(separatedBy: "Snapshot written").count - 1 > written
+        }
+        #expect(server.log.components(separatedBy: "Snapshot written").count - 1 > written)
+        try await alice.send("after")
+        try await alice.readUntil("[alice]: after")
+        server.terminate()
+        #expect(try await server.waitForExit(timeout: .seconds(20)) == 0)
+    }
+
     @Test func aSecondProcessOnTheSameFolderAndANewerJournalAreRefused() async throws {
         let folders = try Folders()
         defer { folders.remove() }

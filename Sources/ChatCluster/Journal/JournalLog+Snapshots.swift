@@ -108,6 +108,12 @@ extension JournalLog {
                     removeFiles(before: previous.sequence)
                     schedule.trimmed(to: previous)
                 }
+                if snapshotsFailing.withLockedValue({ failing in
+                    defer { failing = false }
+                    return failing
+                }) {
+                    logger.notice("Writing snapshots again")
+                }
                 logger.info(
                     "Snapshot written",
                     metadata: [
@@ -115,8 +121,22 @@ extension JournalLog {
                         "duration": "\(ContinuousClock.now - started)",
                     ])
             } catch {
-                logger.error("Snapshot not written", metadata: ["path": "\(path)", "error": "\(error)"])
+                snapshotFailed("Snapshot not written", metadata: ["path": "\(path)", "error": "\(error)"])
             }
+        }
+    }
+
+    /// A snapshot that could not be made is tried again each second while it is due (a full
+    /// disk): the error is logged once per episode, the retries at debug level.
+    private func snapshotFailed(_ message: Logger.Message, metadata: Logger.Metadata) {
+        let first = snapshotsFailing.withLockedValue { failing in
+            defer { failing = true }
+            return !failing
+        }
+        if first {
+            logger.error(message, metadata: metadata)
+        } else {
+            logger.debug(message, metadata: metadata)
         }
     }
 
@@ -137,7 +157,7 @@ extension JournalLog {
             }
             return journal
         } catch {
-            logger.error("Cannot begin a journal segment", metadata: ["path": "\(path)", "error": "\(error)"])
+            snapshotFailed("Cannot begin a journal segment", metadata: ["path": "\(path)", "error": "\(error)"])
             return nil
         }
     }
@@ -156,7 +176,6 @@ extension JournalLog {
     /// at `position` (with the replica's lock held, between two writes).
     private func beginSegment(at position: Int64, with next: Int32) -> SegmentChange {
         let directory = settings.directory
-        let logger = self.logger
         return disk.withLockedValue { disk in
             let path = JournalFiles.segment(at: position, in: directory)
             guard path != disk.path else { return .alreadyOpen }
@@ -164,7 +183,7 @@ extension JournalLog {
                 try JournalFiles.sync(disk.journal, path: disk.path)
                 try JournalFiles.move(JournalFiles.nextSegment(in: directory), to: path)
             } catch {
-                logger.error("Cannot begin a journal segment", metadata: ["path": "\(path)", "error": "\(error)"])
+                snapshotFailed("Cannot begin a journal segment", metadata: ["path": "\(path)", "error": "\(error)"])
                 return .failed
             }
             defer {

@@ -59,6 +59,8 @@ package final class JournalLog: NodeLog {
         var failing = false
     }
     let disk = NIOLockedValueBox(Disk())
+    /// Snapshots cannot be written (their error is logged once per episode).
+    let snapshotsFailing = NIOLockedValueBox(false)
     /// Finished by ``stop()``: the background work ends.
     let stopping = AsyncStream.makeStream(of: Void.self)
 
