@@ -16,8 +16,8 @@ import NIOCore
 /// go out before its record is on disk: commands from any event loop are stamped and framed
 /// under a short lock and, at the end of the loop's tick, one queue off the event loops
 /// writes what gathered meanwhile in one `write` and one `fsync` (a group commit), then
-/// applies the batch in order. Its
-/// effects, the sender's echo included, go out only after that.
+/// applies the batch in order. Its effects, the sender's echo included, go out only after
+/// that.
 ///
 /// When the disk refuses a write (full, read-only), the commands are refused with the
 /// outage line a cluster node gives without Redis, the file is cut back to its last whole

@@ -296,13 +296,12 @@ final class ConnectionHandler: ChannelInboundHandler, HubAnswerReceiver {
     }
 
     private func writeDirect(_ lines: [String], context: ChannelHandlerContext) {
-        for line in lines {
-            // Through the session when there is one: it orders these with what it sends.
-            if let local {
-                local.writeThroughPipeline(HubState.encode(line))
-            } else {
-                context.write(wrapOutboundOut(HubState.encode(line)), promise: nil)
-            }
+        let buffer = HubState.encode(lines)
+        // Through the session when there is one: it orders these with what it sends.
+        if let local {
+            local.writeThroughPipeline(buffer)
+        } else {
+            context.write(wrapOutboundOut(buffer), promise: nil)
         }
         context.flush()
         local?.closeIfSendQueueExceeds(services.configuration.maxSendQueueBytes)
