@@ -230,18 +230,34 @@ private final class LocalState {
     }
 
     /// The history block: what the session does not ignore, between the header and the
-    /// footer; nothing at all when no line is left.
+    /// footer; nothing at all when no line is left. Written in chunks of up to
+    /// ``replayChunkBytes``, not line by line: `HISTORY_SIZE=1000` long lines were a
+    /// thousand writes for one join.
     private func replay(_ history: [HistoryLine], to session: LocalSession) {
-        var wroteHeader = false
+        var total = Self.historyHeader.readableBytes + Self.historyFooter.readableBytes
+        for entry in history { total += entry.line.readableBytes }
+        var chunk: ByteBuffer?
+        var wroteAny = false
         for entry in history where session.ignoring.isEmpty || !session.ignoring.contains(key: entry.sender) {
-            if !wroteHeader {
-                write(Self.historyHeader, to: session)
-                wroteHeader = true
+            if chunk == nil {
+                chunk = allocator.buffer(capacity: min(total, Self.replayChunkBytes))
+                if !wroteAny { chunk!.writeImmutableBuffer(Self.historyHeader) }
             }
-            write(entry.line, to: session, flushingWhenFull: true)
+            wroteAny = true
+            chunk!.writeImmutableBuffer(entry.line)
+            if chunk!.readableBytes >= Self.replayChunkBytes {
+                write(chunk!, to: session, flushingWhenFull: true)
+                chunk = nil
+            }
         }
-        if wroteHeader { write(Self.historyFooter, to: session, flushingWhenFull: true) }
+        guard wroteAny else { return }
+        var last = chunk ?? allocator.buffer(capacity: Self.historyFooter.readableBytes)
+        last.writeImmutableBuffer(Self.historyFooter)
+        write(last, to: session, flushingWhenFull: true)
     }
+
+    /// How much of a history replay goes in one write.
+    static let replayChunkBytes = 64 * 1024
 
     /// Where the run of consecutive lines for the room of `batch[start]` ends (`start + 1`
     /// when that event is not a room line or the next is not for the same room).
