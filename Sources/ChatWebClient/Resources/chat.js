@@ -34,6 +34,10 @@ const view = {
   input: $("input"),
 };
 
+// Rows received and not yet in the log (see flushRows).
+const pendingRows = [];
+let rowsFlushScheduled = false;
+
 const state = {
   socket: null,
   step: "connecting",
@@ -350,7 +354,10 @@ function showLogin() {
 function showChat({ keepLog = false } = {}) {
   view.login.hidden = true;
   view.chat.hidden = false;
-  if (!keepLog) view.messages.replaceChildren();
+  if (!keepLog) {
+    view.messages.replaceChildren();
+    pendingRows.length = 0;
+  }
   state.members = new Map();
   renderMembers();
   view.input.focus();
@@ -437,8 +444,27 @@ function addLine(parsed) {
     default:
       row.textContent = parsed.text;
   }
+  pendingRows.push(row);
+  // Hidden, the page paints no frames: keep only what the log would keep.
+  if (pendingRows.length >= 2 * MAX_LINES) pendingRows.splice(0, pendingRows.length - MAX_LINES);
+  if (!rowsFlushScheduled) {
+    rowsFlushScheduled = true;
+    requestAnimationFrame(flushRows);
+  }
+}
+
+// Lines reach the page once per frame (`pendingRows`), not one by one: reading the scroll
+// position after each append made the browser lay the whole log out again for every line
+// (a burst of 3 000 lines took seconds).
+function flushRows() {
+  rowsFlushScheduled = false;
+  if (pendingRows.length === 0) return;
   const atBottom = view.messages.scrollHeight - view.messages.scrollTop - view.messages.clientHeight < 40;
-  view.messages.append(row);
+  const rows = pendingRows.length > MAX_LINES ? pendingRows.slice(-MAX_LINES) : pendingRows;
+  const fragment = document.createDocumentFragment();
+  for (const row of rows) fragment.append(row);
+  pendingRows.length = 0;
+  view.messages.append(fragment);
   while (view.messages.childElementCount > MAX_LINES) view.messages.firstElementChild.remove();
   if (atBottom) view.messages.scrollTop = view.messages.scrollHeight;
 }
