@@ -334,18 +334,25 @@ struct SentinelChat {
     /// once; each sender's every line was delivered or refused, never both or neither, and
     /// in the order sent; only senders were refused; nobody was declared gone.
     func expectEveryLineOnceOrRefused(sent: [Int], refusals: Bool) async throws {
-        var received: [[String]] = []
-        for (index, member) in members.enumerated() {
-            var all = index == 5 ? frankEarly.withLockedValue { $0 } : []
-            // Everything that is coming has come once a member hears nothing for a second.
-            for _ in 0..<60 {
-                let more = try await member.linesArriving(within: .seconds(1))
-                if more.isEmpty { break }
-                all += more
-            }
-            received.append(all)
-        }
         let unavailable = SentinelTests.unavailable
+        var received: [[String]] = members.indices.map { $0 == 5 ? frankEarly.withLockedValue { $0 } : [] }
+        // Each sender hears back about every line it sent, its echo or the refusal, though
+        // a line can wait seconds for a replica after a failover (a minute at most here).
+        for sender in 0..<3 {
+            let prefix = "[\(Self.names[sender])]: s\(sender) "
+            let answered = { (lines: [String]) in lines.count { $0.hasPrefix(prefix) || $0 == unavailable } }
+            let deadline = ContinuousClock.now + .seconds(60)
+            while answered(received[sender]) < sent[sender] && ContinuousClock.now < deadline {
+                received[sender] += try await members[sender].linesArriving(within: .milliseconds(200))
+            }
+        }
+        // Then a last line through the log: every member has all that came before it once it
+        // has that line (a silence would prove nothing on a loaded machine).
+        let last = "[dave]: the last line"
+        try await members[3].send("the last line")
+        for (index, member) in members.enumerated() {
+            received[index] += try await member.readUntil(last, timeout: .seconds(60))
+        }
         let chat = received.map { $0.filter { $0 != unavailable } }
         #expect(chat[0].allSatisfy { $0.hasPrefix("[") }, "\(chat[0].filter { !$0.hasPrefix("[") })")
         for (index, other) in chat.enumerated().dropFirst() {
