@@ -23,19 +23,33 @@ public final class WebDriver: Sendable {
     /// given size.
     public static func start(width: Int = 1100, height: Int = 720) async throws -> WebDriver {
         guard let chromium, let chromedriver else { throw TestFailure("chromium or chromedriver is not installed") }
-        let port = try freeLoopbackPort()
         let profile = FileManager.default.temporaryDirectory.appendingPathComponent("chromium-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: profile, withIntermediateDirectories: true)
-        let log = profile.appendingPathComponent("chromedriver.log").path
-        let driver = try SpawnedProcess(chromedriver, ["--port=\(port)", "--allowed-ips=127.0.0.1"], output: log)
-        let base = "http://127.0.0.1:\(port)"
-        let ready = try await poll(every: .milliseconds(50), timeout: .seconds(20)) {
-            let status = try? await request("GET", "\(base)/status")
-            return (status?["value"] as? [String: Any])?["ready"] as? Bool == true
+        // chromedriver listens on the port on 127.0.0.1 and on ::1, and exits when the IPv6
+        // one is taken (another test's connection can hold it): then a new port, three tries.
+        var started: (driver: SpawnedProcess, base: String)?
+        var log = ""
+        for attempt in 1...3 where started == nil {
+            let attemptLog = profile.appendingPathComponent("chromedriver-\(attempt).log").path
+            log = attemptLog
+            let port = try freeLoopbackPort()
+            let driver = try SpawnedProcess(
+                chromedriver, ["--port=\(port)", "--allowed-ips=127.0.0.1"], output: attemptLog)
+            let base = "http://127.0.0.1:\(port)"
+            let portTaken = { ((try? String(contentsOfFile: attemptLog, encoding: .utf8)) ?? "").contains("Exiting") }
+            let ready = try await poll(every: .milliseconds(50), timeout: .seconds(20)) {
+                let status = try? await request("GET", "\(base)/status")
+                return (status?["value"] as? [String: Any])?["ready"] as? Bool == true || portTaken()
+            }
+            if ready && !portTaken() {
+                started = (driver, base)
+            } else {
+                driver.signal(SIGKILL)
+                driver.wait()
+                guard portTaken() else { break }
+            }
         }
-        guard ready else {
-            driver.signal(SIGKILL)
-            driver.wait()
+        guard let (driver, base) = started else {
             throw TestFailure(
                 "chromedriver did not start: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
         }
