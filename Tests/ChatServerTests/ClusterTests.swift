@@ -268,6 +268,42 @@ import Testing
         }
     }
 
+    /// Senders on several event loops of one node append bursts of lines at once (each burst
+    /// read in one go, its appends pipelined on the writer): every line is taken once, in
+    /// each sender's order, and none is taken for lost.
+    @Test func appendsFromSeveralLoopsAtOnceAreEachTakenOnceInOrder() async throws {
+        let environment = ["EVENT_LOOP_THREADS": "2", "MESSAGE_BURST": "200", "MESSAGES_PER_SECOND": "200"]
+        try await TestCluster.run(nodes: 2, environment: environment) { cluster in
+            let names = ["ann", "ben", "cat"]
+            var senders: [TestClient] = []
+            for (index, name) in names.enumerated() {
+                senders.append(try await cluster.login(name, node: 0, from: "127.0.3.\(index + 2)"))
+            }
+            let listener = try await cluster.login("quiet", node: 1, from: "127.0.4.2")
+            for sender in senders { try await sender.readUntil("*** quiet joined the room ***") }
+
+            let bursts = 10
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for (index, name) in names.enumerated() {
+                    let sender = senders[index]
+                    group.addTask {
+                        for burst in 0..<bursts {
+                            let lines = (1...3).map { "\(name) \(burst * 3 + $0)\n" }.joined()
+                            try await sender.sendRaw(Array(lines.utf8))
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let heard = try await listener.readLines(bursts * 3 * names.count, timeout: .seconds(30))
+            for name in names {
+                let own = heard.filter { $0.hasPrefix("[\(name)]: ") }
+                #expect(own == (1...(bursts * 3)).map { "[\(name)]: \(name) \($0)" })
+            }
+            #expect(!cluster.nodes[0].log.contains("Cannot append to the cluster's hub log"))
+        }
+    }
+
     @Test func aKilledNodesUsersLeaveInTimeAndARestartedNodeRejoins() async throws {
         try await TestCluster.run(nodes: 3, environment: TestCluster.quickTimeout()) { cluster in
             let alice = try await cluster.login("alice", node: 0, from: "127.0.0.2")
