@@ -5,7 +5,9 @@
 #      Benchmarks/run.sh fanout --tls --clients 500 --senders 5 --rate 100 --duration 20
 #      Benchmarks/run.sh fanout --websocket --clients 500 --senders 5 --rate 100 --duration 20
 # Builds both in release mode first. Everything it starts, it stops.
-# BENCH_PORT (18888) and BENCH_MAIL_ROOT (/dev/shm) change where it runs.
+# BENCH_PORT (18888) and BENCH_MAIL_ROOT (/dev/shm) change where it runs; SERVER_BIN runs
+# another chat-server build instead of this one (e.g. the commit before a change, to take
+# turns with it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 swift build -c release --product chat-server >/dev/null
@@ -36,7 +38,7 @@ for arg in "$@"; do
     fi
 done
 env $(grep -v '^#' Benchmarks/bench-server.env | xargs) MAIL_DIR="$mail" TCP_PORT="${port_plain:-$port}" \
-    "${listener_env[@]}" .build/release/chat-server >"$mail.server.log" 2>&1 &
+    "${listener_env[@]}" "${SERVER_BIN:-.build/release/chat-server}" >"$mail.server.log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$mail" "$mail.server.log" "$mail.key" "$mail.crt"' EXIT
 for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done

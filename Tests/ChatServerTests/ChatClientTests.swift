@@ -305,6 +305,12 @@ import Testing
             }
             let haproxy = try await HAProxy.startListening(backends: backends, mode: "send-proxy-v2")
             defer { haproxy.stop() }
+            // Both in rotation before anyone connects: until a node's first health check has
+            // passed, the proxy sends everyone to the other (seen under ThreadSanitizer: alice
+            // and bob on one node, and bob gone with it).
+            for node in ["node1", "node2"] {
+                #expect(try await haproxy.waitForServerStatus("UP", of: node) == "UP")
+            }
             let state = FileManager.default.temporaryDirectory.appendingPathComponent("state-\(UUID().uuidString)")
             defer { try? FileManager.default.removeItem(at: state) }
             let terminal = try TerminalSession(
@@ -321,6 +327,8 @@ import Testing
 
             // Kill the node alice is on; the proxy's health check takes it out of rotation.
             let home = try #require(cluster.nodes.firstIndex { $0.log.contains("user=alice") })
+            // bob watches from the other node (the proxy takes turns once both are up).
+            #expect(!cluster.nodes[home].log.contains("user=bob"))
             let killed = ContinuousClock.now
             cluster.nodes[home].kill()
             let screen = try await terminal.waitFor("*** Welcome back, alice! ***", timeout: .seconds(20))

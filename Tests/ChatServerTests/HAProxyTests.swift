@@ -213,8 +213,8 @@ final class HAProxy: Sendable {
         throw TestFailure("haproxy did not listen on \(port): \(output)")
     }
 
-    /// The backend server's state as HAProxy's stats socket reports it (`UP`, `DOWN`, ...).
-    func serverStatus() async throws -> String {
+    /// A backend server's state as HAProxy's stats socket reports it (`UP`, `DOWN`, ...).
+    func serverStatus(of server: String = "node1") async throws -> String {
         let socket = folder.appendingPathComponent("admin.sock").path
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connect(unixDomainSocketPath: socket) { channel in
@@ -234,20 +234,22 @@ final class HAProxy: Sendable {
         else { throw TestFailure("unexpected stats: \(text)") }
         for line in lines.dropFirst() {
             let fields = line.split(separator: ",", omittingEmptySubsequences: false)
-            if fields.count > column, fields[0] == "chat_servers", fields[1] == "node1" {
+            if fields.count > column, fields[0] == "chat_servers", fields[1] == server {
                 return String(fields[column])
             }
         }
-        throw TestFailure("no node1 in the stats: \(text)")
+        throw TestFailure("no \(server) in the stats: \(text)")
     }
 
     /// Waits (bounded) until HAProxy reports the server in `status`; returns the last status.
     /// The stats socket may appear a moment after the frontend accepts connections (HAProxy
     /// renames it into place at the end of its start): until then the answer is "no socket".
-    func waitForServerStatus(_ status: String, timeout: Duration = .seconds(10)) async throws -> String {
+    func waitForServerStatus(
+        _ status: String, of server: String = "node1", timeout: Duration = .seconds(10)
+    ) async throws -> String {
         var current = "no socket"
         _ = try await poll(every: .milliseconds(20), timeout: timeout) {
-            if let answer = try? await serverStatus() { current = answer }
+            if let answer = try? await serverStatus(of: server) { current = answer }
             return current == status
         }
         return current
