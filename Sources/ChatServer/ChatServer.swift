@@ -414,7 +414,7 @@ public final class ChatServer: Service, Sendable {
     private func makeBootstrap(for listener: Listener, socket: CInt) -> ClientBootstrap {
         let services = self.services
         return ClientBootstrap(group: group)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             // Idle connections must be cheap: NIO keeps each connection's receive buffer
             // for its next read, at the size it was first allocated. A login line (an
             // address of up to 254 bytes) fits in 256; busy clients' buffers grow.

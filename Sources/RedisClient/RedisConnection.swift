@@ -71,7 +71,7 @@ public final class RedisConnection: Sendable {
             let sslContext = try configuration.tls.map { try NIOSSLContext(configuration: $0) }
             let serverName = Self.isIPAddress(configuration.host) ? nil : configuration.host
             channel = try await ClientBootstrap(group: group)
-                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .channelOption(.tcpOption(.tcp_nodelay), value: 1)
                 .connectTimeout(TimeAmount(configuration.connectTimeout))
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {

@@ -212,7 +212,7 @@ struct Bench {
         // the server's own queue for a long time.
         let willBeSlow = options.mode == .slow && index >= senders && index < senders + options.slow
         var bootstrap = ClientBootstrap(group: group)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .bind(to: source)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {

@@ -46,7 +46,7 @@ struct ServerConnection: Sendable {
         // SNI and the name check take a host name, not an address.
         let isAddress = (try? SocketAddress(ipAddress: host, port: 0)) != nil
         let channel = try await ClientBootstrap(group: group)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .connectTimeout(.seconds(10))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {

@@ -470,11 +470,22 @@ import Testing
         #expect(error(caFile.output) == "Error: --ca-file needs --tls")
     }
 
+    /// Run as people run it, without privileges (as `nobody` when the test runs as root):
+    /// what a root process may set on a socket and an ordinary user may not (`SO_DEBUG`, the
+    /// socket-level option numbered as `TCP_NODELAY` is) fails the connection.
     @Test func pipedItPassesLinesThroughPlainly() async throws {
         try await withTestServer { server in
             let process = Process()
-            process.executableURL = URL(fileURLWithPath: try Self.client)
-            process.arguments = ["127.0.0.1:\(server.port)"]
+            if getuid() == 0 {
+                process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+                process.arguments = [
+                    "--reuid=65534", "--regid=65534", "--clear-groups", "--", try Self.client,
+                    "127.0.0.1:\(server.port)",
+                ]
+            } else {
+                process.executableURL = URL(fileURLWithPath: try Self.client)
+                process.arguments = ["127.0.0.1:\(server.port)"]
+            }
             let folder = FileManager.default.temporaryDirectory.appendingPathComponent("client-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(at: folder) }

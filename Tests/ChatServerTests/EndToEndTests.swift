@@ -48,6 +48,45 @@ import Testing
         #expect(start.contains("connections=2") && start.contains("signal=SIGTERM"), "\(start)")
     }
 
+    /// Operators run the server as an ordinary user (the systemd unit's `DynamicUser=`), as
+    /// `nobody` here when the test runs as root: what only a privileged process may set on a
+    /// socket (`SO_DEBUG`, the socket-level option numbered as `TCP_NODELAY` is) would fail
+    /// every accepted connection, and every connection to Redis. On its own and as a cluster
+    /// node, two users chat.
+    @Test(arguments: [false, true])
+    func anOrdinaryUserRunsTheServer(asClusterNode: Bool) async throws {
+        let mail = try MailFolder.makeTemporary()
+        defer { mail.remove() }
+        let user: (uid: UInt32, gid: UInt32)? = getuid() == 0 ? (65534, 65534) : nil
+        if let user {
+            try FileManager.default.setAttributes(
+                [.ownerAccountID: user.uid, .groupOwnerAccountID: user.gid], ofItemAtPath: mail.path)
+        }
+        let redis = asClusterNode ? try await RedisServerProcess.started() : nil
+        defer { redis?.kill() }
+        var environment = [
+            "MAIL_TRANSPORT": "file", "MAIL_DIR": mail.path, "TCP_PORT": "0", "BIND_ADDRESS": "127.0.0.1",
+            "LOG_LEVEL": "info",
+        ]
+        if let redis { environment["CLUSTER_REDIS_URL"] = "redis://127.0.0.1:\(redis.port)" }
+        let server = try ServerProcess.start(environment: environment, user: user)
+        defer { server.kill() }
+        let port = try await server.waitForPort()
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let outcome = await runWithTimeLimit(.seconds(60)) {
+            let alice = try await Self.login("alice", port: port, from: "127.0.0.2", mail: mail, group: group)
+            let bob = try await Self.login("bob", port: port, from: "127.0.0.3", mail: mail, group: group)
+            #expect(try await alice.readLine() == "*** bob joined the room ***")
+            try await bob.send("hello from an ordinary user's server")
+            #expect(try await alice.readLine() == "[bob]: hello from an ordinary user's server")
+        }
+        try await group.shutdownGracefully()
+        try outcome.get()
+        #expect(!server.log.contains("Cannot set up an accepted connection"), "\(server.log)")
+        server.terminate()
+        #expect(try await server.waitForExit(timeout: .seconds(20)) == 0, "\(server.log)")
+    }
+
     @Test func anInvalidSettingStopsStartUpNamingIt() async throws {
         let server = try ServerProcess.start(environment: ["TCP_PORT": "http", "SMTP_PASSWORD": "hunter2-secret"])
         defer { server.kill() }
@@ -232,15 +271,23 @@ final class ServerProcess: Sendable {
         }
     }
 
-    /// - Parameter openFileLimit: runs the server under `prlimit` with this many descriptors
-    ///   (soft and hard), as a host with a low `ulimit -n` would.
+    /// - Parameters:
+    ///   - openFileLimit: runs the server under `prlimit` with this many descriptors (soft
+    ///     and hard), as a host with a low `ulimit -n` would.
+    ///   - user: runs the server under this user and group id (`setpriv`; the test runs as
+    ///     root), for file permissions to apply to it as they do to an operator's service.
     static func start(
-        environment: [String: String], arguments: [String] = [], openFileLimit: Int? = nil
+        environment: [String: String], arguments: [String] = [], openFileLimit: Int? = nil,
+        user: (uid: UInt32, gid: UInt32)? = nil
     ) throws -> ServerProcess {
         let process = Process()
         if let openFileLimit {
             process.executableURL = URL(fileURLWithPath: "/usr/bin/prlimit")
             process.arguments = ["--nofile=\(openFileLimit):\(openFileLimit)", "--", try executable.path] + arguments
+        } else if let user {
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+            process.arguments =
+                ["--reuid=\(user.uid)", "--regid=\(user.gid)", "--clear-groups", "--", try executable.path] + arguments
         } else {
             process.executableURL = try executable
             process.arguments = arguments
