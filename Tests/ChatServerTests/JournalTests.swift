@@ -462,6 +462,73 @@ import Testing
         #expect(try await server.waitForExit(timeout: .seconds(20)) == 0)
     }
 
+    /// A folder the server may not write: a start is refused, naming the file, and leaves
+    /// the folder as it was. Made read-only while the server runs, the segment it has open
+    /// goes on taking every line (permissions are checked when a file is opened), and only
+    /// the snapshots that fall due wait, their error logged once, until the folder can be
+    /// written again; a restart then has every line. The server runs as `nobody` when the
+    /// test runs as root, whom permissions do not stop.
+    @Test func aFolderThatCannotBeWrittenRefusesTheStartAndHoldsUpOnlySnapshots() async throws {
+        let folders = try Folders()
+        defer { folders.remove() }
+        let user: (uid: UInt32, gid: UInt32)? = getuid() == 0 ? (65534, 65534) : nil
+        try FileManager.default.createDirectory(atPath: folders.data, withIntermediateDirectories: false)
+        if let user {
+            for path in [folders.root.path, folders.data, folders.mail.path] {
+                try FileManager.default.setAttributes(
+                    [.ownerAccountID: user.uid, .groupOwnerAccountID: user.gid], ofItemAtPath: path)
+            }
+        }
+        func permit(_ mode: Int) throws {
+            try FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: folders.data)
+        }
+        try permit(0o500)
+        let refused = try ServerProcess.start(environment: environment(folders), user: user)
+        defer { refused.kill() }
+        #expect(try await refused.waitForExit(timeout: .seconds(20)) != 0)
+        #expect(refused.log.contains("cannot open \(folders.data)/lock: Permission denied"), "\(refused.log)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folders.data).isEmpty)
+
+        try permit(0o700)
+        let settings = ["DATA_SNAPSHOT_SECONDS": "1", "LOG_LEVEL": "debug"]
+        let server = try ServerProcess.start(environment: environment(folders, settings), user: user)
+        defer { server.kill() }
+        let port = try await server.waitForPort()
+        let alice = try await login(
+            "alice", port: port, from: "127.0.0.2", folders: folders, group: MultiThreadedEventLoopGroup.singleton)
+        _ = try await server.waitForLog("(Snapshot written)", timeout: .seconds(10))
+        try await alice.send("before")
+        try await alice.readUntil("[alice]: before")
+        try permit(0o500)
+        let failures = {
+            server.log.split(separator: "\n").filter {
+                $0.contains("Cannot begin a journal segment") || $0.contains("Snapshot not written")
+            }
+        }
+        for line in 1...3 {
+            try await alice.send("while read-only \(line)")
+            #expect(try await alice.readLine() == "[alice]: while read-only \(line)")
+        }
+        #expect(try await poll(every: .milliseconds(100), timeout: .seconds(10)) { failures().count >= 3 })
+        #expect(failures().count { $0.contains(" error ") } == 1, "\(failures())")
+        #expect(!server.log.contains("Cannot write the journal"), "\(server.log)")
+
+        try permit(0o700)
+        _ = try await server.waitForLog("(Writing snapshots again)", timeout: .seconds(10))
+        try await alice.send("after")
+        try await alice.readUntil("[alice]: after")
+        server.terminate()
+        #expect(try await server.waitForExit(timeout: .seconds(20)) == 0, "\(server.log)")
+
+        let again = try ServerProcess.start(environment: environment(folders), user: user)
+        defer { again.kill() }
+        #expect(
+            try await historySeen(by: "bob", port: try await again.waitForPort(), from: "127.0.0.3", folders: folders)
+                == ["[alice]: before"] + (1...3).map { "[alice]: while read-only \($0)" } + ["[alice]: after"])
+        again.terminate()
+        _ = try await again.waitForExit(timeout: .seconds(20))
+    }
+
     @Test func aSecondProcessOnTheSameFolderAndANewerJournalAreRefused() async throws {
         let folders = try Folders()
         defer { folders.remove() }
