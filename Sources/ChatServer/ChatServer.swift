@@ -173,6 +173,11 @@ public final class ChatServer: Service, Sendable {
         do {
             // A cluster node joins and catches up before it takes its first connection.
             try await services.log.start()
+            if configuration.cluster == nil && configuration.journal == nil {
+                logger.notice(
+                    "State is kept in memory only: a restart forgets bans, rooms and their history (DATA_DIR keeps them)"
+                )
+            }
             for listener in listeners {
                 acceptors.append(try ConnectionAcceptor(host: listener.host, port: listener.port, backlog: 1024))
             }

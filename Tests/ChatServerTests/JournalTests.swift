@@ -572,6 +572,7 @@ import Testing
         _ = try await server.waitForPort()
         let folder = try FileManager.default.attributesOfItem(atPath: folders.data)
         #expect((folder[.posixPermissions] as? Int) == 0o700)
+        #expect(!server.log.contains("State is kept in memory only"), "\(server.log)")
         for file in [folders.journal, folders.data + "/lock"] {
             let attributes = try FileManager.default.attributesOfItem(atPath: file)
             #expect((attributes[.posixPermissions] as? Int) == 0o600, "\(file)")
