@@ -476,12 +476,10 @@ import Testing
     @Test func pipedItPassesLinesThroughPlainly() async throws {
         try await withTestServer { server in
             let process = Process()
-            if getuid() == 0 {
-                process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
-                process.arguments = [
-                    "--reuid=65534", "--regid=65534", "--clear-groups", "--", try Self.client,
-                    "127.0.0.1:\(server.port)",
-                ]
+            if let user = UnprivilegedRun.user {
+                (process.executableURL, process.arguments) = try UnprivilegedRun.command(
+                    try Self.client, arguments: ["127.0.0.1:\(server.port)"], as: user)
+                process.environment = try UnprivilegedRun.environment(ProcessInfo.processInfo.environment)
             } else {
                 process.executableURL = URL(fileURLWithPath: try Self.client)
                 process.arguments = ["127.0.0.1:\(server.port)"]

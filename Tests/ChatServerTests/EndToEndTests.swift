@@ -59,7 +59,7 @@ import Testing
     func anOrdinaryUserRunsTheServer(asClusterNode: Bool) async throws {
         let mail = try MailFolder.makeTemporary()
         defer { mail.remove() }
-        let user: (uid: UInt32, gid: UInt32)? = getuid() == 0 ? (65534, 65534) : nil
+        let user = UnprivilegedRun.user
         if let user {
             try FileManager.default.setAttributes(
                 [.ownerAccountID: user.uid, .groupOwnerAccountID: user.gid], ofItemAtPath: mail.path)
@@ -276,8 +276,8 @@ final class ServerProcess: Sendable {
     /// - Parameters:
     ///   - openFileLimit: runs the server under `prlimit` with this many descriptors (soft
     ///     and hard), as a host with a low `ulimit -n` would.
-    ///   - user: runs the server under this user and group id (`setpriv`; the test runs as
-    ///     root), for file permissions to apply to it as they do to an operator's service.
+    ///   - user: runs the server under this user and group id (``UnprivilegedRun``), for
+    ///     file permissions and socket options to apply to it as to an operator's service.
     static func start(
         environment: [String: String], arguments: [String] = [], openFileLimit: Int? = nil,
         user: (uid: UInt32, gid: UInt32)? = nil
@@ -287,9 +287,8 @@ final class ServerProcess: Sendable {
             process.executableURL = URL(fileURLWithPath: "/usr/bin/prlimit")
             process.arguments = ["--nofile=\(openFileLimit):\(openFileLimit)", "--", try executable.path] + arguments
         } else if let user {
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
-            process.arguments =
-                ["--reuid=\(user.uid)", "--regid=\(user.gid)", "--clear-groups", "--", try executable.path] + arguments
+            (process.executableURL, process.arguments) = try UnprivilegedRun.command(
+                try executable.path, arguments: arguments, as: user)
         } else {
             process.executableURL = try executable
             process.arguments = arguments
@@ -298,9 +297,10 @@ final class ServerProcess: Sendable {
         // TSAN_OPTIONS too: under ThreadSanitizer the child is instrumented as well, and its
         // reports (in its log) must use the same suppressions.
         let inherited = ProcessInfo.processInfo.environment
-        process.environment = ["PATH": inherited["PATH"] ?? "/usr/bin"]
+        let environment = ["PATH": inherited["PATH"] ?? "/usr/bin"]
             .merging(inherited.filter { $0.key == "TSAN_OPTIONS" }) { $1 }
             .merging(environment) { $1 }
+        process.environment = user == nil ? environment : try UnprivilegedRun.environment(environment)
         process.currentDirectoryURL = FileManager.default.temporaryDirectory
         let pipe = Pipe()
         process.standardOutput = pipe

@@ -471,7 +471,7 @@ import Testing
     @Test func aFolderThatCannotBeWrittenRefusesTheStartAndHoldsUpOnlySnapshots() async throws {
         let folders = try Folders()
         defer { folders.remove() }
-        let user: (uid: UInt32, gid: UInt32)? = getuid() == 0 ? (65534, 65534) : nil
+        let user = UnprivilegedRun.user
         try FileManager.default.createDirectory(atPath: folders.data, withIntermediateDirectories: false)
         if let user {
             for path in [folders.root.path, folders.data, folders.mail.path] {
