@@ -5,11 +5,13 @@
 # snapshots held off, so the whole journal is one segment), then starts the server on it
 # STARTS times, has it write a snapshot, and starts it STARTS times from that; memory only
 # (no DATA_DIR) for reference. Each start: the wall time until it listens, the replay the
-# server logs, and its resident memory once listening.
+# server logs, its resident memory once listening and the most it held until then (VmHWM).
+# With BEFORE (another build's binary), each start of the journal is made with that build
+# too, right after this one's, on the same files.
 #
 #   Benchmarks/journal-startup.sh BIN OUTDIR
 #   DURATION (200s of run b: over a million lines on this project's test machines; the
-#   script says how many there were), STARTS (3), DISK (/var/tmp)
+#   script says how many there were), STARTS (3), DISK (/var/tmp), BEFORE (unset)
 # Everything it starts, it stops; all traffic is on 127.0.0.1.
 set -euo pipefail
 bin=$(realpath "$1") out=$2 disk=${DISK:-/var/tmp} starts=${STARTS:-3}
@@ -38,7 +40,7 @@ start() {
     shift
     local began=$(date +%s%N)
     env -i PATH="$PATH" $base LOG_LEVEL=info TCP_PORT=0 BIND_ADDRESS=127.0.0.1 MAIL_TRANSPORT=file \
-        MAIL_DIR="$work/mail" "$@" "$bin" >"$log" 2>&1 &
+        MAIL_DIR="$work/mail" "$@" "${BINARY:-$bin}" >"$log" 2>&1 &
     server=$!
     for _ in $(seq 600); do
         if grep -q "Listening" "$log"; then break; fi
@@ -47,6 +49,7 @@ start() {
     grep -q "Listening" "$log" || { echo "no start: $log" >&2; exit 1; }
     local listening=$((($(date +%s%N) - began) / 1000000))
     local rss=$(awk '/VmRSS/ {print $2}' "/proc/$server/status")
+    local peak=$(awk '/VmHWM/ {print $2}' "/proc/$server/status")
     if [ -n "${UNTIL:-}" ]; then
         for _ in $(seq 600); do
             if grep -q "$UNTIL" "$log"; then break; fi
@@ -60,20 +63,26 @@ start() {
     kill -TERM "$server"
     wait "$server" || true
     server=""
-    echo "$listening ${replayed:--} ${duration:--} $rss"
+    echo "$listening | ${replayed:--} | ${duration:--} | $rss | $peak"
 }
 
 {
     echo "journal: $journal_bytes bytes in $(ls "$data"/journal-*.log | wc -l) segment(s)"
-    echo "start | ms to listening | records replayed | replay s | RSS kB"
+    echo "start | ms to listening | records replayed | replay s | RSS kB | peak RSS kB"
     for n in $(seq "$starts"); do echo "memory only | $(start "$out/memory-$n.log")"; done
     for n in $(seq "$starts"); do
         echo "whole journal | $(start "$out/journal-$n.log" DATA_DIR="$data" $held)"
+        if [ -n "${BEFORE:-}" ]; then
+            echo "whole journal, BEFORE | $(BINARY=$BEFORE start "$out/journal-before-$n.log" DATA_DIR="$data" $held)"
+        fi
     done
     # A snapshot of the state, then a start from it with nothing after it to replay.
     UNTIL="Snapshot written" start "$out/snapshot-writer.log" DATA_DIR="$data" DATA_SNAPSHOT_SECONDS=1 >/dev/null
     echo "snapshot: $(grep -o 'bytes=[0-9]*' "$out/snapshot-writer.log" | head -1)"
     for n in $(seq "$starts"); do
         echo "from a snapshot | $(start "$out/snapshot-$n.log" DATA_DIR="$data" $held)"
+        if [ -n "${BEFORE:-}" ]; then
+            echo "from a snapshot, BEFORE | $(BINARY=$BEFORE start "$out/snapshot-before-$n.log" DATA_DIR="$data" $held)"
+        fi
     done
 } | tee "$out/startup.txt"

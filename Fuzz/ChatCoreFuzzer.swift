@@ -15,8 +15,8 @@
 // Invariants checked on every input: no crash; no line longer than the maximum; sanitised
 // text has no control, escape or bidi-override characters; a header's length is within
 // the bytes and the bound; a prefix of a header is never judged a different header; a
-// journal's records lie in order within the file, before where its end is reported, and
-// read back the same once written again.
+// journal's records lie in order within the file, before where its end is reported, read
+// the same given in pieces of 1, 7 and 64 bytes, and read back the same once written again.
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOneInput(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
@@ -121,6 +121,22 @@ private func exerciseJournal(_ bytes: [UInt8]) {
     switch reading.end {
     case .clean: precondition(previous == bytes.count || reading.records.isEmpty, "a clean end before the end")
     case .tornTail(let offset), .damaged(let offset): precondition(offset >= previous && offset <= bytes.count)
+    }
+    // Given in pieces, as a start reads a long journal, the file reads as it does whole.
+    for size in [1, 7, 64] {
+        var reader = JournalFormat.Reader()
+        var records: [Range<Int>] = []
+        var offset = 0
+        while offset < bytes.count {
+            try? reader.feed(bytes[offset..<min(offset + size, bytes.count)]) { payload, start in
+                let range =
+                    (start + JournalFormat.frameOverhead)..<(start + JournalFormat.frameOverhead + payload.count)
+                precondition(payload.elementsEqual(bytes[range]), "a record read in pieces differently")
+                records.append(range)
+            }
+            offset += size
+        }
+        precondition(records == reading.records && reader.finish() == reading.end, "pieces read unlike the whole")
     }
     guard let again = try? JournalFormat.read(rewritten) else { preconditionFailure("a rewritten journal unread") }
     precondition(again.end == .clean && again.records.count == reading.records.count, "rewritten differently")

@@ -87,6 +87,66 @@ public enum JournalFormat {
         return Reading(records: records, end: .clean)
     }
 
+    /// Reads a file given piece by piece, in order, as ``read(_:)`` reads it whole, holding
+    /// only what is not yet a whole record: a start replays a journal of any length in
+    /// bounded memory. After a record that is not good, nothing more is given, and the rest
+    /// of the file is held to tell a torn tail from damage (only a damaged or torn file gets
+    /// there).
+    public struct Reader: Sendable {
+        private var buffer: [UInt8] = []
+        /// Where `buffer` starts in the file.
+        private var bufferOffset = 0
+        private var headerRead = false
+        /// Where the first record that is not good starts, once seen.
+        private var stopped: Int?
+
+        public init() {}
+
+        /// Takes the next bytes of the file and gives each good record now whole to
+        /// `record`, in order: its payload, and where the record starts in the file.
+        /// - Throws: ``HeaderError`` when the file is not a journal or of a newer format, or
+        ///   what `record` throws.
+        public mutating func feed(
+            _ bytes: some Collection<UInt8>, record: (ArraySlice<UInt8>, _ offset: Int) throws -> Void
+        ) throws {
+            buffer.append(contentsOf: bytes)
+            guard stopped == nil else { return }
+            if !headerRead {
+                guard let length = try JournalFormat.headerLength(buffer) else { return }
+                consume(length)
+                headerRead = true
+            }
+            var index = 0
+            scanning: while true {
+                switch JournalFormat.frame(in: buffer, at: index) {
+                case .record(let payload):
+                    try record(buffer[payload], bufferOffset + index)
+                    index = payload.upperBound
+                case .incomplete:
+                    break scanning
+                case .bad:
+                    stopped = bufferOffset + index
+                    break scanning
+                }
+            }
+            consume(index)
+        }
+
+        /// The file ended: how its records end.
+        public func finish() -> End {
+            guard headerRead else { return .tornTail(offset: 0) }
+            guard stopped != nil || !buffer.isEmpty else { return .clean }
+            // `buffer` begins with the record that is not good, or cut short.
+            return JournalFormat.goodRecord(in: buffer, after: 0)
+                ? .damaged(offset: bufferOffset) : .tornTail(offset: bufferOffset)
+        }
+
+        private mutating func consume(_ count: Int) {
+            buffer.removeFirst(count)
+            bufferOffset += count
+        }
+    }
+
     /// A header `<magic><version>\n` (this format's, or another's of the same form).
     /// - Returns: the header's length, or `nil` when the bytes end inside a header.
     static func headerLength(
@@ -113,15 +173,29 @@ public enum JournalFormat {
 
     /// The payload of a good record at `offset`, or `nil`.
     private static func record(in bytes: [UInt8], at offset: Int) -> Range<Int>? {
-        guard bytes.count - offset >= frameOverhead, bytes[offset] == marker[0], bytes[offset + 1] == marker[1]
-        else { return nil }
+        if case .record(let payload) = frame(in: bytes, at: offset) { payload } else { nil }
+    }
+
+    /// What the bytes at `offset` hold, as far as they go.
+    private enum Frame {
+        /// A good record, its payload here.
+        case record(Range<Int>)
+        /// The start of what may yet be a good record: more bytes are needed to tell.
+        case incomplete
+        /// Not a good record, whatever follows.
+        case bad
+    }
+
+    private static func frame(in bytes: [UInt8], at offset: Int) -> Frame {
+        let available = bytes.count - offset
+        for index in 0..<min(available, marker.count) where bytes[offset + index] != marker[index] { return .bad }
+        guard available >= 6 else { return .incomplete }
         let length = Int(littleEndian32(bytes, at: offset + 2))
-        guard (1...maximumRecordLength).contains(length), bytes.count - offset - frameOverhead >= length else {
-            return nil
-        }
+        guard (1...maximumRecordLength).contains(length) else { return .bad }
+        guard available >= frameOverhead + length else { return .incomplete }
         let payload = (offset + frameOverhead)..<(offset + frameOverhead + length)
         let checksum = CRC32C.checksum(bytes[(offset + 2)..<(offset + 6)] + bytes[payload])
-        return checksum == littleEndian32(bytes, at: offset + 6) ? payload : nil
+        return checksum == littleEndian32(bytes, at: offset + 6) ? .record(payload) : .bad
     }
 
     /// Whether a good record starts anywhere after `offset`.

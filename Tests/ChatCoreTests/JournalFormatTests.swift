@@ -81,6 +81,55 @@ import Testing
     }
 }
 
+/// The same file given piece by piece, as a start reads a long journal, reads as it does whole.
+@Suite struct JournalReaderTests {
+    /// The records and the end a ``JournalFormat/Reader`` finds in `bytes` given in pieces of
+    /// `size` bytes, as ranges of the whole file.
+    private func readInPieces(_ bytes: [UInt8], size: Int) throws -> JournalFormat.Reading {
+        var reader = JournalFormat.Reader()
+        var records: [Range<Int>] = []
+        var offset = 0
+        while offset < bytes.count {
+            let piece = bytes[offset..<min(offset + size, bytes.count)]
+            try reader.feed(piece) { payload, start in
+                #expect(payload.elementsEqual(bytes[(start + 10)..<(start + 10 + payload.count)]))
+                records.append((start + 10)..<(start + 10 + payload.count))
+            }
+            offset += size
+        }
+        return JournalFormat.Reading(records: records, end: reader.finish())
+    }
+
+    /// Three records; then each cut short anywhere, each byte of the middle one flipped,
+    /// zeros after the end and a partial header; in pieces of 1 to 40 bytes and whole.
+    @Test func piecesOfAnySizeReadAsTheWholeFile() throws {
+        var journal = JournalFormat.header
+        for payload in [Array("first".utf8), Array(repeating: 0xC7, count: 300), [0x4A]] {
+            JournalFormat.append(payload, to: &journal)
+        }
+        var files: [[UInt8]] = [journal, journal + [UInt8](repeating: 0, count: 100), Array("chat-jour".utf8), []]
+        files += (0..<journal.count).map { Array(journal[..<$0]) }
+        files += (JournalFormat.header.count..<journal.count).map { index in
+            var damaged = journal
+            damaged[index] ^= 0x10
+            return damaged
+        }
+        for (number, file) in files.enumerated() {
+            let whole = try JournalFormat.read(file)
+            for size in [1, 2, 3, 7, 10, 11, 40, file.count + 1] {
+                #expect(try readInPieces(file, size: size) == whole, "file \(number), pieces of \(size)")
+            }
+        }
+    }
+
+    @Test func aFileThatIsNotAJournalOrOfANewerFormatIsRefusedInPiecesToo() throws {
+        #expect(throws: JournalFormat.HeaderError.newerFormat(2)) {
+            try readInPieces(Array("chat-journal/2\n".utf8), size: 3)
+        }
+        #expect(throws: JournalFormat.HeaderError.notAJournal) { try readInPieces(Array("hello\n".utf8), size: 1) }
+    }
+}
+
 /// A snapshot's file: read back whole, refused when damaged or newer.
 @Suite struct SnapshotFileFormatTests {
     @Test func aSnapshotFileReadsBackAndAnyDamageIsRefused() throws {

@@ -106,6 +106,27 @@ enum JournalFiles {
         return descriptor
     }
 
+    /// Gives a file to `body` a piece at a time (a megabyte at most), in order.
+    /// - Returns: `false` when there is no such file.
+    static func readInPieces(_ path: String, _ body: ([UInt8]) throws -> Void) throws -> Bool {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        if descriptor < 0 {
+            if errno == ENOENT { return false }
+            throw JournalError.io("open", path: path, errno: errno)
+        }
+        defer { close(descriptor) }
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw JournalError.io("read", path: path, errno: errno)
+            }
+            if count == 0 { return true }
+            try body(count == chunk.count ? chunk : Array(chunk[..<count]))
+        }
+    }
+
     /// A whole file, or `nil` when there is none.
     static func readAll(_ path: String) throws(JournalError) -> [UInt8]? {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)

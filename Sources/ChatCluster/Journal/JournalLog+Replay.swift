@@ -77,26 +77,46 @@ extension JournalLog {
             guard start == position else {
                 throw JournalError.missing(path: path, from: position, to: start)
             }
-            let bytes = try JournalFiles.readAll(path) ?? []
-            let reading: JournalFormat.Reading
+            // Read a piece at a time and applied as it is read: a long journal needs no
+            // more memory than its longest record. What the end turns out to be decides only
+            // what is cut off; the records given are those before it either way.
+            var reader = JournalFormat.Reader()
+            var batch: [(command: HubCommand, time: LogTime)] = []
+            var count = 0
+            var size = 0
             do {
-                reading = try JournalFormat.read(bytes)
-            } catch .newerFormat(let version) {
+                _ = try JournalFiles.readInPieces(path) { piece in
+                    size += piece.count
+                    try reader.feed(piece) { payload, offset in
+                        do {
+                            batch.append(try Self.entry(ofRecord: payload))
+                        } catch {
+                            throw JournalError.unreadable(
+                                path: path, reason: "the record at byte \(offset) cannot be read: \(error)")
+                        }
+                        count += 1
+                        if batch.count == 1024 {
+                            replica.apply(batch)
+                            batch.removeAll(keepingCapacity: true)
+                        }
+                    }
+                }
+            } catch JournalFormat.HeaderError.newerFormat(let version) {
                 throw JournalError.unreadable(path: path, reason: "it is of format \(version), this version reads 1")
-            } catch {
+            } catch is JournalFormat.HeaderError {
                 throw JournalError.unreadable(path: path, reason: "it does not start as a journal does")
             }
+            replica.apply(batch)
             let isLast = index == segments.count - 1
-            var size = bytes.count
             var setAsideAfter = false
-            switch reading.end {
+            switch reader.finish() {
             case .clean:
                 break
             case .tornTail(let offset) where isLast:
-                if offset < bytes.count {
+                if offset < size {
                     logger.warning(
                         "The journal ends in a record cut short (a crash while writing it); it is cut off",
-                        metadata: ["path": "\(path)", "offset": "\(offset)", "bytes_cut": "\(bytes.count - offset)"])
+                        metadata: ["path": "\(path)", "offset": "\(offset)", "bytes_cut": "\(size - offset)"])
                     try JournalFiles.truncate(path, to: offset)
                 }
                 size = offset
@@ -109,21 +129,6 @@ extension JournalLog {
                 size = offset
                 setAsideAfter = true
             }
-            var batch: [(command: HubCommand, time: LogTime)] = []
-            for record in reading.records where record.upperBound <= size {
-                do {
-                    batch.append(try Self.entry(ofRecord: bytes[record]))
-                } catch {
-                    throw JournalError.unreadable(
-                        path: path, reason: "the record at byte \(record.lowerBound) cannot be read: \(error)")
-                }
-                if batch.count == 1024 {
-                    replica.apply(batch)
-                    batch.removeAll(keepingCapacity: true)
-                }
-            }
-            replica.apply(batch)
-            let count = reading.records.count { $0.upperBound <= size }
             position += Int64(count)
             replayed += count
             open = size == 0 ? nil : (path, size)
