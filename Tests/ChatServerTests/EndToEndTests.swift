@@ -23,9 +23,7 @@ import Testing
 
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let outcome = await runWithTimeLimit(.seconds(60)) {
-            let alice = try await Self.login("alice", port: port, from: "127.0.0.2", mail: mail, group: group)
-            let bob = try await Self.login("bob", port: port, from: "127.0.0.3", mail: mail, group: group)
-            #expect(try await alice.readLine() == "*** bob joined the room ***")
+            let (alice, bob) = try await Self.aliceAndBob(port: port, mail: mail, group: group)
             try await alice.send("hi bob")
             #expect(try await bob.readLine() == "[alice]: hi bob")
             try await bob.send("/msg alice hi alice")
@@ -76,9 +74,7 @@ import Testing
         let port = try await server.waitForPort()
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let outcome = await runWithTimeLimit(.seconds(60)) {
-            let alice = try await Self.login("alice", port: port, from: "127.0.0.2", mail: mail, group: group)
-            let bob = try await Self.login("bob", port: port, from: "127.0.0.3", mail: mail, group: group)
-            #expect(try await alice.readLine() == "*** bob joined the room ***")
+            let (alice, bob) = try await Self.aliceAndBob(port: port, mail: mail, group: group)
             try await bob.send("hello from an ordinary user's server")
             #expect(try await alice.readLine() == "[bob]: hello from an ordinary user's server")
         }
@@ -227,6 +223,16 @@ import Testing
         }
         try await group.shutdownGracefully()
         try outcome.get()
+    }
+
+    /// alice from 127.0.0.2, then bob from 127.0.0.3, logged in to #general; alice has seen bob join.
+    static func aliceAndBob(
+        port: Int, mail: MailFolder, group: MultiThreadedEventLoopGroup
+    ) async throws -> (alice: TestClient, bob: TestClient) {
+        let alice = try await login("alice", port: port, from: "127.0.0.2", mail: mail, group: group)
+        let bob = try await login("bob", port: port, from: "127.0.0.3", mail: mail, group: group)
+        #expect(try await alice.readLine() == "*** bob joined the room ***")
+        return (alice, bob)
     }
 
     static func login(

@@ -423,23 +423,37 @@ import Testing
         #expect(process.terminationStatus == 0)
     }
 
+    /// A server on `folders` that writes a snapshot every second (at `debug`, to show its
+    /// retries), with alice logged in right after one snapshot and her line "before" echoed.
+    private func startWithASnapshotEverySecond(
+        _ folders: Folders, user: (uid: UInt32, gid: UInt32)? = nil
+    ) async throws -> (ServerProcess, TestClient) {
+        let settings = ["DATA_SNAPSHOT_SECONDS": "1", "LOG_LEVEL": "debug"]
+        let server = try ServerProcess.start(environment: environment(folders, settings), user: user)
+        do {
+            let port = try await server.waitForPort()
+            let alice = try await login(
+                "alice", port: port, from: "127.0.0.2", folders: folders, group: MultiThreadedEventLoopGroup.singleton)
+            _ = try await server.waitForLog("(Snapshot written)", timeout: .seconds(10))
+            try await alice.send("before")
+            try await alice.readUntil("[alice]: before")
+            return (server, alice)
+        } catch {
+            server.kill()
+            throw error
+        }
+    }
+
     /// A snapshot due while the disk takes nothing (a file size limit of 0: not even a new
     /// segment's header) is tried again every second; its error is logged once, and once
     /// there is room a snapshot is written and the episode's end is logged.
     @Test func aSnapshotDueOnAFullDiskIsLoggedOncePerEpisode() async throws {
         let folders = try Folders()
         defer { folders.remove() }
-        let server = try ServerProcess.start(
-            environment: environment(folders, ["DATA_SNAPSHOT_SECONDS": "1", "LOG_LEVEL": "debug"]))
+        let (server, alice) = try await startWithASnapshotEverySecond(folders)
         defer { server.kill() }
-        let port = try await server.waitForPort()
-        let alice = try await login(
-            "alice", port: port, from: "127.0.0.2", folders: folders, group: MultiThreadedEventLoopGroup.singleton)
         // Right after a snapshot, a record for the next one, then the limit: the next is due
         // a second later, with the disk full.
-        _ = try await server.waitForLog("(Snapshot written)", timeout: .seconds(10))
-        try await alice.send("before")
-        try await alice.readUntil("[alice]: before")
         try limitFileSize(of: server.pid, to: "0")
         // The first try and two more (one a second): the first an error, the others at debug level.
         let failures = {
@@ -490,15 +504,8 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: folders.data).isEmpty)
 
         try permit(0o700)
-        let settings = ["DATA_SNAPSHOT_SECONDS": "1", "LOG_LEVEL": "debug"]
-        let server = try ServerProcess.start(environment: environment(folders, settings), user: user)
+        let (server, alice) = try await startWithASnapshotEverySecond(folders, user: user)
         defer { server.kill() }
-        let port = try await server.waitForPort()
-        let alice = try await login(
-            "alice", port: port, from: "127.0.0.2", folders: folders, group: MultiThreadedEventLoopGroup.singleton)
-        _ = try await server.waitForLog("(Snapshot written)", timeout: .seconds(10))
-        try await alice.send("before")
-        try await alice.readUntil("[alice]: before")
         try permit(0o500)
         let failures = {
             server.log.split(separator: "\n").filter {
