@@ -5,6 +5,9 @@ import ChatHub
 package enum ClusterKeys {
     /// The hub log: one stream of commands.
     static let log = "{chat}:log"
+    /// The channel every append is published on as it is made (``PublishedAppend``): the
+    /// nodes take new entries from it, and read the log only to catch up.
+    static let appended = "{chat}:appended"
     /// The counter that numbers nodes as they join.
     static let nodeCounter = "{chat}:nodes"
     /// The settings every replica must decide with, as the first live node wrote them.

@@ -21,7 +21,7 @@ extension RedisLog {
                     RESPCommand(["PEXPIRE", ClusterKeys.settings, timeout]),
                     // Before this node's beat entry, which it has not read yet.
                     RESPCommand(["XINFO", "STREAM", ClusterKeys.log]),
-                    RESPCommand(["XADD", ClusterKeys.log, "*", ClusterKeys.beatField, "\(node)"]),
+                    PublishedAppend.command(entries: [[(ClusterKeys.beatField, Array("\(node)".utf8))]]),
                     RESPCommand(["HSET", ClusterKeys.applied, "\(node)", "\(beat.applied)"]),
                 ]
                 // With sentinels: whether this is still the primary, and how many replicas
@@ -42,7 +42,7 @@ extension RedisLog {
             machine.withLockedValue {
                 $0.beatAnswered(
                     sentAt: beat.sentAt, refreshed: (try? results[1].get()) != nil,
-                    beatTaken: (try? results[4].get()) != nil)
+                    beatTaken: PublishedAppend.tookTheOne(results[4]))
             }
             guard case .success(let found) = results[0], found.string == beat.epoch else {
                 // Redis lost the log under a live connection: nobody is judged on the keys

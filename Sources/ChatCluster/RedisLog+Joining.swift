@@ -40,7 +40,7 @@ extension RedisLog {
             machine.withLockedValue { $0.joined(asNode: node, epoch: epoch) }
             let snapshot = try await loadSnapshot(writer)
             let (replayed, reader) = try await catchUp(
-                try await connect(role: "reader", commandTimeout: Self.readBlock + .seconds(5)), epoch: epoch)
+                try await connect(role: "reader", commandTimeout: Self.pushSilence + .seconds(5)), epoch: epoch)
             machine.withLockedValue { $0.started(writer: writer, reader: reader) }
             logger.notice(
                 "Joined the cluster",
@@ -130,7 +130,7 @@ extension RedisLog {
                     "Reading the hub log failed; reconnecting",
                     metadata: ["reason": "\(RedisError.connectionClosed)", "next_batch": "\(batch.count)"])
                 await reader.close()
-                reader = try await connect(role: "reader", commandTimeout: Self.readBlock + .seconds(5))
+                reader = try await connect(role: "reader", commandTimeout: Self.pushSilence + .seconds(5))
                 continue
             }
             // Entries a failover could still lose are not applied: the fence's answer says.

@@ -25,7 +25,7 @@ extension RedisLog {
             } else {
                 guard
                     let connected = await connectRetrying(
-                        role: "reader", commandTimeout: Self.readBlock + .seconds(5), backoff: &backoff)
+                        role: "reader", commandTimeout: Self.pushSilence + .seconds(5), backoff: &backoff)
                 else { return }
                 let found = try? await connected.send(RESPCommand(["GET", ClusterKeys.epoch])).string
                 let (known, writer) = machine.withLockedValue { ($0.epoch, $0.writer) }
@@ -72,8 +72,9 @@ extension RedisLog {
             }
             do {
                 guard let epoch else { throw EpochChanged() }
+                let follower = try await subscribe(alongside: reader)
                 while !isStopping {
-                    let pause = try await readOnLoop(reader, epoch: epoch, batch: batch).get()
+                    let pause = try await readOnLoop(reader, epoch: epoch, batch: batch, follower: follower).get()
                     batch = pause.batch
                     switch pause.reason {
                     case .stopping:
@@ -103,7 +104,7 @@ extension RedisLog {
                 } else {
                     // Perhaps Redis closed it for a reply over its output buffer limit: told
                     // apart from a restart once the reader is back.
-                    batch.readerFailed()
+                    if !(error is PushesStopped) { batch.readerFailed() }
                     logger.warning("Reading the hub log failed; reconnecting", metadata: ["reason": "\(error)"])
                 }
                 machine.withLockedValue { $0.readerLost() }
@@ -159,99 +160,135 @@ extension RedisLog {
     /// The reader read in an epoch that is not the node's any more.
     struct EpochChanged: Error {}
 
+    /// Nothing was pushed for ``RedisLog/pushSilence``, yet the stream had new entries.
+    struct PushesStopped: Error, CustomStringConvertible {
+        var description: String { "Redis stopped pushing the entries appended to the hub log" }
+    }
+
     /// Reads and applies the log, batch after batch, on the reader connection's event loop:
-    /// a reply is applied where it is parsed. A read awaited in a task cost two hand-overs
-    /// between threads per batch (the reply to the task's thread, the next read back to the
-    /// loop): 1 703 futex calls in 4 s of a busy node, against 58 now (BENCHMARKS.md). The
-    /// task takes over again only for what needs more than one command: a trim check, an
-    /// error, the node stopping.
-    private func readOnLoop(_ reader: RedisConnection, epoch: String, batch: ReadBatch) -> EventLoopFuture<ReadPause> {
+    /// the stream is read first (from the last entry applied), then entries are taken as
+    /// Redis pushes them (``PublishedAppend``, ``EntryChain``), and the stream is read again
+    /// only after a gap. A batch is applied where it arrives: a read awaited in a task cost
+    /// two hand-overs between threads per batch (the reply to the task's thread, the next
+    /// read back to the loop): 1 703 futex calls in 4 s of a busy node, against 58 on the
+    /// loop (BENCHMARKS.md). The task takes over again only for what needs more than one
+    /// command: a trim check, an error, the node stopping.
+    private func readOnLoop(
+        _ reader: RedisConnection, epoch: String, batch: ReadBatch, follower: Follower
+    ) -> EventLoopFuture<ReadPause> {
         let paused = reader.eventLoop.makePromise(of: ReadPause.self)
-        readNext(reader, epoch: epoch, batch: batch, paused: paused)
+        reader.eventLoop.execute {
+            follower.state.value.chain.readAgain()
+            self.readStream(reader, epoch: epoch, batch: batch, paused: paused, follower: follower)
+        }
         return paused.futureResult
     }
 
-    /// One read; its answer, applied, sends the next.
-    ///
-    /// Redis answers a blocked `XREAD` right after the first `XADD` that reaches it, even
-    /// when more `XADD`s of the same write wait behind it: a node's appends of one loop tick
-    /// leave in one write, so a blocked read came back with one entry and the rest came with
-    /// the next read. Each such lone line cost a drain, and a write to every member, of its
-    /// own (about a third of a cluster node's drains under load). So an answer to a blocked
-    /// read is held, and a read that does not block fetches what came with it; both apply
-    /// together. While entries keep coming, reads do not block; the first that finds nothing
-    /// is followed by one that does.
-    /// - Parameters:
-    ///   - held: entries read but not applied yet (the answer to a blocked read).
-    ///   - blocking: whether this read waits for new entries (`BLOCK`).
-    private func readNext(
+    /// One read of the stream after the last entry applied, without waiting for new ones;
+    /// once it is applied, another if it was full, else pushes are taken from where it ended.
+    private func readStream(
         _ reader: RedisConnection, epoch: String, batch: ReadBatch, paused: EventLoopPromise<ReadPause>,
-        held: [StreamEntry] = [], blocking: Bool = true
+        follower: Follower
     ) {
         let (applied, isStopping) = machine.withLockedValue { ($0.lastApplied, $0.isStopping) }
         guard !isStopping else { return paused.succeed(ReadPause(reason: .stopping, batch: batch)) }
-        var arguments = ["XREAD", "COUNT", "\(batch.count)"]
-        if blocking { arguments += ["BLOCK", "\(Self.readBlock.milliseconds)"] }
-        arguments += ["STREAMS", ClusterKeys.log, "\(held.last?.id ?? applied)"]
-        // The fence goes out with the read when the read is sure to bring entries (those held
-        // from the blocked read): a read that may find nothing would cost the replicas a write
-        // and the reader a round trip to them for nothing. One that finds entries anyway is
-        // fenced after its answer.
-        let fence = held.isEmpty ? ReplicationFence.none : replicationFence()
+        let asked = batch.count
         let sent = ContinuousClock.now
-        let answers = reader.sendWithoutWaiting([RESPCommand(arguments)] + fence.commands)
-        EventLoopFuture.whenAllComplete(answers, on: reader.eventLoop).whenSuccess { results in
+        reader.sendWithoutWaiting(
+            RESPCommand(["XREAD", "COUNT", "\(asked)", "STREAMS", ClusterKeys.log, "\(applied)"])
+        )
+        .whenComplete { result in
             var batch = batch
             let found: [StreamEntry]
             do {
-                found = try StreamEntry.entries(ofXREAD: results[0].get())
+                found = try StreamEntry.entries(ofXREAD: result.get())
             } catch {
                 return paused.succeed(ReadPause(reason: .failed(error), batch: batch))
             }
-            if blocking && !found.isEmpty {
-                // Not counted in the batch size yet: a full read would double the next one,
-                // whose reply Redis may refuse, and these would be lost with it on every try.
-                return self.readNext(reader, epoch: epoch, batch: batch, paused: paused, held: found, blocking: false)
-            }
             batch.succeeded(entries: found.count)
-            let read = Read(
-                entries: held + found, foundNew: !found.isEmpty, after: applied, epoch: epoch, batch: batch, sent: sent)
-            guard !fence.commands.isEmpty || read.entries.isEmpty || self.replicasToWait == 0 else {
-                let late = self.replicationFence()
-                let answers = reader.sendWithoutWaiting(late.commands)
-                return EventLoopFuture.whenAllComplete(answers, on: reader.eventLoop).whenSuccess { results in
-                    self.applyFenced(read, reader, paused: paused, fenceAnswer: results.last, replicas: late.replicas)
+            // Read because nothing was pushed for a while, and there was something to read:
+            // the subscription no longer brings what is appended.
+            let pushesStopped = follower.state.value.readingAfterSilence && !found.isEmpty
+            follower.state.value.readingAfterSilence = false
+            let read = Read(entries: found, after: applied, epoch: epoch, batch: batch, sent: sent)
+            self.applyFenced(read, reader, paused: paused) {
+                guard !pushesStopped else {
+                    return paused.succeed(ReadPause(reason: .failed(PushesStopped()), batch: batch))
                 }
+                guard found.count < asked else {
+                    return self.readStream(reader, epoch: epoch, batch: batch, paused: paused, follower: follower)
+                }
+                follower.state.value.chain.readEnded(at: self.progress.applied)
+                self.follow(reader, epoch: epoch, batch: batch, paused: paused, follower: follower)
             }
-            self.applyFenced(
-                read, reader, paused: paused, fenceAnswer: fence.commands.isEmpty ? nil : results.last,
-                replicas: fence.replicas)
         }
     }
 
-    /// What one read brought, on its way to being applied.
+    /// Applies the entries pushed since the last batch; reads the stream after a gap; or,
+    /// with nothing to do, waits for the next push.
+    private func follow(
+        _ reader: RedisConnection, epoch: String, batch: ReadBatch, paused: EventLoopPromise<ReadPause>,
+        follower: Follower
+    ) {
+        guard !isStopping else { return paused.succeed(ReadPause(reason: .stopping, batch: batch)) }
+        guard reader.isActive else {
+            return paused.succeed(ReadPause(reason: .failed(RedisError.connectionClosed), batch: batch))
+        }
+        let (entries, mustRead) = follower.state.value.chain.takeWork()
+        let next = {
+            if mustRead {
+                self.readStream(reader, epoch: epoch, batch: batch, paused: paused, follower: follower)
+            } else {
+                self.follow(reader, epoch: epoch, batch: batch, paused: paused, follower: follower)
+            }
+        }
+        guard entries.isEmpty else {
+            let read = Read(
+                entries: entries, after: progress.applied, epoch: epoch, batch: batch, sent: ContinuousClock.now)
+            return applyFenced(read, reader, paused: paused, then: next)
+        }
+        guard !mustRead else { return next() }
+        follower.state.value.waiting = next
+    }
+
+    /// What one read, or one batch of pushes, brought, on its way to being applied.
     struct Read {
-        /// The entries held from a blocked read, then those this read found.
         var entries: [StreamEntry]
-        /// Whether this read found any (else the next one waits for new entries).
-        var foundNew: Bool
-        /// The last entry applied when the read was sent.
+        /// The last entry applied when the entries came.
         var after: StreamID
         var epoch: String
         var batch: ReadBatch
         var sent: ContinuousClock.Instant
     }
 
-    /// Applies a read once its fence's answer says the replicas have it (without a fence,
-    /// at once), then sends the next read: a read that found entries is followed by one that
-    /// does not wait, one that found none by one that does.
+    /// Applies entries once the replicas have them (behind a fence of this reader's, when
+    /// entries wait for replicas; at once otherwise), then goes on with `then`, queued behind
+    /// the drain the batch scheduled on this loop: what arrives meanwhile comes as one batch,
+    /// and a loop that falls behind takes entries more slowly instead of letting its shard's
+    /// queue grow.
     private func applyFenced(
         _ read: Read, _ reader: RedisConnection, paused: EventLoopPromise<ReadPause>,
-        fenceAnswer: Result<RESPValue, any Error>?, replicas: Int
+        then: @escaping () -> Void
+    ) {
+        guard !read.entries.isEmpty else { return then() }
+        let fence = replicationFence()
+        guard fence.commands.isEmpty else {
+            let answers = reader.sendWithoutWaiting(fence.commands)
+            return EventLoopFuture.whenAllComplete(answers, on: reader.eventLoop).assumeIsolated().whenSuccess {
+                results in
+                self.applyRead(read, paused: paused, fenceAnswer: results.last, replicas: fence.replicas, then: then)
+            }
+        }
+        applyRead(read, paused: paused, fenceAnswer: nil, replicas: 0, then: then)
+    }
+
+    private func applyRead(
+        _ read: Read, paused: EventLoopPromise<ReadPause>, fenceAnswer: Result<RESPValue, any Error>?,
+        replicas: Int, then: @escaping () -> Void
     ) {
         let (entries, batch) = (read.entries, read.batch)
         do {
-            if !entries.isEmpty, let fenceAnswer {
+            if let fenceAnswer {
                 guard replicated(fenceAnswer, wanted: replicas) else {
                     if case .failure(let error) = fenceAnswer { throw error }
                     return paused.succeed(
@@ -259,7 +296,7 @@ extension RedisLog {
                 }
                 clusterMetrics?.replicationWaited(ContinuousClock.now - read.sent)
             }
-            if !entries.isEmpty, machine.withLockedValue({ $0.needsTrimCheck() }) {
+            if machine.withLockedValue({ $0.needsTrimCheck() }) {
                 return paused.succeed(ReadPause(reason: .mustCheckTrim(entries, after: read.after), batch: batch))
             }
             guard apply(entries, epoch: read.epoch) else { throw EpochChanged() }
@@ -267,16 +304,6 @@ extension RedisLog {
         } catch {
             return paused.succeed(ReadPause(reason: .failed(error), batch: batch))
         }
-        guard read.foundNew else {
-            // Nothing new: wait for it.
-            return readNext(reader, epoch: read.epoch, batch: batch, paused: paused)
-        }
-        // Queued behind the drain the batch scheduled on this loop: the next read goes out
-        // once this loop's members have been written to, so what arrives meanwhile comes as
-        // one batch, and a loop that falls behind reads more slowly instead of letting its
-        // shard's queue grow.
-        reader.eventLoop.execute {
-            self.readNext(reader, epoch: read.epoch, batch: batch, paused: paused, blocking: false)
-        }
+        paused.futureResult.eventLoop.assumeIsolated().execute(then)
     }
 }

@@ -7,13 +7,13 @@ import RedisClient
 /// replicas, so nothing a user saw can vanish with a primary that dies before passing it on
 /// (Redis replicates asynchronously, and Sentinel promotes a replica as it is).
 ///
-/// How a reader knows: behind a read that brings entries, on the same connection, it writes
-/// a key of its own (``ClusterKeys/fence(of:)``) and sends `WAIT`. Its write comes after
-/// every entry the read returned in the primary's one replication stream, and `WAIT`
-/// answers once that many replicas acknowledged it, so they have those entries too. A read
-/// sure to bring entries carries the two in its own write; one that brings entries
-/// unexpectedly is followed by them; an empty read costs nothing (`RedisLog.readNext`). A
-/// batch costs one replication round trip.
+/// How a reader knows: once a batch of entries is in (pushed, or read from the stream), on
+/// the reader's connection, it writes a key of its own (``ClusterKeys/fence(of:)``) and
+/// sends `WAIT`. Its write comes after every entry of the batch in the primary's one
+/// replication stream (Redis pushed or returned them before it ran the write), and `WAIT`
+/// answers once that many replicas acknowledged it, so they have those entries too. An
+/// empty read costs nothing (`RedisLog.applyFenced`). A batch costs one replication round
+/// trip.
 extension RedisLog {
     /// The commands that follow a read to prove it replicated, and how many replicas they
     /// wait for.

@@ -92,11 +92,12 @@ extension RedisLog {
         repeat {
             let end = min(start + Self.announcementsPerEntry, announced.endIndex)
             let command = HubCommand.reannounce(node, Array(announced[start..<end]))
-            _ = try await writer.send(
-                RESPCommand(bytes: [
-                    Array("XADD".utf8), Array(ClusterKeys.log.utf8), [UInt8(ascii: "*")],
-                    Array(ClusterKeys.commandField.utf8), LogEntryCoding.encode(command),
-                ]))
+            let reply = try await writer.send(
+                PublishedAppend.command(entries: [[(ClusterKeys.commandField, LogEntryCoding.encode(command))]]))
+            guard PublishedAppend.tookTheOne(.success(reply)) else {
+                throw ClusterError.unreachable(
+                    url: settings.redisDescription, reason: "the announcement was refused: \(reply)")
+            }
             start = end
         } while start < announced.endIndex
         let reader = machine.withLockedValue { $0.freshLogStarted(epoch: epoch) }

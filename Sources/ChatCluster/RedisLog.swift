@@ -12,13 +12,15 @@ import RedisClient
 /// sessions. A node's own users' lines reach them when they come back from the stream,
 /// so every member on every node sees a room's lines in the one order of the stream.
 ///
-/// Two connections: the writer (appends, heartbeats) and the reader (`XREAD BLOCK`, which
-/// holds its connection while it waits). Each reconnects with backoff and jitter; the
-/// reader resumes after the last entry it applied, so nothing is skipped or applied twice.
+/// Three connections: the writer (appends, heartbeats), the reader (reads the stream when
+/// it must catch up) and the reader's subscriber, which Redis pushes each new entry to
+/// (``PublishedAppend``). Each reconnects with backoff and jitter; the reader resumes after
+/// the last entry it applied, so nothing is skipped or applied twice.
 ///
 /// The decisions are ``ClusterNodeMachine``'s, held under one lock; this type and its
 /// drivers, one job per file, carry them out: appending (here), joining
-/// (`RedisLog+Joining`), reading (`RedisLog+Reading`), the writer's reconnects and a fresh
+/// (`RedisLog+Joining`), reading (`RedisLog+Reading`, pushes taken in by
+/// `RedisLog+Subscribing`), the writer's reconnects and a fresh
 /// log (`RedisLog+Writer`), heartbeats (`RedisLog+Heartbeat`) and snapshots
 /// (`RedisLog+Snapshots`).
 package final class RedisLog: NodeLog {
@@ -46,12 +48,17 @@ package final class RedisLog: NodeLog {
     private let endRun: AsyncStream<Void>.Continuation
     /// The state's limits (a loaded snapshot takes them).
     let configuration: HubState.Configuration
+    /// This node's appends, sent a loop tick at a time.
+    private let appends = AppendQueue()
     /// Held while a batch is applied, so a snapshot takes a state and the id of the last
     /// entry in it that belong together. (Taken before the machine's lock, never after.)
     let applying = NIOLock()
 
-    /// How long one `XREAD` waits for new entries before asking again.
-    static let readBlock = Duration.seconds(2)
+    /// How long a reader waits for a push before it reads the stream to see whether
+    /// pushes stopped coming (``subscribe(alongside:)``). Every node appends a heartbeat
+    /// entry every `CLUSTER_HEARTBEAT_SECONDS` (2 by default), so a live subscription is
+    /// seldom this quiet, and a read that finds nothing new costs one round trip.
+    static let pushSilence = Duration.seconds(2)
 
     /// Reconnecting: from 50 ms, at most a second apart. Attempts against a Redis that is down
     /// cost little, and every second of waiting is a second of refused commands.
@@ -108,27 +115,30 @@ package final class RedisLog: NodeLog {
         case .append(let connection, let number, let ownNode):
             (writer, sequence, node) = (connection, number, ownNode)
         }
-        let append = RESPCommand(bytes: [
-            Array("XADD".utf8), Array(ClusterKeys.log.utf8), [UInt8(ascii: "*")], Array(ClusterKeys.commandField.utf8),
-            LogEntryCoding.encode(command), Array(ClusterKeys.tagField.utf8),
-            Array(AppendLedger.entryTag(node: node, sequence: sequence).utf8),
-        ])
-        // Its deadline is watched by the connection's one timer: a Redis that hangs closes
-        // the writer, and the appends still waiting are in doubt.
-        writer.sendWithoutWaiting(append).whenFailure { error in
-            let rejected = (error as? RedisError)?.code == .server
-            if let error = error as? RedisError, error.message.hasPrefix("READONLY") {
-                // A replica now (a demoted primary): never written to again; the writer
-                // finds the primary anew.
-                self.logger.warning("The Redis this node appends to is a replica now; finding the primary again")
-                writer.closeSoon()
-            }
-            let (logOutage, refused) = self.machine.withLockedValue {
-                $0.appendFailed(sequence: sequence, rejectedByRedis: rejected)
-            }
-            if logOutage { self.logOutage(because: "\(error)") }
-            if let refused { self.unavailable(refused) }
+        appends.add(
+            AppendQueue.Append(
+                fields: [
+                    (ClusterKeys.commandField, LogEntryCoding.encode(command)),
+                    (ClusterKeys.tagField, Array(AppendLedger.entryTag(node: node, sequence: sequence).utf8)),
+                ], sequence: sequence, writer: writer,
+                failed: { self.appendFailed(sequence: sequence, writer: writer, error: $0) }))
+    }
+
+    /// An append Redis refused (an error reply: it is not in the log, and is refused to
+    /// its sender), or that may or may not have reached it (the connection failed: in doubt
+    /// until the writer reconnects and the reader has read that far; ``AppendLedger``).
+    func appendFailed(sequence: UInt64, writer: RedisConnection, error: RedisError) {
+        if error.message.contains("READONLY") {
+            // A replica now (a demoted primary): never written to again; the writer finds
+            // the primary anew.
+            logger.warning("The Redis this node appends to is a replica now; finding the primary again")
+            writer.closeSoon()
         }
+        let (logOutage, refused) = machine.withLockedValue {
+            $0.appendFailed(sequence: sequence, rejectedByRedis: error.code == .server)
+        }
+        if logOutage { self.logOutage(because: "\(error)") }
+        if let refused { unavailable(refused) }
     }
 
     /// Logs the loss of Redis (the machine says when: once per outage).

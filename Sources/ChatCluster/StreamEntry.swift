@@ -2,7 +2,7 @@ import ChatHub
 import RedisClient
 
 /// One entry of the hub log as read back: its id and its field-value pairs.
-package struct StreamEntry: Sendable {
+package struct StreamEntry: Sendable, Equatable {
     var id: StreamID
     var fields: [String: [UInt8]]
 

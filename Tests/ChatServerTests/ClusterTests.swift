@@ -882,7 +882,7 @@ import Testing
 
     @Test func aNodeRedisClosedForReadingSlowlyReadsOnInSmallerBatches() async throws {
         // Redis closes a client whose waiting replies pass 64 KiB.
-        let environment = ["MESSAGE_BURST": "400", "MESSAGES_PER_SECOND": "400", "CLUSTER_NODE_TIMEOUT_SECONDS": "6"]
+        let environment = ["MESSAGE_BURST": "700", "MESSAGES_PER_SECOND": "700", "CLUSTER_NODE_TIMEOUT_SECONDS": "6"]
         try await TestCluster.run(
             nodes: 1, redisArguments: ["--client-output-buffer-limit", "normal", "65536", "0", "0"],
             environment: environment
@@ -892,18 +892,19 @@ import Testing
             let alice = try await cluster.login("alice", node: 0, from: "127.0.0.2")
             let bob = try await cluster.login("bob", node: node, from: "127.0.0.3")
             try await alice.readUntil("*** bob joined the room ***")
-            // Node 2 stops reading while alice sends 300 long lines: its next read asks for
-            // all of them at once, a reply of about 100 KB.
-            proxy.stall()
+            // Node 2 hears no pushes (its subscriber is its newest connection) while alice
+            // sends 600 long lines, about 200 KB: once pushes have been silent for a while it
+            // reads the log, and asks for all it finds at once. Were a check to fall within
+            // the sending, either part of the 600 is a reply over the limit.
+            proxy.deafenNewestConnection()
             let padding = String(repeating: "x", count: 300)
-            for number in 1...300 { try await alice.send("\(number) \(padding)") }
-            try await alice.readUntil("[alice]: 300 \(padding)")
-            proxy.resume()
+            for number in 1...600 { try await alice.send("\(number) \(padding)") }
+            try await alice.readUntil("[alice]: 600 \(padding)")
             // Closed by Redis, the node reconnects and reads on in smaller batches: bob gets
             // every line once, in order.
             var received: [String] = []
-            for _ in 0..<300 { received.append(try await bob.readLine(timeout: .seconds(20))) }
-            #expect(received == (1...300).map { "[alice]: \($0) \(padding)" })
+            for _ in 0..<600 { received.append(try await bob.readLine(timeout: .seconds(20))) }
+            #expect(received == (1...600).map { "[alice]: \($0) \(padding)" })
             #expect(try await bob.linesUntilCaughtUp().isEmpty)
             _ = try await cluster.nodes[node].waitForLog("(Reading the hub log failed; reconnecting)")
             #expect(cluster.redis.logText.contains("output buffer limits"))
@@ -911,32 +912,68 @@ import Testing
         }
     }
 
-    @Test func aNodeThatStopsHearingItsOwnEntriesReconnectsRatherThanGoDeaf() async throws {
+    @Test func aNodeWhosePushesFallSilentReadsTheLogAndSubscribesAgain() async throws {
         try await TestCluster.run(nodes: 1, environment: TestCluster.quickTimeout(["METRICS_PORT": "0"])) {
             cluster in
-            // Node 2 connects its writer first, then its reader: the newest connection.
+            // Node 2 connects its writer, its reader, then its subscriber: the newest connection.
             let (node, proxy) = try await cluster.addNodeBehindProxy()
             defer { proxy.stop() }
             let alice = try await cluster.login("alice", node: 0, from: "127.0.0.2")
             let bob = try await cluster.login("bob", node: node, from: "127.0.0.3")
             try await alice.readUntil("*** bob joined the room ***")
-            // Its reader hears nothing more, on a connection that looks fine; its writer and
-            // heartbeats go on, so nobody declares it gone. Its own heartbeat entries stop
-            // coming back: within the node timeout and a beat it reconnects.
+            // Its subscriber hears nothing more, on a connection that looks fine. Within the
+            // silence a live subscription never keeps, the node reads the log, finds what was
+            // not pushed, and connects again.
             proxy.deafenNewestConnection()
             let deafened = ContinuousClock.now
-            for number in 1...3 { try await alice.send("unheard \(number)") }
+            for number in 1...3 { try await alice.send("unpushed \(number)") }
             _ = try await cluster.nodes[node].waitForLog(
-                "(This node has not read its own entries back)", timeout: .seconds(15))
+                "(Redis stopped pushing the entries appended to the hub log)", timeout: .seconds(15))
             #expect(ContinuousClock.now - deafened < .seconds(6))
-            // It reads on from where it was: bob gets every line once, in order, and stays.
-            #expect(try await bob.readLines(3, timeout: .seconds(10)) == (1...3).map { "[alice]: unheard \($0)" })
+            // Bob gets every line once, in order, and stays.
+            #expect(try await bob.readLines(3, timeout: .seconds(10)) == (1...3).map { "[alice]: unpushed \($0)" })
+            _ = try await cluster.nodes[node].waitForLog("(Reading the hub log again)")
             try await bob.send("heard")
             try await alice.readUntil("[bob]: heard")
             #expect(try await bob.readLine() == "[bob]: heard")
+            try await alice.send("pushed again")
+            #expect(try await bob.readLine() == "[alice]: pushed again")
             #expect(!bob.isClosed)
-            #expect(try await cluster.scrape(node: node).value("chat_cluster_deaf_reconnects_total") == 1)
+            #expect(try await cluster.scrape(node: node).value("chat_cluster_deaf_reconnects_total") == 0)
             #expect(try await cluster.scrape(node: 0).value("chat_cluster_nodes_declared_down_total") == 0)
+        }
+    }
+
+    /// An entry appended without a push (by a node of a version before pushes, during a
+    /// rolling upgrade): the next push does not follow the last entry a node has, so the
+    /// node reads the log, and applies that entry in its place in the order.
+    @Test func anEntryAppendedWithoutAPushIsAppliedInItsPlace() async throws {
+        try await TestCluster.run(nodes: 2) { cluster in
+            let (alice, bob) = try await cluster.aliceAndBob()
+            try await alice.send("once")
+            #expect(try await bob.readLine() == "[alice]: once")
+            #expect(try await alice.readLine() == "[alice]: once")
+            // Alice's entry as the log holds it, appended again with a plain XADD.
+            let admin = try await RedisConnection.connect(.init(port: cluster.redis.port, clientName: "test-admin"))
+            let newest = try await admin.send(RESPCommand(["XREVRANGE", "{chat}:log", "+", "-", "COUNT", "50"]))
+            guard case .array(let entries) = newest else { throw TestFailure("no entries: \(newest)") }
+            let command = entries.lazy.compactMap { entry -> [UInt8]? in
+                guard case .array(let idAndFields) = entry, idAndFields.count == 2,
+                    case .array(let fields) = idAndFields[1], fields.count >= 2, fields[0].string == "c",
+                    case .bulkString(let bytes) = fields[1], String(decoding: bytes, as: UTF8.self).contains("once")
+                else { return nil }
+                return bytes
+            }.first
+            _ = try await admin.send(
+                RESPCommand(bytes: [
+                    Array("XADD".utf8), Array("{chat}:log".utf8), Array("*".utf8), Array("c".utf8),
+                    try #require(command),
+                ]))
+            await admin.close()
+            try await alice.send("twice")
+            for client in [alice, bob] {
+                #expect(try await client.readLines(2, timeout: .seconds(10)) == ["[alice]: once", "[alice]: twice"])
+            }
         }
     }
 
@@ -1193,12 +1230,12 @@ final class TestCluster: @unchecked Sendable {
     }
 
     /// Waits (bounded) until the paused Redis holds an append of `node`'s writer: its
-    /// `CLIENT LIST` line, once the writer is blocked (`flags=b`) on an `XADD`.
+    /// `CLIENT LIST` line, once the writer is blocked (`flags=b`) on an append (`EVAL`).
     static func appendHeld(by admin: RedisConnection, node: String) async throws -> Substring {
         let held = try await poll(every: .milliseconds(20), timeout: .seconds(10)) { () -> Substring? in
             let clients = try await admin.send(RESPCommand(["CLIENT", "LIST"])).string ?? ""
             return clients.split(separator: "\n").first {
-                $0.contains("name=chat-\(node)-writer") && $0.contains(" flags=b ") && $0.contains(" cmd=xadd ")
+                $0.contains("name=chat-\(node)-writer") && $0.contains(" flags=b ") && $0.contains(" cmd=eval ")
             }
         }
         guard let held else { throw TestFailure("\(node)'s writer never waited on the paused Redis") }
