@@ -2,7 +2,9 @@
 # One node alone next to two nodes sharing a Redis, in the same run, with the same load:
 # a room of CLIENTS (500) members split over the nodes, at RATE (100) lines/s and in a
 # closed loop (rate 0). chat-bench counts every process's CPU: the node(s), and Redis.
-# For the cluster runs it also gives the log entries per XREAD reply (Redis's command counts).
+# For the cluster runs it also gives the batches (Redis's command counts): entries per call of
+# the append script, which Redis pushes to the nodes as one message (per XREAD reply for a
+# build that reads the stream instead, e.g. a BEFORE of 2026-12-07 morning or older).
 #
 #   Benchmarks/cluster.sh [OUTDIR]
 #   CLIENTS (500) SENDERS (5) RATE (100) DURATION (15) ROUNDS (2) change the run.
@@ -129,7 +131,7 @@ run() { # label nodes(1|2|2b: two nodes of $BEFORE|2s, 2r: two nodes on sentinel
     fi
     .build/release/chat-bench fanout --clients "$clients" --senders "$senders" --rate "$3" \
         --duration "$duration" --mail-dir "$mail" "${ports[@]}" "${server_pids[@]}" >"$out/$1.txt" 2>&1
-    # Redis's command counts: log entries per XREAD reply is the batch a node applies at once.
+    # Redis's command counts: the entries per push (or per XREAD reply) are the batch a node applies at once.
     if [ "$2" != 1 ]; then redis-cli -p "$redis_port" info commandstats >"$out/$1.redis-commands" 2>&1 || true; fi
     stop_all
     rm -rf "$mail" "$work/redis-$1" "$work/redis-$1"-* "$work/sentinel-$1"-*
@@ -155,10 +157,13 @@ def entries_per_read(name):
     if not os.path.exists(path):
         return ""
     text = open(path).read()
-    calls = {c: int(n) for c, n in re.findall(r"cmdstat_(xadd|xread):calls=(\d+)", text)}
+    calls = {c: int(n) for c, n in re.findall(r"cmdstat_(xadd|xread|publish):calls=(\d+)", text)}
+    # Warm-up and logins included. Each call of the append script publishes its batch once.
+    if calls.get("publish"):
+        return f", {calls.get('xadd', 0) / calls['publish']:.1f} entries per append call (and push)"
     if not calls.get("xread"):
         return ""
-    # Each node reads every entry (two nodes); warm-up and logins included.
+    # Each node reads every entry (two nodes).
     return f", {2 * calls.get('xadd', 0) / calls['xread']:.1f} entries per XREAD"
 def phase(name):
     for line in open(f"{out}/{name}.txt"):
