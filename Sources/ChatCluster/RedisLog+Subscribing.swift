@@ -1,10 +1,10 @@
 import NIOCore
 import RedisClient
 
-/// The pushes a reader takes entries from: its subscriber connection's, to the same Redis,
-/// on the same event loop. (A connection of its own: one that is subscribed counts as a
-/// pub/sub client to Redis, whose output limit, 32 MB by default, a snapshot or a long
-/// read on the reader could pass.)
+/// What a reader knows of the pushes it takes entries from: its subscriber connection's, to
+/// the same Redis, on the same event loop. (A connection of its own: one that is subscribed
+/// counts as a pub/sub client to Redis, whose output limit, 32 MB by default, a snapshot or
+/// a long read on the reader could pass.)
 final class Follower: Sendable {
     struct State {
         var chain = EntryChain()
@@ -15,11 +15,9 @@ final class Follower: Sendable {
         var readingAfterSilence = false
     }
 
-    let subscriber: RedisConnection
     let state: NIOLoopBoundBox<State>
 
-    init(subscriber: RedisConnection, state: NIOLoopBoundBox<State>) {
-        self.subscriber = subscriber
+    init(state: NIOLoopBoundBox<State>) {
         self.state = state
     }
 }
@@ -51,14 +49,12 @@ extension RedisLog {
             await subscriber.close()
             throw error
         }
-        let wake: @Sendable (EventLoopFuture<Void>) -> Void = { _ in
+        // A reader waiting for a push learns that its connection ended.
+        reader.closeFuture.whenComplete { _ in
+            subscriber.closeSoon()
             guard let waiting = state.value.waiting else { return }
             state.value.waiting = nil
             waiting()
-        }
-        reader.closeFuture.whenComplete { _ in
-            subscriber.closeSoon()
-            wake(reader.closeFuture)
         }
         subscriber.closeFuture.whenComplete { _ in reader.closeSoon() }
         let check = loop.scheduleRepeatedTask(initialDelay: .init(Self.pushSilence), delay: .init(Self.pushSilence)) {
@@ -71,6 +67,6 @@ extension RedisLog {
             waiting()
         }
         subscriber.closeFuture.whenComplete { _ in check.cancel() }
-        return Follower(subscriber: subscriber, state: state)
+        return Follower(state: state)
     }
 }
