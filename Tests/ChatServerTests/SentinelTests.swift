@@ -52,61 +52,63 @@ import Testing
         let redis = try await RedisSentinelSetup.started(replicas: 2)
         defer { redis.stop() }
         let environment = SentinelChat.environment(redis).merging(["CLUSTER_SNAPSHOT_SECONDS": "1"]) { $1 }
-        try await TestCluster.run(nodes: 3, redis: redis.first, environment: environment) { cluster in
-            let chat = try await SentinelChat.loggedIn(cluster)
-            // Which server is which, as each round leaves them.
-            let servers = NIOLockedValueBox((primary: redis.first, replicas: Array(redis.servers.dropFirst())))
-            let (sent, outages) = try await chat.send(disruptions: rounds) { _ in
-                let (primary, replicas) = servers.withLockedValue { ($0.primary, $0.replicas) }
-                let killed = ContinuousClock.now
-                primary.kill()
-                let promoted = try await redis.waitForNewPrimary(after: primary, among: replicas)
-                // Back as the new primary's replica. (Back as it was, a primary with stale
-                // data, Sentinel 7.0 sometimes made it the primary again seconds after the
-                // failover when kills came this often; the test after the next one restarts
-                // an old primary as it was, once.)
-                let set = try await redis.bringBack(
-                    primary, asReplicaOf: promoted, others: replicas.filter { $0 !== promoted })
-                servers.withLockedValue { $0 = set }
-                // Sentinel's own pacing (twice its failover timeout from the failover): a
-                // failover sooner is one Sentinel itself does not promise to get right.
-                try await Task.sleep(until: killed + RedisSentinelSetup.failoverTimeout * 2)
-                return killed
-            }
-            try await chat.expectEveryLineOnceOrRefused(sent: sent, refusals: true)
-            let seconds = outages.map { Double($0.components.attoseconds) / 1e18 + Double($0.components.seconds) }
-            print(
-                "Sentinel failovers (\(rounds)), kill to first line delivered again, s: "
-                    + seconds.map { String(format: "%.2f", $0) }.joined(separator: " "))
-            #expect(outages.count == rounds)
-            // Snapshots and trimming go on on the last primary: a snapshot written after the
-            // last failover, and the log it holds shorter than all it took.
-            func snapshotsWritten() async throws -> Double {
-                var total = 0.0
-                for node in cluster.nodes.indices {
-                    total += try await cluster.scrape(node: node).value(
-                        #"chat_cluster_snapshots_total{event="written"}"#)
+        try await redis.printingLogsOnFailure {
+            try await TestCluster.run(nodes: 3, redis: redis.first, environment: environment) { cluster in
+                let chat = try await SentinelChat.loggedIn(cluster)
+                // Which server is which, as each round leaves them.
+                let servers = NIOLockedValueBox((primary: redis.first, replicas: Array(redis.servers.dropFirst())))
+                let (sent, outages) = try await chat.send(disruptions: rounds) { _ in
+                    let (primary, replicas) = servers.withLockedValue { ($0.primary, $0.replicas) }
+                    let killed = ContinuousClock.now
+                    primary.kill()
+                    let promoted = try await redis.waitForNewPrimary(after: primary, among: replicas)
+                    // Back as the new primary's replica. (Back as it was, a primary with stale
+                    // data, Sentinel 7.0 sometimes made it the primary again seconds after the
+                    // failover when kills came this often; the test after the next one restarts
+                    // an old primary as it was, once.)
+                    let set = try await redis.bringBack(
+                        primary, asReplicaOf: promoted, others: replicas.filter { $0 !== promoted })
+                    servers.withLockedValue { $0 = set }
+                    // Sentinel's own pacing (twice its failover timeout from the failover): a
+                    // failover sooner is one Sentinel itself does not promise to get right.
+                    try await Task.sleep(until: killed + RedisSentinelSetup.failoverTimeout * 2)
+                    return killed
                 }
-                return total
-            }
-            let written = try await snapshotsWritten()
-            #expect(
-                try await poll(every: .milliseconds(200), timeout: .seconds(10)) {
-                    try await snapshotsWritten() > written
-                })
-            let primary = servers.withLockedValue { $0.primary }
-            guard
-                case .map(let info) = try await RedisSentinelSetup.ask(
-                    port: primary.port, ["XINFO", "STREAM", "{chat}:log"])
-            else { throw TestFailure("no stream on the last primary") }
-            let field = { (name: String) in
-                info.first { $0.key.string == name }.flatMap { pair -> Int64? in
-                    if case .integer(let value) = pair.value { return value }
-                    return nil
+                try await chat.expectEveryLineOnceOrRefused(sent: sent, refusals: true)
+                let seconds = outages.map { Double($0.components.attoseconds) / 1e18 + Double($0.components.seconds) }
+                print(
+                    "Sentinel failovers (\(rounds)), kill to first line delivered again, s: "
+                        + seconds.map { String(format: "%.2f", $0) }.joined(separator: " "))
+                #expect(outages.count == rounds)
+                // Snapshots and trimming go on on the last primary: a snapshot written after the
+                // last failover, and the log it holds shorter than all it took.
+                func snapshotsWritten() async throws -> Double {
+                    var total = 0.0
+                    for node in cluster.nodes.indices {
+                        total += try await cluster.scrape(node: node).value(
+                            #"chat_cluster_snapshots_total{event="written"}"#)
+                    }
+                    return total
                 }
+                let written = try await snapshotsWritten()
+                #expect(
+                    try await poll(every: .milliseconds(200), timeout: .seconds(10)) {
+                        try await snapshotsWritten() > written
+                    })
+                let primary = servers.withLockedValue { $0.primary }
+                guard
+                    case .map(let info) = try await RedisSentinelSetup.ask(
+                        port: primary.port, ["XINFO", "STREAM", "{chat}:log"])
+                else { throw TestFailure("no stream on the last primary") }
+                let field = { (name: String) in
+                    info.first { $0.key.string == name }.flatMap { pair -> Int64? in
+                        if case .integer(let value) = pair.value { return value }
+                        return nil
+                    }
+                }
+                let (length, added) = (try #require(field("length")), try #require(field("entries-added")))
+                #expect(length < added, "trimmed behind the snapshot: \(length) of \(added)")
             }
-            let (length, added) = (try #require(field("length")), try #require(field("entries-added")))
-            #expect(length < added, "trimmed behind the snapshot: \(length) of \(added)")
         }
     }
 

@@ -277,6 +277,22 @@ public final class RedisSentinelSetup: Sendable {
         return answer
     }
 
+    /// Runs `body`; when it throws, prints what the sentinels and servers logged first (who
+    /// was promoted when, and why), which a failover test's own failure cannot tell.
+    public func printingLogsOnFailure(_ body: () async throws -> Void) async throws {
+        do {
+            try await body()
+        } catch {
+            for sentinel in sentinels {
+                print("--- sentinel \(sentinel.port) log ---\n\(sentinel.logText.suffix(12_000))")
+            }
+            for server in servers + restarted.withLockedValue({ $0 }) {
+                print("--- redis \(server.port) log ---\n\(server.logText.suffix(6_000))")
+            }
+            throw error
+        }
+    }
+
     public func stop() {
         for sentinel in sentinels { sentinel.kill() }
         for server in restarted.withLockedValue({ $0 }) { server.kill() }
