@@ -64,7 +64,7 @@ enum PublishedAppend {
         guard case .array(let items) = reply, items.count == entries else { return nil }
         return items.map { item in
             if let error = item.error { return .failure(.server(error)) }
-            guard let id = item.string.flatMap(StreamID.init) else { return .failure(.server("no entry id")) }
+            guard let id = StreamID(item) else { return .failure(.server("no entry id")) }
             return .success(id)
         }
     }
@@ -130,6 +130,6 @@ enum PublishedAppend {
 
 extension StreamID {
     fileprivate init?(token: ArraySlice<UInt8>) {
-        self.init(String(decoding: token, as: UTF8.self))
+        self.init(utf8: token)
     }
 }

@@ -41,7 +41,7 @@ package struct StreamEntry: Sendable, Equatable {
         guard case .array(let items) = reply else { throw .unexpected("entries that are not an array") }
         return try items.map { item throws(ReadError) in
             guard case .array(let idAndFields) = item, idAndFields.count == 2,
-                let idText = idAndFields[0].string, let id = StreamID(idText)
+                let id = StreamID(idAndFields[0])
             else { throw .unexpected("an entry that is not [id, fields]") }
             var fields: [String: [UInt8]] = [:]
             if case .array(let flat) = idAndFields[1] {
@@ -99,5 +99,16 @@ package struct StreamInfo: Sendable {
         entriesAdded = added
         self.length = length
         firstID = first
+    }
+}
+
+extension StreamID {
+    /// An entry's id as Redis answers it: a bulk string, or a simple one from a script.
+    init?(_ value: RESPValue) {
+        switch value {
+        case .bulkString(let bytes): self.init(utf8: bytes)
+        case .simpleString(let text): self.init(text)
+        default: return nil
+        }
     }
 }

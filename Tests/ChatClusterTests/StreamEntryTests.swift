@@ -20,4 +20,18 @@ import Testing
         #expect(StreamID("2-0")! > StreamID("1-99")!)
         #expect(StreamID("12") == nil)
     }
+
+    @Test func idsAreReadFromTheirBytesAndAnythingElseIsRefused() {
+        #expect(StreamID("1700000000000-3") == StreamID(milliseconds: 1_700_000_000_000, sequence: 3))
+        #expect(StreamID("0-0") == .zero)
+        #expect(StreamID("9223372036854775807-9223372036854775807")?.sequence == Int64.max)
+        #expect(StreamID(RESPValue.bulk("5-6")) == StreamID(milliseconds: 5, sequence: 6))
+        #expect(StreamID(RESPValue.simpleString("5-6")) == StreamID(milliseconds: 5, sequence: 6))
+        #expect(StreamID(RESPValue.integer(5)) == nil)
+        let refused = [
+            "", "-", "1-", "-1", "1--2", "1-2-3", "+1-2", "1-+2", " 1-2", "1-2 ", "a-1", "1-b", "1.5-2",
+            "9223372036854775808-0", "0-9223372036854775808", "99999999999999999999-1",
+        ]
+        for text in refused { #expect(StreamID(text) == nil, "\(text)") }
+    }
 }

@@ -13,9 +13,32 @@ package struct StreamID: Comparable, Hashable, Sendable, CustomStringConvertible
     }
 
     package init?(_ text: String) {
-        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
-        guard parts.count == 2, let milliseconds = Int64(parts[0]), let sequence = Int64(parts[1]) else { return nil }
-        self.init(milliseconds: milliseconds, sequence: sequence)
+        self.init(utf8: text.utf8)
+    }
+
+    /// Reads `milliseconds-sequence` from the bytes Redis sent, without making a `String` of
+    /// them first: a node reads an id for every entry pushed to it and every outcome of its
+    /// appends. Both parts are decimal digits, neither empty nor past `Int64.max`.
+    package init?<Bytes: Collection<UInt8>>(utf8 bytes: Bytes) {
+        var parts: (milliseconds: Int64, sequence: Int64) = (0, 0)
+        var digits = 0
+        var inSequence = false
+        for byte in bytes {
+            if byte == UInt8(ascii: "-"), !inSequence, digits > 0 {
+                inSequence = true
+                digits = 0
+                continue
+            }
+            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
+            let part = inSequence ? parts.sequence : parts.milliseconds
+            let (shifted, overflowed) = part.multipliedReportingOverflow(by: 10)
+            let (next, overflowedAgain) = shifted.addingReportingOverflow(Int64(byte - UInt8(ascii: "0")))
+            guard !overflowed, !overflowedAgain else { return nil }
+            if inSequence { parts.sequence = next } else { parts.milliseconds = next }
+            digits += 1
+        }
+        guard inSequence, digits > 0 else { return nil }
+        self.init(milliseconds: parts.milliseconds, sequence: parts.sequence)
     }
 
     package var description: String { "\(milliseconds)-\(sequence)" }
