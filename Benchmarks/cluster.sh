@@ -17,6 +17,9 @@
 #   (CLUSTER_REDIS_SENTINELS), once waiting for the replica before applying an entry
 #   (CLUSTER_REDIS_WAIT_REPLICAS=1, the default) and once not (0), in the same rounds; the
 #   CPU counted is then the nodes', the primary's, the replica's and the sentinels'.
+#   SERVER_CPUS=list and BENCH_CPUS=list (taskset's, e.g. 0 and 1) keep the servers (node(s),
+#   Redis, sentinels) and the load generator on cores of their own, in every configuration:
+#   two nodes then cannot write their halves of a line at the same moment on shared cores.
 # Builds release binaries first. Everything it starts, it stops; all traffic is on 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,6 +43,9 @@ free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1
 wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return; sleep 0.1; done; }
 
 server_bin=.build/release/chat-server
+on_server_cpus=() on_bench_cpus=()
+[ -n "${SERVER_CPUS:-}" ] && on_server_cpus=(taskset -c "$SERVER_CPUS")
+[ -n "${BENCH_CPUS:-}" ] && on_bench_cpus=(taskset -c "$BENCH_CPUS")
 start_node() { # mail [redis_port|sentinels:host:port,...] -> pid in $node_pid, port in $node_port
     local extra=()
     # A free port can be taken by a client's ephemeral port before the node binds it: then
@@ -55,7 +61,7 @@ start_node() { # mail [redis_port|sentinels:host:port,...] -> pid in $node_pid, 
             ${threads:+EVENT_LOOP_THREADS=$threads}) ;;
         esac
         env $(grep -v '^#' Benchmarks/bench-server.env | xargs) MAIL_DIR="$1" TCP_PORT="$node_port" "${extra[@]}" \
-            "$server_bin" >>"$out/server-$node_port.log" 2>&1 &
+            "${on_server_cpus[@]}" "$server_bin" >>"$out/server-$node_port.log" 2>&1 &
         node_pid=$!
         pids+=("$node_pid")
         wait_port "$node_port"
@@ -66,7 +72,7 @@ start_node() { # mail [redis_port|sentinels:host:port,...] -> pid in $node_pid, 
 start_redis() { # label name [redis-server arguments...] -> pid in $redis_pid, port in $redis_port
     redis_port=$(free_port)
     mkdir -p "$work/redis-$1-$2"
-    redis-server --port "$redis_port" --bind 127.0.0.1 --appendonly yes --save "" --dir "$work/redis-$1-$2" \
+    "${on_server_cpus[@]}" redis-server --port "$redis_port" --bind 127.0.0.1 --appendonly yes --save "" --dir "$work/redis-$1-$2" \
         --logfile "$out/redis-$1-$2.log" "${@:3}" &
     redis_pid=$!
     pids+=("$redis_pid")
@@ -101,7 +107,7 @@ run() { # label nodes(1|2|2b: two nodes of $BEFORE|2s, 2r: two nodes on sentinel
             mkdir -p "$work/sentinel-$1-$n"
             printf 'port %s\nbind 127.0.0.1\ndir %s\nsentinel monitor chat 127.0.0.1 %s 2\n' \
                 "$sentinel_port" "$work/sentinel-$1-$n" "$primary_port" >"$work/sentinel-$1-$n/sentinel.conf"
-            redis-sentinel "$work/sentinel-$1-$n/sentinel.conf" >>"$out/sentinel-$1-$n.log" 2>&1 &
+            "${on_server_cpus[@]}" redis-sentinel "$work/sentinel-$1-$n/sentinel.conf" >>"$out/sentinel-$1-$n.log" 2>&1 &
             pids+=($!)
             server_pids+=(--server-pid "$!")
             wait_port "$sentinel_port"
@@ -117,7 +123,7 @@ run() { # label nodes(1|2|2b: two nodes of $BEFORE|2s, 2r: two nodes on sentinel
         local redis_port
         redis_port=$(free_port)
         mkdir -p "$work/redis-$1"
-        redis-server --port "$redis_port" --bind 127.0.0.1 --appendonly yes --save "" --dir "$work/redis-$1" \
+        "${on_server_cpus[@]}" redis-server --port "$redis_port" --bind 127.0.0.1 --appendonly yes --save "" --dir "$work/redis-$1" \
             --logfile "$out/redis-$1.log" &
         local redis=$!
         pids+=("$redis")
@@ -129,7 +135,7 @@ run() { # label nodes(1|2|2b: two nodes of $BEFORE|2s, 2r: two nodes on sentinel
         done
         server_pids+=(--server-pid "$redis")
     fi
-    .build/release/chat-bench fanout --clients "$clients" --senders "$senders" --rate "$3" \
+    "${on_bench_cpus[@]}" .build/release/chat-bench fanout --clients "$clients" --senders "$senders" --rate "$3" \
         --duration "$duration" --mail-dir "$mail" "${ports[@]}" "${server_pids[@]}" >"$out/$1.txt" 2>&1
     # Redis's command counts: the entries per push (or per XREAD reply) are the batch a node applies at once.
     if [ "$2" != 1 ]; then redis-cli -p "$redis_port" info commandstats >"$out/$1.redis-commands" 2>&1 || true; fi
@@ -178,8 +184,10 @@ for label in ("rate", "closed"):
         for r, p in enumerate(rows, 1):
             each = p.get("server_cpu_seconds_each", [])
             per = ", ".join(f"{c * 1e6 / max(p['deliveries'], 1):.3f}" for c in each)
+            user = p.get("server_user_cpu_us_per_delivery")
             print(f"  {name} round {r}: {p['deliveries_per_second']:.0f} deliveries/s, "
                   f"p99 {p['p99_ms']:.2f} ms, CPU/delivery {p['server_cpu_us_per_delivery']:.3f} µs"
+                  + (f" (user {user:.3f}, kernel {p['server_cpu_us_per_delivery'] - user:.3f})" if user is not None else "")
                   + (f" (nodes, Redis: {per})" if each else "")
                   + f", lost {p['lost']}, out of order {p['out_of_order']}"
                   + entries_per_read(f"{label}-{nodes}-node-{r}"))
@@ -191,6 +199,22 @@ for label in ("rate", "closed"):
                   for r, a in enumerate(alone, 1)]
         print(f"  CPU/delivery, {names[nodes]} / 1 node, round by round: " + ", ".join(f"{x:.2f}" for x in ratios)
               + f" (median {statistics.median(ratios):.2f})")
+        # Where the difference is: the processes' own code (user) or the kernel's work for
+        # them (sockets, wake-ups), each against the node alone's CPU of the same round. The
+        # kernel splits a process's time by sampling at its clock ticks: at 100 lines/s, a
+        # few hundred ticks a run, the split moves by tens of percent between runs; in the
+        # closed loop it holds.
+        if all("server_user_cpu_us_per_delivery" in phase(f"{label}-{n}-node-{r}")
+               for n in ("1", nodes) for r in range(1, rounds + 1)):
+            parts = []
+            for r in range(1, rounds + 1):
+                one, two = phase(f"{label}-1-node-{r}"), phase(f"{label}-{nodes}-node-{r}")
+                total = one["server_cpu_us_per_delivery"]
+                user = (two["server_user_cpu_us_per_delivery"] - one["server_user_cpu_us_per_delivery"]) / total
+                kernel = ((two["server_cpu_us_per_delivery"] - two["server_user_cpu_us_per_delivery"])
+                          - (one["server_cpu_us_per_delivery"] - one["server_user_cpu_us_per_delivery"])) / total
+                parts.append(f"{user:+.2f} user {kernel:+.2f} kernel")
+            print(f"  of which, round by round: " + ", ".join(parts))
     # Sentinel's cost against the lone Redis of the same round.
     lone = [phase(f"{label}-2-node-{r}") for r in range(1, rounds + 1)]
     for nodes in [c for c in configurations if c in ("2s", "2r")]:

@@ -344,6 +344,7 @@ struct Bench {
         var phase = Report.Phase(label: label, seconds: elapsed, stats: snapshot)
         if let serverBefore, let serverAfter {
             phase.serverCPUSeconds = serverAfter.total.cpuSeconds - serverBefore.total.cpuSeconds
+            phase.serverUserCPUSeconds = serverAfter.total.userCPUSeconds - serverBefore.total.userCPUSeconds
             phase.serverRSSBytes = serverAfter.total.residentBytes
             if options.serverPid.count > 1 {
                 phase.serverCPUSecondsEach = zip(serverAfter.each, serverBefore.each).map {

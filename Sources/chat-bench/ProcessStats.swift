@@ -8,6 +8,9 @@ import Glibc
 struct ProcessStats: Sendable {
     /// User + system CPU time, seconds.
     var cpuSeconds: Double
+    /// The user part of it: the process's own code, where the kernel's (sockets, wake-ups)
+    /// is the rest.
+    var userCPUSeconds: Double
     /// Resident memory, bytes.
     var residentBytes: Int
 
@@ -22,7 +25,8 @@ struct ProcessStats: Sendable {
         let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
         let rssLine = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
         let rssKiB = Int(rssLine.split(separator: " ").dropFirst().first ?? "") ?? 0
-        return ProcessStats(cpuSeconds: (utime + stime) / ticks, residentBytes: rssKiB * 1024)
+        return ProcessStats(
+            cpuSeconds: (utime + stime) / ticks, userCPUSeconds: utime / ticks, residentBytes: rssKiB * 1024)
     }
 
     /// Each process's figures and their sum; `nil` when there is no process or one is gone.
@@ -34,12 +38,14 @@ struct ProcessStats: Sendable {
             each.append(stats)
         }
         let total = ProcessStats(
-            cpuSeconds: each.reduce(0) { $0 + $1.cpuSeconds }, residentBytes: each.reduce(0) { $0 + $1.residentBytes })
+            cpuSeconds: each.reduce(0) { $0 + $1.cpuSeconds },
+            userCPUSeconds: each.reduce(0) { $0 + $1.userCPUSeconds },
+            residentBytes: each.reduce(0) { $0 + $1.residentBytes })
         return (total, each)
     }
 
     static func current() -> ProcessStats {
-        read(pid: getpid()) ?? ProcessStats(cpuSeconds: 0, residentBytes: 0)
+        read(pid: getpid()) ?? ProcessStats(cpuSeconds: 0, userCPUSeconds: 0, residentBytes: 0)
     }
 }
 

@@ -8,6 +8,8 @@ struct Report {
         var seconds: Double
         var stats: LoopStats.Snapshot
         var serverCPUSeconds: Double?
+        /// The user part of ``serverCPUSeconds`` (the rest is the kernel's).
+        var serverUserCPUSeconds: Double?
         /// With several `--server-pid`s: each process's CPU seconds, in their order.
         var serverCPUSecondsEach: [Double] = []
         var serverRSSBytes: Int?
@@ -16,8 +18,11 @@ struct Report {
 
         var deliveriesPerSecond: Double { Double(stats.deliveries) / seconds }
         /// Server CPU per delivered line, microseconds.
-        var cpuPerDelivery: Double? {
-            serverCPUSeconds.map { stats.deliveries > 0 ? $0 * 1e6 / Double(stats.deliveries) : 0 }
+        var cpuPerDelivery: Double? { perDelivery(serverCPUSeconds) }
+        var userCPUPerDelivery: Double? { perDelivery(serverUserCPUSeconds) }
+
+        private func perDelivery(_ seconds: Double?) -> Double? {
+            seconds.map { stats.deliveries > 0 ? $0 * 1e6 / Double(stats.deliveries) : 0 }
         }
         func percentile(_ p: Double) -> Double { Double(stats.latency.valueAtPercentile(p)) / 1e6 }
     }
@@ -63,8 +68,8 @@ struct Report {
             if let cpu = phase.serverCPUSeconds, let perDelivery = phase.cpuPerDelivery {
                 lines.append(
                     String(
-                        format: "    server CPU %.2f s = %.3f µs per delivery, RSS %.1f MiB", cpu, perDelivery,
-                        Double(phase.serverRSSBytes ?? 0) / 1_048_576))
+                        format: "    server CPU %.2f s = %.3f µs per delivery (user %.3f), RSS %.1f MiB", cpu,
+                        perDelivery, phase.userCPUPerDelivery ?? 0, Double(phase.serverRSSBytes ?? 0) / 1_048_576))
             }
             if !phase.serverCPUSecondsEach.isEmpty {
                 let each = phase.serverCPUSecondsEach.map {
@@ -113,6 +118,7 @@ struct Report {
             ]
             if let cpu = phase.serverCPUSeconds { entry["server_cpu_seconds"] = cpu }
             if let perDelivery = phase.cpuPerDelivery { entry["server_cpu_us_per_delivery"] = perDelivery }
+            if let user = phase.userCPUPerDelivery { entry["server_user_cpu_us_per_delivery"] = user }
             if let rss = phase.serverRSSBytes { entry["server_rss_bytes"] = rss }
             if !phase.serverCPUSecondsEach.isEmpty { entry["server_cpu_seconds_each"] = phase.serverCPUSecondsEach }
             return entry
