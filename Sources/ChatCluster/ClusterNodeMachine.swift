@@ -64,6 +64,8 @@ where Clock.Duration == Duration {
     /// How many entries the log had taken up to the last one applied (`nil` when a snapshot
     /// did not say): the lag in entries is Redis's count of entries added minus this.
     private(set) var position: Int64? = 0
+    /// When this node last started on a fresh log (begun by it or by another node).
+    private var freshLogSince: Clock.Instant?
 
     init(clock: Clock, timing: Timing) {
         self.clock = clock
@@ -336,6 +338,19 @@ where Clock.Duration == Duration {
         self.epoch = epoch
         lostEpoch = nil
         announcements = nil
+        freshLogSince = clock.now
         return reader
+    }
+
+    /// Whether the log may be trimmed behind a snapshot. Not while this node has been on a
+    /// fresh log for less than twice the node timeout: the other nodes adopt that log when
+    /// they next reach Redis, and until then their marks of what they applied are not in it
+    /// to hold the trimming back. One that found the log's start trimmed would have to close
+    /// its users' connections, for it could not tell what it missed. A live node reaches
+    /// Redis within a node timeout (or the others declare it gone); twice that leaves room
+    /// for one that was following a failover meanwhile.
+    var mayTrim: Bool {
+        guard let freshLogSince else { return true }
+        return freshLogSince.duration(to: clock.now) >= timing.nodeTimeout * 2
     }
 }

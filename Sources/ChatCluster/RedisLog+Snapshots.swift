@@ -30,12 +30,14 @@ extension RedisLog {
                 schedule.leaseLost()
                 continue
             }
-            let (state, upTo, position, epoch) = applying.withLock {
-                let (upTo, position, epoch) = machine.withLockedValue { ($0.lastApplied, $0.position, $0.epoch) }
-                return (replica.read { $0 }, upTo, position, epoch)
+            let (state, upTo, position, epoch, mayTrim) = applying.withLock {
+                let (upTo, position, epoch, mayTrim) = machine.withLockedValue {
+                    ($0.lastApplied, $0.position, $0.epoch, $0.mayTrim)
+                }
+                return (replica.read { $0 }, upTo, position, epoch, mayTrim)
             }
             guard let epoch else { continue }
-            switch schedule.next(upTo: upTo, epoch: epoch) {
+            switch schedule.next(upTo: upTo, epoch: epoch, trimming: mayTrim) {
             case .nothing:
                 continue
             case .trim(let point):

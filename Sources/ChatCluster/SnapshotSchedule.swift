@@ -53,15 +53,16 @@ package struct SnapshotSchedule<Clock: _Concurrency.Clock>: Sendable where Clock
         case write(thenTrimTo: StreamID?)
     }
 
-    /// What to do with a state that includes the log up to `upTo` in `epoch`.
-    mutating func next(upTo: StreamID, epoch: String) -> Step {
+    /// What to do with a state that includes the log up to `upTo` in `epoch`; without
+    /// `trimming`, snapshots are written and the log is kept whole.
+    mutating func next(upTo: StreamID, epoch: String, trimming: Bool = true) -> Step {
         guard upTo > .zero else { return .nothing }
         if epoch != writtenIn { (written, trimmedTo, writtenIn) = (nil, nil, epoch) }
         guard upTo != written else {
-            guard let written, trimmedTo != written else { return .nothing }
+            guard let written, trimmedTo != written, trimming else { return .nothing }
             return .trim(to: written)
         }
-        return .write(thenTrimTo: written)
+        return .write(thenTrimTo: trimming ? written : nil)
     }
 
     /// The log was trimmed behind `point`.

@@ -253,6 +253,18 @@ import Testing
         #expect(resent == [5], "a release made while announcing is kept")
     }
 
+    @Test func aFreshLogIsNotTrimmedUntilTheOtherNodesHadTimeToAdoptIt() {
+        var (machine, _, _) = joinedMachine()
+        #expect(machine.mayTrim, "a log this node joined is trimmed as usual")
+        _ = machine.beginFreshLog { [] }
+        _ = machine.freshLogStarted(epoch: "e2")
+        #expect(!machine.mayTrim)
+        clock.advance(by: nodeTimeout * 2 - .milliseconds(1))
+        #expect(!machine.mayTrim, "another node may not have found the fresh log yet")
+        clock.advance(by: .milliseconds(1))
+        #expect(machine.mayTrim)
+    }
+
     @Test func aLogIsLostWhenItsEpochIsGoneOrAnotherOrItEndsBeforeWhatWasApplied() {
         var (machine, _, _) = joinedMachine()
         let applied = StreamID(milliseconds: 90, sequence: 1)
@@ -330,5 +342,18 @@ import Testing
         schedule.wrote(upTo: id(10))
         let step2 = schedule.next(upTo: id(30), epoch: "e2")
         #expect(step2 == .write(thenTrimTo: nil), "nothing of a lost log")
+    }
+
+    @Test func withoutTrimmingSnapshotsAreWrittenAndTheLogKeptWhole() {
+        var schedule = SnapshotSchedule(clock: clock, interval: .seconds(1), entries: 1000, position: 0)
+        _ = schedule.next(upTo: id(10), epoch: "e1")
+        schedule.wrote(upTo: id(10))
+        let step = schedule.next(upTo: id(20), epoch: "e1", trimming: false)
+        #expect(step == .write(thenTrimTo: nil), "trimming, it would trim behind 10")
+        schedule.wrote(upTo: id(20))
+        let quiet = schedule.next(upTo: id(20), epoch: "e1", trimming: false)
+        #expect(quiet == .nothing)
+        let allowed = schedule.next(upTo: id(20), epoch: "e1")
+        #expect(allowed == .trim(to: id(20)))
     }
 }

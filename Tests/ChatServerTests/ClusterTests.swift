@@ -912,6 +912,43 @@ import Testing
         }
     }
 
+    /// Redis loses the log while one node is cut off from it: the other begins a fresh log
+    /// and writes snapshots every second, and the cut-off node adopts that log seconds later.
+    /// Its start is still there (a fresh log is not trimmed for twice the node timeout), so
+    /// the node reads it from the start and its user stays, rather than being disconnected
+    /// for a start it could not read.
+    @Test func aNodeThatFindsAFreshLogSecondsLateKeepsItsUsers() async throws {
+        try await TestCluster.run(nodes: 1, environment: ["CLUSTER_SNAPSHOT_SECONDS": "1"]) { cluster in
+            let (node, proxy) = try await cluster.addNodeBehindProxy()
+            defer { proxy.stop() }
+            let alice = try await cluster.login("alice", node: 0, from: "127.0.0.2")
+            let bob = try await cluster.login("bob", node: node, from: "127.0.0.3")
+            try await alice.readUntil("*** bob joined the room ***")
+            proxy.stall()
+            let admin = try await RedisConnection.connect(.init(port: cluster.redis.port, clientName: "test-admin"))
+            _ = try await admin.send(RESPCommand(["FLUSHALL"]))
+            await admin.close()
+            _ = try await cluster.nodes[0].waitForLog("(Started on the fresh hub log)", timeout: .seconds(15))
+            // Lines, and snapshots behind which the log would be trimmed: two at least.
+            for number in 1...12 {
+                try await alice.send("while bob's node is away \(number)")
+                try await Task.sleep(for: .milliseconds(250))
+            }
+            let snapshots = {
+                cluster.nodes[0].log.components(separatedBy: "Started on the fresh hub log").last?
+                    .components(separatedBy: "Snapshot written").count ?? 0
+            }
+            #expect(try await poll(every: .milliseconds(100), timeout: .seconds(5)) { snapshots() > 2 })
+            proxy.resume()
+            _ = try await cluster.nodes[node].waitForLog("(Started on the fresh hub log)", timeout: .seconds(15))
+            try await bob.send("still here")
+            try await alice.readUntil("[bob]: still here", timeout: .seconds(10))
+            try await bob.readUntil("[bob]: still here", timeout: .seconds(10))
+            #expect(!bob.isClosed)
+            #expect(!cluster.nodes[node].log.contains("fell behind the trimmed hub log"))
+        }
+    }
+
     @Test func aNodeWhosePushesFallSilentReadsTheLogAndSubscribesAgain() async throws {
         try await TestCluster.run(nodes: 1, environment: TestCluster.quickTimeout(["METRICS_PORT": "0"])) {
             cluster in
