@@ -887,11 +887,8 @@ import Testing
             nodes: 1, redisArguments: ["--client-output-buffer-limit", "normal", "65536", "0", "0"],
             environment: environment
         ) { cluster in
-            let (node, proxy) = try await cluster.addNodeBehindProxy()
+            let (alice, bob, node, proxy) = try await cluster.aliceAndBobWithBobBehindProxy()
             defer { proxy.stop() }
-            let alice = try await cluster.login("alice", node: 0, from: "127.0.0.2")
-            let bob = try await cluster.login("bob", node: node, from: "127.0.0.3")
-            try await alice.readUntil("*** bob joined the room ***")
             // Node 2 hears no pushes (its subscriber is its newest connection) while alice
             // sends 600 long lines, about 200 KB: once pushes have been silent for a while it
             // reads the log, and asks for all it finds at once. Were a check to fall within
@@ -919,11 +916,8 @@ import Testing
     /// for a start it could not read.
     @Test func aNodeThatFindsAFreshLogSecondsLateKeepsItsUsers() async throws {
         try await TestCluster.run(nodes: 1, environment: ["CLUSTER_SNAPSHOT_SECONDS": "1"]) { cluster in
-            let (node, proxy) = try await cluster.addNodeBehindProxy()
+            let (alice, bob, node, proxy) = try await cluster.aliceAndBobWithBobBehindProxy()
             defer { proxy.stop() }
-            let alice = try await cluster.login("alice", node: 0, from: "127.0.0.2")
-            let bob = try await cluster.login("bob", node: node, from: "127.0.0.3")
-            try await alice.readUntil("*** bob joined the room ***")
             proxy.stall()
             let admin = try await RedisConnection.connect(.init(port: cluster.redis.port, clientName: "test-admin"))
             _ = try await admin.send(RESPCommand(["FLUSHALL"]))
@@ -953,11 +947,8 @@ import Testing
         try await TestCluster.run(nodes: 1, environment: TestCluster.quickTimeout(["METRICS_PORT": "0"])) {
             cluster in
             // Node 2 connects its writer, its reader, then its subscriber: the newest connection.
-            let (node, proxy) = try await cluster.addNodeBehindProxy()
+            let (alice, bob, node, proxy) = try await cluster.aliceAndBobWithBobBehindProxy()
             defer { proxy.stop() }
-            let alice = try await cluster.login("alice", node: 0, from: "127.0.0.2")
-            let bob = try await cluster.login("bob", node: node, from: "127.0.0.3")
-            try await alice.readUntil("*** bob joined the room ***")
             // Its subscriber hears nothing more, on a connection that looks fine. Within the
             // silence a live subscription never keeps, the node reads the log, finds what was
             // not pushed, and connects again.
@@ -1020,11 +1011,8 @@ import Testing
             environment: TestCluster.quickTimeout(["CLUSTER_SNAPSHOT_SECONDS": "1", "METRICS_PORT": "0"])
         ) {
             cluster in
-            let (node, proxy) = try await cluster.addNodeBehindProxy()
+            let (alice, bob, node, proxy) = try await cluster.aliceAndBobWithBobBehindProxy()
             defer { proxy.stop() }
-            let alice = try await cluster.login("alice", node: 0, from: "127.0.0.2")
-            let bob = try await cluster.login("bob", node: node, from: "127.0.0.3")
-            try await alice.readUntil("*** bob joined the room ***")
             // Cut off: node 2 is declared gone, and the log it has not read is trimmed behind
             // node 1's snapshots.
             proxy.stall()
@@ -1214,6 +1202,23 @@ final class TestCluster: @unchecked Sendable {
         let proxy = try await StallProxy.start(to: redis.port)
         do {
             return (try await addNode(environment: ["CLUSTER_REDIS_URL": "redis://127.0.0.1:\(proxy.port)"]), proxy)
+        } catch {
+            proxy.stop()
+            throw error
+        }
+    }
+
+    /// Alice on node 1 and bob on another node whose connections to Redis go through a
+    /// ``StallProxy`` (the caller stops it), both in `#general`.
+    func aliceAndBobWithBobBehindProxy() async throws -> (
+        alice: TestClient, bob: TestClient, node: Int, proxy: StallProxy
+    ) {
+        let (node, proxy) = try await addNodeBehindProxy()
+        do {
+            let alice = try await login("alice", node: 0, from: "127.0.0.2")
+            let bob = try await login("bob", node: node, from: "127.0.0.3")
+            try await alice.readUntil("*** bob joined the room ***")
+            return (alice, bob, node, proxy)
         } catch {
             proxy.stop()
             throw error
