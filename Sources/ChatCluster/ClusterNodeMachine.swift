@@ -346,9 +346,10 @@ where Clock.Duration == Duration {
     /// fresh log for less than twice the node timeout: the other nodes adopt that log when
     /// they next reach Redis, and until then their marks of what they applied are not in it
     /// to hold the trimming back. One that found the log's start trimmed would have to close
-    /// its users' connections, for it could not tell what it missed. A live node reaches
-    /// Redis within a node timeout (or the others declare it gone); twice that leaves room
-    /// for one that was following a failover meanwhile.
+    /// its users' connections, for it could not tell what it missed. A node that is not cut
+    /// off finds the fresh log at its next heartbeat; twice the node timeout leaves room for
+    /// one that was following a failover meanwhile. One cut off for longer fares as any node
+    /// cut off for longer than the log keeps.
     var mayTrim: Bool {
         guard let freshLogSince else { return true }
         return freshLogSince.duration(to: clock.now) >= timing.nodeTimeout * 2
