@@ -18,7 +18,8 @@ Environment: USERS (100000), NODES (6), ROOMS (1000), REFERENCE_USERS (10000),
 CLUSTER_THREADS (1: event loop threads per node), LOGIN_CONCURRENCY (64 per process),
 NODE_TIMEOUT (6: CLUSTER_NODE_TIMEOUT_SECONDS), LAYOUTS ("general rooms"), SETTLE (25: seconds
 after the logins' memory figures, 2 s after the last login, before they are taken again once
-the servers have given back what the logins freed).
+the servers have given back what the logins freed), SERVER_BIN (another chat-server binary,
+e.g. the build before a change, to compare the two in runs one after the other).
 Needs redis-server (Debian: apt-get install redis-server). Everything it starts, it stops;
 all traffic stays on loopback. Prints a summary; writes summary.json and the logs to OUTDIR.
 """
@@ -45,7 +46,7 @@ CONCURRENCY = os.environ.get("LOGIN_CONCURRENCY", "64")
 NODE_TIMEOUT = int(os.environ.get("NODE_TIMEOUT", 6))
 LAYOUTS = os.environ.get("LAYOUTS", "general rooms").split()
 SETTLE = int(os.environ.get("SETTLE", 25))
-SERVER = os.path.join(ROOT, ".build/release/chat-server")
+SERVER = os.environ.get("SERVER_BIN") or os.path.join(ROOT, ".build/release/chat-server")
 BENCH = os.path.join(ROOT, ".build/release/chat-bench")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 TICKS = os.sysconf("SC_CLK_TCK")
