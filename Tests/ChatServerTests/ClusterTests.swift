@@ -972,40 +972,6 @@ import Testing
         }
     }
 
-    /// Appends made while a call of the append script is out wait for its answer and then go
-    /// together: under load the calls grow instead of multiplying. Redis is held by `DEBUG
-    /// SLEEP` while alice sends ten lines, one every 50 ms: one call is out, the others
-    /// follow in one (a heartbeat's call or two besides), and each line comes once, in order.
-    @Test func appendsMadeWhileACallIsOutGoTogetherInTheNext() async throws {
-        let environment = ["MESSAGE_BURST": "100", "MESSAGES_PER_SECOND": "100"]
-        try await TestCluster.run(nodes: 2, environment: environment) { cluster in
-            let (alice, bob) = try await cluster.aliceAndBob()
-            let admin = try await RedisConnection.connect(
-                .init(port: cluster.redis.port, clientName: "test-admin", commandTimeout: .seconds(10)))
-            defer { Task { await admin.close() } }
-            func appendCalls() async throws -> Int {
-                let stats = try await admin.send(RESPCommand(["INFO", "commandstats"])).string ?? ""
-                guard let field = stats.range(of: "cmdstat_eval:calls=") else {
-                    throw TestFailure("no EVAL in INFO commandstats: \(stats)")
-                }
-                return Int(stats[field.upperBound...].prefix { $0.isNumber }) ?? 0
-            }
-            let before = try await appendCalls()
-            let asleep = admin.sendWithoutWaiting(RESPCommand(["DEBUG", "SLEEP", "1"]))
-            for number in 1...10 {
-                try await alice.send("held \(number)")
-                try await Task.sleep(for: .milliseconds(50))
-            }
-            _ = try await asleep.get()
-            let lines = (1...10).map { "[alice]: held \($0)" }
-            #expect(try await bob.readLines(10, timeout: .seconds(10)) == lines)
-            #expect(try await alice.readLines(10, timeout: .seconds(10)) == lines)
-            // (INFO itself counts as no EVAL.) One call per line would be ten.
-            let calls = try await appendCalls() - before
-            #expect(calls >= 2 && calls <= 5, "\(calls) calls of the append script for ten lines")
-        }
-    }
-
     /// An entry appended without a push (by a node of a version before pushes, during a
     /// rolling upgrade): the next push does not follow the last entry a node has, so the
     /// node reads the log, and applies that entry in its place in the order.
