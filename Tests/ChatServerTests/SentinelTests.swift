@@ -95,19 +95,13 @@ import Testing
                     try await poll(every: .milliseconds(200), timeout: .seconds(10)) {
                         try await snapshotsWritten() > written
                     })
-                let primary = servers.withLockedValue { $0.primary }
-                guard
-                    case .map(let info) = try await RedisSentinelSetup.ask(
-                        port: primary.port, ["XINFO", "STREAM", "{chat}:log"])
-                else { throw TestFailure("no stream on the last primary") }
-                let field = { (name: String) in
-                    info.first { $0.key.string == name }.flatMap { pair -> Int64? in
-                        if case .integer(let value) = pair.value { return value }
-                        return nil
-                    }
-                }
-                let (length, added) = (try #require(field("length")), try #require(field("entries-added")))
-                #expect(length < added, "trimmed behind the snapshot: \(length) of \(added)")
+                // On the primary the sentinels name now. Had one of them promoted a server
+                // without the log (Sentinel's own failover, see `bringBack`), the nodes began a
+                // fresh one, kept whole for twice the node timeout (CLUSTER.md): waited for.
+                let log = try await redis.hubLogOnceTrimmed(timeout: .seconds(30))
+                #expect(
+                    log.map { $0.length < $0.added } ?? false, "trimmed behind the snapshot: \(String(describing: log))"
+                )
             }
         }
     }

@@ -277,6 +277,33 @@ public final class RedisSentinelSetup: Sendable {
         return answer
     }
 
+    /// The hub log on the primary the sentinels name: the entries in it, and all it ever
+    /// took (`XINFO STREAM`); `nil` when there is no primary or no log.
+    public func hubLogLength() async throws -> (length: Int64, added: Int64)? {
+        guard let port = try await primaryPort(),
+            case .map(let info) = try await Self.ask(
+                port: port, password: dataPassword, ["XINFO", "STREAM", "{chat}:log"])
+        else { return nil }
+        func field(_ name: String) -> Int64? {
+            guard case .integer(let value) = info.first(where: { $0.key.string == name })?.value else { return nil }
+            return value
+        }
+        guard let length = field("length"), let added = field("entries-added") else { return nil }
+        return (length, added)
+    }
+
+    /// Waits (bounded) until the hub log on the primary holds fewer entries than it took
+    /// (trimmed behind a snapshot); returns what it saw last.
+    public func hubLogOnceTrimmed(timeout: Duration) async throws -> (length: Int64, added: Int64)? {
+        let deadline = ContinuousClock.now + timeout
+        var last = try await hubLogLength()
+        while ContinuousClock.now < deadline, last.map({ $0.length >= $0.added }) ?? true {
+            try await Task.sleep(for: .milliseconds(500))
+            last = try await hubLogLength()
+        }
+        return last
+    }
+
     /// Runs `body`; when it throws, prints what the sentinels and servers logged first (who
     /// was promoted when, and why), which a failover test's own failure cannot tell.
     public func printingLogsOnFailure(_ body: () async throws -> Void) async throws {
