@@ -295,13 +295,13 @@ public final class RedisSentinelSetup: Sendable {
     /// Waits (bounded) until the hub log on the primary holds fewer entries than it took
     /// (trimmed behind a snapshot); returns what it saw last.
     public func hubLogOnceTrimmed(timeout: Duration) async throws -> (length: Int64, added: Int64)? {
-        let deadline = ContinuousClock.now + timeout
-        var last = try await hubLogLength()
-        while ContinuousClock.now < deadline, last.map({ $0.length >= $0.added }) ?? true {
-            try await Task.sleep(for: .milliseconds(500))
-            last = try await hubLogLength()
+        let trimmed = try await poll(every: .milliseconds(500), timeout: timeout) {
+            () -> (length: Int64, added: Int64)? in
+            guard let log = try await hubLogLength(), log.length < log.added else { return nil }
+            return log
         }
-        return last
+        if let trimmed { return trimmed }
+        return try await hubLogLength()
     }
 
     /// Runs `body`; when it throws, prints what the sentinels and servers logged first (who
