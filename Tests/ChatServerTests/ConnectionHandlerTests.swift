@@ -15,9 +15,9 @@ import Testing
     /// A handler for a client at 10.0.0.1, on a hub of its own on the channel's loop,
     /// admitted and greeted.
     private func greetedHandler(
-        configure: (inout ServerConfiguration) -> Void = { _ in }
+        configure: (inout ServerConfiguration) -> Void = { _ in }, made: (ConnectionHandler) -> Void = { _ in }
     ) throws -> (EmbeddedChannel, PrometheusCollectorRegistry) {
-        let (channel, registry) = try connectedHandler(configure: configure)
+        let (channel, registry) = try connectedHandler(configure: configure, made: made)
         channel.embeddedEventLoop.run()
         #expect(try lines(from: channel) == ServerLine.welcome)
         return (channel, registry)
@@ -25,7 +25,7 @@ import Testing
 
     /// The same, with the hub's admission not yet delivered (it comes when the loop runs).
     private func connectedHandler(
-        configure: (inout ServerConfiguration) -> Void = { _ in }
+        configure: (inout ServerConfiguration) -> Void = { _ in }, made: (ConnectionHandler) -> Void = { _ in }
     ) throws -> (EmbeddedChannel, PrometheusCollectorRegistry) {
         let channel = EmbeddedChannel()
         var configuration = ServerConfiguration()
@@ -40,7 +40,9 @@ import Testing
         let services = ServerServices(
             configuration: configuration, log: log, otp: OTPService(expiry: .seconds(300), maximumAttempts: 3),
             mailer: LogMailer(logger: logger), metrics: metrics, logger: logger)
-        try channel.pipeline.syncOperations.addHandler(ConnectionHandler(services: services))
+        let handler = ConnectionHandler(services: services)
+        made(handler)
+        try channel.pipeline.syncOperations.addHandler(handler)
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 8888)).wait()
         channel.pipeline.fireUserInboundEventTriggered(
             ClientAddressResolved(address: ClientAddress(display: "10.0.0.1", limitKey: "10.0.0.1")))
@@ -98,5 +100,25 @@ import Testing
         channel.embeddedEventLoop.run()
         #expect(try lines(from: channel) == ["*** Goodbye! ***"])
         #expect(!channel.isActive)
+    }
+
+    /// A connection's handler and its pipeline context hold each other: once the connection
+    /// is closed, nothing of it may stay behind (a handler and context kept per connection
+    /// ever made, about 570 bytes each, grew a long-running server without bound).
+    @Test func aClosedConnectionLeavesNoHandlerBehind() throws {
+        weak var greeted: ConnectionHandler?
+        weak var quitting: ConnectionHandler?
+        do {
+            let (first, _) = try greetedHandler(made: { greeted = $0 })
+            let (second, _) = try greetedHandler(made: { quitting = $0 })
+            #expect(greeted != nil && quitting != nil, "alive while their connections are")
+            try first.close().wait()
+            first.embeddedEventLoop.run()
+            try second.writeInbound(InboundLine.line("/quit"))
+            second.embeddedEventLoop.run()
+            #expect(!second.isActive)
+        }
+        #expect(greeted == nil, "a handler closed by its peer is released")
+        #expect(quitting == nil, "a handler that closed its connection is released")
     }
 }
