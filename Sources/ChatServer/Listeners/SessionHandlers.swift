@@ -11,8 +11,8 @@ struct SessionHandlers: Sendable {
     ///   to its socket, bypassing the pipeline (``LocalSession/socket``): only when no
     ///   handler changes outbound bytes (plain TCP, not TLS).
     func addLineFramed(to channel: any Channel, writingToSocket: Bool = false) throws {
-        let decoder = LineFrameDecoder(maximumLineBytes: services.configuration.maxLineBytes)
-        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(decoder))
+        try channel.pipeline.syncOperations.addHandler(
+            LineFrameHandler(maximumLineBytes: services.configuration.maxLineBytes))
         try channel.pipeline.syncOperations.addHandler(
             ConnectionHandler(services: services, socket: writingToSocket ? socket : -1))
     }
