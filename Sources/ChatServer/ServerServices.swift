@@ -13,6 +13,8 @@ final class ServerServices: Sendable {
     let metrics: ChatMetrics
     let logger: Logger
     let clock: ServerClock
+    /// The settings every session decides by, shared by all of them.
+    let sessionPolicy: SessionStateMachine.Policy
     /// Connections accepted and not yet closed, on every listener (what a shutdown drains).
     let openConnections = NIOLockedValueBox(0)
 
@@ -27,5 +29,8 @@ final class ServerServices: Sendable {
         self.metrics = metrics
         self.logger = logger
         self.clock = clock
+        self.sessionPolicy = SessionStateMachine.Policy(
+            usernameRules: configuration.usernameRules, maxEmailAttempts: configuration.limits.maxEmailAttempts,
+            adminEmails: configuration.adminEmails)
     }
 }

@@ -20,8 +20,6 @@ final class ConnectionHandler: ChannelInboundHandler, HubAnswerReceiver {
     /// Where the hub's deliveries to this connection are written, on its loop's shard.
     private var local: LocalSession?
     private var shard: LoopShard?
-    /// The client's address, once a listener step resolved it.
-    private var address: ClientAddress?
 
     /// Lines waiting to be handled: while the session waits for an answer (the hub's, the
     /// mail's), or while flood control spaces them out. Reading pauses while any wait.
@@ -54,7 +52,7 @@ final class ConnectionHandler: ChannelInboundHandler, HubAnswerReceiver {
     private var logger: Logger {
         var logger = services.logger
         if let local { logger[metadataKey: "connection"] = "\(local.id)" }
-        if let address { logger[metadataKey: "ip"] = "\(address.display)" }
+        if let ip = session?.identity.displayIP { logger[metadataKey: "ip"] = "\(ip)" }
         if let username = session?.username { logger[metadataKey: "user"] = "\(username)" }
         return logger
     }
@@ -90,17 +88,13 @@ final class ConnectionHandler: ChannelInboundHandler, HubAnswerReceiver {
         let local = LocalSession(id: log.makeSessionID(), context: context, socket: socket)
         local.receiver = self
         shard.attach(local)
-        self.address = address
         self.local = local
         self.shard = shard
-        let configuration = services.configuration
         let session = SessionStateMachine(
             identity: .init(
                 address: SessionAddress(id: local.id, shard: shard.index), ip: address.limitKey,
                 displayIP: address.display),
-            usernameRules: configuration.usernameRules,
-            maxEmailAttempts: configuration.limits.maxEmailAttempts,
-            adminEmails: configuration.adminEmails)
+            policy: services.sessionPolicy)
         self.session = session
         perform(session.connected(), context: context)
     }

@@ -46,19 +46,38 @@ struct SessionStateMachine {
         var displayIP: String
     }
 
+    /// What every session of a server decides by: one object the server's sessions share,
+    /// so that an idle connection does not carry a copy of each setting.
+    final class Policy: Sendable {
+        let usernameRules: UsernameRules
+        /// Invalid addresses allowed before the connection is closed.
+        let maxEmailAttempts: Int
+        /// Lower-cased addresses whose users are operators.
+        let adminEmails: Set<String>
+        /// Makes resume tokens (random; tests give their own).
+        let makeToken: @Sendable () -> ResumeToken
+
+        init(
+            usernameRules: UsernameRules, maxEmailAttempts: Int = 5, adminEmails: Set<String> = [],
+            makeToken: @escaping @Sendable () -> ResumeToken = ResumeToken.random
+        ) {
+            self.usernameRules = usernameRules
+            self.maxEmailAttempts = maxEmailAttempts
+            self.adminEmails = adminEmails
+            self.makeToken = makeToken
+        }
+    }
+
     private(set) var state = State.connecting
     let identity: Identity
-    let usernameRules: UsernameRules
-    /// Invalid addresses allowed before the connection is closed.
-    let maxEmailAttempts: Int
-    /// Lower-cased addresses whose users are operators.
-    let adminEmails: Set<String>
+    let policy: Policy
+    private var usernameRules: UsernameRules { policy.usernameRules }
+    private var maxEmailAttempts: Int { policy.maxEmailAttempts }
+    private var adminEmails: Set<String> { policy.adminEmails }
     private var invalidEmails = 0
     private var admitted = false
     /// The code this session asked for, revoked when the session ends first.
     private var pendingCode: (email: EmailAddress, ticket: UInt64)?
-    /// Makes resume tokens (random; tests give their own).
-    let makeToken: @Sendable () -> ResumeToken
     /// The token this connection resumed with or was given: what `/logout` revokes.
     private var token: ResumeToken?
     /// The token `/token` asked for, shown once the hub holds its hash.
@@ -66,15 +85,21 @@ struct SessionStateMachine {
     /// A resumed account's room, where its login puts it back.
     private var resumeRoomKey: String?
 
+    init(identity: Identity, policy: Policy) {
+        self.identity = identity
+        self.policy = policy
+    }
+
+    /// A session with a policy of its own.
     init(
         identity: Identity, usernameRules: UsernameRules, maxEmailAttempts: Int = 5, adminEmails: Set<String> = [],
         makeToken: @escaping @Sendable () -> ResumeToken = ResumeToken.random
     ) {
-        self.identity = identity
-        self.usernameRules = usernameRules
-        self.maxEmailAttempts = maxEmailAttempts
-        self.adminEmails = adminEmails
-        self.makeToken = makeToken
+        self.init(
+            identity: identity,
+            policy: Policy(
+                usernameRules: usernameRules, maxEmailAttempts: maxEmailAttempts, adminEmails: adminEmails,
+                makeToken: makeToken))
     }
 
     /// Whether input must wait for an answer (the hub's, or the mail's).
@@ -116,7 +141,7 @@ struct SessionStateMachine {
                 }
                 return .submit(.rename(identity.address.id, to: name))
             case .success(.token):
-                let token = makeToken()
+                let token = policy.makeToken()
                 pendingToken = token
                 return .submit(.issueToken(identity.address.id, hash: token.hash))
             case .success(.logout(let all)):
