@@ -436,10 +436,13 @@ public final class ChatServer: Service, Sendable {
             )
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    services.metrics.connectionOpened(on: listener.name)
+                    let name = listener.name
+                    services.metrics.connectionOpened(on: name)
                     services.openConnections.withLockedValue { $0 += 1 }
+                    // Kept until the connection closes: it holds the listener's name, not
+                    // the whole listener.
                     channel.closeFuture.whenComplete { _ in
-                        services.metrics.connectionClosed(on: listener.name)
+                        services.metrics.connectionClosed(on: name)
                         services.openConnections.withLockedValue { $0 -= 1 }
                     }
                     try listener.addHandlers(channel, SessionHandlers(services: services, socket: socket))
