@@ -534,7 +534,7 @@ import Testing
             let stranded = try await cluster.login("alice", node: node, from: "127.0.0.2")
             try await bob.readUntil("*** alice joined the room ***")
             // Node 2 is cut off and declared gone; alice logs in again on node 1.
-            proxy.stall()
+            try await proxy.stall()
             try await bob.readUntil("*** alice left the room ***", timeout: .seconds(15))
             let alice = try await cluster.login("alice", node: 0, from: "127.0.0.4", mailIndex: 1)
             try await bob.readUntil("*** alice joined the room ***")
@@ -542,7 +542,7 @@ import Testing
             // its alice first; node 2, back later, announces the other.
             try await cluster.restartRedisWithoutData()
             _ = try await cluster.nodes[0].waitForLog("(Started on the fresh hub log)", timeout: .seconds(20))
-            proxy.resume()
+            try await proxy.resume()
             _ = try await cluster.nodes[node].waitForLog("(Started on the fresh hub log)", timeout: .seconds(30))
             let last = try await stranded.waitForClose(timeout: .seconds(10))
             #expect(last.last == "*** You were disconnected: your username is in use on another server. ***")
@@ -831,7 +831,7 @@ import Testing
 
             // A partition: nothing is closed, nothing gets through. Node 1 stops hearing
             // node 2's heartbeat, and carol leaves its view within the timeout and a beat.
-            proxy.stall()
+            try await proxy.stall()
             let stalled = ContinuousClock.now
             try await alice.readUntil("*** carol left the room ***", timeout: .seconds(15))
             #expect(ContinuousClock.now - stalled < .seconds(8))
@@ -840,7 +840,7 @@ import Testing
 
             // The partition ends. Node 2 reconnects, reads that it was declared gone, and
             // closes its connections rather than keep them deaf to everyone else.
-            proxy.resume()
+            try await proxy.resume()
             _ = try await carol.waitForClose(timeout: .seconds(30))
             _ = try await cluster.nodes[node].waitForLog("(The cluster declared this node gone)")
             // And serves again: a new user there chats with alice.
@@ -893,7 +893,7 @@ import Testing
             // sends 600 long lines, about 200 KB: once pushes have been silent for a while it
             // reads the log, and asks for all it finds at once. Were a check to fall within
             // the sending, either part of the 600 is a reply over the limit.
-            proxy.deafenNewestConnection()
+            try await proxy.deafenNewestConnection()
             let padding = String(repeating: "x", count: 300)
             for number in 1...600 { try await alice.send("\(number) \(padding)") }
             try await alice.readUntil("[alice]: 600 \(padding)")
@@ -918,7 +918,7 @@ import Testing
         try await TestCluster.run(nodes: 1, environment: ["CLUSTER_SNAPSHOT_SECONDS": "1"]) { cluster in
             let (alice, bob, node, proxy) = try await cluster.aliceAndBobWithBobBehindProxy()
             defer { proxy.stop() }
-            proxy.stall()
+            try await proxy.stall()
             let admin = try await RedisConnection.connect(.init(port: cluster.redis.port, clientName: "test-admin"))
             _ = try await admin.send(RESPCommand(["FLUSHALL"]))
             await admin.close()
@@ -933,7 +933,7 @@ import Testing
                     .components(separatedBy: "Snapshot written").count ?? 0
             }
             #expect(try await poll(every: .milliseconds(100), timeout: .seconds(5)) { snapshots() > 2 })
-            proxy.resume()
+            try await proxy.resume()
             _ = try await cluster.nodes[node].waitForLog("(Started on the fresh hub log)", timeout: .seconds(15))
             try await bob.send("still here")
             try await alice.readUntil("[bob]: still here", timeout: .seconds(10))
@@ -952,7 +952,7 @@ import Testing
             // Its subscriber hears nothing more, on a connection that looks fine. Within the
             // silence a live subscription never keeps, the node reads the log, finds what was
             // not pushed, and connects again.
-            proxy.deafenNewestConnection()
+            try await proxy.deafenNewestConnection()
             let deafened = ContinuousClock.now
             for number in 1...3 { try await alice.send("unpushed \(number)") }
             _ = try await cluster.nodes[node].waitForLog(
@@ -1015,7 +1015,7 @@ import Testing
             defer { proxy.stop() }
             // Cut off: node 2 is declared gone, and the log it has not read is trimmed behind
             // node 1's snapshots.
-            proxy.stall()
+            try await proxy.stall()
             // Node 2 has applied at most the entries the log has taken by now.
             let admin = try await RedisConnection.connect(.init(port: cluster.redis.port, clientName: "test-admin"))
             let before = try #require(StreamInfo(try await admin.send(RESPCommand(["XINFO", "STREAM", "{chat}:log"]))))
@@ -1028,7 +1028,7 @@ import Testing
             await admin.close()
 
             // Back, it finds the gap, closes its connections and reads on from the snapshot.
-            proxy.resume()
+            try await proxy.resume()
             _ = try await bob.waitForClose(timeout: .seconds(30))
             _ = try await cluster.nodes[node].waitForLog("(This node fell behind the trimmed hub log)")
             _ = try await cluster.nodes[node].waitForLog("(Started again from the snapshot)")

@@ -6,7 +6,9 @@ connection to --target-port on 127.0.0.1. SIGUSR1 stalls it: no byte is forwarde
 either direction, on open connections and new ones, but nothing is closed (what a network
 partition looks like to both ends). SIGHUP stalls only what the newest open connection
 receives (a connection that still sends but hears nothing back). SIGUSR2 resumes all
-forwarding. It runs until terminated.
+forwarding. Once a signal has taken effect (nothing is forwarded against it from then on),
+it prints "HANDLED <n>", n counting the signals handled, for the test to wait on: the
+signal itself is taken whenever the event loop gets to it. It runs until terminated.
 """
 import argparse
 import asyncio
@@ -67,10 +69,21 @@ async def main():
         for received in replies:
             received.set()
 
+    handled = 0
+
+    def acknowledged(action):
+        def handler():
+            nonlocal handled
+            action()
+            handled += 1
+            print(f"HANDLED {handled}", flush=True)
+
+        return handler
+
     loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGUSR1, flowing.clear)
-    loop.add_signal_handler(signal.SIGUSR2, resume)
-    loop.add_signal_handler(signal.SIGHUP, deafen_newest)
+    loop.add_signal_handler(signal.SIGUSR1, acknowledged(flowing.clear))
+    loop.add_signal_handler(signal.SIGUSR2, acknowledged(resume))
+    loop.add_signal_handler(signal.SIGHUP, acknowledged(deafen_newest))
     server = await asyncio.start_server(handle, "127.0.0.1", 0)
     print(f"READY {server.sockets[0].getsockname()[1]}", flush=True)
     async with server:
