@@ -138,7 +138,7 @@ extension RedisLog {
                 let fence = replicationFence()
                 let answers = await reader.pipeline(fence.commands)
                 if let waited = answers.last, !replicated(waited.mapError { $0 }, wanted: fence.replicas) {
-                    try await waitForReplicas(reader)
+                    try await waitForReplicas(reader, waitedFor: fence.replicas)
                 }
             }
             guard !entries.isEmpty, apply(entries, epoch: epoch) else { break }

@@ -81,8 +81,8 @@ extension RedisLog {
                         return
                     case .failed(let error):
                         throw error
-                    case .awaitingReplicas(let entries, let after):
-                        try await waitForReplicas(reader)
+                    case .awaitingReplicas(let entries, let after, let waitedFor):
+                        try await waitForReplicas(reader, waitedFor: waitedFor)
                         if machine.withLockedValue({ $0.needsTrimCheck() }),
                             try await startedAgainAfterTrimCheck(reader, after: after, epoch: epoch)
                         {
@@ -149,8 +149,9 @@ extension RedisLog {
             /// The entries were read while this node's heartbeat key may have expired: the
             /// log may have been trimmed past them, which needs a look before they apply.
             case mustCheckTrim([StreamEntry], after: StreamID)
-            /// The entries have not reached the replicas within the replication timeout.
-            case awaitingReplicas([StreamEntry], after: StreamID)
+            /// The entries have not reached the replicas (this many) within the replication
+            /// timeout.
+            case awaitingReplicas([StreamEntry], after: StreamID, waitedFor: Int)
         }
 
         var reason: Reason
@@ -292,7 +293,8 @@ extension RedisLog {
                 guard replicated(fenceAnswer, wanted: replicas) else {
                     if case .failure(let error) = fenceAnswer { throw error }
                     return paused.succeed(
-                        ReadPause(reason: .awaitingReplicas(entries, after: read.after), batch: batch))
+                        ReadPause(
+                            reason: .awaitingReplicas(entries, after: read.after, waitedFor: replicas), batch: batch))
                 }
                 clusterMetrics?.replicationWaited(ContinuousClock.now - read.sent)
             }

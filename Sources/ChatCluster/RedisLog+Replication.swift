@@ -35,12 +35,22 @@ extension RedisLog {
             ], replicas: wanted)
     }
 
-    /// Replicas an entry must reach before it is applied: the setting, whatever the primary
-    /// has now. A primary with fewer cannot pass the fence, and the node refuses commands
-    /// until it can. (Waiting for none while the primary had none was tried: a replica that
-    /// came back with its old data was promoted by Sentinel before it had synced, and what
-    /// the nodes had applied meanwhile was gone with the old primary.)
-    var replicasToWait: Int { settings.replicasToWait }
+    /// Replicas an entry must reach before it is applied: every replica the primary has (as
+    /// it last said), and never fewer than the setting. A primary with fewer cannot pass the
+    /// fence, and the node refuses commands until it can.
+    ///
+    /// Why every one: Sentinel promotes the replica of the lowest `replica-priority`, and
+    /// among equals the one with the highest replication offset *as it last saw it*, which
+    /// can be seconds old. Waiting for one replica of two, a line the other lacked was shown,
+    /// then gone when Sentinel promoted that other one (`SentinelTests`). And why never
+    /// fewer: waiting for none while the primary had none was tried; a replica that came
+    /// back with its old data was promoted by Sentinel before it had synced, and what the
+    /// nodes had applied meanwhile was gone with the old primary.
+    var replicasToWait: Int {
+        let fewest = settings.replicasToWait
+        guard fewest > 0 else { return 0 }
+        return max(fewest, replicasConnected.withLockedValue { $0 } ?? 0)
+    }
 
     var replicationTimeout: Duration { settings.sentinels?.replicationTimeout ?? .seconds(1) }
 
@@ -50,22 +60,17 @@ extension RedisLog {
         return count >= wanted
     }
 
-    /// What the read returned has not reached the replicas in time: until it does, the node
-    /// refuses commands (rather than take lines into a log a failover could lose) and asks
-    /// again, each round also asking the primary how many replicas it has now (for the log,
-    /// and to find out it was demoted).
+    /// What the read returned has not reached the `waitedFor` replicas in time. Each round
+    /// asks the primary how many replicas it has now (for the log, to find out it was
+    /// demoted, and to wait for as many) and waits again. When it lists fewer than were
+    /// waited for (a replica died), the first round is a quiet retry; otherwise, until the
+    /// replicas have it, the node refuses commands rather than take lines into a log a
+    /// failover could lose.
     /// - Throws: when the connection fails (its entries are then read again from the
     ///   primary it reconnects to).
-    func waitForReplicas(_ reader: RedisConnection) async throws {
-        if machine.withLockedValue({ $0.replicasFellShort() }) {
-            logger.error(
-                "The hub log's newest entries have not reached the replicas; commands are refused until they do",
-                metadata: [
-                    "replicas": "\(replicasToWait)", "waited": "\(replicationTimeout)",
-                    "redis": "\(settings.redisDescription)",
-                ])
-        }
+    func waitForReplicas(_ reader: RedisConnection, waitedFor: Int) async throws {
         let started = ContinuousClock.now
+        var (round, refusing) = (0, false)
         while !isStopping {
             let role = try await reader.send(RESPCommand(["ROLE"]))
             guard let replicas = Self.replicaCount(inRole: role) else {
@@ -74,11 +79,24 @@ extension RedisLog {
             }
             noteReplicas(replicas)
             let wanted = replicasToWait
+            if !refusing, round > 0 || wanted >= waitedFor {
+                refusing = true
+                if machine.withLockedValue({ $0.replicasFellShort() }) {
+                    logger.error(
+                        "The hub log's newest entries have not reached the replicas; commands are refused until they do",
+                        metadata: [
+                            "replicas": "\(wanted)", "waited": "\(replicationTimeout)",
+                            "redis": "\(settings.redisDescription)",
+                        ])
+                }
+            }
             let answer = try await reader.send(
                 RESPCommand(["WAIT", "\(wanted)", "\(replicationTimeout.milliseconds)"]))
             if replicated(.success(answer), wanted: wanted) { break }
+            round += 1
         }
         clusterMetrics?.replicationWaited(ContinuousClock.now - started)
+        guard refusing else { return }
         let resend = machine.withLockedValue { $0.replicasCaughtUp() }
         logger.notice("The hub log's entries reach the replicas again; taking commands")
         for id in resend { submit(.release(id)) }

@@ -35,9 +35,9 @@ package final class RedisLog: NodeLog {
     private let tls: TLSConfiguration?
     /// With `CLUSTER_REDIS_SENTINELS`: who names the primary; `nil`: `settings.redis` is it.
     let sentinel: RedisSentinel?
-    /// How many replicas the primary said it has (`ROLE`, every heartbeat): an entry waits
-    /// for at most this many, and for none when it has none (no failover is possible then).
-    /// `nil` until it was first asked.
+    /// How many replicas the primary said it has (`ROLE`, every heartbeat, and each round
+    /// of waiting for them): an entry waits for all of them (``replicasToWait``). `nil`
+    /// until it was first asked.
     let replicasConnected = NIOLockedValueBox<Int?>(nil)
     let clusterMetrics: ClusterMetrics?
     /// Every decision, and the connections they are about.

@@ -101,9 +101,8 @@ import Testing
                     try await poll(every: .milliseconds(200), timeout: .seconds(10)) {
                         try await snapshotsWritten() > written
                     })
-                // On the primary the sentinels name now. Had one of them promoted a server
-                // without the log (Sentinel's own failover, see `bringBack`), the nodes began a
-                // fresh one, kept whole for twice the node timeout (CLUSTER.md): waited for.
+                // On the primary the sentinels name now (after a fresh log, which the nodes keep
+                // whole for twice the node timeout, CLUSTER.md, it takes longer: waited for).
                 let log = try await redis.hubLogOnceTrimmed(timeout: .seconds(30))
                 #expect(
                     log.map { $0.length < $0.added } ?? false, "trimmed behind the snapshot: \(String(describing: log))"
@@ -204,6 +203,75 @@ import Testing
             for client in [alice, bob] {
                 let more = try await client.linesUntilCaughtUp()
                 #expect(more.isEmpty, "nothing else, the unreplicated line least: \(more)")
+            }
+        }
+    }
+
+    /// With two replicas, a line is applied only once both have it, not one: Sentinel
+    /// promotes by `replica-priority` first (here it prefers the one whose replication is
+    /// held in a stalled proxy), and then by the offsets it last saw, which can be seconds
+    /// old. A line one replica acknowledged was shown, then gone with the failover, when the
+    /// nodes waited for one replica of two (a member saw it, no other did).
+    @Test func aLineOnlyOneReplicaOfTwoHasIsNotShownBeforeSentinelPromotesTheOther() async throws {
+        let redis = try await RedisSentinelSetup.started(
+            replicas: 2, replicationThroughProxy: true, replicaPriorities: [10, 100])
+        defer { redis.stop() }
+        try await TestCluster.run(nodes: 2, redis: redis.first, environment: SentinelChat.environment(redis)) {
+            cluster in
+            let (alice, bob) = try await cluster.aliceAndBob()
+            try await alice.send("on both")
+            #expect(try await bob.readLine(timeout: .seconds(10)) == "[alice]: on both")
+            #expect(try await alice.readLine(timeout: .seconds(10)) == "[alice]: on both")
+
+            let proxy = try #require(redis.replicationProxy)
+            try await proxy.stall()
+            try await alice.send("on one replica")
+            #expect(try await bob.linesArriving(within: .seconds(2)).isEmpty)
+            _ = try await cluster.nodes[0].waitForLog(
+                "(The hub log's newest entries have not reached the replicas)", timeout: .seconds(10))
+            redis.first.kill()
+            proxy.stop()
+            // The stalled replica, which lacks the line, is promoted; once the other one
+            // replicates from it (dropping the line), the chat goes on.
+            try await redis.waitForPrimary(port: redis.second.port)
+            try await RedisSentinelSetup.waitUntilReplicating(
+                port: redis.servers[2].port, from: redis.second.port, timeout: .seconds(30))
+            let settled = try await alice.readLine(timeout: .seconds(30))
+            #expect(settled == Self.unavailable)
+            // bob's node may still be reading the log again: he tries until it takes the line.
+            let bobHas = try await Self.sendUntilTaken("later", by: bob)
+            let aliceHas = try await alice.readLine(timeout: .seconds(20))
+            #expect(aliceHas == "[bob]: later" && bobHas == "[bob]: later")
+            for client in [alice, bob] {
+                let more = try await client.linesUntilCaughtUp()
+                #expect(more.isEmpty, "nothing else, the line on one replica least: \(more)")
+            }
+        }
+    }
+
+    /// Waiting for every replica, a replica that dies holds the line read just then for one
+    /// `CLUSTER_REDIS_WAIT_TIMEOUT_MS`, until the primary no longer lists it: then the line
+    /// is delivered, with no outage line and no error logged.
+    @Test func aReplicaThatDiesHoldsALineOneWaitAndRefusesNothing() async throws {
+        let redis = try await RedisSentinelSetup.started(replicas: 2)
+        defer { redis.stop() }
+        try await TestCluster.run(nodes: 2, redis: redis.first, environment: SentinelChat.environment(redis)) {
+            cluster in
+            let (alice, bob) = try await cluster.aliceAndBob()
+            try await alice.send("with two replicas")
+            for client in [alice, bob] {
+                #expect(try await client.readLine(timeout: .seconds(10)) == "[alice]: with two replicas")
+            }
+            redis.servers[2].kill()
+            try await alice.send("with one")
+            try await bob.send("and again")
+            // Two nodes' appends: in the log's order, the same for both.
+            let (aliceHas, bobHas) = (
+                try await alice.readLines(2, timeout: .seconds(10)), try await bob.readLines(2, timeout: .seconds(10))
+            )
+            #expect(Set(aliceHas) == ["[alice]: with one", "[bob]: and again"] && aliceHas == bobHas)
+            for node in cluster.nodes {
+                #expect(!node.log.contains("have not reached the replicas"), "\(node.log)")
             }
         }
     }

@@ -4,11 +4,18 @@ import RedisClient
 
 /// A Redis Sentinel deployment on loopback for one test: a primary and one or two replicas
 /// (real `redis-server`s with append-only files) and three real sentinels (quorum two)
-/// watching them under ``masterName``, with a second's `down-after-milliseconds` so that a
-/// failover takes seconds. ``stop()`` ends every process it started, restarted ones
-/// included.
+/// watching them under ``masterName``, with a short `down-after-milliseconds`
+/// (``downAfter``) so that a failover takes seconds. ``stop()`` ends every process it
+/// started, restarted ones included.
 public final class RedisSentinelSetup: Sendable {
     public static let masterName = "chat"
+    /// Sentinel's `down-after-milliseconds`. At 1000, with the whole suite running, a
+    /// sentinel that had just switched to a new primary judged it down within a second of
+    /// reconnecting (its first answer came late) and failed a live primary over: the nodes
+    /// went on appending to it, its other replica acknowledging, until the switch reached
+    /// them, and those lines were gone with it (CLUSTER.md says what Sentinel cannot promise
+    /// there). Two seconds makes such a stall rarer; a failover takes a second longer.
+    public static let downAfter = Duration.seconds(2)
     /// Sentinel's `failover-timeout`: a sentinel does not fail the same primary over again
     /// within twice this, and one whose failover times out switches to the replica it
     /// promoted then, however stale; a test that kills primaries in a row waits it out.
@@ -58,11 +65,14 @@ public final class RedisSentinelSetup: Sendable {
     ///     chat goes on before the old primary is back.
     ///   - dataPassword: `requirepass` (and `masterauth`) of the primary and the replicas.
     ///   - sentinelPassword: the sentinels' own `requirepass`.
+    ///   - replicaPriorities: each replica's `replica-priority`, in order (Sentinel promotes
+    ///     the lowest first, whatever the replicas hold); Redis's default when not given.
     public static func started(
         replicas: Int = 1, replicationThroughProxy: Bool = false, dataPassword: String? = nil,
-        sentinelPassword: String? = nil
+        sentinelPassword: String? = nil, replicaPriorities: [Int] = []
     ) async throws -> RedisSentinelSetup {
         precondition((1...2).contains(replicas), "one or two replicas")
+        precondition(replicaPriorities.count <= replicas, "a priority per replica at most")
         let auth = dataPassword.map { ["--requirepass", $0, "--masterauth", $0] } ?? []
         // A replica that connects is sent the data at once, not after the 5 s Redis waits
         // by default for others to share the transfer: the chat waits for it.
@@ -75,8 +85,11 @@ public final class RedisSentinelSetup: Sendable {
             if replicationThroughProxy { proxy = try await StallProxy.start(to: first.port) }
             for index in 0..<replicas {
                 let upstream = index == 0 ? proxy?.port ?? first.port : first.port
+                let priority =
+                    replicaPriorities.indices.contains(index)
+                    ? ["--replica-priority", "\(replicaPriorities[index])"] : []
                 let replica = try await RedisServerProcess.started(
-                    common + ["--replicaof", "127.0.0.1", "\(upstream)"])
+                    common + ["--replicaof", "127.0.0.1", "\(upstream)"] + priority)
                 servers.append(replica)
                 try await waitUntilReplicating(port: replica.port, password: dataPassword)
             }
@@ -99,13 +112,17 @@ public final class RedisSentinelSetup: Sendable {
         }
     }
 
-    /// Waits (bounded) until the server at `port` replicates with its link up.
+    /// Waits (bounded) until the server at `port` replicates with its link up (from the
+    /// server at `primary`, when given).
     public static func waitUntilReplicating(
-        port: Int, password: String? = nil, timeout: Duration = .seconds(20)
+        port: Int, from primary: Int? = nil, password: String? = nil, timeout: Duration = .seconds(20)
     ) async throws {
         let up = try await poll(every: .milliseconds(100), timeout: timeout) {
-            try await ask(port: port, password: password, ["INFO", "replication"])?.string?
-                .contains("master_link_status:up") ?? false
+            guard let info = try await ask(port: port, password: password, ["INFO", "replication"])?.string else {
+                return false
+            }
+            return info.contains("master_link_status:up")
+                && primary.map { info.contains("master_port:\($0)\r\n") } ?? true
         }
         guard up else {
             let role = try await ask(port: port, password: password, ["INFO", "replication"])?.string
@@ -165,26 +182,31 @@ public final class RedisSentinelSetup: Sendable {
     /// Brings a killed primary back as the replica of `primary`, and waits (bounded) until
     /// the servers are a set again: the sentinels all name one of them the primary, and each
     /// of the others replicates from it, so the next failover has a replica to promote.
-    /// Usually the one brought back is a replica; once (the whole suite running, Sentinel
-    /// 7.0, one replica) a sentinel promoted it 1.2 s after its restart, before it had
-    /// synced, and every sentinel then named it at the next configuration epoch: a failover
-    /// of Sentinel's own, which the chat must follow like any other. If no set forms, the
-    /// error says why: the servers' replication state, the restarted one's log, and each
-    /// sentinel's view and log.
+    /// It comes back with `replica-priority 0`, raised to Redis's default once it has
+    /// synced, as OPERATIONS.md tells operators: Sentinel does not look at a link that never
+    /// came up, and twice (the whole suite running, Sentinel 7.0) a sentinel that wrongly
+    /// judged the new primary down promoted the server just brought back, seconds after its
+    /// restart and before it had synced; the log was gone with its stale data, lines users
+    /// had seen with it. If no set forms, the error says why: the servers' replication
+    /// state, the restarted one's log, and each sentinel's view and log.
     /// - Parameter others: the servers still running besides `primary`.
     /// - Returns: which is the primary now, and the replicas.
     public func bringBack(
         _ server: RedisServerProcess, asReplicaOf primary: RedisServerProcess, others: [RedisServerProcess] = [],
         timeout: Duration = .seconds(30)
     ) async throws -> (primary: RedisServerProcess, replicas: [RedisServerProcess]) {
-        let back = try await restart(server, asReplicaOf: primary.port)
+        let back = try await restart(server, asReplicaOf: primary.port, arguments: ["--replica-priority", "0"])
         let all = [primary, back] + others
         var formed: (primary: RedisServerProcess, replicas: [RedisServerProcess])?
         _ = try await poll(every: .milliseconds(100), timeout: timeout) {
             formed = try await replicationFormed(among: all)
             return formed != nil
         }
-        if let formed { return formed }
+        if let formed {
+            _ = try await Self.ask(
+                port: back.port, password: dataPassword, ["CONFIG", "SET", "replica-priority", "100"])
+            return formed
+        }
         var report: [String] = []
         for redis in all {
             let info = try await Self.ask(port: redis.port, password: dataPassword, ["INFO", "replication"])?.string
@@ -256,11 +278,12 @@ public final class RedisSentinelSetup: Sendable {
     /// believing it is one, until Sentinel tells it otherwise), or, given the primary's
     /// port, as that one's replica, as a configuration Sentinel rewrote would start it.
     public func restart(
-        _ server: RedisServerProcess, asReplicaOf primary: Int? = nil
+        _ server: RedisServerProcess, asReplicaOf primary: Int? = nil, arguments: [String] = []
     ) async throws
         -> RedisServerProcess
     {
-        let again = try await server.startedAgain(primary.map { ["--replicaof", "127.0.0.1", "\($0)"] } ?? [])
+        let again = try await server.startedAgain(
+            (primary.map { ["--replicaof", "127.0.0.1", "\($0)"] } ?? []) + arguments)
         restarted.withLockedValue { $0.append(again) }
         return again
     }
@@ -367,7 +390,7 @@ public final class RedisSentinelProcess: Sendable {
                 bind 127.0.0.1
                 dir \(folder.path)
                 sentinel monitor \(name) 127.0.0.1 \(primaryPort) 2
-                sentinel down-after-milliseconds \(name) 1000
+                sentinel down-after-milliseconds \(name) \(Int(RedisSentinelSetup.downAfter.components.seconds * 1000))
                 sentinel failover-timeout \(name) \(Int(RedisSentinelSetup.failoverTimeout.components.seconds * 1000))
                 sentinel parallel-syncs \(name) 1
                 \(dataPassword.map { "sentinel auth-pass \(name) \($0)" } ?? "")

@@ -402,7 +402,7 @@ public enum Setting: String, CaseIterable, Sendable {
         case .clusterRedisWaitReplicas:
             Definition(
                 "1", range: 0...16,
-                "with CLUSTER_REDIS_SENTINELS: replicas a log entry must reach before any node applies it, so a failover loses nothing a user saw (while the primary has fewer, commands are refused); 0 applies entries as the primary takes them"
+                "with CLUSTER_REDIS_SENTINELS: the fewest replicas a log entry must reach before any node applies it (it waits for every replica the primary has, and at least this many), so a failover loses nothing a user saw (while the primary has fewer, commands are refused); 0 applies entries as the primary takes them"
             )
         case .clusterRedisWaitTimeoutMilliseconds:
             Definition(
