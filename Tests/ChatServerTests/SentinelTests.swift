@@ -196,14 +196,7 @@ import Testing
             #expect(settled == Self.unavailable, "\(cluster.nodes[0].log)")
             _ = try await cluster.nodes[0].waitForLog(
                 "(The hub log's entries reach the replicas again)", timeout: .seconds(10))
-            // bob's node may still be reading the log again: he tries until it takes the line.
-            let bobHas = try await Self.sendUntilTaken("later", by: bob)
-            let aliceHas = try await alice.readLine(timeout: .seconds(10))
-            #expect(aliceHas == "[bob]: later" && bobHas == "[bob]: later")
-            for client in [alice, bob] {
-                let more = try await client.linesUntilCaughtUp()
-                #expect(more.isEmpty, "nothing else, the unreplicated line least: \(more)")
-            }
+            try await Self.expectTheChatGoesOn(alice: alice, bob: bob, unwanted: "the unreplicated line")
         }
     }
 
@@ -238,14 +231,7 @@ import Testing
                 port: redis.servers[2].port, from: redis.second.port, timeout: .seconds(30))
             let settled = try await alice.readLine(timeout: .seconds(30))
             #expect(settled == Self.unavailable)
-            // bob's node may still be reading the log again: he tries until it takes the line.
-            let bobHas = try await Self.sendUntilTaken("later", by: bob)
-            let aliceHas = try await alice.readLine(timeout: .seconds(20))
-            #expect(aliceHas == "[bob]: later" && bobHas == "[bob]: later")
-            for client in [alice, bob] {
-                let more = try await client.linesUntilCaughtUp()
-                #expect(more.isEmpty, "nothing else, the line on one replica least: \(more)")
-            }
+            try await Self.expectTheChatGoesOn(alice: alice, bob: bob, unwanted: "the line on one replica")
         }
     }
 
@@ -273,6 +259,19 @@ import Testing
             for node in cluster.nodes {
                 #expect(!node.log.contains("have not reached the replicas"), "\(node.log)")
             }
+        }
+    }
+
+    /// After an outage the chat goes on: bob's next line reaches alice and him (he tries
+    /// until his node takes it, as its reader may still be starting again), and nothing
+    /// else was waiting for either, `unwanted` least.
+    static func expectTheChatGoesOn(alice: TestClient, bob: TestClient, unwanted: String) async throws {
+        let bobHas = try await sendUntilTaken("later", by: bob)
+        let aliceHas = try await alice.readLine(timeout: .seconds(20))
+        #expect(aliceHas == "[bob]: later" && bobHas == "[bob]: later")
+        for client in [alice, bob] {
+            let more = try await client.linesUntilCaughtUp()
+            #expect(more.isEmpty, "nothing else, \(unwanted) least: \(more)")
         }
     }
 
