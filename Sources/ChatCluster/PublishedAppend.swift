@@ -44,19 +44,25 @@ enum PublishedAppend {
 
     /// The command that appends these entries, in order, and publishes those it took.
     static func command(entries: [Fields]) -> RESPCommand {
-        var arguments: [[UInt8]] = [
-            Array("EVAL".utf8), Array(script.utf8), Array("1".utf8), Array(ClusterKeys.log.utf8),
-            Array(ClusterKeys.appended.utf8),
-        ]
-        for fields in entries {
-            arguments.append(Array("\(2 * fields.count)".utf8))
-            for field in fields {
-                arguments.append(Array(field.name.utf8))
-                arguments.append(field.value)
+        let count = entries.reduce(0) { $0 + 1 + 2 * $1.count }
+        let capacity = entries.reduce(0) { total, fields in
+            fields.reduce(total + 8) { $0 + $1.name.utf8.count + $1.value.count + 16 }
+        }
+        return RESPCommand(head, then: count, capacity: capacity) { arguments in
+            for fields in entries {
+                arguments.append(2 * fields.count)
+                for field in fields {
+                    arguments.append(field.name)
+                    arguments.append(field.value)
+                }
             }
         }
-        return RESPCommand(bytes: arguments)
     }
+
+    /// What every call starts with, encoded once: a node sends one call per loop tick.
+    private static let head = RESPCommand.Arguments([
+        "EVAL", script, "1", ClusterKeys.log, ClusterKeys.appended,
+    ])
 
     /// Each entry's outcome in the script's reply: its id, or the error that refused it;
     /// `nil` when the reply is not one outcome per entry.
@@ -100,6 +106,7 @@ enum PublishedAppend {
             case .array(let outcomes)? = reader.next(), case .array(let arguments)? = reader.next(), reader.isAtEnd
         else { return nil }
         var entries: [StreamEntry] = []
+        entries.reserveCapacity(outcomes.count)
         // After the channel: each entry's count of strings, then the strings.
         var index = 1
         for outcome in outcomes {
@@ -112,7 +119,7 @@ enum PublishedAppend {
             // An entry Redis refused is not in the log.
             guard case .bytes(let idText) = outcome else { continue }
             guard let id = StreamID(token: idText) else { return nil }
-            var fields: [String: [UInt8]] = [:]
+            var fields = [String: [UInt8]](minimumCapacity: count / 2)
             var pair = strings.startIndex
             while pair < strings.endIndex {
                 guard case .bytes(let name) = strings[pair], case .bytes(let value) = strings[pair + 1] else {

@@ -20,11 +20,64 @@ public struct RESPCommand: Sendable, Hashable {
         var buffer = ByteBufferAllocator().buffer(capacity: arguments.reduce(16) { $0 + $1.count + 16 })
         buffer.writeString("*\(arguments.count)\r\n")
         for argument in arguments {
+            Arguments.write(argument, to: &buffer)
+        }
+        self.encoded = buffer
+        self.name = arguments.first.map { String(decoding: $0, as: UTF8.self).uppercased() } ?? ""
+    }
+
+    /// A command that starts with `head` and goes on with `count` arguments that `write`
+    /// adds one by one. For a command sent often whose first arguments never change (a
+    /// script and its keys): those are encoded once, and the rest without an array of
+    /// arrays first.
+    public init(_ head: Arguments, then count: Int, capacity: Int = 0, _ write: (inout Arguments) -> Void) {
+        var rest = Arguments(capacity: capacity)
+        write(&rest)
+        precondition(rest.count == count, "\(rest.count) arguments written, \(count) announced")
+        let size = head.encoded.readableBytes + rest.encoded.readableBytes + 16
+        var buffer = ByteBufferAllocator().buffer(capacity: size)
+        buffer.writeString("*\(head.count + count)\r\n")
+        buffer.writeImmutableBuffer(head.encoded)
+        buffer.writeImmutableBuffer(rest.encoded)
+        self.encoded = buffer
+        self.name = head.name
+    }
+
+    /// Arguments encoded as they are added, not yet a command (no count before them).
+    public struct Arguments: Sendable {
+        fileprivate var encoded: ByteBuffer
+        public private(set) var count = 0
+        fileprivate var name = ""
+
+        public init(capacity: Int = 0) {
+            encoded = ByteBufferAllocator().buffer(capacity: capacity)
+        }
+
+        /// Arguments encoded once, the first of which names the command.
+        public init(_ arguments: [String]) {
+            self.init(capacity: arguments.reduce(0) { $0 + $1.utf8.count + 16 })
+            for argument in arguments { append(argument) }
+            name = arguments.first?.uppercased() ?? ""
+        }
+
+        public mutating func append(_ argument: [UInt8]) {
+            Self.write(argument, to: &encoded)
+            count += 1
+        }
+
+        public mutating func append(_ argument: String) {
+            Self.write(argument.utf8, to: &encoded)
+            count += 1
+        }
+
+        public mutating func append(_ number: Int) {
+            append(String(number))
+        }
+
+        fileprivate static func write(_ argument: some Collection<UInt8>, to buffer: inout ByteBuffer) {
             buffer.writeString("$\(argument.count)\r\n")
             buffer.writeBytes(argument)
             buffer.writeString("\r\n")
         }
-        self.encoded = buffer
-        self.name = arguments.first.map { String(decoding: $0, as: UTF8.self).uppercased() } ?? ""
     }
 }

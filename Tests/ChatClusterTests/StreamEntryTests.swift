@@ -33,5 +33,10 @@ import Testing
             "9223372036854775808-0", "0-9223372036854775808", "99999999999999999999-1",
         ]
         for text in refused { #expect(StreamID(text) == nil, "\(text)") }
+        // From bytes with and without contiguous storage, and from a slice in the middle.
+        #expect(StreamID(utf8: Array("5-6".utf8)) == StreamID(milliseconds: 5, sequence: 6))
+        #expect(StreamID(utf8: Array("x5-6y".utf8).dropFirst().dropLast()) == StreamID(milliseconds: 5, sequence: 6))
+        #expect(StreamID(utf8: "5-6".utf8.lazy.map { $0 }) == StreamID(milliseconds: 5, sequence: 6))
+        #expect(StreamID(utf8: "5-x".utf8.lazy.map { $0 }) == nil)
     }
 }

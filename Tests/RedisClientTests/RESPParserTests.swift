@@ -106,4 +106,21 @@ struct RESPParserTests {
         #expect(String(buffer: RESPCommand(["GET", "é"]).encoded) == "*2\r\n$3\r\nGET\r\n$2\r\né\r\n")
         #expect(RESPCommand(["hello", "3", "AUTH", "user", "secret"]).name == "HELLO")
     }
+
+    @Test func aCommandFromArgumentsEncodedOnceIsTheSameCommand() {
+        let head = RESPCommand.Arguments(["eval", "return 1", "1", "k"])
+        let command = RESPCommand(head, then: 3) { rest in
+            rest.append(2)
+            rest.append("é")
+            rest.append([0, 255])
+        }
+        let whole = RESPCommand(bytes: [
+            Array("eval".utf8), Array("return 1".utf8), Array("1".utf8), Array("k".utf8), Array("2".utf8),
+            Array("é".utf8), [0, 255],
+        ])
+        #expect(command.encoded == whole.encoded)
+        #expect(command.name == "EVAL")
+        // The head is not used up: the next command starts with it too.
+        #expect(RESPCommand(head, then: 0) { _ in }.encoded == RESPCommand(["eval", "return 1", "1", "k"]).encoded)
+    }
 }
