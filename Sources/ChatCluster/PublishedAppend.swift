@@ -44,11 +44,10 @@ enum PublishedAppend {
 
     /// The command that appends these entries, in order, and publishes those it took.
     static func command(entries: [Fields]) -> RESPCommand {
-        let count = entries.reduce(0) { $0 + 1 + 2 * $1.count }
         let capacity = entries.reduce(0) { total, fields in
-            fields.reduce(total + 8) { $0 + $1.name.utf8.count + $1.value.count + 16 }
+            fields.reduce(total + 16) { $0 + $1.name.utf8.count + $1.value.count + 32 }
         }
-        return RESPCommand(head, then: count, capacity: capacity) { arguments in
+        return RESPCommand(head, capacity: capacity) { arguments in
             for fields in entries {
                 arguments.append(2 * fields.count)
                 for field in fields {

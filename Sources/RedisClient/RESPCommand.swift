@@ -26,17 +26,16 @@ public struct RESPCommand: Sendable, Hashable {
         self.name = arguments.first.map { String(decoding: $0, as: UTF8.self).uppercased() } ?? ""
     }
 
-    /// A command that starts with `head` and goes on with `count` arguments that `write`
-    /// adds one by one. For a command sent often whose first arguments never change (a
-    /// script and its keys): those are encoded once, and the rest without an array of
-    /// arrays first.
-    public init(_ head: Arguments, then count: Int, capacity: Int = 0, _ write: (inout Arguments) -> Void) {
+    /// A command that starts with `head` and goes on with the arguments `write` adds one by
+    /// one. For a command sent often whose first arguments never change (a script and its
+    /// keys): those are encoded once, and the rest without an array of arrays first.
+    /// - Parameter capacity: the bytes the rest will take, about (each argument's and 16).
+    public init(_ head: Arguments, capacity: Int = 0, then write: (inout Arguments) -> Void) {
         var rest = Arguments(capacity: capacity)
         write(&rest)
-        precondition(rest.count == count, "\(rest.count) arguments written, \(count) announced")
         let size = head.encoded.readableBytes + rest.encoded.readableBytes + 16
         var buffer = ByteBufferAllocator().buffer(capacity: size)
-        buffer.writeString("*\(head.count + count)\r\n")
+        buffer.writeString("*\(head.count + rest.count)\r\n")
         buffer.writeImmutableBuffer(head.encoded)
         buffer.writeImmutableBuffer(rest.encoded)
         self.encoded = buffer

@@ -21,7 +21,7 @@ package struct StreamID: Comparable, Hashable, Sendable, CustomStringConvertible
     /// appends. Both parts are decimal digits, neither empty nor past `Int64.max`.
     package init?<Bytes: Collection<UInt8>>(utf8 bytes: Bytes) {
         // Generic code called from another module runs unspecialized, a witness call per
-        // byte (5 % of a node's own CPU in a busy cluster): the digits are read from
+        // byte (5 % of a node's user time in a busy cluster): the digits are read from
         // contiguous storage instead, which every caller has.
         guard let parsed = bytes.withContiguousStorageIfAvailable(Self.parse) ?? Self.parse(Array(bytes)) else {
             return nil
