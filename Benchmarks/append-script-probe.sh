@@ -5,7 +5,7 @@
 # with two subscribers standing for two nodes. For each: Redis's CPU per call (user + system,
 # from INFO cpu, so with its socket reads and the pushes' writes) and the time INFO
 # commandstats gives the call itself. `redis-benchmark` drives it: 4 connections, no pipelining.
-# (BENCHMARKS.md, "What Redis spends in the append script")
+# (BENCHMARKS.md, "Two nodes over one, once more": "Redis's script, part by part")
 #
 #   Benchmarks/append-script-probe.sh [ROUNDS (3)] [CALLS (100000)] [ENTRIES (10)] [BYTES (150)]
 #
@@ -43,7 +43,7 @@ import re, sys
 text = open("Sources/ChatCluster/PublishedAppend.swift").read()
 body = re.search(r"static let script = \"\"\"\n(.*?)\n\s*\"\"\"", text, re.S).group(1)
 print("\n".join(line[8:] for line in body.split("\n")))')
-tail_of() { # the script from its `local ids` on, with its first line and its PUBLISH replaced
+tail_of() { # PUBLISH-LINE [FIRST-ENTRY-ARGUMENT]: the script without its XREVRANGE line, its PUBLISH replaced
     printf '%s\n' "$script" | sed -n '/^local ids/,$p' | sed "s/^local i = 2/local i = ${2:-2}/" |
         sed "s|^  redis.call('PUBLISH'.*|$1|"
 }
