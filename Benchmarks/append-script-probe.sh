@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # What Redis spends in the append script (PublishedAppend.swift), part by part: the script as
-# the nodes send it, and variants of it that each take one part away or do it another way,
+# the nodes sent it until a log entry became a call's batch (one XADD per append), and variants of it that each take one part away or do it another way,
 # taking turns round by round on one redis-server (appendonly yes, as cluster.sh runs it)
 # with two subscribers standing for two nodes. For each: Redis's CPU per call (user + system,
 # from INFO cpu, so with its socket reads and the pushes' writes) and the time INFO
@@ -10,7 +10,7 @@
 #   Benchmarks/append-script-probe.sh [ROUNDS (3)] [CALLS (100000)] [ENTRIES (10)] [BYTES (150)]
 #
 # The variants (each EVALSHA unless named EVAL):
-#   eval       the script as the nodes send it, with EVAL (the script's text in every call)
+#   eval       that script as the nodes sent it, with EVAL (the script's text in every call)
 #   evalsha    the same, loaded once and called by its SHA1
 #   packed     the message's entries packed by the caller, sent once more as one argument, the
 #              script adding the ids in front (cmsgpack.pack(previous, ids) .. ARGV[2])
@@ -20,7 +20,7 @@
 #              to two subscribers costs)
 #   quiet      the script without the PUBLISH
 #   batch      not a stream entry per log entry but one per call: the packed entries in one
-#              XADD, published with its id in front (what a log of batches would cost Redis)
+#              XADD, published with its id in front (what the nodes send since, with EVAL)
 # Needs redis-server and redis-benchmark (Redis 7). All traffic is on 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -2,9 +2,11 @@
 # One node alone next to two nodes sharing a Redis, in the same run, with the same load:
 # a room of CLIENTS (500) members split over the nodes, at RATE (100) lines/s and in a
 # closed loop (rate 0). chat-bench counts every process's CPU: the node(s), and Redis.
-# For the cluster runs it also gives the batches (Redis's command counts): entries per call of
-# the append script, which Redis pushes to the nodes as one message (per XREAD reply for a
-# build that reads the stream instead, e.g. a BEFORE of 2026-12-07 morning or older).
+# For the cluster runs it also gives the batches (from Redis's command counts): lines per call
+# of the append script, which Redis pushes to the nodes as one message, and stream entries per
+# call (one since the log's unit is a call; as many as the call's appends before), or entries
+# per XREAD reply for a build that reads the stream instead (a BEFORE of 2026-12-07 morning
+# or older).
 #
 #   Benchmarks/cluster.sh [OUTDIR]
 #   CLIENTS (500) SENDERS (5) RATE (100) DURATION (15) ROUNDS (2) change the run.
@@ -164,10 +166,16 @@ def entries_per_read(name):
         return ""
     text = open(path).read()
     calls = {c: int(n) for c, n in re.findall(r"cmdstat_(xadd|xread|eval):calls=(\d+)", text)}
-    # Warm-up, logins and heartbeat entries included. Each call of the append script
-    # publishes its batch once; a build that reads the stream calls EVAL only to start a log.
+    # The lines of the measured phase (each delivered to every client) over every call,
+    # warm-up, logins and heartbeats included: the batch a node sends, and applies at once.
+    # Each call of the append script publishes its batch once; a build that reads the stream
+    # calls EVAL only to start a log.
+    report = json.loads(next(line for line in open(f"{out}/{name}.txt") if line.startswith("{")))
+    lines = report["phases"][0]["deliveries"] / report["clients"]
     if calls.get("eval", 0) > calls.get("xread", 0):
-        return f", {calls.get('xadd', 0) / calls['eval']:.1f} entries per append call (and push)"
+        # Since the log's unit is a call, Redis appends one stream entry per call.
+        return (f", {lines / calls['eval']:.1f} lines per append call (and push),"
+                f" {calls.get('xadd', 0) / calls['eval']:.1f} stream entries per call")
     if not calls.get("xread"):
         return ""
     # Each node reads every entry (two nodes).

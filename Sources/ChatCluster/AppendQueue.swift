@@ -4,10 +4,10 @@ import NIOCore
 import RedisClient
 
 /// The appends of one loop tick, sent as one call of the append script (``PublishedAppend``)
-/// on the writer's event loop: Redis runs the script, looks up the entry before them and
-/// publishes once per batch, not once per append, and each node takes the batch as one push.
-/// Appends leave in the order they were made, each to the writer the node had when it was
-/// made; each append's outcome is its own.
+/// on the writer's event loop: Redis appends them as one log entry, looks up the entry
+/// before it and publishes once per batch, not once per append, and each node takes the
+/// batch as one push. Appends leave in the order they were made, each to the writer the node
+/// had when it was made; the appends of a call are taken or refused together.
 final class AppendQueue: Sendable {
     struct Append: Sendable {
         var fields: PublishedAppend.Fields

@@ -33,11 +33,13 @@ package enum ClusterKeys {
     /// the replicas have every entry the read returned (``RedisLog`` and `WAIT`).
     static func fence(of node: NodeNumber) -> String { "{chat}:fence:\(node)" }
 
-    /// The stream field that holds the encoded command.
+    /// The only field of a log entry: its records (``LogRecord``), one per append.
+    static let recordsField = "r"
+    /// The record's field that holds the encoded command (before records, the entry's own).
     static let commandField = "c"
-    /// The stream field that says which node's which append it is (``AppendLedger``).
+    /// The record's field that says which node's which append it is (``AppendLedger``).
     static let tagField = "i"
-    /// The only field of a heartbeat entry: the node's number. A node that stops reading
+    /// The only field of a heartbeat's record: the node's number. A node that stops reading
     /// its own back knows it has gone deaf.
     static let beatField = "b"
 }

@@ -64,6 +64,9 @@ where Clock.Duration == Duration {
     /// How many entries the log had taken up to the last one applied (`nil` when a snapshot
     /// did not say): the lag in entries is Redis's count of entries added minus this.
     private(set) var position: Int64? = 0
+    /// How many records (appends, ``LogRecord``) this node has applied since it started:
+    /// how fast the log grows, for the snapshot schedule.
+    private(set) var recordsApplied: Int64 = 0
     /// When this node last started on a fresh log (begun by it or by another node).
     private var freshLogSince: Clock.Instant?
 
@@ -194,11 +197,13 @@ where Clock.Duration == Duration {
         self.epoch == epoch
     }
 
-    /// A batch of entries up to `last` was applied. Reading this node's own beat back means
-    /// every beat Redis took before it came back too (the stream's order).
-    mutating func applied(count: Int, upTo last: StreamID, ownBeatCameBack: Bool) {
+    /// A batch of `count` entries, holding `records` records, up to `last` was applied.
+    /// Reading this node's own beat back means every beat Redis took before it came back too
+    /// (the stream's order).
+    mutating func applied(count: Int, records: Int, upTo last: StreamID, ownBeatCameBack: Bool) {
         lastApplied = last
         position = position.map { $0 + Int64(count) }
+        recordsApplied += Int64(records)
         if ownBeatCameBack { unreadBeatSince = nil }
     }
 

@@ -1,6 +1,7 @@
 /// A MessagePack value, as Redis's Lua `cmsgpack.pack` writes them: what the append script
-/// publishes (``PublishedAppend``). Only what a reader of those messages needs: strings
-/// (kept as bytes), arrays and maps; numbers, booleans and nil are read and passed over.
+/// publishes (``PublishedAppend``), and the batch of records a node writes into a log entry
+/// (``LogRecord``). Only what a reader of those needs: strings (kept as bytes), arrays and
+/// maps; numbers, booleans and nil are read and passed over.
 enum MessagePack: Equatable {
     case bytes(ArraySlice<UInt8>)
     case array([MessagePack])
@@ -55,6 +56,49 @@ enum MessagePack: Equatable {
             }
         }
 
+        /// The count of the array that comes next, without its elements (read them next);
+        /// `nil`, having read nothing, when no array comes next.
+        mutating func arrayHeader() -> Int? {
+            guard index < bytes.endIndex else { return nil }
+            let start = index
+            let count: Int?
+            switch bytes[index] {
+            case 0x90...0x9f:
+                count = Int(bytes[index] & 0x0f)
+                index += 1
+            case 0xdc, 0xdd:
+                let width = bytes[index] == 0xdc ? 2 : 4
+                index += 1
+                count = length(of: width)
+            default: count = nil
+            }
+            // Each element takes a byte at least: a count beyond the bytes left is a lie.
+            guard let count, count <= bytes.endIndex - index else {
+                index = start
+                return nil
+            }
+            return count
+        }
+
+        /// The string (or binary) that comes next; `nil`, having read nothing, when none does.
+        mutating func string() -> ArraySlice<UInt8>? {
+            let start = index
+            guard let first = take(1)?.first else { return nil }
+            let length: Int? =
+                switch first {
+                case 0xa0...0xbf: Int(first & 0x1f)
+                case 0xd9, 0xc4: self.length(of: 1)
+                case 0xda, 0xc5: self.length(of: 2)
+                case 0xdb, 0xc6: self.length(of: 4)
+                default: nil
+                }
+            guard let length, let string = take(length) else {
+                index = start
+                return nil
+            }
+            return string
+        }
+
         private mutating func take(_ count: Int) -> ArraySlice<UInt8>? {
             guard count >= 0, count <= bytes.endIndex - index else { return nil }
             defer { index += count }
@@ -94,6 +138,40 @@ enum MessagePack: Equatable {
                 pairs.append((key, value))
             }
             return .map(pairs)
+        }
+    }
+
+    /// Writes arrays and binary strings: a node's batch of records.
+    struct Writer {
+        private(set) var bytes: [UInt8] = []
+
+        init(capacity: Int) {
+            bytes.reserveCapacity(capacity)
+        }
+
+        mutating func appendArrayHeader(count: Int) {
+            switch count {
+            case ..<16: bytes.append(0x90 | UInt8(count))
+            case ..<0x1_0000: appendLength(count, after: 0xdc, width: 2)
+            default: appendLength(count, after: 0xdd, width: 4)
+            }
+        }
+
+        mutating func append(binary: some Collection<UInt8>) {
+            switch binary.count {
+            case ..<0x100: appendLength(binary.count, after: 0xc4, width: 1)
+            case ..<0x1_0000: appendLength(binary.count, after: 0xc5, width: 2)
+            default: appendLength(binary.count, after: 0xc6, width: 4)
+            }
+            bytes.append(contentsOf: binary)
+        }
+
+        /// A type byte, then `count` big-endian in `width` bytes.
+        private mutating func appendLength(_ count: Int, after type: UInt8, width: Int) {
+            bytes.append(type)
+            for shift in stride(from: 8 * (width - 1), through: 0, by: -8) {
+                bytes.append(UInt8(truncatingIfNeeded: count >> shift))
+            }
         }
     }
 }

@@ -7,48 +7,55 @@ import RedisClient
 /// Applying what was read: decoding, the replica, this node's own appends coming back, the
 /// appends in doubt settled, and starting again from the snapshot after a trimmed gap.
 extension RedisLog {
-    /// Decodes and applies entries in order; one that cannot be read (written by a newer
-    /// version) is skipped and logged rather than misread.
+    /// Decodes and applies the entries' records in order; one that cannot be read (written
+    /// by a newer version) is skipped and logged rather than misread.
     /// - Parameter epoch: the epoch the entries were read in.
     /// - Returns: `false` when the node's epoch is another now (the entries are of a log
     ///   that was lost, or of a fresh one the node has not started from): none is applied.
     @discardableResult
     func apply(_ entries: [StreamEntry], epoch: String) -> Bool {
         guard let last = entries.last?.id else { return machine.withLockedValue { $0.isCurrent(epoch: epoch) } }
+        let records = entries.reduce(0) { $0 + $1.records.count }
         var commands: [(command: HubCommand, time: LogTime)] = []
-        commands.reserveCapacity(entries.count)
+        commands.reserveCapacity(records)
         var ownBeatCameBack = false
         for entry in entries {
-            guard let bytes = entry.fields[ClusterKeys.commandField] else {
-                if let beat = entry.fields[ClusterKeys.beatField] {
-                    ownBeatCameBack = ownBeatCameBack || beat.elementsEqual("\(replica.node)".utf8)
-                } else {
+            for record in entry.records {
+                guard let bytes = record.command else {
+                    if let beat = record.beat {
+                        ownBeatCameBack = ownBeatCameBack || beat.elementsEqual("\(replica.node)".utf8)
+                    } else {
+                        logger.error(
+                            "Skipping a hub log entry this version cannot read", metadata: ["entry": "\(entry.id)"])
+                    }
+                    continue
+                }
+                guard let command = try? LogEntryCoding.decode(bytes) else {
                     logger.error(
                         "Skipping a hub log entry this version cannot read", metadata: ["entry": "\(entry.id)"])
+                    continue
                 }
-                continue
+                commands.append((command, LogTime(milliseconds: entry.id.milliseconds)))
             }
-            guard let command = try? LogEntryCoding.decode(bytes) else {
-                logger.error("Skipping a hub log entry this version cannot read", metadata: ["entry": "\(entry.id)"])
-                continue
-            }
-            commands.append((command, LogTime(milliseconds: entry.id.milliseconds)))
         }
         let current = applying.withLock {
             guard machine.withLockedValue({ $0.isCurrent(epoch: epoch) }) else { return false }
             replica.apply(commands)
             machine.withLockedValue { machine in
-                machine.applied(count: entries.count, upTo: last, ownBeatCameBack: ownBeatCameBack)
+                machine.applied(
+                    count: entries.count, records: records, upTo: last, ownBeatCameBack: ownBeatCameBack)
                 guard machine.awaitsOwnAppends else { return }
                 for entry in entries {
-                    if let tag = entry.fields[ClusterKeys.tagField] { machine.confirm(tag: tag) }
+                    for record in entry.records {
+                        if let tag = record.tag { machine.confirm(tag: tag) }
+                    }
                 }
             }
             return true
         }
         guard current else { return false }
         clusterMetrics?.applied(
-            entries.count, lag: .milliseconds(max(0, LocalLog.wallClock().milliseconds - last.milliseconds)))
+            records, lag: .milliseconds(max(0, LocalLog.wallClock().milliseconds - last.milliseconds)))
         let own = replica.node
         if commands.contains(where: { $0.command == .nodeDown(own) }) {
             // The others stopped hearing this node and released its users: the state closed

@@ -6,7 +6,7 @@ import RedisClient
 /// The snapshot writer: the node holding the lease stores the state and trims the log
 /// behind it, as ``SnapshotSchedule`` decides.
 extension RedisLog {
-    /// Every snapshot interval (or `CLUSTER_SNAPSHOT_ENTRIES` entries), the node holding the
+    /// Every snapshot interval (or `CLUSTER_SNAPSHOT_ENTRIES` records), the node holding the
     /// snapshot lease writes the state and the id of its last entry to
     /// ``ClusterKeys/snapshot``, and trims the log behind the snapshot before.
     func writeSnapshots() async {
@@ -14,10 +14,10 @@ extension RedisLog {
         let tick = min(interval, .seconds(1))
         var schedule = SnapshotSchedule(
             clock: ContinuousClock(), interval: interval, entries: Int64(settings.snapshotEntries),
-            position: progress.position ?? 0)
+            recordsApplied: machine.withLockedValue { $0.recordsApplied })
         while !isStopping {
             guard (try? await Task.sleep(for: tick)) != nil else { return }
-            guard schedule.isDue(position: progress.position ?? 0) else { continue }
+            guard schedule.isDue(recordsApplied: machine.withLockedValue({ $0.recordsApplied })) else { continue }
             guard let writer = machine.withLockedValue({ $0.writer }) else { continue }
             let node = "\(replica.node)"
             let lease = "\(interval.milliseconds * 3)"

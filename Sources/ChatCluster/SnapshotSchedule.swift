@@ -1,7 +1,8 @@
 import ChatHub
 
 /// When a node writes a snapshot of the state and how far the log behind it may go: every
-/// interval, or sooner once the log has grown by a number of entries; each snapshot is
+/// interval, or sooner once the log has grown by a number of records (appends: a log entry
+/// holds a call's worth, ``LogRecord``); each snapshot is
 /// written before the log is trimmed behind the *previous* one, so a node that loaded that
 /// one, or reads slowly, has an interval to read on. When nothing new came, the log is
 /// trimmed behind the latest snapshot. Nothing of a lost log is carried into a fresh one.
@@ -11,31 +12,34 @@ import ChatHub
 package struct SnapshotSchedule<Clock: _Concurrency.Clock>: Sendable where Clock.Duration == Duration {
     let clock: Clock
     let interval: Duration
+    /// Records (``LogRecord``) applied after which the next try is due.
     let entries: Int64
 
     private var lastAttempt: Clock.Instant
-    private var positionThen: Int64
+    private var appliedThen: Int64
     /// The entry the latest snapshot written includes, the point the log was last trimmed
     /// to, and the epoch both belong to.
     private var written: StreamID?
     private var trimmedTo: StreamID?
     private var writtenIn: String?
 
-    init(clock: Clock, interval: Duration, entries: Int64, position: Int64) {
+    /// - Parameter recordsApplied: how many records the node has applied by now (any count
+    ///   that grows by one per record applied: only its growth is compared).
+    init(clock: Clock, interval: Duration, entries: Int64, recordsApplied: Int64) {
         self.clock = clock
         self.interval = interval
         self.entries = entries
         lastAttempt = clock.now
-        positionThen = position
+        appliedThen = recordsApplied
     }
 
-    /// Whether it is time to try: an interval since the last try, or `entries` more in the
-    /// log. A try counts whether or not it writes.
-    mutating func isDue(position: Int64) -> Bool {
-        guard lastAttempt.duration(to: clock.now) >= interval || position - positionThen >= entries else {
+    /// Whether it is time to try: an interval since the last try, or `entries` more records
+    /// applied. A try counts whether or not it writes.
+    mutating func isDue(recordsApplied: Int64) -> Bool {
+        guard lastAttempt.duration(to: clock.now) >= interval || recordsApplied - appliedThen >= entries else {
             return false
         }
-        (lastAttempt, positionThen) = (clock.now, position)
+        (lastAttempt, appliedThen) = (clock.now, recordsApplied)
         return true
     }
 

@@ -1,10 +1,41 @@
 import ChatHub
 import RedisClient
 
-/// One entry of the hub log as read back: its id and its field-value pairs.
+/// One entry of the hub log as read back: its id, and the records of the appends it holds
+/// (``LogRecord``).
 package struct StreamEntry: Sendable, Equatable {
     var id: StreamID
-    var fields: [String: [UInt8]]
+    var records: [LogRecord]
+
+    init(id: StreamID, records: [LogRecord]) {
+        (self.id, self.records) = (id, records)
+    }
+
+    /// From the stream's field-value pairs: the records in ``ClusterKeys/recordsField``; or,
+    /// written by an older version, one record of the entry's own fields. Records that
+    /// cannot be read are one record of no field, which is skipped with an error when
+    /// applied (the entry still counts in the log's position).
+    init(id: StreamID, fields: [RESPValue]) {
+        self.id = id
+        var record = LogRecord()
+        for pair in stride(from: 0, to: fields.count - 1, by: 2) {
+            guard case .bulkString(let name) = fields[pair], case .bulkString(let value) = fields[pair + 1] else {
+                continue
+            }
+            guard name.elementsEqual(ClusterKeys.recordsField.utf8) else {
+                record.set(name, to: value)
+                continue
+            }
+            var reader = MessagePack.Reader(bytes: value)
+            guard let records = LogRecord.records(in: &reader), reader.isAtEnd else {
+                self.records = [LogRecord()]
+                return
+            }
+            self.records = records
+            return
+        }
+        records = [record]
+    }
 
     enum ReadError: Error, CustomStringConvertible {
         case unexpected(String)
@@ -43,16 +74,7 @@ package struct StreamEntry: Sendable, Equatable {
             guard case .array(let idAndFields) = item, idAndFields.count == 2,
                 let id = StreamID(idAndFields[0])
             else { throw .unexpected("an entry that is not [id, fields]") }
-            var fields: [String: [UInt8]] = [:]
-            if case .array(let flat) = idAndFields[1] {
-                var index = 0
-                while index + 1 < flat.count {
-                    if let name = flat[index].string, case .bulkString(let value) = flat[index + 1] {
-                        fields[name] = value
-                    }
-                    index += 2
-                }
-            }
+            guard case .array(let fields) = idAndFields[1] else { return StreamEntry(id: id, fields: []) }
             return StreamEntry(id: id, fields: fields)
         }
     }

@@ -72,7 +72,7 @@ import Testing
         clock.advance(by: .seconds(5))
         // A later beat taken meanwhile does not restart the count: the oldest unread one counts.
         machine.beatAnswered(sentAt: clock.now, refreshed: true, beatTaken: true)
-        machine.applied(count: 10, upTo: StreamID(milliseconds: 1, sequence: 0), ownBeatCameBack: true)
+        machine.applied(count: 10, records: 10, upTo: StreamID(milliseconds: 1, sequence: 0), ownBeatCameBack: true)
         clock.advance(by: .seconds(5))
         let deaf = machine.isDeaf()
         #expect(!deaf)
@@ -120,13 +120,13 @@ import Testing
         #expect(resent == [])
         let after = try sequence(of: machine.submit(.say(1, text: "after", isAction: false)))
         // The reader has not reached the tail yet: nothing is settled.
-        machine.applied(count: 1, upTo: StreamID(milliseconds: 400, sequence: 0), ownBeatCameBack: false)
+        machine.applied(count: 1, records: 1, upTo: StreamID(milliseconds: 400, sequence: 0), ownBeatCameBack: false)
         machine.confirm(tag: Array(AppendLedger.entryTag(node: 3, sequence: taken).utf8))
         let settled = machine.settle()
         #expect(settled.isEmpty)
         // Another node's tag with the same number confirms nothing of this node's.
         machine.confirm(tag: Array(AppendLedger.entryTag(node: 4, sequence: after).utf8))
-        machine.applied(count: 1, upTo: tail, ownBeatCameBack: false)
+        machine.applied(count: 1, records: 1, upTo: tail, ownBeatCameBack: false)
         let settled2 = machine.settle()
         #expect(settled2 == [.say(1, text: "lost", isAction: false), .release(9)])
         let settled3 = machine.settle()
@@ -223,7 +223,7 @@ import Testing
     @Test func aFreshLogIsBegunOnceAnnouncesTheSameConnectionsWhenResumedAndRefusesWhatWasInDoubt() throws {
         var (machine, _, reader) = joinedMachine()
         _ = try sequence(of: machine.submit(.say(1, text: "in doubt", isAction: false)))
-        machine.applied(count: 4, upTo: StreamID(milliseconds: 9, sequence: 0), ownBeatCameBack: false)
+        machine.applied(count: 4, records: 4, upTo: StreamID(milliseconds: 9, sequence: 0), ownBeatCameBack: false)
         let announced = [Reannouncement(id: 1, ip: "127.0.0.2", member: nil)]
         var taken = 0
         let begun = machine.beginFreshLog {
@@ -268,7 +268,7 @@ import Testing
     @Test func aLogIsLostWhenItsEpochIsGoneOrAnotherOrItEndsBeforeWhatWasApplied() {
         var (machine, _, _) = joinedMachine()
         let applied = StreamID(milliseconds: 90, sequence: 1)
-        machine.applied(count: 5, upTo: applied, ownBeatCameBack: false)
+        machine.applied(count: 5, records: 5, upTo: applied, ownBeatCameBack: false)
         #expect(machine.lostLog(epoch: "e1", tail: applied) == nil)
         #expect(machine.lostLog(epoch: "e1", tail: StreamID(milliseconds: 95, sequence: 0)) == nil)
         #expect(machine.lostLog(epoch: nil, tail: applied) == "the epoch key is gone")
@@ -298,23 +298,23 @@ import Testing
     func id(_ milliseconds: Int64) -> StreamID { StreamID(milliseconds: milliseconds, sequence: 0) }
 
     @Test func dueEveryIntervalOrSoonerAfterEnoughEntries() {
-        var schedule = SnapshotSchedule(clock: clock, interval: .seconds(30), entries: 1000, position: 0)
-        let due = schedule.isDue(position: 999)
+        var schedule = SnapshotSchedule(clock: clock, interval: .seconds(30), entries: 1000, recordsApplied: 0)
+        let due = schedule.isDue(recordsApplied: 999)
         #expect(!due)
-        let due2 = schedule.isDue(position: 1000)
+        let due2 = schedule.isDue(recordsApplied: 1000)
         #expect(due2)
-        let due3 = schedule.isDue(position: 1500)
+        let due3 = schedule.isDue(recordsApplied: 1500)
         #expect(!due3, "counted from the last try")
         clock.advance(by: .seconds(29))
-        let due4 = schedule.isDue(position: 1500)
+        let due4 = schedule.isDue(recordsApplied: 1500)
         #expect(!due4)
         clock.advance(by: .seconds(1))
-        let due5 = schedule.isDue(position: 1500)
+        let due5 = schedule.isDue(recordsApplied: 1500)
         #expect(due5)
     }
 
     @Test func eachSnapshotTrimsBehindThePreviousAndAQuietLogBehindTheLatest() {
-        var schedule = SnapshotSchedule(clock: clock, interval: .seconds(30), entries: 1000, position: 0)
+        var schedule = SnapshotSchedule(clock: clock, interval: .seconds(30), entries: 1000, recordsApplied: 0)
         let step = schedule.next(upTo: .zero, epoch: "e1")
         #expect(step == .nothing, "an empty log has nothing to keep")
         let step2 = schedule.next(upTo: id(10), epoch: "e1")
@@ -332,7 +332,7 @@ import Testing
     }
 
     @Test func aLostLeaseOrAFreshLogForgetsWhatThisNodeWrote() {
-        var schedule = SnapshotSchedule(clock: clock, interval: .seconds(30), entries: 1000, position: 0)
+        var schedule = SnapshotSchedule(clock: clock, interval: .seconds(30), entries: 1000, recordsApplied: 0)
         schedule.wrote(upTo: id(10))
         _ = schedule.next(upTo: id(10), epoch: "e1")
         schedule.leaseLost()
@@ -345,7 +345,7 @@ import Testing
     }
 
     @Test func withoutTrimmingSnapshotsAreWrittenAndTheLogKeptWhole() {
-        var schedule = SnapshotSchedule(clock: clock, interval: .seconds(1), entries: 1000, position: 0)
+        var schedule = SnapshotSchedule(clock: clock, interval: .seconds(1), entries: 1000, recordsApplied: 0)
         _ = schedule.next(upTo: id(10), epoch: "e1")
         schedule.wrote(upTo: id(10))
         let step = schedule.next(upTo: id(20), epoch: "e1", trimming: false)

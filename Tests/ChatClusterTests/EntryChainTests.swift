@@ -12,7 +12,7 @@ import Testing
     private static func push(_ milliseconds: Int64, after previous: Int64) -> PublishedAppend.Pushed {
         PublishedAppend.Pushed(
             previous: id(previous),
-            entries: [StreamEntry(id: id(milliseconds), fields: ["c": Array("\(milliseconds)".utf8)])])
+            entries: [StreamEntry(id: id(milliseconds), records: [LogRecord(command: Array("\(milliseconds)".utf8))])])
     }
 
     @Test func pushesThatFollowAreTakenInOrderAndDuplicatesDropped() {
@@ -102,7 +102,7 @@ import Testing
         var chain = EntryChain()
         chain.readEnded(at: Self.id(1))
         let batch = PublishedAppend.Pushed(
-            previous: Self.id(1), entries: [2, 3, 4].map { StreamEntry(id: Self.id($0), fields: [:]) })
+            previous: Self.id(1), entries: [2, 3, 4].map { StreamEntry(id: Self.id($0), records: []) })
         let outcome14 = chain.pushed(batch)
         #expect(outcome14)
         let outcome15 = chain.pushed(batch)
@@ -112,70 +112,55 @@ import Testing
         #expect(chain.tail == Self.id(4))
     }
 
-    /// MessagePack as `cmsgpack.pack` writes it: strings, arrays, a map for an error.
+    /// MessagePack as `cmsgpack.pack` writes it: strings.
     private static func pack(_ text: [UInt8]) -> [UInt8] {
         text.count < 32 ? [0xa0 | UInt8(text.count)] + text : [0xd9, UInt8(text.count)] + text
     }
     private static func pack(_ text: String) -> [UInt8] { pack(Array(text.utf8)) }
-    private static func pack(array elements: [[UInt8]]) -> [UInt8] {
-        [0x90 | UInt8(elements.count)] + elements.flatMap { $0 }
-    }
 
     @Test func theScriptsMessageReadsBackBinarySafely() throws {
-        let command: [UInt8] = [0, 10, 58, 255, 13, 10] + Array(repeating: 0x78, count: 40)
-        let error = [0x81] + Self.pack("err") + Self.pack("OOM")
-        let payload =
-            Self.pack("1-0") + Self.pack(array: [Self.pack("2-5"), error, Self.pack("2-6")])
-            + Self.pack(array: [
-                Self.pack(ClusterKeys.appended), Self.pack("4"), Self.pack("c"), Self.pack(command), Self.pack("i"),
-                Self.pack("1:7"), Self.pack("2"), Self.pack("c"), Self.pack("refused"), Self.pack("2"), Self.pack("b"),
-                Self.pack("3"),
-            ])
+        let command: [UInt8] = [0, 10, 58, 255, 13, 10] + Array(repeating: 0x78, count: 300)
+        let batch = LogRecord.batch([
+            [("c", command), ("i", Array("1:7".utf8))], [("b", Array("3".utf8))], [("later", [1]), ("c", [2])],
+        ])
+        // What the script publishes: the ids packed by Redis, then the batch as the node sent it.
+        let payload = Self.pack("1-0") + Self.pack("2-5") + batch
         let pushed = try #require(PublishedAppend.pushed(payload: payload))
         #expect(pushed.previous == StreamID(milliseconds: 1, sequence: 0))
-        // The refused entry is not in the log, and not in the push.
+        #expect(pushed.entries.map(\.id) == [StreamID(milliseconds: 2, sequence: 5)])
+        // A field this version does not know is passed over.
         #expect(
-            pushed.entries.map(\.id) == [
-                StreamID(milliseconds: 2, sequence: 5), StreamID(milliseconds: 2, sequence: 6),
+            pushed.entries.first?.records == [
+                LogRecord(command: command, tag: Array("1:7".utf8)), LogRecord(beat: Array("3".utf8)),
+                LogRecord(command: [2]),
             ])
-        #expect(pushed.entries.first?.fields == ["c": command, "i": Array("1:7".utf8)])
-        #expect(pushed.entries.last?.fields == ["b": Array("3".utf8)])
         let frame = RESPValue.push([.bulk("message"), .bulk(ClusterKeys.appended), .bulkString(payload)])
         #expect(PublishedAppend.pushed(in: frame) == pushed)
         #expect(
             PublishedAppend.pushed(in: .push([.bulk("subscribe"), .bulk(ClusterKeys.appended), .integer(1)])) == nil)
-        let channel = Self.pack(ClusterKeys.appended)
+        let ids = Self.pack("1-0") + Self.pack("2-5")
         let broken: [[UInt8]] = [
-            Self.pack("1-0"),
-            Self.pack("1-0") + Self.pack(array: [Self.pack("2-5")]) + Self.pack(array: [channel, Self.pack("3")]),
-            Self.pack("1-0") + Self.pack(array: [Self.pack("2-5")])
-                + Self.pack(array: [channel, Self.pack("1"), Self.pack("c")]),
-            Self.pack("1-0") + Self.pack(array: [Self.pack("2-5")])
-                + Self.pack(array: [channel, Self.pack("2"), Self.pack("c")]),
-            Self.pack("x") + Self.pack(array: [Self.pack("2-5")]) + Self.pack(array: [channel, Self.pack("0")]),
-            Self.pack("1-0") + Self.pack(array: [Self.pack("2-5")])
-                + Self.pack(array: [channel, Self.pack("0"), Self.pack("0")]),
-            Self.pack("1-0") + Self.pack(array: [error]) + Self.pack(array: [channel, Self.pack("0")]),
-            Self.pack("1-0") + [0x9f], [0xd9, 40] + Array("1-0".utf8), [0xdd, 0xff, 0xff, 0xff, 0xff],
+            Self.pack("1-0"), ids, ids + batch.dropLast(), ids + batch + [0x90],
+            Self.pack("x") + Self.pack("2-5") + batch,
+            Self.pack("2-5") + Self.pack("1-0") + batch, Self.pack("1-0") + [0x90] + batch,
+            // A record of an odd count of strings; a record that is not an array.
+            ids + [0x91, 0x91, 0xa1, 0x63], ids + [0x91, 0xa1, 0x63], ids + [0xdd, 0xff, 0xff, 0xff, 0xff],
         ]
         for payload in broken {
             #expect(PublishedAppend.pushed(payload: payload) == nil, "\(payload)")
         }
-        // An entry of no fields reads back as one.
-        let empty =
-            Self.pack("1-0") + Self.pack(array: [Self.pack("2-0")]) + Self.pack(array: [channel, Self.pack("0")])
-        #expect(PublishedAppend.pushed(payload: empty)?.entries.first?.fields == [:])
+        // An entry of no records reads back as one.
+        #expect(PublishedAppend.pushed(payload: ids + LogRecord.batch([]))?.entries.first?.records == [])
     }
 
-    @Test func eachAppendsOutcomeIsItsOwn() {
-        let reply = RESPValue.array([.bulk("5-0"), .simpleError("OOM command not allowed"), .bulk("5-1")])
-        let outcomes = PublishedAppend.outcomes(of: reply, entries: 3)
+    @Test func aCallsRecordsShareTheirEntrysOutcome() {
+        let outcomes = PublishedAppend.outcomes(of: .bulk("5-0"), entries: 3)
         #expect(outcomes?.count == 3)
-        #expect((try? outcomes?[0].get()) == StreamID(milliseconds: 5, sequence: 0))
-        #expect((try? outcomes?[1].get()) == nil)
-        #expect(PublishedAppend.outcomes(of: reply, entries: 2) == nil)
-        #expect(PublishedAppend.tookTheOne(.success(.array([.bulk("7-0")]))))
-        #expect(!PublishedAppend.tookTheOne(.success(.array([.simpleError("ERR")]))))
+        #expect(outcomes?.allSatisfy { (try? $0.get()) == StreamID(milliseconds: 5, sequence: 0) } == true)
+        #expect(PublishedAppend.outcomes(of: .array([.bulk("5-0")]), entries: 1) == nil)
+        #expect(PublishedAppend.tookTheOne(.success(.bulk("7-0"))))
+        #expect(!PublishedAppend.tookTheOne(.success(.integer(7))))
+        #expect(!PublishedAppend.tookTheOne(.failure(.server("OOM command not allowed"))))
         #expect(!PublishedAppend.tookTheOne(.failure(.connectionClosed)))
     }
 }

@@ -40,4 +40,33 @@ import Testing
         }
         #expect(Self.read(Array(repeating: 0x91, count: 8) + [0x01]) != nil)
     }
+
+    @Test func whatTheWriterWritesReadsBackAtEveryWidth() {
+        let strings: [[UInt8]] = [
+            [], [0xff], Array(repeating: 1, count: 255), Array(repeating: 2, count: 256),
+            Array(repeating: 3, count: 65_535), Array(repeating: 4, count: 65_536),
+        ]
+        for count in [0, 15, 16, 65_535, 65_536] {
+            var writer = MessagePack.Writer(capacity: 0)
+            writer.appendArrayHeader(count: count)
+            var reader = MessagePack.Reader(bytes: writer.bytes + Array(repeating: 0xc0, count: count))
+            #expect(reader.arrayHeader() == count, "\(count)")
+        }
+        var writer = MessagePack.Writer(capacity: 0)
+        for string in strings { writer.append(binary: string) }
+        var reader = MessagePack.Reader(bytes: writer.bytes)
+        for string in strings { #expect(reader.string().map(Array.init) == string) }
+        #expect(reader.isAtEnd)
+        // Read as values too, and a header or string that is not there reads nothing.
+        #expect(Self.read(writer.bytes) == strings.map { .bytes(ArraySlice($0)) })
+        var other = MessagePack.Reader(bytes: [0xa1, 0x78, 0x91, 0xc0])
+        #expect(other.arrayHeader() == nil)
+        #expect(other.string() == [0x78])
+        #expect(other.string() == nil)
+        #expect(other.arrayHeader() == 1)
+        // A count beyond the bytes left is refused.
+        var lying = MessagePack.Reader(bytes: [0xdc, 0x00, 0x05, 0xc0])
+        #expect(lying.arrayHeader() == nil)
+        #expect(lying.index == 0)
+    }
 }

@@ -6,6 +6,39 @@ import Testing
 
 /// Entries read back from the stream, whichever protocol version Redis answered in.
 @Suite struct StreamEntryTests {
+    /// An entry as `XRANGE` answers it, with these fields.
+    private static func entry(_ fields: [(String, [UInt8])]) -> StreamEntry? {
+        let reply = RESPValue.array([
+            .array([.bulk("7-1"), .array(fields.flatMap { [RESPValue.bulk($0.0), .bulkString($0.1)] })])
+        ])
+        return try? StreamEntry.entries(ofRange: reply).first
+    }
+
+    @Test func anEntryHoldsTheRecordsOfOneCallAndAnOlderEntryIsOneRecord() {
+        let batch = LogRecord.batch([
+            [("c", [1, 2]), ("i", Array("2:9".utf8))], [("b", Array("2".utf8))],
+            [("c", Array(repeating: 7, count: 70_000))],
+        ])
+        #expect(
+            Self.entry([("r", batch)])?.records == [
+                LogRecord(command: [1, 2], tag: Array("2:9".utf8)), LogRecord(beat: Array("2".utf8)),
+                LogRecord(command: Array(repeating: 7, count: 70_000)),
+            ])
+        #expect(Self.entry([("r", batch)])?.id == StreamID(milliseconds: 7, sequence: 1))
+        // Written before records: the entry's own fields are its one record.
+        #expect(
+            Self.entry([("c", [3]), ("i", Array("1:1".utf8))])?.records == [
+                LogRecord(command: [3], tag: Array("1:1".utf8))
+            ])
+        #expect(Self.entry([("b", Array("4".utf8))])?.records == [LogRecord(beat: Array("4".utf8))])
+        // Records that cannot be read are one record of nothing: skipped with an error when
+        // applied, never misread; the entry still counts.
+        for unreadable in [Array(batch.dropLast()), batch + [0], [0xc1], []] {
+            #expect(Self.entry([("r", unreadable)])?.records == [LogRecord()], "\(unreadable)")
+        }
+        #expect(Self.entry([])?.records == [LogRecord()])
+    }
+
     @Test func streamRepliesInBothProtocolVersions() throws {
         let entry = RESPValue.array([.bulk("1700000000000-3"), .array([.bulk("c"), .bulk("x")])])
         let resp3 = RESPValue.map([.init(.bulk("{chat}:log"), .array([entry]))])
@@ -13,7 +46,7 @@ import Testing
         for reply in [resp3, resp2] {
             let entries = try StreamEntry.entries(ofXREAD: reply)
             #expect(entries.map(\.id) == [StreamID(milliseconds: 1_700_000_000_000, sequence: 3)])
-            #expect(entries.first?.fields["c"] == Array("x".utf8))
+            #expect(entries.first?.records == [LogRecord(command: Array("x".utf8))])
         }
         #expect(try StreamEntry.entries(ofXREAD: .null).isEmpty)
         #expect(StreamID("1-2")! < StreamID("1-10")!)

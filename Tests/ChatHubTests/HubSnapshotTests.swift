@@ -168,7 +168,7 @@ import Testing
                 historySize: 7, maxConnectionsPerIP: 2,
                 codeRequests: .init(interval: .seconds(30), perAddressPerHour: 5, perClientPerHour: 20, perMinute: 100))
         )
-        #expect(line.hasPrefix("hub-log/2 "))
+        #expect(line.hasPrefix("hub-log/3 "))
         #expect(line.contains(" HISTORY_SIZE=7 "))
         #expect(line.contains(" CODE_REQUESTS_INTERVAL=30000ms "))
         #expect(line.contains(" CODE_REQUESTS_PER_MINUTE=100 "))

@@ -32,10 +32,11 @@ extension JournalLog {
         let tick = min(interval, .seconds(1))
         var schedule = SnapshotSchedule(
             clock: ContinuousClock(), interval: interval, entries: Int64(settings.snapshotEntries),
-            position: disk.withLockedValue { $0.position })
+            // One record per journal entry: its position counts records.
+            recordsApplied: disk.withLockedValue { $0.position })
         while (try? await Task.sleep(for: tick)) != nil {
             if settings.fsync == .interval { queue.async { self.syncIfNeeded() } }
-            guard schedule.isDue(position: disk.withLockedValue({ $0.position })) else { continue }
+            guard schedule.isDue(recordsApplied: disk.withLockedValue({ $0.position })) else { continue }
             snapshot(&schedule)
         }
     }

@@ -7,7 +7,7 @@
 /// configuration is checked without a list here to keep up.
 package enum SettingsFingerprint {
     /// Changes when the line's form does: nodes of two forms never match.
-    static let version = "hub-log/2"
+    static let version = "hub-log/3"
 
     package static func of(_ configuration: HubState.Configuration) -> String {
         ([version] + pairs(of: configuration, named: "")).joined(separator: " ")

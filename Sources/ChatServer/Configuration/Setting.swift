@@ -436,7 +436,7 @@ public enum Setting: String, CaseIterable, Sendable {
         case .clusterSnapshotEntries:
             Definition(
                 "100000", range: 1000...100_000_000,
-                "log entries after which a snapshot is written sooner than CLUSTER_SNAPSHOT_SECONDS")
+                "log records (changes) after which a snapshot is written sooner than CLUSTER_SNAPSHOT_SECONDS")
         }
     }
 
