@@ -43,12 +43,12 @@ final class AppendQueue: Sendable {
         while start < appends.endIndex {
             let batch = Array(appends[start..<min(start + PublishedAppend.maximumBatch, appends.endIndex)])
             start += batch.count
-            writer.sendWithoutWaiting(PublishedAppend.command(entries: batch.map(\.fields))).whenComplete { result in
+            writer.sendWithoutWaiting(PublishedAppend.command(records: batch.map(\.fields))).whenComplete { result in
                 let outcomes: [Result<StreamID, RedisError>]
                 switch result {
                 case .success(let reply):
                     outcomes =
-                        PublishedAppend.outcomes(of: reply, entries: batch.count)
+                        PublishedAppend.outcomes(of: reply, records: batch.count)
                         ?? Array(repeating: .failure(.protocolError("unexpected reply \(reply)")), count: batch.count)
                 case .failure(let error):
                     let error = error as? RedisError ?? .connectionClosed

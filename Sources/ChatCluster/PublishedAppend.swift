@@ -33,8 +33,8 @@ enum PublishedAppend {
     typealias Fields = [(name: String, value: [UInt8])]
 
     /// The command that appends these records, in order, as one entry, and publishes it.
-    static func command(entries: [Fields]) -> RESPCommand {
-        let batch = LogRecord.batch(entries)
+    static func command(records: [Fields]) -> RESPCommand {
+        let batch = LogRecord.batch(records)
         return RESPCommand(head, capacity: batch.count + 16) { $0.append(batch) }
     }
 
@@ -45,14 +45,14 @@ enum PublishedAppend {
 
     /// Each record's outcome in the script's reply, alike for all of them (they are one
     /// entry): the entry's id; `nil` when the reply is not one.
-    static func outcomes(of reply: RESPValue, entries: Int) -> [Result<StreamID, RedisError>]? {
+    static func outcomes(of reply: RESPValue, records: Int) -> [Result<StreamID, RedisError>]? {
         guard let id = StreamID(reply) else { return nil }
-        return Array(repeating: .success(id), count: entries)
+        return Array(repeating: .success(id), count: records)
     }
 
-    /// Whether a call of one entry took it.
+    /// Whether a call of one record took it.
     static func tookTheOne(_ answer: Result<RESPValue, RedisError>) -> Bool {
-        guard case .success(let reply) = answer, let outcome = outcomes(of: reply, entries: 1)?.first,
+        guard case .success(let reply) = answer, let outcome = outcomes(of: reply, records: 1)?.first,
             case .success = outcome
         else { return false }
         return true

@@ -21,7 +21,7 @@ extension RedisLog {
                     RESPCommand(["PEXPIRE", ClusterKeys.settings, timeout]),
                     // Before this node's beat entry, which it has not read yet.
                     RESPCommand(["XINFO", "STREAM", ClusterKeys.log]),
-                    PublishedAppend.command(entries: [[(ClusterKeys.beatField, Array("\(node)".utf8))]]),
+                    PublishedAppend.command(records: [[(ClusterKeys.beatField, Array("\(node)".utf8))]]),
                     RESPCommand(["HSET", ClusterKeys.applied, "\(node)", "\(beat.applied)"]),
                 ]
                 // With sentinels: whether this is still the primary, and how many replicas

@@ -93,7 +93,7 @@ extension RedisLog {
             let end = min(start + Self.announcementsPerEntry, announced.endIndex)
             let command = HubCommand.reannounce(node, Array(announced[start..<end]))
             let reply = try await writer.send(
-                PublishedAppend.command(entries: [[(ClusterKeys.commandField, LogEntryCoding.encode(command))]]))
+                PublishedAppend.command(records: [[(ClusterKeys.commandField, LogEntryCoding.encode(command))]]))
             guard PublishedAppend.tookTheOne(.success(reply)) else {
                 throw ClusterError.unreachable(
                     url: settings.redisDescription, reason: "the announcement was refused: \(reply)")

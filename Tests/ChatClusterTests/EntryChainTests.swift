@@ -154,10 +154,10 @@ import Testing
     }
 
     @Test func aCallsRecordsShareTheirEntrysOutcome() {
-        let outcomes = PublishedAppend.outcomes(of: .bulk("5-0"), entries: 3)
+        let outcomes = PublishedAppend.outcomes(of: .bulk("5-0"), records: 3)
         #expect(outcomes?.count == 3)
         #expect(outcomes?.allSatisfy { (try? $0.get()) == StreamID(milliseconds: 5, sequence: 0) } == true)
-        #expect(PublishedAppend.outcomes(of: .array([.bulk("5-0")]), entries: 1) == nil)
+        #expect(PublishedAppend.outcomes(of: .array([.bulk("5-0")]), records: 1) == nil)
         #expect(PublishedAppend.tookTheOne(.success(.bulk("7-0"))))
         #expect(!PublishedAppend.tookTheOne(.success(.integer(7))))
         #expect(!PublishedAppend.tookTheOne(.failure(.server("OOM command not allowed"))))
