@@ -971,29 +971,27 @@ import Testing
     }
 
     /// An entry appended without a push (by a node of a version before pushes, during a
-    /// rolling upgrade): the next push does not follow the last entry a node has, so the
-    /// node reads the log, and applies that entry in its place in the order.
+    /// rolling upgrade, in the older form of one record per entry): the next push does not
+    /// follow the last entry a node has, so the node reads the log, and applies that entry in
+    /// its place in the order.
     @Test func anEntryAppendedWithoutAPushIsAppliedInItsPlace() async throws {
         try await TestCluster.run(nodes: 2) { cluster in
             let (alice, bob) = try await cluster.aliceAndBob()
             try await alice.send("once")
             #expect(try await bob.readLine() == "[alice]: once")
             #expect(try await alice.readLine() == "[alice]: once")
-            // Alice's entry as the log holds it, appended again with a plain XADD.
+            // Alice's line appended again with a plain XADD, in the form of the release before
+            // a log entry held a call's records (its command as the entry's own field `c`),
+            // which a log kept across the upgrade may still hold.
             let admin = try await RedisConnection.connect(.init(port: cluster.redis.port, clientName: "test-admin"))
             let newest = try await admin.send(RESPCommand(["XREVRANGE", "{chat}:log", "+", "-", "COUNT", "50"]))
-            guard case .array(let entries) = newest else { throw TestFailure("no entries: \(newest)") }
-            let records = entries.lazy.compactMap { entry -> [UInt8]? in
-                guard case .array(let idAndFields) = entry, idAndFields.count == 2,
-                    case .array(let fields) = idAndFields[1], fields.count == 2, fields[0].string == "r",
-                    case .bulkString(let bytes) = fields[1], String(decoding: bytes, as: UTF8.self).contains("once")
-                else { return nil }
-                return bytes
-            }.first
+            let command = try StreamEntry.entries(ofRange: newest).lazy.flatMap(\.records).compactMap(\.command).first {
+                String(decoding: $0, as: UTF8.self).contains("once")
+            }
             _ = try await admin.send(
                 RESPCommand(bytes: [
-                    Array("XADD".utf8), Array("{chat}:log".utf8), Array("*".utf8), Array("r".utf8),
-                    try #require(records),
+                    Array("XADD".utf8), Array("{chat}:log".utf8), Array("*".utf8), Array("c".utf8),
+                    try #require(command),
                 ]))
             await admin.close()
             try await alice.send("twice")
