@@ -3,7 +3,7 @@
 /// A log entry (one stream entry) holds the records of one call of the append script, in
 /// the order they were made: a loop tick's appends of one node (``AppendQueue``). Redis
 /// appends one stream entry per call instead of one per record: each `XADD` is most of what
-/// the script costs it (BENCHMARKS.md, "the log's unit is a call"). The records go in one
+/// the script costs it (BENCHMARKS.md, "The log's unit is a call"). The records go in one
 /// field, ``ClusterKeys/recordsField``, as a MessagePack array of arrays, each holding its
 /// fields' names and values in turn. An entry written by an older version, with the fields
 /// of one record as its own, reads as that one record.
