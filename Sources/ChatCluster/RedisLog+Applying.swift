@@ -21,21 +21,14 @@ extension RedisLog {
         var ownBeatCameBack = false
         for entry in entries {
             for record in entry.records {
-                guard let bytes = record.command else {
-                    if let beat = record.beat {
-                        ownBeatCameBack = ownBeatCameBack || beat.elementsEqual("\(replica.node)".utf8)
-                    } else {
-                        logger.error(
-                            "Skipping a hub log entry this version cannot read", metadata: ["entry": "\(entry.id)"])
-                    }
-                    continue
-                }
-                guard let command = try? LogEntryCoding.decode(bytes) else {
+                if let bytes = record.command, let command = try? LogEntryCoding.decode(bytes) {
+                    commands.append((command, LogTime(milliseconds: entry.id.milliseconds)))
+                } else if record.command == nil, let beat = record.beat {
+                    ownBeatCameBack = ownBeatCameBack || beat.elementsEqual("\(replica.node)".utf8)
+                } else {
                     logger.error(
                         "Skipping a hub log entry this version cannot read", metadata: ["entry": "\(entry.id)"])
-                    continue
                 }
-                commands.append((command, LogTime(milliseconds: entry.id.milliseconds)))
             }
         }
         let current = applying.withLock {
