@@ -219,13 +219,14 @@ final class HAProxy: Sendable {
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connect(unixDomainSocketPath: socket) { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                    try channel.pipeline.syncOperations.addHandler(TextOnTheLoop())
+                    return try NIOAsyncChannel<String, ByteBuffer>(wrappingChannelSynchronously: channel)
                 }
             }
         var text = ""
         try await channel.executeThenClose { inbound, outbound in
             try await outbound.write(ByteBuffer(string: "show stat\n"))
-            for try await chunk in inbound { text += String(buffer: chunk) }
+            for try await chunk in inbound { text += chunk }
         }
         // CSV with a header line: "# pxname,svname,...,status,...".
         let lines = text.split(separator: "\n")
@@ -291,5 +292,18 @@ final class HAProxy: Sendable {
         else { return false }
         try? channel.close().wait()
         return true
+    }
+}
+
+/// Turns what the stats socket sends into text on the channel's event loop. A received
+/// buffer handed to a task instead is reused by NIO's pooled receive allocator once the task
+/// lets go of it, an ordering kept by reference counts in the Swift runtime, which
+/// ThreadSanitizer does not see (CI's run of 2026-12-08 reported it as a race).
+private final class TextOnTheLoop: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = String
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        context.fireChannelRead(wrapInboundOut(String(buffer: unwrapInboundIn(data))))
     }
 }
