@@ -942,7 +942,11 @@ import Testing
     }
 
     @Test func aNodeWhosePushesFallSilentReadsTheLogAndSubscribesAgain() async throws {
-        try await TestCluster.run(nodes: 1, environment: TestCluster.quickTimeout(["METRICS_PORT": "0"])) {
+        // The silence is noticed within two checks of 2 s. A node also reconnects when its own
+        // heartbeats have not come back for a node timeout: with a timeout of 3 s that could
+        // come first (CI's run of 2026-12-08), so the timeout here leaves the silence's read
+        // seconds ahead, and a deaf reconnect below means the read did not come.
+        try await TestCluster.run(nodes: 1, environment: ["METRICS_PORT": "0", "CLUSTER_NODE_TIMEOUT_SECONDS": "10"]) {
             cluster in
             // Node 2 connects its writer, its reader, then its subscriber: the newest connection.
             let (alice, bob, node, proxy) = try await cluster.aliceAndBobWithBobBehindProxy()
